@@ -1,0 +1,116 @@
+//! The validated system configuration, as compiled into the hypervisor.
+//!
+//! Every value here has been checked on the host against the config rules
+//! and the board's device tree. The hypervisor checks it once more against
+//! the device tree it is actually booted with.
+
+/// A whole system: the hypervisor's own reservation and its partitions.
+#[derive(Debug, Clone, Copy)]
+pub struct System {
+    /// Board folder name under `board/`, e.g. `qemu-virt`.
+    pub board: &'static str,
+    pub hypervisor: Hypervisor,
+    pub partitions: &'static [Partition],
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Hypervisor {
+    /// Host-physical memory reserved for the hypervisor image, its heap,
+    /// stacks and page tables. No partition memory may overlap it.
+    pub memory: Region,
+    /// Device-tree path of the physical console UART (aliases resolved).
+    pub console: &'static str,
+}
+
+/// A host-physical range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Region {
+    pub base: u64,
+    pub size: u64,
+}
+
+/// One guest-physical to host-physical memory mapping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryMap {
+    /// Guest-physical (intermediate physical) address.
+    pub guest: u64,
+    /// Host-physical address.
+    pub host: u64,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Criticality {
+    Qm,
+    AsilA,
+    AsilB,
+    AsilC,
+    AsilD,
+}
+
+impl Criticality {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Criticality::Qm => "qm",
+            Criticality::AsilA => "asil-a",
+            Criticality::AsilB => "asil-b",
+            Criticality::AsilC => "asil-c",
+            Criticality::AsilD => "asil-d",
+        }
+    }
+}
+
+/// What the hypervisor does when a partition faults (stage-2 abort outside
+/// its map, undefined trap, fatal error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnFault {
+    /// Stop the partition; its cores park. Other partitions continue.
+    Stop,
+    /// Stop the partition, scrub and reload its memory, and boot it again.
+    Restart,
+    /// Inject a synchronous external abort (or undefined instruction) into
+    /// the faulting vCPU and let the guest handle it.
+    Inject,
+}
+
+impl OnFault {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            OnFault::Stop => "stop",
+            OnFault::Restart => "restart",
+            OnFault::Inject => "inject",
+        }
+    }
+}
+
+/// A passthrough device: mapped 1:1 into the partition, its interrupts
+/// routed to the partition's cores.
+#[derive(Debug, Clone, Copy)]
+pub struct Device {
+    /// Device-tree path in the board DTB, aliases resolved.
+    pub path: &'static str,
+    /// MMIO ranges (host-physical == guest-physical).
+    pub regions: &'static [Region],
+    /// GIC INTIDs (SPIs, i.e. 32..1019) the device raises.
+    pub interrupts: &'static [u32],
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Partition {
+    /// `[a-z][a-z0-9-]{0,15}`; tags console output and log lines.
+    pub name: &'static str,
+    pub criticality: Criticality,
+    /// 0..=255, higher is served first by mediators.
+    pub priority: u8,
+    /// Physical cores, as the `reg` (MPIDR affinity) of the board DT's
+    /// `/cpus/cpu@N` nodes. The first one boots the partition; the guest
+    /// sees them as vCPUs 0..n in this order.
+    pub cpus: &'static [u64],
+    pub memory: &'static [MemoryMap],
+    pub devices: &'static [Device],
+    /// The partition's kernel: an arm64 `Image` (Linux boot protocol header).
+    pub image: &'static [u8],
+    /// Kernel command line placed in the generated DT's `/chosen/bootargs`.
+    pub bootargs: &'static str,
+    pub on_fault: OnFault,
+}
