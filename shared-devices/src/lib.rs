@@ -1,1 +1,10 @@
+//! Device side of the devices the hypervisor shares between partitions.
+//!
+//! Everything here is safe, `no_std`, allocation-free Rust, testable on the
+//! host: a device model takes guest register accesses (or, later, virtio
+//! requests) in and produces effects out; the hypervisor owns the traps,
+//! the physical devices and guest memory.
 #![cfg_attr(not(test), no_std)]
+
+pub mod console;
+pub mod pl011;

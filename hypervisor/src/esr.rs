@@ -1,0 +1,111 @@
+//! Decoding of ESR_EL2 for exceptions taken from a guest.
+
+/// Exception classes the hypervisor handles.
+pub mod ec {
+    pub const UNKNOWN: u32 = 0x00;
+    pub const WFX: u32 = 0x01;
+    pub const HVC64: u32 = 0x16;
+    pub const SMC64: u32 = 0x17;
+    pub const SYSREG: u32 = 0x18;
+    pub const INSTR_ABORT_LOWER: u32 = 0x20;
+    pub const DATA_ABORT_LOWER: u32 = 0x24;
+}
+
+pub fn class(esr: u64) -> u32 {
+    ((esr >> 26) & 0x3f) as u32
+}
+
+/// A data abort with a valid instruction syndrome: enough to emulate the
+/// access without decoding the instruction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MmioAccess {
+    pub write: bool,
+    /// Access size in bytes: 1, 2, 4 or 8.
+    pub size: u8,
+    /// Register number; 31 means xzr.
+    pub reg: u8,
+    pub sign_extend: bool,
+    /// 64-bit register (otherwise the result is zero-extended from 32 bits).
+    pub sixty_four: bool,
+}
+
+/// The access described by a data-abort syndrome, if the syndrome is valid
+/// (ISV) and it is not a cache maintenance operation.
+pub fn mmio_access(esr: u64) -> Option<MmioAccess> {
+    let isv = esr & (1 << 24) != 0;
+    let cache_maintenance = esr & (1 << 8) != 0;
+    if !isv || cache_maintenance {
+        return None;
+    }
+    Some(MmioAccess {
+        write: esr & (1 << 6) != 0,
+        size: 1 << ((esr >> 22) & 0b11),
+        reg: ((esr >> 16) & 0x1f) as u8,
+        sign_extend: esr & (1 << 21) != 0,
+        sixty_four: esr & (1 << 15) != 0,
+    })
+}
+
+/// Data/instruction fault status code: is this a translation or access-flag
+/// fault (nothing mapped) rather than e.g. a permission fault?
+pub fn fault_status(esr: u64) -> u32 {
+    (esr & 0x3f) as u32
+}
+
+/// A trapped MSR/MRS (EC 0x18).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SysRegAccess {
+    /// op0, op1, CRn, CRm, op2 packed as in `sysreg_id`.
+    pub id: u32,
+    pub reg: u8,
+    pub read: bool,
+}
+
+pub const fn sysreg_id(op0: u32, op1: u32, crn: u32, crm: u32, op2: u32) -> u32 {
+    (op0 << 14) | (op1 << 11) | (crn << 7) | (crm << 3) | op2
+}
+
+/// ICC_SGI1R_EL1: S3_0_C12_C11_5.
+pub const ICC_SGI1R_EL1: u32 = sysreg_id(3, 0, 12, 11, 5);
+
+pub fn sysreg_access(esr: u64) -> SysRegAccess {
+    let iss = esr as u32 & 0x1ff_ffff;
+    let op0 = (iss >> 20) & 0b11;
+    let op2 = (iss >> 17) & 0b111;
+    let op1 = (iss >> 14) & 0b111;
+    let crn = (iss >> 10) & 0xf;
+    let rt = ((iss >> 5) & 0x1f) as u8;
+    let crm = (iss >> 1) & 0xf;
+    SysRegAccess { id: sysreg_id(op0, op1, crn, crm, op2), reg: rt, read: iss & 1 != 0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_a_word_store() {
+        // str w1, [x0] to unmapped IPA: EC=0x24, IL, ISV, SAS=2, SRT=1, WnR, DFSC=translation L3
+        let esr = (0x24u64 << 26) | (1 << 25) | (1 << 24) | (2 << 22) | (1 << 16) | (1 << 6) | 0x07;
+        assert_eq!(class(esr), ec::DATA_ABORT_LOWER);
+        let a = mmio_access(esr).unwrap();
+        assert_eq!(a, MmioAccess { write: true, size: 4, reg: 1, sign_extend: false, sixty_four: false });
+    }
+
+    #[test]
+    fn no_syndrome_no_emulation() {
+        let esr = (0x24u64 << 26) | (1 << 25) | 0x07;
+        assert_eq!(mmio_access(esr), None);
+    }
+
+    #[test]
+    fn decodes_the_sgi_register_write() {
+        // msr ICC_SGI1R_EL1, x3: op0=3 op1=0 CRn=12 CRm=11 op2=5 Rt=3 direction=write
+        let iss = (3 << 20) | (5 << 17) | (12 << 10) | (3 << 5) | (11 << 1);
+        let esr = (0x18u64 << 26) | (1 << 25) | iss;
+        let s = sysreg_access(esr);
+        assert_eq!(s.id, ICC_SGI1R_EL1);
+        assert_eq!(s.reg, 3);
+        assert!(!s.read);
+    }
+}

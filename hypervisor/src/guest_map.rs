@@ -1,0 +1,35 @@
+//! Translation of guest-physical ranges to host-physical ones through a
+//! partition's memory map. Every guest address the hypervisor touches goes
+//! through here first, so a guest can never name memory it does not own.
+
+use config::model::MemoryMap;
+
+/// The host-physical address of `len` bytes at guest-physical `gpa`, if the
+/// whole range lies inside one of the partition's memory regions.
+pub fn to_host(map: &[MemoryMap], gpa: u64, len: u64) -> Option<u64> {
+    let end = gpa.checked_add(len)?;
+    map.iter()
+        .find(|m| gpa >= m.guest && end <= m.guest + m.size)
+        .map(|m| m.host + (gpa - m.guest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAP: [MemoryMap; 2] = [
+        MemoryMap { guest: 0x4000_0000, host: 0x4800_0000, size: 0x10_0000 },
+        MemoryMap { guest: 0x8000_0000, host: 0x6000_0000, size: 0x1000 },
+    ];
+
+    #[test]
+    fn translates_inside_regions_only() {
+        assert_eq!(to_host(&MAP, 0x4000_0000, 0x10_0000), Some(0x4800_0000));
+        assert_eq!(to_host(&MAP, 0x400f_fff0, 16), Some(0x480f_fff0));
+        assert_eq!(to_host(&MAP, 0x400f_fff0, 17), None, "runs off the end");
+        assert_eq!(to_host(&MAP, 0x8000_0800, 8), Some(0x6000_0800));
+        assert_eq!(to_host(&MAP, 0x3fff_ffff, 2), None, "starts before");
+        assert_eq!(to_host(&MAP, u64::MAX - 1, 4), None, "wraps");
+        assert_eq!(to_host(&MAP, 0x4010_0000, 0x7000_0000), None, "spans a hole");
+    }
+}
