@@ -15,4 +15,5 @@ pub mod layout;
 pub mod pagetable;
 pub mod platform;
 pub mod psci;
+pub mod ranges;
 pub mod vgic;

@@ -385,3 +385,34 @@ mod tests {
         assert!(g.owns_spi(39), "ownership survives a reset");
     }
 }
+
+/// Decodes a guest write to ICC_SGI1R_EL1: the SGI number and the set of
+/// the partition's vCPUs it targets (bit n = vCPU n). Targets outside the
+/// partition (other affinity levels, numbers beyond its vCPUs) are dropped.
+pub fn sgi_targets(value: u64, sender: usize, vcpus: usize) -> (u32, u64) {
+    let intid = ((value >> 24) & 0xf) as u32;
+    let all = if vcpus >= 64 { !0 } else { (1u64 << vcpus) - 1 };
+    let broadcast = value & (1 << 40) != 0;
+    let targets = if broadcast {
+        all & !(1 << sender)
+    } else {
+        let higher_affinity = (value >> 16) & 0xff | (value >> 32) & 0xff | (value >> 48) & 0xff;
+        let range_selector = (value >> 44) & 0xf;
+        if higher_affinity != 0 || range_selector >= 4 { 0 } else { (value & 0xffff) << (16 * range_selector) }
+    };
+    (intid, targets & all)
+}
+
+#[cfg(test)]
+mod sgi_tests {
+    use super::sgi_targets;
+
+    #[test]
+    fn target_lists_and_broadcast() {
+        assert_eq!(sgi_targets((1 << 24) | 0b10, 0, 2), (1, 0b10));
+        assert_eq!(sgi_targets((3 << 24) | 0b1111, 0, 2), (3, 0b11), "only own vCPUs");
+        assert_eq!(sgi_targets((1 << 40) | (5 << 24), 1, 3), (5, 0b101), "all but self");
+        assert_eq!(sgi_targets((1 << 16) | 1, 0, 2), (0, 0), "Aff1 != 0 names no vCPU");
+        assert_eq!(sgi_targets((1 << 44) | 1, 0, 2), (0, 0), "range 1 is vCPU 16+");
+    }
+}

@@ -1,0 +1,93 @@
+//! Validates the system configuration on the host and compiles it into the
+//! hypervisor (nothing parses TOML at EL2), and generates the linker script
+//! from the board's facts.
+//!
+//! HV_CONFIG selects the TOML file (default: config/qemu-virt/default.toml).
+
+use std::env;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+#[derive(serde::Deserialize)]
+struct BoardToml {
+    load_address: u64,
+    early_uart: u64,
+}
+
+#[derive(serde::Deserialize)]
+struct BoardName {
+    board: String,
+}
+
+fn main() {
+    println!("cargo:rerun-if-env-changed=HV_CONFIG");
+    println!("cargo:rerun-if-changed=build.rs");
+    let out = PathBuf::from(env::var("OUT_DIR").unwrap());
+    // Host builds (unit tests of the library) need no system.
+    if !env::var("TARGET").unwrap().ends_with("-none-softfloat") {
+        return;
+    }
+    let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap()).parent().unwrap().to_path_buf();
+    let config_path = env::var_os("HV_CONFIG")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("config/qemu-virt/default.toml"));
+    let ctx = config::Context { boards_dir: root.join("board"), build_dir: root.join("target/partitions") };
+
+    let loaded = match config::load(&config_path, &ctx) {
+        Ok(loaded) => loaded,
+        Err(diagnostics) => {
+            for d in &diagnostics {
+                eprintln!("{d}");
+            }
+            eprintln!("error: {} error(s) in {}", diagnostics.len(), config_path.display());
+            std::process::exit(1);
+        }
+    };
+    for dep in loaded.dependencies() {
+        println!("cargo:rerun-if-changed={}", dep.display());
+    }
+    fs::write(out.join("system.rs"), config::codegen::rust_source(&loaded)).unwrap();
+
+    let text = fs::read_to_string(&config_path).unwrap();
+    let board: BoardName = toml::from_str(&text).expect("validated above");
+    let board_toml = root.join("board").join(&board.board).join("board.toml");
+    println!("cargo:rerun-if-changed={}", board_toml.display());
+    let facts: BoardToml = toml::from_str(&fs::read_to_string(&board_toml).unwrap()).unwrap_or_else(|e| {
+        panic!("{}: {e}", board_toml.display());
+    });
+    let mut consts = String::new();
+    writeln!(consts, "/// Board UART used before the device tree is read.").unwrap();
+    writeln!(consts, "pub const EARLY_UART: u64 = {:#x};", facts.early_uart).unwrap();
+    fs::write(out.join("board.rs"), consts).unwrap();
+    write_linker_script(&out, facts.load_address);
+}
+
+fn write_linker_script(out: &Path, load_address: u64) {
+    let script = format!(
+        r#"ENTRY(_start)
+SECTIONS
+{{
+    . = {load_address:#x};
+    __image_start = .;
+    __text_offset = {text_offset:#x};
+    .text : {{ KEEP(*(.text.head)) *(.text.vectors) *(.text .text.*) }}
+    .rodata : ALIGN(4096) {{ *(.rodata .rodata.*) }}
+    .data : ALIGN(4096) {{ *(.data .data.*) }}
+    .bss (NOLOAD) : ALIGN(4096) {{
+        __bss_start = .;
+        *(.bss .bss.*) *(COMMON)
+        . = ALIGN(16);
+        __bss_end = .;
+    }}
+    . = ALIGN(4096);
+    __image_end = .;
+    __image_size = __image_end - __image_start;
+    /DISCARD/ : {{ *(.comment) *(.eh_frame*) *(.note*) }}
+}}
+"#,
+        text_offset = load_address % 0x20_0000
+    );
+    fs::write(out.join("link.x"), script).unwrap();
+    println!("cargo:rustc-link-arg-bins=-T{}", out.join("link.x").display());
+}

@@ -1,0 +1,230 @@
+//! The physical GICv3: distributor and redistributor MMIO, the EL2 CPU
+//! interface (ICC_*) and the virtual CPU interface control (ICH_*, list
+//! registers) through which interrupts reach guests.
+
+use super::cpu::{isb, read_sysreg, write_sysreg};
+use core::ptr::{read_volatile, write_volatile};
+
+const GICD_CTLR: u64 = 0x0000;
+const GICD_TYPER: u64 = 0x0004;
+const GICD_IGROUPR: u64 = 0x0080;
+const GICD_ISENABLER: u64 = 0x0100;
+const GICD_ICENABLER: u64 = 0x0180;
+const GICD_ICPENDR: u64 = 0x0280;
+const GICD_ICACTIVER: u64 = 0x0380;
+const GICD_IPRIORITYR: u64 = 0x0400;
+const GICD_IROUTER: u64 = 0x6000;
+const CTLR_RWP: u32 = 1 << 31;
+
+const GICR_TYPER: u64 = 0x0008;
+const GICR_WAKER: u64 = 0x0014;
+const GICR_FRAME: u64 = 0x2_0000;
+const SGI_BASE: u64 = 0x1_0000;
+const WAKER_PROCESSOR_SLEEP: u32 = 1 << 1;
+const WAKER_CHILDREN_ASLEEP: u32 = 1 << 2;
+
+/// Priority the hypervisor gives every physical interrupt: they are only
+/// ever taken at EL2 with the same urgency.
+const DEFAULT_PRIORITY: u8 = 0xa0;
+
+fn read32(addr: u64) -> u32 {
+    // SAFETY: callers pass addresses inside the GIC's MMIO frames, which
+    // are identity mapped as device memory at EL2.
+    unsafe { read_volatile(addr as *const u32) }
+}
+
+fn write32(addr: u64, value: u32) {
+    // SAFETY: as for `read32`.
+    unsafe { write_volatile(addr as *mut u32, value) }
+}
+
+fn write64(addr: u64, value: u64) {
+    // SAFETY: as for `read32`.
+    unsafe { write_volatile(addr as *mut u64, value) }
+}
+
+fn wait_rwp(gicd: u64) {
+    while read32(gicd + GICD_CTLR) & CTLR_RWP != 0 {}
+}
+
+/// Number of interrupt IDs the distributor implements (SGIs and PPIs included).
+pub fn lines(gicd: u64) -> usize {
+    ((read32(gicd + GICD_TYPER) & 0x1f) as usize + 1) * 32
+}
+
+/// Resets all SPIs to disabled, group 1, one priority, routed to no one
+/// in particular; then enables affinity routing and group 1.
+pub fn init_distributor(gicd: u64) {
+    write32(gicd + GICD_CTLR, 0);
+    wait_rwp(gicd);
+    let lines = lines(gicd);
+    for word in 1..lines / 32 {
+        let off = word as u64 * 4;
+        write32(gicd + GICD_IGROUPR + off, !0);
+        write32(gicd + GICD_ICENABLER + off, !0);
+        write32(gicd + GICD_ICPENDR + off, !0);
+        write32(gicd + GICD_ICACTIVER + off, !0);
+    }
+    for intid in 32..lines as u64 {
+        // SAFETY: byte access to IPRIORITYR is architecturally allowed.
+        unsafe { write_volatile((gicd + GICD_IPRIORITYR + intid) as *mut u8, DEFAULT_PRIORITY) };
+    }
+    wait_rwp(gicd);
+    // ARE (bit 4) and both group enables: bit 0/1 are EnableGrp0/1 with a
+    // single security state, EnableGrp1/1A in the non-secure view.
+    write32(gicd + GICD_CTLR, (1 << 4) | 0b11);
+    wait_rwp(gicd);
+}
+
+/// Finds the redistributor frame of the core with MPIDR affinity `mpidr`.
+pub fn find_redistributor(gicr_base: u64, gicr_size: u64, mpidr: u64) -> Option<u64> {
+    let aff = ((mpidr >> 8) & 0xff00_0000) | (mpidr & 0xff_ffff);
+    let mut frame = gicr_base;
+    while frame + GICR_FRAME <= gicr_base + gicr_size {
+        let typer = read32(frame + GICR_TYPER) as u64 | ((read32(frame + GICR_TYPER + 4) as u64) << 32);
+        if typer >> 32 == aff {
+            return Some(frame);
+        }
+        if typer & (1 << 4) != 0 {
+            break; // Last
+        }
+        frame += GICR_FRAME;
+    }
+    None
+}
+
+/// Wakes this core's redistributor and sets up its CPU interfaces: the
+/// physical one for EL2 (EOImode 1: priority drop and deactivation are
+/// separate, so a guest can deactivate a forwarded interrupt itself) and
+/// the virtual one for the guest.
+pub fn init_cpu(rd: u64, enabled_private: u32) {
+    let waker = read32(rd + GICR_WAKER);
+    write32(rd + GICR_WAKER, waker & !WAKER_PROCESSOR_SLEEP);
+    while read32(rd + GICR_WAKER) & WAKER_CHILDREN_ASLEEP != 0 {}
+    let sgi = rd + SGI_BASE;
+    write32(sgi + GICD_IGROUPR, !0);
+    write32(sgi + GICD_ICENABLER, !0);
+    write32(sgi + GICD_ICPENDR, !0);
+    write32(sgi + GICD_ICACTIVER, !0);
+    for intid in 0..32 {
+        // SAFETY: byte access to the SGI frame's IPRIORITYR.
+        unsafe { write_volatile((sgi + GICD_IPRIORITYR + intid) as *mut u8, DEFAULT_PRIORITY) };
+    }
+    write32(sgi + GICD_ISENABLER, enabled_private);
+
+    // ICC_SRE_EL2: system register interface, and let EL1 use it too.
+    write_sysreg!("icc_sre_el2", 0b1111);
+    isb();
+    write_sysreg!("icc_pmr_el1", 0xff);
+    write_sysreg!("icc_bpr1_el1", 0);
+    write_sysreg!("icc_ctlr_el1", 1 << 1);
+    write_sysreg!("icc_igrpen1_el1", 1);
+    isb();
+    reset_virtual_interface();
+}
+
+pub fn set_spi_enabled(gicd: u64, intid: u32, enable: bool) {
+    let reg = if enable { GICD_ISENABLER } else { GICD_ICENABLER };
+    write32(gicd + reg + (intid as u64 / 32) * 4, 1 << (intid % 32));
+}
+
+pub fn route_spi(gicd: u64, intid: u32, mpidr: u64) {
+    write64(gicd + GICD_IROUTER + intid as u64 * 8, mpidr & 0xff_00ff_ffff);
+}
+
+pub fn set_private_enabled(rd: u64, intid: u32, enable: bool) {
+    let reg = if enable { GICD_ISENABLER } else { GICD_ICENABLER };
+    write32(rd + SGI_BASE + reg, 1 << intid);
+}
+
+pub const SPURIOUS: u32 = 1023;
+
+/// Acknowledges the highest-priority pending interrupt (1023: none).
+pub fn ack() -> u32 {
+    (read_sysreg!("icc_iar1_el1") & 0xff_ffff) as u32
+}
+
+/// Priority drop.
+pub fn eoi(intid: u32) {
+    write_sysreg!("icc_eoir1_el1", intid as u64);
+}
+
+/// Deactivation (EOImode 1).
+pub fn deactivate(intid: u32) {
+    write_sysreg!("icc_dir_el1", intid as u64);
+}
+
+/// Sends SGI `intid` to the core with affinity `mpidr`.
+pub fn send_sgi(intid: u32, mpidr: u64) {
+    let aff0 = mpidr & 0xff;
+    let value = (((mpidr >> 32) & 0xff) << 48)
+        | (((mpidr >> 16) & 0xff) << 32)
+        | ((aff0 >> 4) << 44)
+        | (((mpidr >> 8) & 0xff) << 16)
+        | ((intid as u64 & 0xf) << 24)
+        | (1 << (aff0 & 0xf));
+    // SAFETY: make prior writes (the request being signalled) visible first.
+    unsafe { core::arch::asm!("dsb ishst", options(nostack)) };
+    write_sysreg!("icc_sgi1r_el1", value);
+    isb();
+}
+
+// ---- virtual CPU interface ----
+
+pub const LR_STATE_PENDING: u64 = 0b01 << 62;
+pub const LR_STATE_MASK: u64 = 0b11 << 62;
+pub const LR_HW: u64 = 1 << 61;
+pub const LR_GROUP1: u64 = 1 << 60;
+const ICH_HCR_EN: u64 = 1 << 0;
+const ICH_HCR_UIE: u64 = 1 << 1;
+
+macro_rules! lr_access {
+    ($($n:literal),*) => {
+        pub fn read_lr(i: usize) -> u64 {
+            match i {
+                $($n => read_sysreg!(concat!("ich_lr", $n, "_el2")),)*
+                _ => 0,
+            }
+        }
+        pub fn write_lr(i: usize, value: u64) {
+            match i {
+                $($n => write_sysreg!(concat!("ich_lr", $n, "_el2"), value),)*
+                _ => {}
+            }
+        }
+    };
+}
+lr_access!(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+
+pub fn num_lrs() -> usize {
+    (read_sysreg!("ich_vtr_el2") & 0x1f) as usize + 1
+}
+
+/// Bit n set: list register n holds nothing.
+pub fn empty_lrs() -> u64 {
+    read_sysreg!("ich_elrsr_el2")
+}
+
+/// Ask for a maintenance interrupt once the list registers (nearly) drain.
+pub fn set_underflow_interrupt(on: bool) {
+    let hcr = ICH_HCR_EN | if on { ICH_HCR_UIE } else { 0 };
+    write_sysreg!("ich_hcr_el2", hcr);
+}
+
+/// Clears all list registers and the guest's virtual CPU interface state.
+/// Physical interrupts still linked to a list register (HW bit) are
+/// deactivated, or they would stay active forever.
+pub fn reset_virtual_interface() {
+    for i in 0..num_lrs() {
+        let lr = read_lr(i);
+        if lr & LR_HW != 0 && lr & LR_STATE_MASK != 0 {
+            deactivate(((lr >> 32) & 0x3ff) as u32);
+        }
+        write_lr(i, 0);
+    }
+    write_sysreg!("ich_ap1r0_el2", 0);
+    write_sysreg!("ich_ap0r0_el2", 0);
+    write_sysreg!("ich_vmcr_el2", 0);
+    set_underflow_interrupt(false);
+    isb();
+}

@@ -1,0 +1,23 @@
+//! The hypervisor heap: a buddy allocator over a fixed region in .bss.
+//! Used at boot and for restarts (device trees, tables); trap handling on
+//! the hot path does not allocate.
+
+use buddy_system_allocator::LockedHeap;
+
+const HEAP_SIZE: usize = 16 * 1024 * 1024;
+
+#[repr(C, align(4096))]
+struct HeapSpace([u8; HEAP_SIZE]);
+
+#[unsafe(link_section = ".bss.heap")]
+static mut SPACE: HeapSpace = HeapSpace([0; HEAP_SIZE]);
+
+#[global_allocator]
+static HEAP: LockedHeap<32> = LockedHeap::empty();
+
+/// Hands the heap region to the allocator; called once by the boot core.
+pub fn init() {
+    // SAFETY: SPACE is used by nothing but the allocator, and init runs
+    // once, before any allocation.
+    unsafe { HEAP.lock().init(&raw mut SPACE as usize, HEAP_SIZE) };
+}

@@ -1,0 +1,270 @@
+//! Run-time state of the hypervisor: the partitions, the physical cores
+//! (one vCPU each), and the partition life cycle (boot, stop, restart).
+//!
+//! Cross-core coordination uses "requests": a bit in the target core's
+//! `requests` word plus a physical SGI (the kick). A core acts on its
+//! requests when it next enters EL2, which a guest cannot prevent because
+//! physical interrupts always trap to EL2.
+
+use crate::arch::{self, cpu, gic, guest_mem, Frame};
+use crate::virq::Pending;
+use alloc::string::String;
+use alloc::vec::Vec;
+use config::model::{OnFault, Partition};
+use core::sync::atomic::{AtomicU32, Ordering};
+use hypervisor::platform::Platform;
+use hypervisor::vgic::{Effect, VGic};
+use hypervisor::{guest_dt, layout};
+use log::{error, info, warn};
+use shared_devices::pl011::Pl011;
+use spin::{Mutex, Once};
+
+/// Physical SGI used to kick another core into EL2.
+pub const KICK_SGI: u32 = 0;
+/// Request bit: stop the vCPU running on this core and park.
+pub const REQ_STOP: u32 = 1 << 0;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Power {
+    Off,
+    OnPending { entry: u64, context: u64 },
+    On,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lifecycle {
+    Running,
+    Stopping,
+    Stopped,
+}
+
+pub struct CpuRt {
+    pub mpidr: u64,
+    /// This core's physical redistributor frame.
+    pub rd: u64,
+    /// (partition index, vCPU index) of the vCPU this core runs, if any.
+    pub vcpu: Option<(usize, usize)>,
+    pub power: Mutex<Power>,
+    pub requests: AtomicU32,
+    /// Virtual interrupts waiting for a list register.
+    pub pending: Pending,
+}
+
+pub struct PartitionRt {
+    pub desc: &'static Partition,
+    pub vttbr: u64,
+    /// Logical CPU of each vCPU.
+    pub vcpu_cpus: Vec<usize>,
+    pub vgic: Mutex<VGic>,
+    pub uart: Mutex<Pl011>,
+    pub lifecycle: Mutex<Lifecycle>,
+    pub restarts: AtomicU32,
+}
+
+impl PartitionRt {
+    pub fn name(&self) -> &'static str {
+        self.desc.name
+    }
+
+    pub fn vcpus(&self) -> usize {
+        self.vcpu_cpus.len()
+    }
+}
+
+pub struct Hv {
+    pub platform: Platform,
+    /// A private copy of the platform DTB: the original may sit in memory
+    /// that a partition is about to be loaded into.
+    pub host_dtb: Vec<u8>,
+    pub gicd: u64,
+    pub cpus: Vec<CpuRt>,
+    pub partitions: Vec<PartitionRt>,
+}
+
+static HV: Once<Hv> = Once::new();
+
+pub fn install(hv: Hv) -> &'static Hv {
+    HV.call_once(|| hv)
+}
+
+pub fn hv() -> &'static Hv {
+    HV.get().expect("hypervisor state used before boot finished")
+}
+
+pub fn this_cpu() -> &'static CpuRt {
+    &hv().cpus[cpu::current()]
+}
+
+/// The partition and vCPU this core runs.
+pub fn current_vcpu() -> Option<(&'static PartitionRt, usize)> {
+    this_cpu().vcpu.map(|(p, v)| (&hv().partitions[p], v))
+}
+
+/// Sets request bits on `cpu` and interrupts it.
+pub fn kick(cpu: usize, requests: u32) {
+    let target = &hv().cpus[cpu];
+    target.requests.fetch_or(requests, Ordering::AcqRel);
+    gic::send_sgi(KICK_SGI, target.mpidr);
+}
+
+/// Applies a vGIC side effect to the physical GIC.
+pub fn apply_effect(p: &PartitionRt, effect: Effect) {
+    let hv = hv();
+    match effect {
+        Effect::SpiEnable { intid, enable } => gic::set_spi_enabled(hv.gicd, intid, enable),
+        Effect::SpiRoute { intid, vcpu } => gic::route_spi(hv.gicd, intid, hv.cpus[p.vcpu_cpus[vcpu]].mpidr),
+        // Only the virtual timer is backed by a physical PPI; SGIs are
+        // purely virtual.
+        Effect::PrivateEnable { vcpu, intid, enable } if intid == hv.platform.vtimer_intid => {
+            gic::set_private_enabled(hv.cpus[p.vcpu_cpus[vcpu]].rd, intid, enable)
+        }
+        Effect::PrivateEnable { .. } => {}
+    }
+}
+
+/// Puts the partition's image and device tree into its (scrubbed) memory
+/// and makes vCPU 0 ready to run. Returns an error if the image cannot be
+/// loaded; the partition then stays stopped.
+pub fn boot_partition(p: &PartitionRt) -> Result<(), String> {
+    let hv = hv();
+    let image = p.desc.image;
+    let header_ok = image.len() >= layout::image::HEADER_SIZE
+        && u32::from_le_bytes(image[layout::image::MAGIC..][..4].try_into().unwrap()) == layout::image::MAGIC_VALUE;
+    if !header_ok {
+        return Err("image is not an arm64 Image".into());
+    }
+    let text_offset = u64::from_le_bytes(image[layout::image::TEXT_OFFSET..][..8].try_into().unwrap());
+    let first = p.desc.memory[0];
+    let entry = first.guest + text_offset;
+    let dtb_gpa = first.guest + first.size - layout::DTB_SLOT_SIZE;
+    let host = fdt::Fdt::new(&hv.host_dtb).map_err(|e| alloc::format!("platform DTB: {e:?}"))?;
+    let dtb = guest_dt::build(p.desc, &hv.platform, &host, p.restarts.load(Ordering::Acquire))?;
+
+    guest_mem::scrub(p.desc.memory);
+    guest_mem::write(p.desc.memory, entry, image).map_err(|e| alloc::format!("image does not fit at {:#x}", e.gpa))?;
+    guest_mem::write(p.desc.memory, dtb_gpa, &dtb).map_err(|e| alloc::format!("DTB does not fit at {:#x}", e.gpa))?;
+
+    *p.lifecycle.lock() = Lifecycle::Running;
+    let boot_cpu = p.vcpu_cpus[0];
+    *hv.cpus[boot_cpu].power.lock() = Power::OnPending { entry, context: dtb_gpa };
+    if boot_cpu != cpu::current() {
+        kick(boot_cpu, 0);
+    }
+    Ok(())
+}
+
+/// Tears down the vCPU on this core: list registers, pending interrupts,
+/// power state. The core must then park.
+fn stop_local_vcpu() {
+    let me = this_cpu();
+    gic::reset_virtual_interface();
+    me.pending.clear();
+    *me.power.lock() = Power::Off;
+}
+
+/// Stops the partition this core runs, then restarts it or leaves it
+/// stopped, and parks this core. Other partitions are not touched.
+pub fn stop_partition(p: &PartitionRt, then: OnFault) -> ! {
+    {
+        let mut state = p.lifecycle.lock();
+        if *state != Lifecycle::Running {
+            // Someone else is already stopping it; just get out of the way.
+            drop(state);
+            park();
+        }
+        *state = Lifecycle::Stopping;
+    }
+    let hv = hv();
+    let me = cpu::current();
+    let others: Vec<usize> = p.vcpu_cpus.iter().copied().filter(|&c| c != me).collect();
+    for &c in &others {
+        kick(c, REQ_STOP);
+    }
+    stop_local_vcpu();
+    for &c in &others {
+        while hv.cpus[c].requests.load(Ordering::Acquire) & REQ_STOP != 0 {
+            core::hint::spin_loop();
+        }
+    }
+    // Every vCPU of the partition is parked: nothing runs in its memory.
+    p.vgic.lock().reset(&mut |e| apply_effect(p, e));
+    p.uart.lock().reset();
+    match then {
+        OnFault::Restart => {
+            let n = p.restarts.fetch_add(1, Ordering::AcqRel) + 1;
+            warn!("partition {}: restarting (restart #{n})", p.name());
+            if let Err(e) = boot_partition(p) {
+                error!("partition {}: restart failed: {e}; stopped", p.name());
+                *p.lifecycle.lock() = Lifecycle::Stopped;
+            }
+        }
+        OnFault::Stop | OnFault::Inject => {
+            *p.lifecycle.lock() = Lifecycle::Stopped;
+            warn!("partition {}: stopped", p.name());
+        }
+    }
+    park();
+}
+
+/// Acts on requests from other cores. Does not return if asked to stop.
+pub fn handle_requests() {
+    let me = this_cpu();
+    if me.requests.load(Ordering::Acquire) & REQ_STOP != 0 {
+        if *me.power.lock() != Power::Off {
+            stop_local_vcpu();
+        }
+        me.requests.fetch_and(!REQ_STOP, Ordering::AcqRel);
+        park();
+    }
+}
+
+/// Turns this core's vCPU off (PSCI CPU_OFF).
+pub fn cpu_off() -> ! {
+    stop_local_vcpu();
+    park();
+}
+
+/// Leaves guest context for good and waits in the idle loop.
+pub fn park() -> ! {
+    arch::restart_on_fresh_stack(cpu::current(), idle_loop)
+}
+
+/// Where a core waits while its vCPU is off: it serves kicks and starts
+/// the vCPU when PSCI CPU_ON (or a partition boot) makes it pending.
+pub extern "C" fn idle_loop() -> ! {
+    loop {
+        crate::traps::service_interrupts();
+        handle_requests();
+        let me = this_cpu();
+        let start = {
+            let mut power = me.power.lock();
+            match *power {
+                Power::OnPending { entry, context } => {
+                    *power = Power::On;
+                    Some((entry, context))
+                }
+                _ => None,
+            }
+        };
+        if let (Some((entry, context)), Some((p, vcpu))) = (start, current_vcpu()) {
+            enter_vcpu(p, vcpu, entry, context);
+        }
+        cpu::wfi();
+    }
+}
+
+/// Starts a vCPU from reset at `entry` with x0 = `context`.
+fn enter_vcpu(p: &PartitionRt, vcpu: usize, entry: u64, context: u64) -> ! {
+    cpu::init_el2(arch::vectors());
+    cpu::set_guest_identity(p.vttbr, vcpu);
+    cpu::reset_el1();
+    gic::reset_virtual_interface();
+    if vcpu == 0 {
+        info!("partition {}: vcpu 0 booting at {entry:#x} on cpu {}", p.name(), cpu::current());
+    }
+    let mut frame = Frame::default();
+    frame.x[0] = context;
+    frame.elr = entry;
+    frame.spsr = 0x3c5; // EL1h, interrupts masked, as the boot protocol requires
+    arch::enter_guest(cpu::current(), &frame)
+}

@@ -1,0 +1,316 @@
+//! Exceptions taken from guests: MMIO emulation, PSCI, trapped system
+//! registers, interrupts, and faults handled per the partition's
+//! `on_fault` policy. Nothing a guest does here can panic the hypervisor.
+
+use crate::arch::cpu::{self, El1Exception};
+use crate::arch::{gic, Frame};
+use crate::console;
+use crate::runtime::{self, hv, this_cpu, PartitionRt, Power};
+use crate::virq;
+use config::model::OnFault;
+use hypervisor::esr::{self, ec, MmioAccess};
+use hypervisor::{guest_map, layout, psci, vgic};
+use log::warn;
+
+/// What went wrong, for the log and for injection.
+enum Fault {
+    Stage2 { ipa: u64, far: u64, write: bool },
+    InstructionAbort { ipa: u64, far: u64 },
+    Undefined { esr: u64 },
+    SError { esr: u64 },
+}
+
+impl Fault {
+    fn describe(&self) -> alloc::string::String {
+        match *self {
+            Fault::Stage2 { ipa, write, .. } => {
+                alloc::format!("stage-2 fault: {} at IPA {ipa:#x}", if write { "write" } else { "read" })
+            }
+            Fault::InstructionAbort { ipa, .. } => alloc::format!("stage-2 fault: instruction fetch at IPA {ipa:#x}"),
+            Fault::Undefined { esr } => {
+                alloc::format!("undefined trap: EC {:#x} (ESR {esr:#x})", esr::class(esr))
+            }
+            Fault::SError { esr } => alloc::format!("SError (ESR {esr:#x})"),
+        }
+    }
+}
+
+/// Applies the partition's fault policy. Returns only for `inject`.
+fn fault(p: &PartitionRt, frame: &mut Frame, f: Fault) {
+    let action = match p.desc.on_fault {
+        OnFault::Inject => "inject abort",
+        OnFault::Stop => "stop",
+        OnFault::Restart => "restart",
+    };
+    warn!("partition {}: {} (pc {:#x}) -> {action}", p.name(), f.describe(), frame.elr);
+    if p.desc.on_fault != OnFault::Inject {
+        runtime::stop_partition(p, p.desc.on_fault);
+    }
+    let from_el0 = frame.spsr & 0b1111 == 0;
+    let il = 1 << 25;
+    const EXTERNAL_ABORT: u64 = 0x10;
+    let e = match f {
+        Fault::Stage2 { far, write, .. } => {
+            let class = if from_el0 { 0x24 } else { 0x25 };
+            El1Exception { esr: (class << 26) | il | ((write as u64) << 6) | EXTERNAL_ABORT, far: Some(far) }
+        }
+        Fault::InstructionAbort { far, .. } => {
+            let class = if from_el0 { 0x20 } else { 0x21 };
+            El1Exception { esr: (class << 26) | il | EXTERNAL_ABORT, far: Some(far) }
+        }
+        Fault::Undefined { .. } => El1Exception { esr: il, far: None },
+        Fault::SError { .. } => {
+            cpu::raise_virtual_serror();
+            return;
+        }
+    };
+    cpu::inject_sync(frame, e);
+}
+
+#[unsafe(no_mangle)]
+extern "C" fn handle_lower_sync(frame: &mut Frame) {
+    let Some((p, vcpu)) = runtime::current_vcpu() else {
+        unreachable_guest();
+    };
+    let info = cpu::trap_info();
+    match esr::class(info.esr) {
+        ec::DATA_ABORT_LOWER => {
+            let ipa = ((info.hpfar >> 4) << 12) | (info.far & 0xfff);
+            match esr::mmio_access(info.esr) {
+                Some(access) if emulate_mmio(p, vcpu, frame, ipa, access) => frame.elr += 4,
+                _ => {
+                    let write = info.esr & (1 << 6) != 0;
+                    fault(p, frame, Fault::Stage2 { ipa, far: info.far, write });
+                }
+            }
+        }
+        ec::INSTR_ABORT_LOWER => {
+            let ipa = ((info.hpfar >> 4) << 12) | (info.far & 0xfff);
+            fault(p, frame, Fault::InstructionAbort { ipa, far: info.far });
+        }
+        // The preferred return address of HVC is the next instruction; of
+        // a trapped SMC, the SMC itself.
+        ec::HVC64 => firmware_call(p, vcpu, frame),
+        ec::SMC64 => {
+            frame.elr += 4;
+            firmware_call(p, vcpu, frame);
+        }
+        ec::SYSREG => {
+            let access = esr::sysreg_access(info.esr);
+            if access.id == esr::ICC_SGI1R_EL1 && !access.read {
+                send_sgi(p, vcpu, frame.reg(access.reg));
+                frame.elr += 4;
+            } else {
+                fault(p, frame, Fault::Undefined { esr: info.esr });
+            }
+        }
+        ec::WFX => frame.elr += 4,
+        _ => fault(p, frame, Fault::Undefined { esr: info.esr }),
+    }
+    before_guest_return(p, vcpu);
+}
+
+#[unsafe(no_mangle)]
+extern "C" fn handle_lower_irq(_frame: &mut Frame) {
+    service_interrupts();
+    if let Some((p, vcpu)) = runtime::current_vcpu() {
+        before_guest_return(p, vcpu);
+    }
+}
+
+#[unsafe(no_mangle)]
+extern "C" fn handle_lower_serror(frame: &mut Frame) {
+    let Some((p, _)) = runtime::current_vcpu() else {
+        unreachable_guest();
+    };
+    fault(p, frame, Fault::SError { esr: cpu::trap_info().esr });
+}
+
+/// An exception taken from EL2 itself is a hypervisor bug: report and halt
+/// this core (the others keep running their partitions).
+#[unsafe(no_mangle)]
+extern "C" fn handle_hv_exception(frame: &mut Frame) -> ! {
+    let info = cpu::trap_info();
+    console::emergency(format_args!(
+        "\n[hv] FATAL cpu {}: exception at EL2: ESR {:#x} ELR {:#x} FAR {:#x}; core halted\n",
+        cpu::current(),
+        info.esr,
+        frame.elr,
+        info.far
+    ));
+    crate::halt()
+}
+
+fn unreachable_guest() -> ! {
+    warn!("cpu {}: trap from a guest on a core with no vCPU; parking", cpu::current());
+    runtime::park()
+}
+
+/// Cross-core requests and pending interrupts, on every way back to a guest.
+fn before_guest_return(p: &PartitionRt, vcpu: usize) {
+    runtime::handle_requests();
+    virq::flush(this_cpu(), p, vcpu);
+}
+
+/// Acknowledges and dispatches every pending physical interrupt.
+pub fn service_interrupts() {
+    let hv = hv();
+    let me = this_cpu();
+    loop {
+        let intid = gic::ack();
+        if intid >= gic::SPURIOUS - 3 {
+            break;
+        }
+        gic::eoi(intid);
+        let running = (*me.power.lock() == Power::On).then(runtime::current_vcpu).flatten();
+        let forward = match running {
+            Some((p, _)) if intid == hv.platform.vtimer_intid => Some(p),
+            Some((p, _)) if intid >= 32 && p.vgic.lock().owns_spi(intid) => Some(p),
+            _ => None,
+        };
+        match forward {
+            Some(p) => virq::inject_hardware(me, p, me.vcpu.map_or(0, |v| v.1), intid),
+            // Kicks and maintenance interrupts need no more than waking us;
+            // anything else belongs to no running vCPU and is dropped.
+            None => gic::deactivate(intid),
+        }
+    }
+}
+
+// ---- MMIO emulation ----
+
+fn emulate_mmio(p: &PartitionRt, vcpu: usize, frame: &mut Frame, ipa: u64, a: MmioAccess) -> bool {
+    let mask = if a.size == 8 { !0 } else { (1u64 << (8 * a.size)) - 1 };
+    let value = frame.reg(a.reg) & mask;
+    let gicr_end = layout::GICR_BASE + layout::GICR_STRIDE * p.vcpus() as u64;
+    let read = if (layout::GICD_BASE..layout::GICD_BASE + layout::GICD_SIZE).contains(&ipa) {
+        let off = ipa - layout::GICD_BASE;
+        let mut vgic = p.vgic.lock();
+        if a.write {
+            vgic.dist_write(off, a.size, value, &mut |e| runtime::apply_effect(p, e));
+            None
+        } else {
+            Some(vgic.dist_read(off, a.size))
+        }
+    } else if (layout::GICR_BASE..gicr_end).contains(&ipa) {
+        let target = ((ipa - layout::GICR_BASE) / layout::GICR_STRIDE) as usize;
+        let off = (ipa - layout::GICR_BASE) % layout::GICR_STRIDE;
+        let mut vgic = p.vgic.lock();
+        if a.write {
+            vgic.redist_write(target, off, a.size, value, &mut |e| runtime::apply_effect(p, e));
+            None
+        } else {
+            Some(vgic.redist_read(target, off, a.size))
+        }
+    } else if (layout::UART_BASE..layout::UART_BASE + layout::UART_SIZE).contains(&ipa) {
+        let off = ipa - layout::UART_BASE;
+        let mut uart = p.uart.lock();
+        if a.write {
+            let before = uart.interrupt();
+            uart.write(off, value as u32, &mut |line| console::partition_line(p.name(), line));
+            if uart.interrupt() && !before {
+                raise_virtual_spi(p, layout::UART_INTID);
+            }
+            None
+        } else {
+            Some(uart.read(off) as u64)
+        }
+    } else {
+        return false;
+    };
+    let _ = vcpu;
+    if let Some(v) = read {
+        let mut v = v & mask;
+        if a.sign_extend && a.size < 8 && v & (1 << (8 * a.size - 1)) != 0 {
+            v |= !mask;
+        }
+        if !a.sixty_four {
+            v &= 0xffff_ffff;
+        }
+        frame.set_reg(a.reg, v);
+    }
+    true
+}
+
+/// Marks a virtual device's SPI pending on the vCPU it is routed to.
+fn raise_virtual_spi(p: &PartitionRt, intid: u32) {
+    let target = p.vgic.lock().spi_target(intid);
+    let cpu = p.vcpu_cpus[target];
+    hv().cpus[cpu].pending.set(intid);
+    if cpu != cpu::current() {
+        runtime::kick(cpu, 0);
+    }
+}
+
+// ---- virtual SGIs ----
+
+fn send_sgi(p: &PartitionRt, sender: usize, value: u64) {
+    let (intid, targets) = vgic::sgi_targets(value, sender, p.vcpus());
+    for vcpu in (0..p.vcpus()).filter(|v| targets & (1 << v) != 0) {
+        let cpu = p.vcpu_cpus[vcpu];
+        hv().cpus[cpu].pending.set(intid);
+        if cpu != cpu::current() {
+            runtime::kick(cpu, 0);
+        }
+    }
+}
+
+// ---- PSCI / SMCCC ----
+
+const INVALID_ADDRESS: i64 = -9;
+
+fn firmware_call(p: &PartitionRt, vcpu: usize, frame: &mut Frame) {
+    let call = psci::decode([frame.x[0], frame.x[1], frame.x[2], frame.x[3]]);
+    let ret = match call {
+        psci::Call::Version | psci::Call::SmcccVersion => psci::VERSION_1_1,
+        psci::Call::Features(fid) => psci::features(fid),
+        psci::Call::CpuOn { target, entry, context } => cpu_on(p, target, entry, context),
+        psci::Call::CpuOff => runtime::cpu_off(),
+        psci::Call::AffinityInfo { target, lowest_level } => affinity_info(p, target, lowest_level),
+        psci::Call::SystemOff => {
+            log::info!("partition {}: PSCI SYSTEM_OFF", p.name());
+            runtime::stop_partition(p, OnFault::Stop)
+        }
+        psci::Call::SystemReset => {
+            log::info!("partition {}: PSCI SYSTEM_RESET", p.name());
+            runtime::stop_partition(p, OnFault::Restart)
+        }
+        psci::Call::Unsupported(_) => psci::NOT_SUPPORTED,
+    };
+    let _ = vcpu;
+    frame.x[0] = ret as u64;
+}
+
+fn cpu_on(p: &PartitionRt, target: u64, entry: u64, context: u64) -> i64 {
+    let Some(vcpu) = psci::target_vcpu(target, p.vcpus()) else {
+        warn!("partition {}: PSCI CPU_ON of cpu {target:#x}, which it does not own: denied", p.name());
+        return psci::INVALID_PARAMETERS;
+    };
+    if guest_map::to_host(p.desc.memory, entry, 4).is_none() {
+        return INVALID_ADDRESS;
+    }
+    let cpu = p.vcpu_cpus[vcpu];
+    let mut power = hv().cpus[cpu].power.lock();
+    match *power {
+        Power::On => psci::ALREADY_ON,
+        Power::OnPending { .. } => psci::ON_PENDING,
+        Power::Off => {
+            *power = Power::OnPending { entry, context };
+            drop(power);
+            runtime::kick(cpu, 0);
+            psci::SUCCESS
+        }
+    }
+}
+
+fn affinity_info(p: &PartitionRt, target: u64, lowest_level: u64) -> i64 {
+    let Some(vcpu) = psci::target_vcpu(target, p.vcpus()).filter(|_| lowest_level == 0) else {
+        warn!("partition {}: PSCI AFFINITY_INFO of cpu {target:#x}, which it does not own: denied", p.name());
+        return psci::INVALID_PARAMETERS;
+    };
+    match *hv().cpus[p.vcpu_cpus[vcpu]].power.lock() {
+        Power::On => psci::AFFINITY_ON,
+        Power::Off => psci::AFFINITY_OFF,
+        Power::OnPending { .. } => psci::AFFINITY_ON_PENDING,
+    }
+}

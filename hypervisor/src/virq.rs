@@ -1,0 +1,118 @@
+//! Getting virtual interrupts into a vCPU through the list registers.
+//!
+//! Two kinds: software interrupts (virtual SGIs, emulated devices' SPIs)
+//! wait in a per-core `Pending` set until a list register is free and the
+//! guest has them enabled; hardware interrupts (virtual timer, passthrough
+//! SPIs) go straight into a list register with the HW bit, so the guest's
+//! deactivation also deactivates the physical interrupt.
+
+use crate::arch::gic;
+use crate::runtime::{CpuRt, PartitionRt};
+use core::sync::atomic::{AtomicU32, Ordering};
+
+/// Interrupt IDs a software interrupt can have: SGIs, PPIs and the low SPIs
+/// the hypervisor's virtual devices use.
+const SOFT_INTIDS: usize = 128;
+
+#[derive(Default)]
+pub struct Pending {
+    bits: [AtomicU32; SOFT_INTIDS / 32],
+    /// Hardware interrupts acknowledged but not yet in a list register.
+    hardware: [AtomicU32; 1024 / 32],
+}
+
+impl Pending {
+    pub fn set(&self, intid: u32) {
+        if let Some(w) = self.bits.get(intid as usize / 32) {
+            w.fetch_or(1 << (intid % 32), Ordering::AcqRel);
+        }
+    }
+
+    fn set_hardware(&self, intid: u32) {
+        self.hardware[intid as usize / 32].fetch_or(1 << (intid % 32), Ordering::AcqRel);
+    }
+
+    pub fn clear(&self) {
+        for w in self.bits.iter().chain(self.hardware.iter()) {
+            w.store(0, Ordering::Release);
+        }
+    }
+}
+
+fn lr_value(intid: u32, priority: u8) -> u64 {
+    gic::LR_STATE_PENDING | gic::LR_GROUP1 | ((priority as u64) << 48) | intid as u64
+}
+
+fn free_lr() -> Option<usize> {
+    let empty = gic::empty_lrs();
+    (0..gic::num_lrs()).find(|&i| empty & (1 << i) != 0)
+}
+
+/// Makes a software interrupt pending in a list register; false if none free.
+fn try_inject_soft(intid: u32, priority: u8) -> bool {
+    for i in 0..gic::num_lrs() {
+        let lr = gic::read_lr(i);
+        if lr & gic::LR_STATE_MASK != 0 && lr as u32 == intid {
+            // Already there: at most add "pending" to "active".
+            gic::write_lr(i, lr | gic::LR_STATE_PENDING);
+            return true;
+        }
+    }
+    match free_lr() {
+        Some(i) => {
+            gic::write_lr(i, lr_value(intid, priority));
+            true
+        }
+        None => false,
+    }
+}
+
+fn try_inject_hardware(intid: u32, priority: u8) -> bool {
+    match free_lr() {
+        Some(i) => {
+            gic::write_lr(i, lr_value(intid, priority) | gic::LR_HW | ((intid as u64) << 32));
+            true
+        }
+        None => false,
+    }
+}
+
+/// Forwards a physical interrupt (already priority-dropped, still active)
+/// to the vCPU on this core.
+pub fn inject_hardware(cpu: &CpuRt, p: &PartitionRt, vcpu: usize, intid: u32) {
+    let priority = p.vgic.lock().priority(vcpu, intid);
+    if !try_inject_hardware(intid, priority) {
+        cpu.pending.set_hardware(intid);
+        gic::set_underflow_interrupt(true);
+    }
+}
+
+/// Moves whatever is pending for this core's vCPU into free list
+/// registers. Called on every return to the guest.
+pub fn flush(cpu: &CpuRt, p: &PartitionRt, vcpu: usize) {
+    let vgic = p.vgic.lock();
+    let mut waiting = false;
+    for (w, word) in cpu.pending.hardware.iter().enumerate() {
+        let bits = word.swap(0, Ordering::AcqRel);
+        for b in (0..32).filter(|b| bits & (1 << b) != 0) {
+            let intid = (w * 32 + b) as u32;
+            if !try_inject_hardware(intid, vgic.priority(vcpu, intid)) {
+                cpu.pending.set_hardware(intid);
+                waiting = true;
+            }
+        }
+    }
+    for (w, word) in cpu.pending.bits.iter().enumerate() {
+        let bits = word.swap(0, Ordering::AcqRel);
+        for b in (0..32).filter(|b| bits & (1 << b) != 0) {
+            let intid = (w * 32 + b) as u32;
+            // A disabled interrupt stays pending until the guest enables it.
+            let injected = vgic.enabled(vcpu, intid) && try_inject_soft(intid, vgic.priority(vcpu, intid));
+            if !injected {
+                cpu.pending.set(intid);
+                waiting |= vgic.enabled(vcpu, intid);
+            }
+        }
+    }
+    gic::set_underflow_interrupt(waiting);
+}
