@@ -89,7 +89,11 @@ impl OnFault {
 pub struct Device {
     /// Device-tree path in the board DTB, aliases resolved.
     pub path: &'static str,
-    /// MMIO ranges (host-physical == guest-physical).
+    /// MMIO ranges (host-physical == guest-physical), exactly as the
+    /// board DT's `reg` gives them: not rounded to pages, so the guest's
+    /// device tree can carry them unchanged. Stage 2 maps whole 4 KiB pages;
+    /// the validator has checked that those pages belong to no other
+    /// partition and miss the emulated devices.
     pub regions: &'static [Region],
     /// GIC INTIDs (SPIs, i.e. 32..1019) the device raises.
     pub interrupts: &'static [u32],

@@ -1,0 +1,147 @@
+//! The validated system in owned form, as the host sees it: the same
+//! shape as [`crate::model`], but with images still as paths (codegen
+//! turns them into `include_bytes!`).
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use crate::model::{Criticality, MemoryMap, OnFault, Region};
+
+/// A config that passed validation, and what it was built from.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The config file.
+    pub source: PathBuf,
+    pub system: OwnedSystem,
+    /// The config file, the board DTB and every image, for
+    /// `cargo:rerun-if-changed`.
+    pub dependencies: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedSystem {
+    pub board: String,
+    /// The board device tree the config was checked against.
+    pub board_dtb: PathBuf,
+    pub hypervisor: OwnedHypervisor,
+    pub partitions: Vec<OwnedPartition>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedHypervisor {
+    pub memory: Region,
+    /// Device-tree path of the console UART, alias resolved.
+    pub console: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedPartition {
+    pub name: String,
+    pub criticality: Criticality,
+    pub priority: u8,
+    pub cpus: Vec<u64>,
+    pub memory: Vec<MemoryMap>,
+    pub devices: Vec<OwnedDevice>,
+    /// Absolute path of the kernel image.
+    pub image: PathBuf,
+    /// Size of the image file in bytes.
+    pub image_len: u64,
+    pub bootargs: String,
+    pub on_fault: OnFault,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedDevice {
+    /// Device-tree path, alias resolved.
+    pub path: String,
+    /// The device's `reg`, exactly as the device tree gives it (not
+    /// rounded to pages), translated to CPU physical addresses.
+    pub regions: Vec<Region>,
+    /// GIC INTIDs (SPIs).
+    pub interrupts: Vec<u32>,
+}
+
+impl OwnedSystem {
+    /// A few lines a person can check a config against.
+    pub fn summary(&self) -> String {
+        let mut out = String::new();
+        let hv = self.hypervisor.memory;
+        let _ = writeln!(out, "board {} ({})", self.board, self.board_dtb.display());
+        let _ = writeln!(
+            out,
+            "hypervisor: host {} ({}), console {}",
+            range(hv.base, hv.size),
+            size(hv.size),
+            self.hypervisor.console
+        );
+        for p in &self.partitions {
+            let cpus: Vec<String> = p.cpus.iter().map(u64::to_string).collect();
+            let _ = writeln!(
+                out,
+                "partition \"{}\": {}, priority {}, cpus [{}], on_fault {}",
+                p.name,
+                p.criticality.as_str(),
+                p.priority,
+                cpus.join(", "),
+                p.on_fault.as_str()
+            );
+            for m in &p.memory {
+                let _ = writeln!(
+                    out,
+                    "  memory guest {} -> host {} ({})",
+                    range(m.guest, m.size),
+                    range(m.host, m.size),
+                    size(m.size)
+                );
+            }
+            for d in &p.devices {
+                let regions: Vec<String> =
+                    d.regions.iter().map(|r| range(r.base, r.size)).collect();
+                let irqs: Vec<String> = d.interrupts.iter().map(u32::to_string).collect();
+                let _ = writeln!(
+                    out,
+                    "  device {} at {} interrupts [{}]",
+                    d.path,
+                    regions.join(", "),
+                    irqs.join(", ")
+                );
+            }
+            let _ = writeln!(out, "  image {} ({} bytes)", p.image.display(), p.image_len);
+            if !p.bootargs.is_empty() {
+                let _ = writeln!(out, "  bootargs {:?}", p.bootargs);
+            }
+        }
+        out
+    }
+}
+
+/// `base..end` in hex, the form every message uses for a range.
+pub(crate) fn range(base: u64, size: u64) -> String {
+    format!("{base:#x}..{:#x}", base.wrapping_add(size))
+}
+
+/// A byte count in the largest binary unit that divides it.
+pub(crate) fn size(bytes: u64) -> String {
+    const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
+    UNITS
+        .iter()
+        .find(|(unit, _)| bytes >= *unit && bytes.is_multiple_of(*unit))
+        .map_or_else(
+            || format!("{bytes:#x} bytes"),
+            |(unit, name)| format!("{} {name}", bytes / unit),
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_naturally() {
+        assert_eq!(size(0x0200_0000), "32 MiB");
+        assert_eq!(size(0x8000_0000), "2 GiB");
+        assert_eq!(size(0x1000), "4 KiB");
+        assert_eq!(size(0x1234), "0x1234 bytes");
+        assert_eq!(range(0x4800_0000, 0x0200_0000), "0x48000000..0x4a000000");
+    }
+}

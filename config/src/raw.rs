@@ -1,0 +1,344 @@
+//! The config file as written: serde types that keep every value's span.
+//!
+//! Only the shape is checked here (keys, types). Ranges, names and
+//! everything that needs the board are left to `validate`, which can then
+//! report all of them at once instead of stopping at the first as serde
+//! does.
+
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use toml::Spanned;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub board: Spanned<Str>,
+    pub hypervisor: Spanned<RawHypervisor>,
+    /// Optional for serde so that "no partitions" gets its own message.
+    #[serde(default)]
+    pub partition: Option<Spanned<Vec<Spanned<RawPartition>>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHypervisor {
+    pub memory: Spanned<RawRegion>,
+    pub console: Spanned<Str>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRegion {
+    pub base: Spanned<Int>,
+    pub size: Spanned<Int>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPartition {
+    pub name: Spanned<Str>,
+    pub criticality: Spanned<Str>,
+    pub priority: Spanned<Int>,
+    pub cpus: Spanned<Vec<Spanned<Int>>>,
+    pub image: Spanned<Str>,
+    #[serde(default)]
+    pub on_fault: Option<Spanned<Str>>,
+    #[serde(default)]
+    pub bootargs: Option<Spanned<Str>>,
+    pub memory: Spanned<Vec<Spanned<RawMap>>>,
+    #[serde(default)]
+    pub devices: Option<Spanned<Vec<Spanned<RawDevice>>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMap {
+    pub guest: Spanned<Int>,
+    pub host: Spanned<Int>,
+    pub size: Spanned<Int>,
+}
+
+/// A `devices` entry: a bare path string, or a table that can also
+/// override the interrupts the device tree gives the device.
+#[derive(Debug)]
+pub enum RawDevice {
+    Path(String),
+    Table(RawDeviceTable),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDeviceTable {
+    pub path: Spanned<Str>,
+    #[serde(default)]
+    pub interrupts: Option<Spanned<Vec<Spanned<Int>>>>,
+}
+
+impl<'de> Deserialize<'de> for RawDevice {
+    // Hand-written rather than `#[serde(untagged)]`: an untagged enum
+    // reports only "did not match any variant" and loses the inner error
+    // (an unknown key in the table form, say) and its position.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct DeviceVisitor;
+        impl<'de> Visitor<'de> for DeviceVisitor {
+            type Value = RawDevice;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a device-tree path or alias, or a table { path = \"...\", interrupts = [...] }")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawDevice, E> {
+                Ok(RawDevice::Path(v.to_owned()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawDevice, A::Error> {
+                RawDeviceTable::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(RawDevice::Table)
+            }
+        }
+        deserializer.deserialize_any(DeviceVisitor)
+    }
+}
+
+/// A TOML integer. Kept signed and unchecked so that the validator can
+/// report a negative or too-large value together with every other error;
+/// its own type so that a wrong type reads "expected an integer" rather
+/// than "expected i64".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Int(pub i64);
+
+impl<'de> Deserialize<'de> for Int {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct IntVisitor;
+        impl Visitor<'_> for IntVisitor {
+            type Value = Int;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an integer")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Int, E> {
+                Ok(Int(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Int, E> {
+                i64::try_from(v).map(Int).map_err(|_| too_large(v))
+            }
+            fn visit_i128<E: de::Error>(self, v: i128) -> Result<Int, E> {
+                i64::try_from(v).map(Int).map_err(|_| too_large(v))
+            }
+            fn visit_u128<E: de::Error>(self, v: u128) -> Result<Int, E> {
+                i64::try_from(v).map(Int).map_err(|_| too_large(v))
+            }
+        }
+        deserializer.deserialize_i64(IntVisitor)
+    }
+}
+
+fn too_large<E: de::Error>(v: impl fmt::LowerHex) -> E {
+    E::custom(format_args!(
+        "integer {v:#x} is out of range: TOML integers are 64-bit signed"
+    ))
+}
+
+/// A TOML string; its own type for the same reason as [`Int`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Str(pub String);
+
+impl<'de> Deserialize<'de> for Str {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct StrVisitor;
+        impl Visitor<'_> for StrVisitor {
+            type Value = Str;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Str, E> {
+                Ok(Str(v.to_owned()))
+            }
+        }
+        deserializer.deserialize_str(StrVisitor)
+    }
+}
+
+/// Parses `text`; on failure returns the byte span and message of the
+/// (first) error, with serde's wording turned into TOML's.
+pub fn parse(text: &str) -> Result<RawConfig, (std::ops::Range<usize>, String)> {
+    toml::from_str(text).map_err(|e| {
+        let span = e.span().unwrap_or(0..0);
+        (span, reword(e.message()))
+    })
+}
+
+/// serde talks about fields and structs; a config author writes keys and
+/// tables.
+fn reword(message: &str) -> String {
+    let message = message.trim_end();
+    if let Some(rest) = message.strip_prefix("unknown field ") {
+        format!(
+            "unknown key {}",
+            rest.replace("expected one of", "expected one of the keys")
+        )
+    } else if let Some(rest) = message.strip_prefix("missing field ") {
+        format!("missing required key {rest}")
+    } else {
+        message.to_owned()
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod introspect {
+    //! The key names each raw table accepts, read from the serde derive
+    //! itself so that the JSON Schema test cannot drift from the parser.
+
+    use serde::de::{self, Deserialize, Deserializer, Visitor};
+    use std::fmt;
+
+    /// A deserializer that only records the field list serde hands it.
+    struct Fields(Option<&'static [&'static str]>);
+
+    #[derive(Debug)]
+    struct Stop;
+    impl fmt::Display for Stop {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("stop")
+        }
+    }
+    impl std::error::Error for Stop {}
+    impl de::Error for Stop {
+        fn custom<T: fmt::Display>(_: T) -> Self {
+            Stop
+        }
+    }
+
+    impl<'de> Deserializer<'de> for &mut Fields {
+        type Error = Stop;
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Stop> {
+            Err(Stop)
+        }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Stop> {
+            self.0 = Some(fields);
+            Err(Stop)
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+            bytes byte_buf option unit unit_struct newtype_struct seq tuple
+            tuple_struct map enum identifier ignored_any
+        }
+    }
+
+    /// The keys of the table `T` deserializes from.
+    pub fn keys<'de, T: Deserialize<'de>>() -> Vec<&'static str> {
+        let mut fields = Fields(None);
+        let _ = T::deserialize(&mut fields);
+        let mut keys = fields.0.expect("a struct").to_vec();
+        keys.sort_unstable();
+        keys
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> (String, String) {
+        let (span, message) = parse(text).unwrap_err();
+        (text[span].to_owned(), message)
+    }
+
+    const GOOD: &str = r#"
+board = "qemu-virt"
+hypervisor = { memory = { base = 0x4000_0000, size = 0x0800_0000 }, console = "serial0" }
+[[partition]]
+name = "a"
+criticality = "qm"
+priority = 1
+cpus = [1]
+image = "@/x.img"
+memory = [ { guest = 0x4000_0000, host = 0x4800_0000, size = 0x0200_0000 } ]
+devices = [ "/pl061@9030000", { path = "/pl031@9010000", interrupts = [40] } ]
+"#;
+
+    #[test]
+    fn parses_both_device_forms() {
+        let raw = parse(GOOD).unwrap();
+        let partitions = raw.partition.unwrap().into_inner();
+        let devices = partitions[0].get_ref().devices.as_ref().unwrap().get_ref();
+        assert!(matches!(devices[0].get_ref(), RawDevice::Path(p) if p == "/pl061@9030000"));
+        let RawDevice::Table(t) = devices[1].get_ref() else {
+            panic!("table form")
+        };
+        assert_eq!(t.path.get_ref().0, "/pl031@9010000");
+        assert_eq!(t.interrupts.as_ref().unwrap().get_ref()[0].get_ref().0, 40);
+    }
+
+    #[test]
+    fn unknown_key_points_at_the_key() {
+        let text = GOOD.replace("priority = 1", "priority = 1\nprio = 2");
+        let (at, message) = err(&text);
+        assert_eq!(at, "prio");
+        assert!(message.starts_with("unknown key `prio`"), "{message}");
+    }
+
+    #[test]
+    fn unknown_key_in_device_table() {
+        let text = GOOD.replace("interrupts = [40]", "irqs = [40]");
+        let (at, message) = err(&text);
+        assert_eq!(at, "irqs");
+        assert!(message.starts_with("unknown key `irqs`"), "{message}");
+    }
+
+    #[test]
+    fn missing_key_points_at_its_table() {
+        let text = GOOD.replace("criticality = \"qm\"\n", "");
+        let (at, message) = err(&text);
+        assert_eq!(at, "[[partition]]");
+        assert_eq!(message, "missing required key `criticality`");
+    }
+
+    #[test]
+    fn wrong_type_points_at_the_value() {
+        let text = GOOD.replace("priority = 1", "priority = \"high\"");
+        let (at, message) = err(&text);
+        assert_eq!(at, "\"high\"");
+        assert!(message.contains("expected an integer"), "{message}");
+
+        let text = GOOD.replace("name = \"a\"", "name = 7");
+        let (at, message) = err(&text);
+        assert_eq!(at, "7");
+        assert!(message.contains("expected a string"), "{message}");
+
+        let text = GOOD.replace("\"/pl061@9030000\",", "5,");
+        let (at, message) = err(&text);
+        assert_eq!(at, "5");
+        assert!(
+            message.contains("expected a device-tree path or alias"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn integer_beyond_64_bits() {
+        let text = GOOD.replace("priority = 1", "priority = 0x1_0000_0000_0000_0000");
+        let (at, message) = err(&text);
+        assert_eq!(at, "0x1_0000_0000_0000_0000");
+        assert!(message.contains("out of range"), "{message}");
+    }
+
+    #[test]
+    fn syntax_error() {
+        let text = GOOD.replace("priority = 1", "priority = = 1");
+        let (at, _) = err(&text);
+        assert_eq!(at, "=");
+    }
+
+    #[test]
+    fn keys_are_introspectable() {
+        assert_eq!(
+            introspect::keys::<RawConfig>(),
+            ["board", "hypervisor", "partition"]
+        );
+        assert_eq!(introspect::keys::<RawDeviceTable>(), ["interrupts", "path"]);
+    }
+}

@@ -1,0 +1,106 @@
+//! The generated source: well-formed Rust, the right values, and it
+//! compiles against the crate built without `std`, as the hypervisor
+//! builds it.
+
+use std::path::Path;
+use std::process::Command;
+
+use super::fixture::{BASE, Fixture};
+use crate::codegen::rust_source;
+
+/// `BASE` plus devices, a device override and bootargs that need escaping.
+fn sample() -> String {
+    BASE.replacen(
+        "cpus = [1]",
+        "cpus = [1]\ndevices = [\"/pl061@9030000\", { path = \"/virtio_mmio@a000200\", interrupts = [50, 51] }]\nbootargs = \"a=\\\"q\\\" b=\\\\ c=é\"",
+        1,
+    )
+}
+
+#[test]
+fn generated_source_parses_as_a_rust_file() {
+    let fx = Fixture::new();
+    let loaded = fx.load(&sample()).unwrap();
+    let source = rust_source(&loaded);
+    let file = syn::parse_file(&source).unwrap_or_else(|e| panic!("{e}\n{source}"));
+    assert_eq!(file.items.len(), 1, "only the static");
+    let syn::Item::Static(item) = &file.items[0] else {
+        panic!("a static")
+    };
+    assert_eq!(item.ident, "SYSTEM");
+}
+
+#[test]
+fn generated_source_holds_the_values() {
+    let fx = Fixture::new();
+    let loaded = fx.load(&sample()).unwrap();
+    let source = rust_source(&loaded);
+    let hello = fx.ctx.build_dir.join("hello.img").canonicalize().unwrap();
+    for expected in [
+        "pub static SYSTEM: ::config::model::System = ::config::model::System {".to_owned(),
+        "board: \"qemu-virt\",".to_owned(),
+        "memory: ::config::model::Region { base: 0x40000000, size: 0x8000000 },".to_owned(),
+        "console: \"/pl011@9000000\",".to_owned(),
+        "criticality: ::config::model::Criticality::AsilB,".to_owned(),
+        "priority: 200,".to_owned(),
+        "cpus: &[0x2, 0x3],".to_owned(),
+        "memory: &[::config::model::MemoryMap { guest: 0x40000000, host: 0x48000000, size: 0x2000000 }],".to_owned(),
+        "::config::model::Device { path: \"/pl061@9030000\", regions: &[::config::model::Region { base: 0x9030000, size: 0x1000 }], interrupts: &[39] },".to_owned(),
+        "::config::model::Device { path: \"/virtio_mmio@a000200\", regions: &[::config::model::Region { base: 0xa000200, size: 0x200 }], interrupts: &[50, 51] },".to_owned(),
+        format!("image: ::core::include_bytes!({:?}),", hello.to_str().unwrap()),
+        "bootargs: \"a=\\\"q\\\" b=\\\\ c=é\",".to_owned(),
+        "on_fault: ::config::model::OnFault::Restart,".to_owned(),
+        "on_fault: ::config::model::OnFault::Stop,".to_owned(),
+        "devices: &[\n            ],".to_owned(),
+    ] {
+        assert!(source.contains(&expected), "missing {expected:?} in:\n{source}");
+    }
+}
+
+/// Builds the config crate the way the hypervisor depends on it (no
+/// default features, so `no_std` and only `model`), then the generated
+/// source as a `no_std` crate against it. `rustc` comes from the
+/// toolchain this workspace pins; `--emit=metadata` type-checks without
+/// code generation, which is all this needs.
+#[test]
+fn generated_source_compiles_in_a_no_std_crate() {
+    let fx = Fixture::new();
+    let loaded = fx.load(&sample()).unwrap();
+    let out = fx.dir.join("rustc");
+    std::fs::create_dir_all(&out).unwrap();
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let rustc = |args: &[&str]| {
+        let output = Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
+            .current_dir(crate_dir)
+            .args(["--edition", "2024", "--emit=metadata", "--out-dir"])
+            .arg(&out)
+            .args(args)
+            .output()
+            .expect("rustc runs");
+        assert!(
+            output.status.success(),
+            "rustc {args:?} failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    rustc(&[
+        "--crate-type",
+        "rlib",
+        "--crate-name",
+        "config",
+        "src/lib.rs",
+    ]);
+
+    let system = out.join("system.rs");
+    std::fs::write(&system, format!("#![no_std]\n{}", rust_source(&loaded))).unwrap();
+    let extern_config = format!("config={}", out.join("libconfig.rmeta").display());
+    rustc(&[
+        "--crate-type",
+        "rlib",
+        "--crate-name",
+        "system",
+        "--extern",
+        &extern_config,
+        system.to_str().unwrap(),
+    ]);
+}

@@ -1,0 +1,119 @@
+//! The config files in the repository: every valid one loads, and every
+//! file in `invalid/` fails with the diagnostic its first line expects.
+
+use std::path::{Path, PathBuf};
+
+use super::fixture::Fixture;
+
+fn configs(dir: &str) -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn valid_configs_load() {
+    let fx = Fixture::new();
+    let mut files = configs("qemu-virt");
+    files.extend(configs("qemu-virt/tests"));
+    assert!(
+        files.len() >= 7,
+        "default.toml and the six scenario configs"
+    );
+    for file in files {
+        let loaded = crate::load(&file, &fx.ctx).unwrap_or_else(|diagnostics| {
+            let lines: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
+            panic!("{} is invalid:\n{}", file.display(), lines.join("\n"))
+        });
+        assert_eq!(loaded.dependencies[0], file);
+    }
+}
+
+#[test]
+fn default_config_is_as_specified() {
+    let fx = Fixture::new();
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("qemu-virt/default.toml");
+    let summary = crate::check(&file, &fx.ctx).unwrap();
+    let hello = fx.ctx.build_dir.join("hello.img").canonicalize().unwrap();
+    let expected = format!(
+        "board qemu-virt ({dtb})
+hypervisor: host 0x40000000..0x48000000 (128 MiB), console /pl011@9000000
+partition \"cluster\": asil-b, priority 200, cpus [1], on_fault restart
+  memory guest 0x40000000..0x42000000 -> host 0x48000000..0x4a000000 (32 MiB)
+  image {hello} (64 bytes)
+partition \"ivi\": qm, priority 10, cpus [2, 3], on_fault stop
+  memory guest 0x40000000..0x44000000 -> host 0x50000000..0x54000000 (64 MiB)
+  image {hello} (64 bytes)
+",
+        dtb = fx.ctx.boards_dir.join("qemu-virt/qemu-virt.dtb").display(),
+        hello = hello.display(),
+    );
+    assert_eq!(summary, expected);
+}
+
+/// `# expect: <line>:<col>: <text>` → (line, col, text).
+fn expectation(file: &Path) -> (usize, usize, String) {
+    let text = std::fs::read_to_string(file).unwrap();
+    let first = text.lines().next().unwrap_or_default();
+    let parse = || {
+        let rest = first.strip_prefix("# expect: ")?;
+        let (line, rest) = rest.split_once(':')?;
+        let (col, message) = rest.split_once(": ")?;
+        Some((line.parse().ok()?, col.parse().ok()?, message.to_owned()))
+    };
+    parse().unwrap_or_else(|| {
+        panic!(
+            "{}: first line must be `# expect: <line>:<col>: <text>`",
+            file.display()
+        )
+    })
+}
+
+#[test]
+fn invalid_configs_fail_as_expected() {
+    let fx = Fixture::new();
+    let files = configs("qemu-virt/invalid");
+    assert!(files.len() >= 16, "one file per error class");
+    let mut failures = Vec::new();
+    for file in &files {
+        let (line, col, text) = expectation(file);
+        match crate::load(file, &fx.ctx) {
+            Ok(_) => failures.push(format!(
+                "{}: loaded, expected {line}:{col}: {text}",
+                file.display()
+            )),
+            Err(diagnostics) => {
+                let first = &diagnostics[0];
+                if (first.line, first.col) != (line, col) || !first.message.contains(&text) {
+                    failures.push(format!(
+                        "{}: expected {line}:{col}: {text}\n  got {first}",
+                        file.display()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The annotated example in docs/config.md is a valid config.
+#[test]
+fn documented_example_is_valid() {
+    let doc = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/config.md");
+    let doc = std::fs::read_to_string(&doc).unwrap();
+    let section = &doc[doc
+        .find("## An annotated example")
+        .expect("example section")..];
+    let start = section.find("```toml\n").expect("a toml block") + "```toml\n".len();
+    let example = &section[start..start + section[start..].find("```").unwrap()];
+    let fx = Fixture::new();
+    if let Err(diagnostics) = fx.load(example) {
+        let lines: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
+        panic!("the documented example is invalid:\n{}", lines.join("\n"));
+    }
+}

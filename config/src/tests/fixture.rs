@@ -1,0 +1,125 @@
+//! A scratch directory with fake partition images, and a context pointing
+//! at it and at the real board folder.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::{Context, Diagnostic, Loaded};
+
+/// The images the repository's configs name, as fake arm64 Images.
+pub const IMAGES: [&str; 5] = [
+    "hello.img",
+    "smp.img",
+    "timer.img",
+    "probe.img",
+    "crash.img",
+];
+
+/// A temporary directory, removed when dropped.
+pub struct Fixture {
+    pub dir: PathBuf,
+    pub ctx: Context,
+}
+
+impl Fixture {
+    pub fn new() -> Fixture {
+        static COUNT: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNT.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("config-test-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let build_dir = dir.join("build");
+        std::fs::create_dir_all(&build_dir).unwrap();
+        for image in IMAGES {
+            std::fs::write(build_dir.join(image), arm64_image(0, 0x1_0000)).unwrap();
+        }
+        let ctx = Context {
+            boards_dir: boards_dir().canonicalize().unwrap(),
+            build_dir,
+        };
+        Fixture { dir, ctx }
+    }
+
+    /// Loads `text` as if it were `<dir>/test.toml`.
+    pub fn load(&self, text: &str) -> Result<Loaded, Vec<Diagnostic>> {
+        crate::load_str(&self.dir.join("test.toml"), text, &self.ctx)
+    }
+
+    /// The messages of the diagnostics `text` gives, as `line:col: message`.
+    pub fn errors(&self, text: &str) -> Vec<String> {
+        match self.load(text) {
+            Ok(_) => Vec::new(),
+            Err(diagnostics) => diagnostics
+                .iter()
+                .map(|d| format!("{}:{}: {}", d.line, d.col, d.message))
+                .collect(),
+        }
+    }
+
+    pub fn write(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.dir.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub fn boards_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../board")
+}
+
+/// A 64-byte arm64 Image header: enough for the validator, which reads
+/// nothing else.
+pub fn arm64_image(text_offset: u64, image_size: u64) -> Vec<u8> {
+    let mut header = vec![0u8; 64];
+    header[8..16].copy_from_slice(&text_offset.to_le_bytes());
+    header[16..24].copy_from_slice(&image_size.to_le_bytes());
+    header[56..60].copy_from_slice(b"ARM\x64");
+    header
+}
+
+/// A valid two-partition config for the rules tests to break one piece
+/// at a time. Line numbers matter to some tests: `board` is on line 1.
+pub const BASE: &str = r#"board = "qemu-virt"
+
+[hypervisor]
+memory = { base = 0x4000_0000, size = 0x0800_0000 }
+console = "/pl011@9000000"
+
+[[partition]]
+name = "cluster"
+criticality = "asil-b"
+priority = 200
+cpus = [1]
+image = "@/hello.img"
+on_fault = "restart"
+memory = [ { guest = 0x4000_0000, host = 0x4800_0000, size = 0x0200_0000 } ]
+
+[[partition]]
+name = "ivi"
+criticality = "qm"
+priority = 10
+cpus = [2, 3]
+image = "@/hello.img"
+memory = [ { guest = 0x4000_0000, host = 0x5000_0000, size = 0x0400_0000 } ]
+"#;
+
+/// `BASE` with the first occurrence of `from` (which must exist) replaced.
+pub fn with(from: &str, to: &str) -> String {
+    assert!(BASE.contains(from), "BASE has no {from:?}");
+    BASE.replacen(from, to, 1)
+}
+
+/// `BASE` with the `n`th (0-based) occurrence of `from` replaced.
+pub fn with_nth(n: usize, from: &str, to: &str) -> String {
+    let (at, _) = BASE
+        .match_indices(from)
+        .nth(n)
+        .unwrap_or_else(|| panic!("BASE has no {from:?} #{n}"));
+    format!("{}{to}{}", &BASE[..at], &BASE[at + from.len()..])
+}

@@ -1,0 +1,947 @@
+//! One test (or a few) per validation rule, each breaking the valid
+//! `BASE` config in one place and checking the message and its position.
+
+use super::fixture::{BASE, Fixture, arm64_image, with, with_nth};
+use crate::model::{Criticality, MemoryMap, OnFault, Region};
+
+/// Asserts that `errors` has one at `position` (`"line:col"`) whose
+/// message contains `text`.
+#[track_caller]
+fn assert_has(errors: &[String], position: &str, text: &str) {
+    let prefix = format!("{position}: ");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.starts_with(&prefix) && e.contains(text)),
+        "no error at {position} containing {text:?} in:\n{}",
+        errors.join("\n")
+    );
+}
+
+/// Asserts that `errors` is exactly one error, at `position`, containing
+/// `text`.
+#[track_caller]
+fn assert_only(errors: &[String], position: &str, text: &str) {
+    assert_eq!(
+        errors.len(),
+        1,
+        "expected one error, got:\n{}",
+        errors.join("\n")
+    );
+    assert_has(errors, position, text);
+}
+
+fn errors(text: &str) -> Vec<String> {
+    Fixture::new().errors(text)
+}
+
+#[test]
+fn base_config_is_valid() {
+    let fx = Fixture::new();
+    let loaded = fx.load(BASE).unwrap_or_else(|d| panic!("{d:?}"));
+    let system = &loaded.system;
+    assert_eq!(system.board, "qemu-virt");
+    assert_eq!(
+        system.hypervisor.memory,
+        Region {
+            base: 0x4000_0000,
+            size: 0x0800_0000
+        }
+    );
+    assert_eq!(system.hypervisor.console, "/pl011@9000000");
+    let [cluster, ivi] = &system.partitions[..] else {
+        panic!("two partitions")
+    };
+    assert_eq!(cluster.name, "cluster");
+    assert_eq!(cluster.criticality, Criticality::AsilB);
+    assert_eq!(cluster.priority, 200);
+    assert_eq!(cluster.cpus, [1]);
+    assert_eq!(cluster.on_fault, OnFault::Restart);
+    assert_eq!(
+        cluster.memory,
+        [MemoryMap {
+            guest: 0x4000_0000,
+            host: 0x4800_0000,
+            size: 0x0200_0000
+        }]
+    );
+    assert_eq!(
+        cluster.image,
+        fx.ctx.build_dir.join("hello.img").canonicalize().unwrap()
+    );
+    assert_eq!(cluster.image_len, 64);
+    assert_eq!(cluster.bootargs, "");
+    assert!(cluster.devices.is_empty());
+    assert_eq!(ivi.cpus, [2, 3]);
+    assert_eq!(ivi.on_fault, OnFault::Stop, "on_fault defaults to stop");
+    let hello = fx.ctx.build_dir.join("hello.img").canonicalize().unwrap();
+    let board = fx.ctx.boards_dir.join("qemu-virt");
+    assert_eq!(
+        loaded.dependencies,
+        [
+            fx.dir.join("test.toml"),
+            board.join("qemu-virt.dtb"),
+            board.join("board.toml"),
+            hello.clone(),
+            hello
+        ],
+        "config, board files, and each partition's image"
+    );
+}
+
+// ---- TOML shape ----------------------------------------------------------
+
+#[test]
+fn syntax_error() {
+    assert_only(
+        &errors(&with("priority = 200", "priority = = 200")),
+        "10:12",
+        "",
+    );
+}
+
+#[test]
+fn unknown_key() {
+    let errs = errors(&with("priority = 200", "priority = 200\ncolour = \"red\""));
+    assert_only(&errs, "11:1", "unknown key `colour`");
+}
+
+#[test]
+fn unknown_top_level_key_and_hypervisor_key() {
+    assert_only(
+        &errors(&format!("{BASE}\n[extra]\n")),
+        "24:2",
+        "unknown key `extra`",
+    );
+    assert_only(
+        &errors(&with("console =", "uart =")),
+        "5:1",
+        "unknown key `uart`",
+    );
+}
+
+#[test]
+fn missing_key() {
+    assert_only(
+        &errors(&with("cpus = [1]\n", "")),
+        "7:1",
+        "missing required key `cpus`",
+    );
+    assert_only(
+        &errors(&with("board = \"qemu-virt\"\n", "")),
+        "1:1",
+        "missing required key `board`",
+    );
+}
+
+#[test]
+fn wrong_type() {
+    assert_only(
+        &errors(&with("cpus = [1]", "cpus = 1")),
+        "11:8",
+        "expected a sequence",
+    );
+    assert_only(
+        &errors(&with("priority = 200", "priority = \"200\"")),
+        "10:12",
+        "expected an integer",
+    );
+    assert_only(
+        &errors(&with("name = \"cluster\"", "name = true")),
+        "8:8",
+        "expected a string",
+    );
+}
+
+#[test]
+fn bad_device_entry_type() {
+    let errs = errors(&with("cpus = [1]", "cpus = [1]\ndevices = [ 42 ]"));
+    assert_only(
+        &errs,
+        "12:13",
+        "expected a device-tree path or alias, or a table",
+    );
+}
+
+// ---- partition fields ----------------------------------------------------
+
+#[test]
+fn no_partitions() {
+    let text = &BASE[..BASE.find("[[partition]]").unwrap()];
+    assert_only(&errors(text), "1:1", "no partitions");
+    assert_only(
+        &errors(&format!("partition = []\n{text}")),
+        "1:13",
+        "no partitions",
+    );
+}
+
+#[test]
+fn bad_names() {
+    for bad in ["Cluster", "1st", "-x", "", "seventeen-chars-x", "a_b", "ä"] {
+        let errs = errors(&with("name = \"cluster\"", &format!("name = {bad:?}")));
+        assert_only(&errs, "8:8", &format!("bad partition name {bad:?}"));
+    }
+    assert!(errors(&with("name = \"cluster\"", "name = \"sixteen-chars-xy\"")).is_empty());
+    assert!(errors(&with("name = \"cluster\"", "name = \"a\"")).is_empty());
+}
+
+#[test]
+fn duplicate_name() {
+    let errs = errors(&with("name = \"ivi\"", "name = \"cluster\""));
+    assert_only(
+        &errs,
+        "17:8",
+        "duplicate partition name \"cluster\" (first used on line 8)",
+    );
+}
+
+#[test]
+fn priority_out_of_range() {
+    assert_only(
+        &errors(&with("priority = 200", "priority = 256")),
+        "10:12",
+        "priority 256 of partition \"cluster\" is out of range 0..=255",
+    );
+    assert_only(
+        &errors(&with("priority = 200", "priority = -1")),
+        "10:12",
+        "out of range 0..=255",
+    );
+    assert!(errors(&with("priority = 200", "priority = 255")).is_empty());
+    assert!(errors(&with("priority = 200", "priority = 0")).is_empty());
+}
+
+#[test]
+fn duplicate_priority() {
+    let errs = errors(&with("priority = 10", "priority = 200"));
+    assert_only(
+        &errs,
+        "19:12",
+        "partition \"ivi\" has priority 200, as has partition \"cluster\": priorities must be unique",
+    );
+}
+
+#[test]
+fn unknown_criticality_and_on_fault() {
+    let errs = errors(&with("\"asil-b\"", "\"asil-e\""));
+    assert_only(
+        &errs,
+        "9:15",
+        "unknown criticality \"asil-e\": expected one of qm, asil-a, asil-b, asil-c, asil-d",
+    );
+    let errs = errors(&with("\"restart\"", "\"reboot\""));
+    assert_only(
+        &errs,
+        "13:12",
+        "unknown on_fault \"reboot\": expected one of stop, restart, inject",
+    );
+    for (word, expected) in [
+        ("stop", OnFault::Stop),
+        ("restart", OnFault::Restart),
+        ("inject", OnFault::Inject),
+    ] {
+        let loaded = Fixture::new()
+            .load(&with("\"restart\"", &format!("{word:?}")))
+            .unwrap();
+        assert_eq!(loaded.system.partitions[0].on_fault, expected);
+    }
+}
+
+#[test]
+fn bootargs() {
+    let loaded = Fixture::new()
+        .load(&with(
+            "cpus = [1]",
+            "cpus = [1]\nbootargs = \"console=ttyAMA0 quiet\"",
+        ))
+        .unwrap();
+    assert_eq!(
+        loaded.system.partitions[0].bootargs,
+        "console=ttyAMA0 quiet"
+    );
+    let errs = errors(&with("cpus = [1]", "cpus = [1]\nbootargs = \"a\\u0000b\""));
+    assert_only(&errs, "12:12", "bootargs must not contain a NUL");
+}
+
+// ---- cpus ----------------------------------------------------------------
+
+#[test]
+fn cpu_absent_from_board() {
+    let errs = errors(&with("cpus = [2, 3]", "cpus = [2, 4]"));
+    assert_only(
+        &errs,
+        "20:12",
+        "cpu 4 of partition \"ivi\" does not exist on the board (its cpus are 0, 1, 2, 3)",
+    );
+}
+
+#[test]
+fn cpu_in_two_partitions() {
+    let errs = errors(&with("cpus = [2, 3]", "cpus = [2, 1]"));
+    assert_only(
+        &errs,
+        "20:12",
+        "cpu 1 is in both partition \"cluster\" and partition \"ivi\"",
+    );
+}
+
+#[test]
+fn cpu_twice_in_one_partition() {
+    let errs = errors(&with("cpus = [2, 3]", "cpus = [3, 3]"));
+    assert_only(&errs, "20:12", "cpu 3 is listed twice in partition \"ivi\"");
+}
+
+#[test]
+fn no_cpus_and_negative_cpu() {
+    assert_only(
+        &errors(&with("cpus = [1]", "cpus = []")),
+        "11:8",
+        "partition \"cluster\" has no cpus",
+    );
+    assert_only(
+        &errors(&with("cpus = [1]", "cpus = [-1]")),
+        "11:9",
+        "cpu of partition \"cluster\" must not be negative (got -1)",
+    );
+}
+
+#[test]
+fn first_cpu_is_kept_first() {
+    let loaded = Fixture::new()
+        .load(&with("cpus = [2, 3]", "cpus = [3, 2]"))
+        .unwrap();
+    assert_eq!(loaded.system.partitions[1].cpus, [3, 2]);
+}
+
+// ---- memory --------------------------------------------------------------
+
+#[test]
+fn misaligned_memory() {
+    let errs = errors(&with("host = 0x4800_0000", "host = 0x4800_0800"));
+    assert_only(
+        &errs,
+        "14:42",
+        "memory host address 0x48000800 of partition \"cluster\" is misaligned",
+    );
+    let errs = errors(&with("size = 0x0200_0000", "size = 0x0200_0010"));
+    assert_only(
+        &errs,
+        "14:62",
+        "memory size 0x2000010 of partition \"cluster\" is misaligned",
+    );
+    // A misaligned guest address of a later region (the first must be 2 MiB
+    // aligned anyway, which has its own message).
+    let text = with(
+        "size = 0x0200_0000 } ]",
+        "size = 0x0200_0000 }, { guest = 0x8000_0100, host = 0x4a00_0000, size = 0x1000 } ]",
+    );
+    assert_only(
+        &errors(&text),
+        "14:87",
+        "memory guest address 0x80000100 of partition \"cluster\" is misaligned",
+    );
+}
+
+#[test]
+fn zero_size_and_negative_address() {
+    assert_only(
+        &errors(&with("size = 0x0200_0000", "size = 0")),
+        "14:62",
+        "memory size of partition \"cluster\" must not be 0",
+    );
+    assert_only(
+        &errors(&with("host = 0x4800_0000", "host = -4096")),
+        "14:42",
+        "memory host address of partition \"cluster\" must not be negative (got -4096)",
+    );
+}
+
+#[test]
+fn memory_outside_ram() {
+    let errs = errors(&with("host = 0x5000_0000", "host = 0xbe00_0000"));
+    assert_only(
+        &errs,
+        "22:42",
+        "memory of partition \"ivi\" (host 0xbe000000..0xc2000000) is not inside board RAM (0x40000000..0xc0000000)",
+    );
+    let errs = errors(&with("host = 0x4800_0000", "host = 0x0"));
+    assert_only(
+        &errs,
+        "14:42",
+        "(host 0x0..0x2000000) is not inside board RAM",
+    );
+}
+
+#[test]
+fn memory_overlap_across_partitions() {
+    let errs = errors(&with("host = 0x5000_0000", "host = 0x4900_0000"));
+    assert_only(
+        &errs,
+        "22:42",
+        "memory of partition \"ivi\" (host 0x49000000..0x4d000000) overlaps partition \"cluster\" (host 0x48000000..0x4a000000)",
+    );
+}
+
+#[test]
+fn memory_overlap_within_partition() {
+    let text = with(
+        "size = 0x0200_0000 } ]",
+        "size = 0x0200_0000 }, { guest = 0x8000_0000, host = 0x4900_0000, size = 0x1000 } ]",
+    );
+    assert_only(
+        &errors(&text),
+        "14:107",
+        "memory of partition \"cluster\" (host 0x49000000..0x49001000) overlaps another of its regions (host 0x48000000..0x4a000000)",
+    );
+}
+
+#[test]
+fn memory_overlap_with_hypervisor() {
+    let errs = errors(&with("host = 0x4800_0000", "host = 0x4700_0000"));
+    assert_only(
+        &errs,
+        "14:42",
+        "memory of partition \"cluster\" (host 0x47000000..0x49000000) overlaps the hypervisor reservation (host 0x40000000..0x48000000)",
+    );
+}
+
+#[test]
+fn guest_overlap_within_partition() {
+    let text = with(
+        "size = 0x0200_0000 } ]",
+        "size = 0x0200_0000 }, { guest = 0x4100_0000, host = 0x4a00_0000, size = 0x1000 } ]",
+    );
+    assert_only(
+        &errors(&text),
+        "14:87",
+        "memory of partition \"cluster\" (guest 0x41000000..0x41001000) overlaps another of its regions (guest 0x40000000..0x42000000)",
+    );
+}
+
+#[test]
+fn guest_overlap_with_device_window() {
+    let text = with(
+        "size = 0x0200_0000 } ]",
+        "size = 0x0200_0000 }, { guest = 0x09ff_f000, host = 0x4a00_0000, size = 0x2000 } ]",
+    );
+    assert_only(
+        &errors(&text),
+        "14:87",
+        "memory of partition \"cluster\" (guest 0x9fff000..0xa001000) overlaps the virtual device window (guest 0x8000000..0xa000000)",
+    );
+}
+
+#[test]
+fn guest_overlap_with_passthrough_device() {
+    let text = with(
+        "size = 0x0200_0000 } ]",
+        "size = 0x0200_0000 }, { guest = 0x0a00_0000, host = 0x4a00_0000, size = 0x1000 } ]\ndevices = [\"/virtio_mmio@a000200\"]",
+    );
+    assert_only(
+        &errors(&text),
+        "14:87",
+        "memory of partition \"cluster\" (guest 0xa000000..0xa001000) overlaps passthrough device /virtio_mmio@a000200 (guest 0xa000000..0xa001000)",
+    );
+}
+
+#[test]
+fn guest_above_39_bits() {
+    let text = with(
+        "size = 0x0200_0000 } ]",
+        "size = 0x0200_0000 }, { guest = 0x7f_ffff_f000, host = 0x4a00_0000, size = 0x2000 } ]",
+    );
+    assert_only(
+        &errors(&text),
+        "14:87",
+        "ends above the 39-bit guest-physical address space (0x8000000000)",
+    );
+    let text = with(
+        "size = 0x0200_0000 } ]",
+        "size = 0x0200_0000 }, { guest = 0x7f_ffff_f000, host = 0x4a00_0000, size = 0x1000 } ]",
+    );
+    assert!(errors(&text).is_empty(), "the last page below 2^39 is fine");
+}
+
+#[test]
+fn no_memory() {
+    assert_only(
+        &errors(&with_nth(1, "memory = [ {", "memory = [] #")),
+        "22:10",
+        "partition \"ivi\" has no memory",
+    );
+}
+
+#[test]
+fn hypervisor_memory() {
+    let errs = errors(&with("base = 0x4000_0000", "base = 0x4010_0000"));
+    assert_has(
+        &errs,
+        "4:19",
+        "hypervisor memory base 0x40100000 is misaligned: it must be 2 MiB aligned",
+    );
+    let errs = errors(&with("size = 0x0800_0000 }", "size = 0x0810_0000 }"));
+    assert_only(
+        &errs,
+        "4:39",
+        "hypervisor memory size 0x8100000 is misaligned",
+    );
+    let errs = errors(&with("base = 0x4000_0000", "base = 0x3fe0_0000"));
+    assert_only(
+        &errs,
+        "4:10",
+        "hypervisor memory (host 0x3fe00000..0x47e00000) is not inside board RAM",
+    );
+    assert_only(
+        &errors(&with("size = 0x0800_0000 }", "size = 0 }")),
+        "4:39",
+        "hypervisor memory size must not be 0",
+    );
+    // board.toml links the hypervisor at 0x40080000.
+    let text = with("base = 0x4000_0000", "base = 0x4020_0000");
+    let errs = errors(&text.replace("host = 0x4800_0000", "host = 0x4820_0000"));
+    assert_only(
+        &errs,
+        "4:10",
+        "hypervisor memory (host 0x40200000..0x48200000) does not contain the hypervisor's load address 0x40080000 (from ",
+    );
+}
+
+// ---- images --------------------------------------------------------------
+
+#[test]
+fn image_not_found() {
+    let fx = Fixture::new();
+    let errs = fx.errors(&with("@/hello.img", "@/missing.img"));
+    let expected = format!(
+        "image not found: {}",
+        fx.ctx.build_dir.join("missing.img").display()
+    );
+    assert_only(&errs, "12:9", &expected);
+}
+
+#[test]
+fn image_relative_to_config_file() {
+    let fx = Fixture::new();
+    let path = fx.write("images/k.img", &arm64_image(0, 0x1000));
+    let loaded = fx.load(&with("@/hello.img", "images/k.img")).unwrap();
+    assert_eq!(
+        loaded.system.partitions[0].image,
+        path.canonicalize().unwrap()
+    );
+    assert!(loaded.dependencies.contains(&path.canonicalize().unwrap()));
+    let errs = fx.errors(&with("@/hello.img", "images/../nope.img"));
+    assert_has(
+        &errs,
+        "12:9",
+        &format!(
+            "image not found: {}",
+            fx.dir.join("images/../nope.img").display()
+        ),
+    );
+}
+
+#[test]
+fn image_not_a_file() {
+    let fx = Fixture::new();
+    std::fs::create_dir_all(fx.ctx.build_dir.join("dir.img")).unwrap();
+    let errs = fx.errors(&with("@/hello.img", "@/dir.img"));
+    assert_only(&errs, "12:9", "image is not a regular file: ");
+}
+
+#[test]
+fn image_too_small_or_without_magic() {
+    let fx = Fixture::new();
+    fx.write("build/short.img", &arm64_image(0, 0)[..63]);
+    let errs = fx.errors(&with("@/hello.img", "@/short.img"));
+    assert_only(
+        &errs,
+        "12:9",
+        "is too small to be an arm64 Image (63 bytes; the header alone is 64)",
+    );
+    let mut elf = arm64_image(0, 0);
+    elf[56..60].copy_from_slice(b"\x7fELF");
+    fx.write("build/elf.img", &elf);
+    let errs = fx.errors(&with("@/hello.img", "@/elf.img"));
+    assert_only(
+        &errs,
+        "12:9",
+        "is not an arm64 Image: no \"ARM\\x64\" magic at offset 56",
+    );
+}
+
+#[test]
+fn image_must_fit_below_the_device_tree() {
+    let fx = Fixture::new();
+    // 32 MiB region: the slot starts at guest 0x41e00000.
+    fx.write("build/fits.img", &arm64_image(0x8_0000, 0x1d8_0000));
+    assert!(fx.errors(&with("@/hello.img", "@/fits.img")).is_empty());
+    fx.write("build/big.img", &arm64_image(0x8_0000, 0x1d8_1000));
+    let errs = fx.errors(&with("@/hello.img", "@/big.img"));
+    assert_only(
+        &errs,
+        "12:9",
+        "does not fit partition \"cluster\": loaded at guest 0x40080000 (text_offset 0x80000) it takes 0x1d81000 bytes, but the device tree's slot starts at 0x41e00000",
+    );
+    // image_size 0 ("unknown"): the file length counts.
+    let mut unknown = arm64_image(0x1e0_0000, 0);
+    unknown.resize(0x1000, 0);
+    fx.write("build/unknown.img", &unknown);
+    let errs = fx.errors(&with("@/hello.img", "@/unknown.img"));
+    assert_only(&errs, "12:9", "it takes 0x1000 bytes");
+}
+
+#[test]
+fn first_region_size_and_alignment() {
+    let errs = errors(&with("size = 0x0200_0000", "size = 0x0030_0000"));
+    assert_only(
+        &errs,
+        "14:62",
+        "first memory region of partition \"cluster\" is 3 MiB; it must be at least 4 MiB",
+    );
+    let errs = errors(&with("guest = 0x4000_0000", "guest = 0x4010_0000"));
+    assert_only(
+        &errs,
+        "14:22",
+        "guest address 0x40100000 of the first memory region of partition \"cluster\" is misaligned",
+    );
+}
+
+// ---- board, console and devices -------------------------------------------
+
+#[test]
+fn unknown_board() {
+    let errs = errors(&with("board = \"qemu-virt\"", "board = \"nope\""));
+    assert_only(
+        &errs,
+        "1:9",
+        "board \"nope\": cannot read board device tree",
+    );
+    let errs = errors(&with("board = \"qemu-virt\"", "board = \"../qemu-virt\""));
+    assert_only(
+        &errs,
+        "1:9",
+        "board \"../qemu-virt\" is not a folder name under board/",
+    );
+}
+
+#[test]
+fn board_independent_rules_still_run_without_a_board() {
+    let errs = errors(
+        &with("board = \"qemu-virt\"", "board = \"nope\"")
+            .replace("priority = 10", "priority = 300"),
+    );
+    assert_eq!(errs.len(), 2, "{errs:?}");
+    assert_has(&errs, "19:12", "out of range");
+}
+
+#[test]
+fn console_must_exist() {
+    let errs = errors(&with("\"/pl011@9000000\"", "\"/pl011@9000001\""));
+    assert_only(
+        &errs,
+        "5:11",
+        "hypervisor console: no node \"/pl011@9000001\" in board device tree qemu-virt.dtb",
+    );
+    let errs = errors(&with("\"/pl011@9000000\"", "\"/psci\""));
+    assert_only(&errs, "5:11", "hypervisor console /psci has no `reg`");
+    let loaded = Fixture::new()
+        .load(&with("\"/pl011@9000000\"", "\"serial0\""))
+        .unwrap();
+    assert_eq!(
+        loaded.system.hypervisor.console, "/pl011@9000000",
+        "alias resolved"
+    );
+}
+
+/// `BASE` with `devices` lines added to the first and second partition.
+fn with_devices(cluster: &str, ivi: &str) -> String {
+    let text = with("cpus = [1]", &format!("cpus = [1]\ndevices = [{cluster}]"));
+    let at = text.find("cpus = [2, 3]").unwrap();
+    format!(
+        "{}cpus = [2, 3]\ndevices = [{ivi}]{}",
+        &text[..at],
+        &text[at + "cpus = [2, 3]".len()..]
+    )
+}
+
+#[test]
+fn passthrough_device() {
+    let loaded = Fixture::new()
+        .load(&with_devices(
+            "\"/pl061@9030000\"",
+            "\"/virtio_mmio@a000000\"",
+        ))
+        .unwrap();
+    let gpio = &loaded.system.partitions[0].devices[0];
+    assert_eq!(gpio.path, "/pl061@9030000");
+    assert_eq!(
+        gpio.regions,
+        [Region {
+            base: 0x903_0000,
+            size: 0x1000
+        }]
+    );
+    assert_eq!(gpio.interrupts, [39]);
+    let virtio = &loaded.system.partitions[1].devices[0];
+    assert_eq!(
+        virtio.regions,
+        [Region {
+            base: 0xa00_0000,
+            size: 0x200
+        }],
+        "exact reg, not rounded"
+    );
+    assert_eq!(virtio.interrupts, [48]);
+}
+
+#[test]
+fn unknown_device_path() {
+    let errs = errors(&with_devices("\"/gpio@9030000\"", ""));
+    assert_only(
+        &errs,
+        "12:12",
+        "device of partition \"cluster\": no node \"/gpio@9030000\" in board device tree qemu-virt.dtb",
+    );
+    let errs = errors(&with_devices("\"/pl061\"", ""));
+    assert_only(&errs, "12:12", "(did you mean \"/pl061@9030000\"?)");
+    let errs = errors(&with_devices("\"gpio0\"", ""));
+    assert_only(&errs, "12:12", "no node or alias \"gpio0\"");
+}
+
+#[test]
+fn device_owned_twice() {
+    let errs = errors(&with_devices("\"/pl061@9030000\"", "\"/pl061@9030000\""));
+    assert_only(
+        &errs,
+        "22:12",
+        "device /pl061@9030000 owned twice: by partition \"cluster\" and partition \"ivi\"",
+    );
+    let errs = errors(&with_devices(
+        "\"/pl061@9030000\", { path = \"/pl061@9030000\" }",
+        "",
+    ));
+    assert_only(
+        &errs,
+        "12:39",
+        "device /pl061@9030000 is listed twice in partition \"cluster\"",
+    );
+}
+
+#[test]
+fn device_sharing_a_page() {
+    let errs = errors(&with_devices(
+        "\"/virtio_mmio@a000000\"",
+        "\"/virtio_mmio@a000200\"",
+    ));
+    assert_only(
+        &errs,
+        "22:12",
+        "device /virtio_mmio@a000200 of partition \"ivi\" shares a 4 KiB page (0xa000000..0xa001000) with device /virtio_mmio@a000000 of partition \"cluster\"",
+    );
+    // In one partition that is fine.
+    assert!(
+        errors(&with_devices(
+            "\"/virtio_mmio@a000000\", \"/virtio_mmio@a000200\"",
+            ""
+        ))
+        .is_empty()
+    );
+}
+
+#[test]
+fn console_cannot_be_passed_through() {
+    let errs = errors(&with_devices("", "\"serial0\""));
+    assert_only(
+        &errs,
+        "22:12",
+        "device /pl011@9000000 is the hypervisor console and cannot be passed through",
+    );
+}
+
+#[test]
+fn interrupt_controller_cannot_be_passed_through() {
+    let errs = errors(&with_devices("\"/intc@8000000/its@8080000\"", ""));
+    assert_has(
+        &errs,
+        "12:12",
+        "device /intc@8000000/its@8080000 is part of the interrupt controller, which the hypervisor owns",
+    );
+    let errs = errors(&with_devices("\"/intc@8000000\"", ""));
+    assert_only(
+        &errs,
+        "12:12",
+        "device /intc@8000000 is part of the interrupt controller",
+    );
+    // A device that is not the GIC but sits where the emulated GIC goes.
+    let errs = errors(&with_devices("\"/flash@0\"", ""));
+    assert!(errs.is_empty(), "{errs:?}");
+}
+
+#[test]
+fn device_without_reg_or_with_ppi() {
+    let errs = errors(&with_devices("\"/pmu\"", ""));
+    assert_has(&errs, "12:12", "device /pmu has no `reg`");
+    assert_has(
+        &errs,
+        "12:12",
+        "device /pmu raises PPI 7: PPIs are per-core and cannot be passed through",
+    );
+}
+
+#[test]
+fn interrupts_override() {
+    let fx = Fixture::new();
+    let loaded = fx
+        .load(&with_devices(
+            "{ path = \"/pl031@9010000\", interrupts = [40, 41] }",
+            "",
+        ))
+        .unwrap();
+    assert_eq!(loaded.system.partitions[0].devices[0].interrupts, [40, 41]);
+    let loaded = fx
+        .load(&with_devices(
+            "{ path = \"/pl031@9010000\", interrupts = [] }",
+            "",
+        ))
+        .unwrap();
+    assert!(
+        loaded.system.partitions[0].devices[0].interrupts.is_empty(),
+        "empty list: MMIO only"
+    );
+    let loaded = fx
+        .load(&with_devices("{ path = \"/pl031@9010000\" }", ""))
+        .unwrap();
+    assert_eq!(
+        loaded.system.partitions[0].devices[0].interrupts,
+        [34],
+        "no list: the device tree's"
+    );
+    // The override also replaces a PPI the device tree gives.
+    let errs = fx.errors(&with_devices("{ path = \"/pmu\", interrupts = [40] }", ""));
+    assert_only(&errs, "12:21", "device /pmu has no `reg`");
+}
+
+#[test]
+fn interrupt_override_values() {
+    let errs = errors(&with_devices(
+        "{ path = \"/pl031@9010000\", interrupts = [31, 1020, 40, 40] }",
+        "",
+    ));
+    assert_eq!(errs.len(), 3, "{errs:?}");
+    assert_has(
+        &errs,
+        "12:53",
+        "interrupt 31 of device /pl031@9010000 is not an SPI INTID (32..=1019)",
+    );
+    assert_has(
+        &errs,
+        "12:57",
+        "interrupt 1020 of device /pl031@9010000 is not an SPI INTID",
+    );
+    assert_has(
+        &errs,
+        "12:67",
+        "interrupt 40 is listed twice for device /pl031@9010000",
+    );
+    let errs = errors(&with_devices(
+        "{ path = \"/pl031@9010000\", interrupts = [33] }",
+        "",
+    ));
+    assert_only(
+        &errs,
+        "12:53",
+        "interrupt 33 of device /pl031@9010000 is the emulated console's interrupt",
+    );
+}
+
+#[test]
+fn interrupt_owned_twice() {
+    let errs = errors(&with_devices(
+        "\"/pl061@9030000\"",
+        "{ path = \"/pl031@9010000\", interrupts = [39] }",
+    ));
+    assert_only(
+        &errs,
+        "22:53",
+        "interrupt 39 owned twice: by device /pl061@9030000 of partition \"cluster\" and device /pl031@9010000 of partition \"ivi\"",
+    );
+}
+
+// ---- reporting -----------------------------------------------------------
+
+#[test]
+fn reports_every_semantic_error_in_order() {
+    let text = BASE
+        .replace("name = \"ivi\"", "name = \"IVI\"")
+        .replace("priority = 10", "priority = 200")
+        .replace("cpus = [2, 3]", "cpus = [1, 9]")
+        .replace("host = 0x5000_0000", "host = 0x4800_1000")
+        .replace("@/hello.img\"\non_fault", "@/gone.img\"\non_fault");
+    let errs = errors(&text);
+    let positions: Vec<&str> = errs.iter().map(|e| e.split(": ").next().unwrap()).collect();
+    assert_eq!(
+        positions,
+        ["12:9", "17:8", "19:12", "20:9", "20:12", "22:42"],
+        "{errs:#?}"
+    );
+    assert!(errs[0].contains("image not found"));
+    assert!(errs[1].contains("bad partition name \"IVI\""));
+    assert!(errs[2].contains("priorities must be unique"));
+    assert!(errs[3].contains("cpu 1 is in both"));
+    assert!(errs[4].contains("cpu 9 of partition \"IVI\" does not exist"));
+    assert!(errs[5].contains("overlaps partition \"cluster\""));
+}
+
+#[test]
+fn load_reports_unreadable_and_non_utf8_files() {
+    let fx = Fixture::new();
+    let missing = fx.dir.join("absent.toml");
+    let errs = crate::load(&missing, &fx.ctx).unwrap_err();
+    assert_eq!((errs[0].line, errs[0].col), (1, 1));
+    assert!(errs[0].message.starts_with("cannot read config"));
+
+    let path = fx.write("latin1.toml", b"board = \"qemu-virt\"\n# caf\xe9\n");
+    let errs = crate::load(&path, &fx.ctx).unwrap_err();
+    assert_eq!(
+        errs[0].to_string(),
+        format!("{}:2:6: config is not valid UTF-8", path.display())
+    );
+}
+
+#[test]
+fn crlf_and_tabs_in_positions() {
+    let text = with("priority = 200", "\tpriority = 256").replace('\n', "\r\n");
+    assert_only(&errors(&text), "10:13", "out of range 0..=255");
+}
+
+#[test]
+fn malformed_board_toml_is_reported() {
+    let fx = Fixture::new();
+    let board = fx.dir.join("boards/qemu-virt");
+    std::fs::create_dir_all(&board).unwrap();
+    let dtb = super::fixture::boards_dir().join("qemu-virt/qemu-virt.dtb");
+    std::fs::copy(dtb, board.join("qemu-virt.dtb")).unwrap();
+    let ctx = crate::Context {
+        boards_dir: fx.dir.join("boards"),
+        build_dir: fx.ctx.build_dir.clone(),
+    };
+    let load = |text: &str| crate::load_str(&fx.dir.join("test.toml"), text, &ctx);
+
+    // No board.toml: the load-address rule has nothing to check.
+    let loaded = load(
+        &with("base = 0x4000_0000", "base = 0x4020_0000")
+            .replace("host = 0x4800_0000", "host = 0x4820_0000"),
+    );
+    assert!(loaded.is_ok(), "{loaded:?}");
+
+    std::fs::write(board.join("board.toml"), "load_address = \"high\"\n").unwrap();
+    let errs = load(BASE).unwrap_err();
+    assert_eq!((errs[0].line, errs[0].col), (1, 9));
+    assert!(
+        errs[0]
+            .message
+            .contains("load_address \"high\" is not an address"),
+        "{errs:?}"
+    );
+}

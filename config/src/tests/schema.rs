@@ -1,0 +1,268 @@
+//! `config/schema/partition-config.schema.json` against the parser: same
+//! keys at every level, and the repository's configs judged the same way.
+
+use std::path::Path;
+
+use serde_json::{Map, Value};
+
+use crate::raw::introspect::keys;
+use crate::raw::{RawConfig, RawDeviceTable, RawHypervisor, RawMap, RawPartition, RawRegion};
+
+fn schema() -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/partition-config.schema.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn property_names(object: &Value) -> Vec<&str> {
+    let mut names: Vec<&str> = object["properties"]
+        .as_object()
+        .expect("properties")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    names.sort_unstable();
+    names
+}
+
+#[test]
+fn is_draft_2020_12() {
+    assert_eq!(
+        schema()["$schema"],
+        "https://json-schema.org/draft/2020-12/schema"
+    );
+}
+
+#[test]
+fn keys_match_the_parser() {
+    let schema = schema();
+    let defs = &schema["$defs"];
+    assert_eq!(property_names(&schema), keys::<RawConfig>(), "top level");
+    assert_eq!(
+        property_names(&defs["hypervisor"]),
+        keys::<RawHypervisor>(),
+        "[hypervisor]"
+    );
+    assert_eq!(
+        property_names(&defs["region"]),
+        keys::<RawRegion>(),
+        "hypervisor.memory"
+    );
+    assert_eq!(
+        property_names(&defs["partition"]),
+        keys::<RawPartition>(),
+        "[[partition]]"
+    );
+    assert_eq!(
+        property_names(&defs["memoryMap"]),
+        keys::<RawMap>(),
+        "partition.memory"
+    );
+    assert_eq!(
+        property_names(&defs["deviceTable"]),
+        keys::<RawDeviceTable>(),
+        "partition.devices table form"
+    );
+}
+
+#[test]
+fn optional_keys_match_the_parser() {
+    let schema = schema();
+    let required = |object: &Value| -> Vec<String> {
+        let mut r: Vec<String> = object["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect();
+        r.sort();
+        r
+    };
+    assert_eq!(required(&schema), ["board", "hypervisor", "partition"]);
+    assert_eq!(
+        required(&schema["$defs"]["partition"]),
+        ["cpus", "criticality", "image", "memory", "name", "priority"]
+    );
+    assert_eq!(required(&schema["$defs"]["deviceTable"]), ["path"]);
+    // What the parser accepts without the optional keys.
+    let minimal = super::fixture::BASE.replace("on_fault = \"restart\"\n", "");
+    assert!(super::fixture::Fixture::new().load(&minimal).is_ok());
+}
+
+/// Checks `value` against `schema` for the keywords this schema uses. Not a
+/// general validator: it panics on a keyword it does not know, so that the
+/// schema cannot grow a rule this test silently skips. `pattern` is not
+/// checked (no regex engine here); the name rule has its own tests.
+fn check(root: &Value, schema: &Value, value: &Value, at: &str, errors: &mut Vec<String>) {
+    let schema = schema.as_object().expect("schema object");
+    for (keyword, rule) in schema {
+        match keyword.as_str() {
+            "$schema" | "title" | "description" | "examples" | "default" | "$defs" | "pattern" => {}
+            "$ref" => {
+                let name = rule
+                    .as_str()
+                    .unwrap()
+                    .strip_prefix("#/$defs/")
+                    .expect("local $ref");
+                check(root, &root["$defs"][name], value, at, errors);
+            }
+            "type" => {
+                let ok = match rule.as_str().unwrap() {
+                    "object" => value.is_object(),
+                    "array" => value.is_array(),
+                    "string" => value.is_string(),
+                    "integer" => value.is_i64() || value.is_u64(),
+                    other => panic!("type {other}"),
+                };
+                if !ok {
+                    errors.push(format!("{at}: not a {rule}"));
+                }
+            }
+            "enum" => {
+                if !rule.as_array().unwrap().contains(value) {
+                    errors.push(format!("{at}: {value} not in {rule}"));
+                }
+            }
+            "minimum" | "maximum" | "exclusiveMinimum" | "multipleOf" => {
+                let (Some(v), Some(r)) = (value.as_i64(), rule.as_i64()) else {
+                    continue;
+                };
+                let ok = match keyword.as_str() {
+                    "minimum" => v >= r,
+                    "maximum" => v <= r,
+                    "exclusiveMinimum" => v > r,
+                    _ => v % r == 0,
+                };
+                if !ok {
+                    errors.push(format!("{at}: {v} fails {keyword} {r}"));
+                }
+            }
+            "minLength" => {
+                if value
+                    .as_str()
+                    .is_some_and(|s| (s.chars().count() as u64) < rule.as_u64().unwrap())
+                {
+                    errors.push(format!("{at}: too short"));
+                }
+            }
+            "minItems" => {
+                if value
+                    .as_array()
+                    .is_some_and(|a| (a.len() as u64) < rule.as_u64().unwrap())
+                {
+                    errors.push(format!("{at}: too few items"));
+                }
+            }
+            "uniqueItems" => {
+                if let Some(items) = value.as_array()
+                    && (1..items.len()).any(|i| items[..i].contains(&items[i]))
+                {
+                    errors.push(format!("{at}: items not unique"));
+                }
+            }
+            "items" => {
+                for (i, item) in value.as_array().into_iter().flatten().enumerate() {
+                    check(root, rule, item, &format!("{at}[{i}]"), errors);
+                }
+            }
+            "required" => {
+                for key in rule.as_array().unwrap() {
+                    let key = key.as_str().unwrap();
+                    if value.as_object().is_some_and(|o| !o.contains_key(key)) {
+                        errors.push(format!("{at}: missing {key}"));
+                    }
+                }
+            }
+            "properties" => {
+                let properties = rule.as_object().unwrap();
+                for (key, item) in value.as_object().into_iter().flatten() {
+                    if let Some(property) = properties.get(key) {
+                        check(root, property, item, &format!("{at}.{key}"), errors);
+                    }
+                }
+            }
+            "additionalProperties" => {
+                assert_eq!(rule, &Value::Bool(false));
+                let known: &Map<String, Value> = schema["properties"].as_object().unwrap();
+                for key in value.as_object().into_iter().flatten().map(|(k, _)| k) {
+                    if !known.contains_key(key) {
+                        errors.push(format!("{at}: unknown key {key}"));
+                    }
+                }
+            }
+            "oneOf" => {
+                let matching = rule
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|branch| {
+                        let mut e = Vec::new();
+                        check(root, branch, value, at, &mut e);
+                        e.is_empty()
+                    })
+                    .count();
+                if matching != 1 {
+                    errors.push(format!("{at}: matches {matching} of oneOf"));
+                }
+            }
+            other => panic!("schema keyword {other} is not understood by this test"),
+        }
+    }
+}
+
+fn schema_errors(file: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(file).unwrap();
+    let toml: toml::Value = toml::from_str(&text).unwrap();
+    let json = serde_json::to_value(toml).unwrap();
+    let schema = schema();
+    let mut errors = Vec::new();
+    check(&schema, &schema, &json, "$", &mut errors);
+    errors
+}
+
+#[test]
+fn repository_configs_conform() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for sub in ["qemu-virt", "qemu-virt/tests"] {
+        for entry in std::fs::read_dir(dir.join(sub)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let errors = schema_errors(&path);
+                assert!(errors.is_empty(), "{}: {errors:?}", path.display());
+            }
+        }
+    }
+}
+
+#[test]
+fn schema_rejects_what_the_parser_rejects_on_shape() {
+    let invalid = Path::new(env!("CARGO_MANIFEST_DIR")).join("qemu-virt/invalid");
+    for (file, expected) in [
+        ("unknown-key.toml", "$.partition[0]: unknown key colour"),
+        ("missing-key.toml", "$.partition[0]: missing cpus"),
+        ("wrong-type.toml", "$.partition[0].cpus: not a \"array\""),
+        (
+            "misaligned.toml",
+            "$.partition[0].memory[0].host: 1207961600 fails multipleOf 4096",
+        ),
+        (
+            "priority-range.toml",
+            "$.partition[0].priority: 256 fails maximum 255",
+        ),
+        (
+            "bad-criticality.toml",
+            "$.partition[0].criticality: \"asil-e\" not in",
+        ),
+        (
+            "hypervisor-misaligned.toml",
+            "$.hypervisor.memory.base: 1073807360 fails multipleOf 2097152",
+        ),
+        ("no-partitions.toml", "$: missing partition"),
+    ] {
+        let errors = schema_errors(&invalid.join(file));
+        assert!(
+            errors.iter().any(|e| e.starts_with(expected)),
+            "{file}: {errors:?}"
+        );
+    }
+}
