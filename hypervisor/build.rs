@@ -15,11 +15,6 @@ struct BoardToml {
     early_uart: u64,
 }
 
-#[derive(serde::Deserialize)]
-struct BoardName {
-    board: String,
-}
-
 fn main() {
     println!("cargo:rerun-if-env-changed=HV_CONFIG");
     println!("cargo:rerun-if-changed=build.rs");
@@ -44,14 +39,12 @@ fn main() {
             std::process::exit(1);
         }
     };
-    for dep in loaded.dependencies() {
+    for dep in &loaded.dependencies {
         println!("cargo:rerun-if-changed={}", dep.display());
     }
     fs::write(out.join("system.rs"), config::codegen::rust_source(&loaded)).unwrap();
 
-    let text = fs::read_to_string(&config_path).unwrap();
-    let board: BoardName = toml::from_str(&text).expect("validated above");
-    let board_toml = root.join("board").join(&board.board).join("board.toml");
+    let board_toml = root.join("board").join(&loaded.system.board).join("board.toml");
     println!("cargo:rerun-if-changed={}", board_toml.display());
     let facts: BoardToml = toml::from_str(&fs::read_to_string(&board_toml).unwrap()).unwrap_or_else(|e| {
         panic!("{}: {e}", board_toml.display());
