@@ -1,1 +1,130 @@
-fn main() {}
+//! `cargo xtask`: build, run and test the hypervisor.
+//!
+//! One module per subcommand (`build`, `run`, `check_config`, `lint`,
+//! `test`), helpers for the rest: `paths`, `process` (running programs),
+//! `prereqs`, `board`, `images` (guest and hypervisor images), `qemu`, and
+//! the scenario framework (`scenario`) with its scenarios (`scenarios`).
+
+mod board;
+mod build;
+mod check_config;
+mod images;
+mod lint;
+mod paths;
+mod prereqs;
+mod process;
+mod qemu;
+mod run;
+mod scenario;
+mod scenarios;
+mod test;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+
+const USAGE: &str = "\
+usage: cargo xtask <command> [options]
+
+commands:
+  build [--config FILE]              check prerequisites, build the guest images,
+                                     check the config, build the hypervisor image
+                                     (target/hv/<config-stem>.bin)
+  run [--config FILE] [-- ARGS...]   build, then boot it in QEMU on this terminal;
+                                     ARGS go to QEMU. Quit with Ctrl-A then X
+  check-config FILE...               validate configs: a summary for a valid one,
+                                     file:line:col: message for each error
+  lint                               cargo fmt --check and clippy -D warnings,
+                                     host and bare-metal targets
+  test [FILTER]                      host unit tests, invalid configs, QEMU
+                                     scenarios (those whose name contains FILTER)
+  help                               this text
+
+FILE defaults to config/qemu-virt/default.toml.";
+
+fn main() -> ExitCode {
+    match dispatch(std::env::args().skip(1).collect()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(args: Vec<String>) -> Result<ExitCode> {
+    let Some((command, rest)) = args.split_first() else {
+        println!("{USAGE}");
+        return Ok(ExitCode::FAILURE);
+    };
+    match command.as_str() {
+        "build" => {
+            let (config, extra) = config_option(rest)?;
+            no_extra(command, &extra)?;
+            build::run(&config)?;
+        }
+        "run" => {
+            let (config, extra) = config_option(rest)?;
+            run::run(&config, &extra)?;
+        }
+        "check-config" => {
+            if let Some(option) = rest.iter().find(|a| a.starts_with('-')) {
+                bail!("check-config: unknown option {option}\n\n{USAGE}");
+            }
+            let files: Vec<PathBuf> = rest.iter().map(PathBuf::from).collect();
+            check_config::run(&files)?;
+        }
+        "lint" => {
+            no_extra(command, rest)?;
+            lint::run()?;
+        }
+        "test" => {
+            let filter = match rest {
+                [] => None,
+                [filter] if !filter.starts_with('-') => Some(filter.as_str()),
+                _ => bail!("usage: cargo xtask test [FILTER]"),
+            };
+            return test::run(filter);
+        }
+        "help" | "-h" | "--help" => println!("{USAGE}"),
+        other => bail!("unknown command `{other}`\n\n{USAGE}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `[--config FILE] [-- ARGS...]`: the config as an absolute path (the
+/// default one when not given) and the arguments after `--`.
+fn config_option(args: &[String]) -> Result<(PathBuf, Vec<String>)> {
+    let mut config = None;
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        match arg.as_str() {
+            "--" => return Ok((config_path(config)?, iter.cloned().collect())),
+            "--config" => match iter.next() {
+                Some(file) => config = Some(PathBuf::from(file)),
+                None => bail!("--config needs a FILE"),
+            },
+            _ => match arg.strip_prefix("--config=") {
+                Some(file) => config = Some(PathBuf::from(file)),
+                None => bail!("unexpected argument `{arg}`\n\n{USAGE}"),
+            },
+        }
+    }
+    Ok((config_path(config)?, Vec::new()))
+}
+
+fn config_path(given: Option<PathBuf>) -> Result<PathBuf> {
+    match given {
+        Some(path) => paths::absolute_existing(&path),
+        None => paths::absolute_existing(&paths::root().join(paths::DEFAULT_CONFIG)),
+    }
+}
+
+fn no_extra(command: &str, extra: &[String]) -> Result<()> {
+    if extra.is_empty() {
+        Ok(())
+    } else {
+        bail!("{command}: unexpected arguments {extra:?}\n\n{USAGE}")
+    }
+}

@@ -1,0 +1,102 @@
+//! `board/<name>/board.toml`: the board facts xtask needs (how to start
+//! QEMU for it), and which board a config is for.
+
+use std::path::Path;
+
+use anyhow::{Context as _, Result, bail};
+use serde::Deserialize;
+
+use crate::paths;
+
+/// The part of `board.toml` xtask uses (other keys are for the hypervisor).
+#[derive(Debug, Deserialize)]
+pub struct Board {
+    pub name: String,
+    /// How to emulate this board; absent for boards QEMU does not model.
+    pub qemu: Option<QemuMachine>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct QemuMachine {
+    /// `-M` value, e.g. `virt,virtualization=on,gic-version=3`.
+    pub machine: String,
+    /// `-cpu` value.
+    pub cpu: String,
+    /// `-smp` value.
+    pub smp: u32,
+    /// `-m` value, e.g. `2G`.
+    pub memory: String,
+}
+
+impl Board {
+    /// Reads `board/<name>/board.toml`.
+    pub fn load(name: &str) -> Result<Board> {
+        let path = paths::boards_dir().join(name).join("board.toml");
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", paths::display(&path)))?;
+        toml::from_str(&text)
+            .with_context(|| format!("{}: invalid board file", paths::display(&path)))
+    }
+
+    /// The QEMU machine of this board, or an error saying it has none.
+    pub fn qemu(&self) -> Result<&QemuMachine> {
+        match &self.qemu {
+            Some(qemu) => Ok(qemu),
+            None => bail!(
+                "board {} has no [qemu] table: it cannot be emulated",
+                self.name
+            ),
+        }
+    }
+}
+
+/// The board a config file is written for: its top-level `board = "..."`
+/// key, or else the nearest folder above it named like a folder of
+/// `board/` (`config/qemu-virt/tests/two.toml` is for `qemu-virt`).
+pub fn name_for_config(config: &Path) -> Result<String> {
+    let text = std::fs::read_to_string(config)
+        .with_context(|| format!("cannot read {}", paths::display(config)))?;
+    if let Ok(table) = text.parse::<toml::Table>()
+        && let Some(toml::Value::String(name)) = table.get("board")
+    {
+        return Ok(name.clone());
+    }
+    let boards = paths::boards_dir();
+    for dir in config.ancestors().skip(1) {
+        if let Some(name) = dir.file_name().and_then(|n| n.to_str())
+            && boards.join(name).join("board.toml").is_file()
+        {
+            return Ok(name.to_string());
+        }
+    }
+    bail!(
+        "{}: cannot tell which board it is for (no `board` key, and no folder above it is named after a folder of board/)",
+        paths::display(config)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qemu_virt_board_parses() {
+        let board = Board::load("qemu-virt").unwrap();
+        assert_eq!(board.name, "qemu-virt");
+        let qemu = board.qemu().unwrap();
+        assert!(qemu.machine.starts_with("virt"));
+        assert!(qemu.smp >= 1);
+    }
+
+    #[test]
+    fn board_found_from_folder() {
+        let dir = paths::target_dir().join("xtask-test-board");
+        let config = dir.join("qemu-virt").join("tests").join("x.toml");
+        paths::create_dir(config.parent().unwrap()).unwrap();
+        std::fs::write(&config, "# no board key\n").unwrap();
+        assert_eq!(name_for_config(&config).unwrap(), "qemu-virt");
+        std::fs::write(&config, "board = \"other\"\n").unwrap();
+        assert_eq!(name_for_config(&config).unwrap(), "other");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

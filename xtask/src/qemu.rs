@@ -1,0 +1,181 @@
+//! The QEMU command line for a board, and QEMU processes that never outlive
+//! xtask.
+
+use std::path::Path;
+use std::process::{Child, Command};
+
+use anyhow::Result;
+
+use crate::board::Board;
+use crate::prereqs::QEMU;
+use crate::process::{Cmd, spawn_error};
+
+/// `qemu-system-aarch64 -M <machine> -cpu <cpu> -smp <smp> -m <memory>
+/// -nographic -kernel <image>` for `board`. With `-nographic` the serial
+/// port and the QEMU monitor share the terminal (Ctrl-A X quits, Ctrl-A C
+/// switches to the monitor). `machine` replaces the board's `-M` value.
+pub fn command(board: &Board, image: &Path, machine: Option<&str>) -> Result<Cmd> {
+    let qemu = board.qemu()?;
+    Ok(Cmd::new(QEMU)
+        .arg("-M")
+        .arg(machine.unwrap_or(&qemu.machine))
+        .arg("-cpu")
+        .arg(&qemu.cpu)
+        .arg("-smp")
+        .arg(qemu.smp.to_string())
+        .arg("-m")
+        .arg(&qemu.memory)
+        .arg("-nographic")
+        .arg("-kernel")
+        .arg(image))
+}
+
+/// A running QEMU. It is killed when this is dropped, and by the kernel
+/// when xtask dies for any reason (panic with `panic = "abort"`, a signal),
+/// so no emulator is left behind.
+pub struct Qemu {
+    child: Child,
+}
+
+impl Qemu {
+    /// Starts `command` (whose stdio the caller has set up).
+    pub fn spawn(mut command: Command, text: &str) -> Result<Qemu> {
+        die_with_parent(&mut command);
+        let child = command.spawn().map_err(|e| spawn_error(text, e))?;
+        Ok(Qemu { child })
+    }
+
+    pub fn child(&mut self) -> &mut Child {
+        &mut self.child
+    }
+
+    /// Kills QEMU (if still running) and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Qemu {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Asks the kernel to SIGKILL the child when the thread that spawned it
+/// ends, which covers every way xtask can stop.
+#[cfg(target_os = "linux")]
+fn die_with_parent(command: &mut Command) {
+    use std::os::raw::{c_int, c_ulong};
+    use std::os::unix::process::CommandExt;
+
+    const PR_SET_PDEATHSIG: c_int = 1;
+    const SIGKILL: c_ulong = 9;
+    const ESRCH: i32 = 3;
+
+    unsafe extern "C" {
+        fn prctl(option: c_int, ...) -> c_int;
+        fn getppid() -> c_int;
+    }
+
+    let parent = std::process::id() as c_int;
+    // SAFETY: the closure runs in the forked child before exec and only
+    // makes two async-signal-safe system calls; it allocates nothing and
+    // touches no lock (`from_raw_os_error` and `last_os_error` do not
+    // allocate).
+    unsafe {
+        command.pre_exec(move || {
+            if prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // xtask died between fork and prctl: do not start at all.
+            if getppid() != parent {
+                return Err(std::io::Error::from_raw_os_error(ESRCH));
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn die_with_parent(_command: &mut Command) {}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::paths;
+    use crate::scenario::Scenario;
+
+    /// A position-independent AArch64 program that prints
+    /// `dummy: entered at EL<n>` on the PL011 at 0x0900_0000 and parks.
+    const DUMMY_CODE: [u32; 14] = [
+        0xd538_4241, // mrs  x1, CurrentEL
+        0xd342_0c21, // ubfx x1, x1, #2, #2
+        0xd2a1_2002, // mov  x2, #0x9000000
+        0x1000_0163, // adr  x3, message
+        0x3840_1464, // 1: ldrb w4, [x3], #1
+        0x3400_0064, //    cbz  w4, 2f
+        0x3900_0044, //    strb w4, [x2]
+        0x17ff_fffd, //    b    1b
+        0x1100_c021, // 2: add  w1, w1, #'0'
+        0x3900_0041, //    strb w1, [x2]
+        0x5280_0144, //    mov  w4, #'\n'
+        0x3900_0044, //    strb w4, [x2]
+        0xd503_205f, // 3: wfe
+        0x17ff_ffff, //    b    3b
+    ];
+    const DUMMY_MESSAGE: &[u8] = b"dummy: entered at EL\0";
+
+    fn dummy_kernel() -> PathBuf {
+        let dir = paths::target_dir().join("xtask-test-qemu");
+        paths::create_dir(&dir).unwrap();
+        let path = dir.join("dummy-kernel.bin");
+        let mut bytes: Vec<u8> = DUMMY_CODE.iter().flat_map(|w| w.to_le_bytes()).collect();
+        bytes.extend_from_slice(DUMMY_MESSAGE);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    /// Processes whose command line mentions `needle`.
+    fn processes_mentioning(needle: &str) -> usize {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+            .filter(|cmdline| String::from_utf8_lossy(cmdline).contains(needle))
+            .count()
+    }
+
+    /// The board's command line boots an image at EL2, and at EL1 without
+    /// `virtualization=on`; QEMU is gone afterwards.
+    #[test]
+    fn boots_a_dummy_kernel() {
+        if !crate::process::on_path(QEMU) {
+            eprintln!("{QEMU} is not installed: not booting the dummy kernel");
+            return;
+        }
+        let board = Board::load("qemu-virt").unwrap();
+        let image = dummy_kernel();
+        for (machine, el) in [(None, 2), (Some("virt,gic-version=3"), 1)] {
+            let cmd = command(&board, &image, machine).unwrap();
+            let text = cmd.text().to_string();
+            assert!(text.contains(" -nographic -kernel "), "{text}");
+            let scenario = Scenario::new("dummy-kernel", "")
+                .timeout(20)
+                .expect(&format!("^dummy: entered at EL{el}$"))
+                .stop_on("entered at EL")
+                .settle(300);
+            let log = image.with_extension(format!("el{el}.log"));
+            let outcome = scenario.run(cmd.into_command(), &text, &log).unwrap();
+            assert!(
+                outcome.passed(),
+                "{text}: {:?} {:?}",
+                outcome.failures,
+                outcome.lines
+            );
+        }
+        assert_eq!(processes_mentioning(&image.display().to_string()), 0);
+    }
+}

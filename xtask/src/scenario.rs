@@ -1,0 +1,643 @@
+//! QEMU scenarios: boot a system, watch its serial console, and judge the
+//! lines it printed.
+//!
+//! A scenario names a config, a timeout, a stop condition and a set of
+//! expectations over the console lines. QEMU runs until the stop condition
+//! holds (pass or fail is decided afterwards, over every line), until the
+//! timeout (a failure), or until it exits by itself (a failure too: the
+//! systems under test never power off). The console goes to
+//! `target/test-logs/<name>.log`; QEMU's own standard error is kept there
+//! too, each line prefixed with `qemu-stderr: `.
+//!
+//! ```ignore
+//! Scenario::new("two-partitions", "config/qemu-virt/tests/two.toml")
+//!     .timeout(30)
+//!     .expect(r"^\[cluster\] hello: tick=5 pattern=ok")
+//!     .expect_at_least(10, r"^\[hv\] WARN .*fault")
+//!     .expect_none(r"pattern=BAD")
+//!     .check("ticks never skip", |lines| consecutive(&numbers(lines, r"tick=(\d+)")))
+//!     .stop_when_all(&[r"tick=5"])
+//! ```
+
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result};
+use regex::Regex;
+
+use crate::qemu::Qemu;
+
+/// A check over every console line: `Err` says what is wrong.
+pub type LinesCheck = Box<dyn Fn(&[String]) -> Result<(), String>>;
+/// A condition over the console lines so far.
+pub type LinesPredicate = Box<dyn Fn(&[String]) -> bool>;
+
+/// Prefix of QEMU's standard-error lines among the console lines.
+pub const STDERR_PREFIX: &str = "qemu-stderr: ";
+
+/// How often at most a stop condition that looks at every line is
+/// re-evaluated while lines stream in.
+const STOP_POLL: Duration = Duration::from_millis(25);
+
+pub struct Scenario {
+    /// Test name (`qemu/<name>`) and log file name.
+    pub name: &'static str,
+    /// The config to boot, relative to the workspace root.
+    pub config: &'static str,
+    /// Replaces the board's `-M` value (e.g. to boot without EL2).
+    pub machine: Option<&'static str>,
+    /// Wall-clock limit for the run (TCG runs in real time).
+    pub timeout: Duration,
+    /// How long QEMU must keep running after the stop condition holds.
+    pub settle: Duration,
+    expectations: Vec<Expectation>,
+    stop: Stop,
+}
+
+struct Expectation {
+    rule: Rule,
+}
+
+enum Rule {
+    /// Between `min` and `max` (inclusive) lines match.
+    Count {
+        regex: Regex,
+        min: usize,
+        max: Option<usize>,
+    },
+    Custom {
+        description: String,
+        check: LinesCheck,
+    },
+}
+
+/// When to stop QEMU.
+pub enum Stop {
+    /// Every expectation holds so far (upper bounds, such as "no line
+    /// matches", are only judged at the end).
+    Expected,
+    /// Some line matches.
+    Line(Regex),
+    /// Each of these matched some line.
+    AllLines(Vec<Regex>),
+    /// A predicate over the lines so far holds.
+    When {
+        description: String,
+        predicate: LinesPredicate,
+    },
+}
+
+/// Compiles a regex written in a scenario. A bad one is a bug in
+/// `scenarios.rs`, caught by xtask's own tests.
+fn regex(pattern: &str) -> Regex {
+    Regex::new(pattern).unwrap_or_else(|e| panic!("bad regex in a scenario: {e}"))
+}
+
+impl Scenario {
+    /// A scenario with a 30 s timeout that stops once every expectation
+    /// holds.
+    pub fn new(name: &'static str, config: &'static str) -> Scenario {
+        Scenario {
+            name,
+            config,
+            machine: None,
+            timeout: Duration::from_secs(30),
+            settle: Duration::ZERO,
+            expectations: Vec::new(),
+            stop: Stop::Expected,
+        }
+    }
+
+    pub fn timeout(mut self, seconds: u64) -> Self {
+        self.timeout = Duration::from_secs(seconds);
+        self
+    }
+
+    /// Boot with this `-M` value instead of the board's.
+    pub fn machine(mut self, machine: &'static str) -> Self {
+        self.machine = Some(machine);
+        self
+    }
+
+    /// After the stop condition holds, keep watching for `millis` and fail
+    /// if QEMU exits meanwhile.
+    pub fn settle(mut self, millis: u64) -> Self {
+        self.settle = Duration::from_millis(millis);
+        self
+    }
+
+    fn count(mut self, pattern: &str, min: usize, max: Option<usize>) -> Self {
+        self.expectations.push(Expectation {
+            rule: Rule::Count {
+                regex: regex(pattern),
+                min,
+                max,
+            },
+        });
+        self
+    }
+
+    /// Some line must match `pattern`.
+    pub fn expect(self, pattern: &str) -> Self {
+        self.count(pattern, 1, None)
+    }
+
+    /// At least `n` lines must match `pattern`.
+    pub fn expect_at_least(self, n: usize, pattern: &str) -> Self {
+        self.count(pattern, n, None)
+    }
+
+    /// Exactly `n` lines must match `pattern`.
+    pub fn expect_exactly(self, n: usize, pattern: &str) -> Self {
+        self.count(pattern, n, Some(n))
+    }
+
+    /// No line may match `pattern`.
+    pub fn expect_none(self, pattern: &str) -> Self {
+        self.count(pattern, 0, Some(0))
+    }
+
+    /// `check` over all lines must return `Ok`.
+    pub fn check(
+        mut self,
+        description: &str,
+        check: impl Fn(&[String]) -> Result<(), String> + 'static,
+    ) -> Self {
+        self.expectations.push(Expectation {
+            rule: Rule::Custom {
+                description: description.to_string(),
+                check: Box::new(check),
+            },
+        });
+        self
+    }
+
+    /// Stop as soon as a line matches `pattern`.
+    pub fn stop_on(mut self, pattern: &str) -> Self {
+        self.stop = Stop::Line(regex(pattern));
+        self
+    }
+
+    /// Stop once each of `patterns` has matched some line.
+    pub fn stop_when_all(mut self, patterns: &[&str]) -> Self {
+        self.stop = Stop::AllLines(patterns.iter().map(|p| regex(p)).collect());
+        self
+    }
+
+    /// Stop once `predicate` holds over the lines so far.
+    pub fn stop_when(
+        mut self,
+        description: &str,
+        predicate: impl Fn(&[String]) -> bool + 'static,
+    ) -> Self {
+        self.stop = Stop::When {
+            description: description.to_string(),
+            predicate: Box::new(predicate),
+        };
+        self
+    }
+
+    /// Runs `command` (QEMU, or anything that prints lines) under this
+    /// scenario, writing its output to `log`. `text` is the command as shown
+    /// to people. An `Err` means the run could not happen at all.
+    pub fn run(&self, mut command: Command, text: &str, log: &Path) -> Result<Outcome> {
+        let mut log_file = BufWriter::new(
+            File::create(log).with_context(|| format!("cannot create {}", log.display()))?,
+        );
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut qemu = Qemu::spawn(command, text)?;
+        let (sender, receiver) = mpsc::channel();
+        let child = qemu.child();
+        let readers = [
+            read_lines(
+                child.stdout.take().expect("stdout is piped"),
+                "",
+                sender.clone(),
+            ),
+            read_lines(
+                child.stderr.take().expect("stderr is piped"),
+                STDERR_PREFIX,
+                sender,
+            ),
+        ];
+
+        let mut lines: Vec<String> = Vec::new();
+        let mut watch = Watch::new(&self.stop);
+        let mut failures = Vec::new();
+        let start = Instant::now();
+        let mut deadline = start + self.timeout;
+        let mut stopped = false;
+        let mut last_poll = start;
+        let mut dirty = false;
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            let wait = if dirty { STOP_POLL } else { deadline - now };
+            match receiver.recv_timeout(wait.min(deadline - now)) {
+                Ok(line) => {
+                    writeln!(log_file, "{line}")?;
+                    lines.push(line);
+                    while let Ok(line) = receiver.try_recv() {
+                        writeln!(log_file, "{line}")?;
+                        lines.push(line);
+                    }
+                    log_file.flush()?;
+                    dirty = true;
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    let status = qemu.child().wait()?;
+                    failures.push(if stopped {
+                        format!(
+                            "QEMU exited ({status}) within {:?} of the stop condition",
+                            self.settle
+                        )
+                    } else {
+                        format!("QEMU exited ({status}) before: {}", self.stop_description())
+                    });
+                    break;
+                }
+            }
+            if stopped || !dirty {
+                continue;
+            }
+            if watch.is_cheap() || last_poll.elapsed() >= STOP_POLL {
+                last_poll = Instant::now();
+                dirty = false;
+                if watch.holds(&self.stop, &self.expectations, &lines) {
+                    stopped = true;
+                    if self.settle.is_zero() {
+                        break;
+                    }
+                    deadline = Instant::now() + self.settle;
+                }
+            }
+        }
+        // Lines that came in just before the deadline.
+        if !stopped && dirty && failures.is_empty() {
+            stopped = watch.holds(&self.stop, &self.expectations, &lines);
+        }
+        if !stopped && failures.is_empty() {
+            failures.push(format!(
+                "timed out after {:?} waiting for: {}",
+                self.timeout,
+                self.stop_description()
+            ));
+        }
+        qemu.kill();
+        for reader in readers {
+            let _ = reader.join();
+        }
+        // Whatever QEMU printed while it was being stopped.
+        while let Ok(line) = receiver.try_recv() {
+            writeln!(log_file, "{line}")?;
+            lines.push(line);
+        }
+        log_file.flush()?;
+
+        for expectation in &self.expectations {
+            if let Err(e) = expectation.judge(&lines) {
+                failures.push(e);
+            }
+        }
+        Ok(Outcome {
+            failures,
+            lines,
+            duration: start.elapsed(),
+        })
+    }
+
+    fn stop_description(&self) -> String {
+        match &self.stop {
+            Stop::Expected => "every expectation to hold".to_string(),
+            Stop::Line(re) => format!("a line matching `{re}`"),
+            Stop::AllLines(res) => {
+                let all: Vec<String> = res.iter().map(|r| format!("`{r}`")).collect();
+                format!("lines matching each of {}", all.join(", "))
+            }
+            Stop::When { description, .. } => description.clone(),
+        }
+    }
+}
+
+/// Tracks the stop condition as lines come in, so the common conditions
+/// cost one regex match per new line.
+struct Watch {
+    /// Lines already looked at.
+    seen: usize,
+    /// Per expectation (for `Stop::Expected`) or per regex
+    /// (`Stop::AllLines`, `Stop::Line`): matches so far.
+    counts: Vec<usize>,
+    /// Whether the condition runs closures over all lines.
+    cheap: bool,
+}
+
+impl Watch {
+    fn new(stop: &Stop) -> Watch {
+        Watch {
+            seen: 0,
+            counts: Vec::new(),
+            cheap: matches!(stop, Stop::Line(_) | Stop::AllLines(_)),
+        }
+    }
+
+    fn is_cheap(&self) -> bool {
+        self.cheap
+    }
+
+    fn holds(&mut self, stop: &Stop, expectations: &[Expectation], lines: &[String]) -> bool {
+        let new = &lines[self.seen..];
+        self.seen = lines.len();
+        match stop {
+            Stop::Line(re) => new.iter().any(|l| re.is_match(l)),
+            Stop::AllLines(res) => {
+                self.counts.resize(res.len(), 0);
+                for (count, re) in self.counts.iter_mut().zip(res) {
+                    *count += new.iter().filter(|l| re.is_match(l)).count();
+                }
+                self.counts.iter().all(|&c| c > 0)
+            }
+            Stop::When { predicate, .. } => predicate(lines),
+            Stop::Expected => {
+                self.counts.resize(expectations.len(), 0);
+                let mut all = true;
+                for (count, expectation) in self.counts.iter_mut().zip(expectations) {
+                    all &= match &expectation.rule {
+                        Rule::Count { regex, min, .. } => {
+                            *count += new.iter().filter(|l| regex.is_match(l)).count();
+                            *count >= *min
+                        }
+                        Rule::Custom { check, .. } => all && check(lines).is_ok(),
+                    };
+                }
+                all
+            }
+        }
+    }
+}
+
+impl Expectation {
+    /// `Err` says how the lines fall short.
+    fn judge(&self, lines: &[String]) -> Result<(), String> {
+        match &self.rule {
+            Rule::Custom { description, check } => {
+                check(lines).map_err(|e| format!("{description}: {e}"))
+            }
+            Rule::Count { regex, min, max } => {
+                let matching: Vec<usize> = (0..lines.len())
+                    .filter(|&i| regex.is_match(&lines[i]))
+                    .collect();
+                let n = matching.len();
+                if n >= *min && max.is_none_or(|max| n <= max) {
+                    return Ok(());
+                }
+                let mut message = match (min, max) {
+                    (_, Some(0)) => format!("expected no line matching `{regex}`, found {n}"),
+                    (1, None) => format!("expected a line matching `{regex}`, found none"),
+                    (min, None) => {
+                        format!("expected at least {min} lines matching `{regex}`, found {n}")
+                    }
+                    (min, Some(max)) if min == max => {
+                        format!("expected exactly {min} line(s) matching `{regex}`, found {n}")
+                    }
+                    (min, Some(max)) => {
+                        format!("expected {min} to {max} lines matching `{regex}`, found {n}")
+                    }
+                };
+                for &i in matching.iter().take(3) {
+                    let _ = write!(message, "\n    line {}: {}", i + 1, lines[i]);
+                }
+                Err(message)
+            }
+        }
+    }
+}
+
+/// What a run showed.
+pub struct Outcome {
+    /// Empty when the scenario passed.
+    pub failures: Vec<String>,
+    /// Every console line, QEMU's standard error prefixed.
+    pub lines: Vec<String>,
+    pub duration: Duration,
+}
+
+impl Outcome {
+    pub fn passed(&self) -> bool {
+        self.failures.is_empty()
+    }
+}
+
+/// Sends each line of `source` (without its line ending, prefixed) until
+/// end of file.
+fn read_lines(
+    source: impl Read + Send + 'static,
+    prefix: &'static str,
+    sender: Sender<String>,
+) -> JoinHandle<()> {
+    thread::spawn(move || {
+        let mut reader = BufReader::new(source);
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match reader.read_until(b'\n', &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    let text = String::from_utf8_lossy(&buf);
+                    let line = text.trim_end_matches(['\n', '\r']).replace('\r', "");
+                    if sender.send(format!("{prefix}{line}")).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    })
+}
+
+// Helpers for custom checks and stop conditions.
+
+/// The lines after the first one matching `pattern`, if any matches.
+pub fn after<'a>(lines: &'a [String], pattern: &str) -> Option<&'a [String]> {
+    let re = regex(pattern);
+    let i = lines.iter().position(|l| re.is_match(l))?;
+    Some(&lines[i + 1..])
+}
+
+/// The first capture group of `pattern`, parsed as a number, on every line
+/// that matches.
+pub fn numbers(lines: &[String], pattern: &str) -> Vec<u64> {
+    let re = regex(pattern);
+    lines
+        .iter()
+        .filter_map(|l| re.captures(l)?.get(1)?.as_str().parse().ok())
+        .collect()
+}
+
+/// `Ok` when each number is one more than the one before.
+pub fn consecutive(numbers: &[u64]) -> Result<(), String> {
+    for pair in numbers.windows(2) {
+        if pair[1] != pair[0] + 1 {
+            return Err(format!("{} is followed by {}", pair[0], pair[1]));
+        }
+    }
+    Ok(())
+}
+
+/// How many lines match `pattern`.
+pub fn count(lines: &[String], pattern: &str) -> usize {
+    let re = regex(pattern);
+    lines.iter().filter(|l| re.is_match(l)).count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::paths;
+
+    fn sh(script: &str) -> Command {
+        let mut command = Command::new("sh");
+        command.arg("-c").arg(script);
+        command
+    }
+
+    fn log(name: &str) -> std::path::PathBuf {
+        let dir = paths::target_dir().join("xtask-test-logs");
+        paths::create_dir(&dir).unwrap();
+        dir.join(format!("{name}.log"))
+    }
+
+    fn run(scenario: &Scenario, script: &str) -> Outcome {
+        scenario
+            .run(sh(script), script, &log(scenario.name))
+            .unwrap()
+    }
+
+    /// A process that prints `lines` and then stays alive, like a guest.
+    fn prints_then_waits(lines: &str) -> String {
+        format!("printf '{lines}'; exec sleep 60")
+    }
+
+    #[test]
+    fn stops_when_all_expectations_hold() {
+        let scenario = Scenario::new("t-expected", "")
+            .timeout(10)
+            .expect(r"^\[a\] hello")
+            .expect_at_least(2, r"tick=\d+")
+            .expect_none("BAD");
+        let outcome = run(
+            &scenario,
+            &prints_then_waits(r"[a] hello\r\ntick=1\ntick=2\n"),
+        );
+        assert!(outcome.passed(), "{:?}", outcome.failures);
+        assert!(outcome.duration < Duration::from_secs(5));
+        assert_eq!(outcome.lines, ["[a] hello", "tick=1", "tick=2"]);
+        let log = std::fs::read_to_string(log("t-expected")).unwrap();
+        assert_eq!(log, "[a] hello\ntick=1\ntick=2\n");
+    }
+
+    #[test]
+    fn forbidden_lines_and_counts_fail() {
+        let scenario = Scenario::new("t-forbidden", "")
+            .timeout(10)
+            .expect_exactly(1, "boot")
+            .expect_none("BAD")
+            .expect_at_least(3, "tick")
+            .stop_on("end");
+        let outcome = run(
+            &scenario,
+            &prints_then_waits(r"boot\nboot\ntick BAD\nend\n"),
+        );
+        assert_eq!(outcome.failures.len(), 3, "{:?}", outcome.failures);
+        assert!(
+            outcome.failures[0].starts_with("expected exactly 1 line(s) matching `boot`, found 2")
+        );
+        assert!(outcome.failures[1].contains("line 3: tick BAD"));
+        assert!(outcome.failures[2].contains("at least 3"));
+    }
+
+    #[test]
+    fn timeout_kills_the_process() {
+        let scenario = Scenario::new("t-timeout", "")
+            .timeout(1)
+            .expect("never printed");
+        let started = Instant::now();
+        let outcome = run(&scenario, &prints_then_waits(r"something\n"));
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(
+            outcome.failures[0].starts_with("timed out after 1s"),
+            "{:?}",
+            outcome.failures
+        );
+        assert!(outcome.failures[1].contains("found none"));
+    }
+
+    #[test]
+    fn early_exit_fails_and_stderr_is_kept() {
+        let scenario = Scenario::new("t-exit", "")
+            .timeout(10)
+            .stop_on("never printed");
+        let outcome = run(&scenario, "echo out; echo oops >&2; exit 3");
+        assert!(outcome.failures[0].starts_with("QEMU exited (exit status: 3) before"));
+        assert!(outcome.lines.contains(&format!("{STDERR_PREFIX}oops")));
+    }
+
+    #[test]
+    fn settle_requires_the_process_to_keep_running() {
+        let scenario = Scenario::new("t-settle", "")
+            .timeout(10)
+            .stop_on("ready")
+            .settle(1000);
+        let outcome = run(&scenario, "echo ready; sleep 0.2; echo crash; exit 1");
+        assert!(
+            outcome.failures[0].contains("within"),
+            "{:?}",
+            outcome.failures
+        );
+        assert!(outcome.lines.contains(&"crash".to_string()));
+        let outcome = run(&scenario, &prints_then_waits(r"ready\n"));
+        assert!(outcome.passed(), "{:?}", outcome.failures);
+        assert!(outcome.duration >= Duration::from_millis(1000));
+    }
+
+    #[test]
+    fn custom_checks_and_predicates() {
+        let scenario = Scenario::new("t-custom", "")
+            .timeout(10)
+            .check("ticks never skip", |lines| {
+                consecutive(&numbers(lines, r"tick=(\d+)"))
+            })
+            .stop_when("tick=3 after done", |lines| {
+                after(lines, "done").is_some_and(|rest| count(rest, "tick=3") > 0)
+            });
+        let outcome = run(
+            &scenario,
+            &prints_then_waits(r"tick=1\ntick=3\ndone\ntick=3\n"),
+        );
+        assert_eq!(outcome.failures, ["ticks never skip: 1 is followed by 3"]);
+    }
+
+    #[test]
+    fn helpers() {
+        let lines: Vec<String> = ["a tick=1", "b", "a tick=2", "a tick=4"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(numbers(&lines, r"a tick=(\d+)"), [1, 2, 4]);
+        assert_eq!(after(&lines, "^b$").unwrap().len(), 2);
+        assert!(after(&lines, "zzz").is_none());
+        assert_eq!(consecutive(&[1, 2, 3]), Ok(()));
+        assert!(consecutive(&[1, 2, 4]).is_err());
+        assert_eq!(count(&lines, "tick"), 3);
+    }
+}

@@ -1,0 +1,268 @@
+//! The QEMU scenarios `cargo xtask test` runs (as `qemu/<name>`), in order.
+//!
+//! Each boots one config from `config/qemu-virt/tests/` and judges the
+//! serial console. Hypervisor lines look like `[hv] INFO  message`,
+//! partition console lines like `[cluster] hello: tick=3 pattern=ok`.
+//! Keep each well under a minute: TCG runs in real time.
+
+use crate::scenario::{Scenario, after, consecutive, count, numbers};
+
+pub fn all() -> Vec<Scenario> {
+    vec![
+        two_partitions(),
+        smp(),
+        timer(),
+        isolation(),
+        restart(),
+        stop(),
+        bad_entry_el(),
+    ]
+}
+
+/// Two partitions boot side by side, each seeing its own cores and memory.
+fn two_partitions() -> Scenario {
+    Scenario::new("two-partitions", "config/qemu-virt/tests/two.toml")
+        .timeout(30)
+        .expect(r"^\[cluster\] hello: cpus=1 memory=32MiB")
+        .expect(r"^\[ivi\] hello: cpus=2 memory=64MiB")
+        .expect(r"\[cluster\] hello: tick=5 pattern=ok")
+        .expect(r"\[ivi\] hello: tick=5 pattern=ok")
+}
+
+/// PSCI CPU_ON/CPU_OFF inside a partition: success, ALREADY_ON (-4),
+/// INVALID_PARAMETERS (-2) for a core the partition does not own.
+fn smp() -> Scenario {
+    Scenario::new("smp", "config/qemu-virt/tests/smp.toml")
+        .timeout(30)
+        .expect(r"\[smp\] smp: cpu_on\(1\) = 0\b")
+        .expect(r"\[smp\] smp: cpu1 up mpidr=0x1\b")
+        .expect(r"\[smp\] smp: cpu_on\(1\) again = -4\b")
+        .expect(r"\[smp\] smp: cpu_on\(2\) = -2\b")
+        .expect(r"\[smp\] smp: cpu1 off")
+        .expect(r"\[smp\] smp: done")
+        .check("[hello] keeps ticking after `smp: done`", |lines| {
+            at_least_after(lines, r"\[smp\] smp: done", r"\[hello\] hello: tick=", 2)
+        })
+}
+
+/// The virtual timer ticks at the expected rate on both cores, and SGIs
+/// reach the right core.
+fn timer() -> Scenario {
+    Scenario::new("timer", "config/qemu-virt/tests/timer.toml")
+        .timeout(40)
+        .check("cpu0 tick count", |lines| ticks_near_100(lines, 0))
+        .check("cpu1 tick count", |lines| ticks_near_100(lines, 1))
+        .expect(r"sgi: cpu1 received=50 sent=50\b")
+        .expect(r"timer: misrouted=0\b")
+        .stop_when_all(&[
+            r"\[timer\] timer: cpu0 ticks=\d+",
+            r"\[timer\] timer: cpu1 ticks=\d+",
+            r"sgi: cpu1 received=",
+            r"timer: misrouted=",
+        ])
+}
+
+/// `[timer] timer: cpuN ticks=T expected=100` with T in 98..=102.
+fn ticks_near_100(lines: &[String], cpu: u32) -> Result<(), String> {
+    let pattern = format!(r"\[timer\] timer: cpu{cpu} ticks=(\d+) expected=100\b");
+    let ticks = numbers(lines, &pattern);
+    if ticks.is_empty() {
+        return Err(format!("no line matches `{pattern}`"));
+    }
+    match ticks.iter().find(|t| !(98..=102).contains(*t)) {
+        Some(t) => Err(format!("ticks={t}, expected 98..=102")),
+        None => Ok(()),
+    }
+}
+
+/// Addresses the probe partition reads and writes: another partition's
+/// memory, the hypervisor's image, and devices it does not own.
+const PROBED: [&str; 5] = [
+    "0x48000000",
+    "0x48100000",
+    "0x40080000",
+    "0x09030000",
+    "0x0a000000",
+];
+
+/// A hostile partition touches memory and devices outside its map: every
+/// access faults, the hypervisor reports each one, the victim runs on.
+fn isolation() -> Scenario {
+    let mut scenario =
+        Scenario::new("isolation", "config/qemu-virt/tests/isolation.toml").timeout(40);
+    for address in PROBED {
+        scenario = scenario
+            .expect(&format!(r"\[probe\] probe: read {address} fault"))
+            .expect(&format!(r"\[probe\] probe: write {address} fault"));
+    }
+    scenario
+        .expect(r"probe: done faults=10 leaks=0\b")
+        .expect_at_least(10, r"\[hv\] WARN .*partition probe: .*fault")
+        .expect_none("LEAK")
+        .expect_none("pattern=BAD")
+        .check(
+            "[victim] keeps ticking after `probe: done`",
+            victim_ticks_on,
+        )
+        .stop_when("`probe: done` and 3 [victim] ticks after it", |lines| {
+            victim_ticks_on(lines).is_ok()
+        })
+}
+
+fn victim_ticks_on(lines: &[String]) -> Result<(), String> {
+    at_least_after(
+        lines,
+        r"probe: done",
+        r"\[victim\] hello: tick=\d+ pattern=ok",
+        3,
+    )
+}
+
+/// A partition with `on_fault = "restart"` crashes on each boot and is
+/// restarted; its neighbour never misses a tick.
+fn restart() -> Scenario {
+    Scenario::new("restart", "config/qemu-virt/tests/restart.toml")
+        .timeout(45)
+        .expect(r"\[crash\] crash: boot restarts=0\b")
+        .expect(r"\[crash\] crash: boot restarts=1\b")
+        .expect(r"\[crash\] crash: boot restarts=2\b")
+        .expect(r"\[hv\] WARN .*partition crash: .*restart")
+        .check("[hello] ticks never skip", hello_ticks_consecutive)
+        .check(
+            "[hello] keeps ticking after the second restart",
+            hello_after_restarts,
+        )
+        .stop_when("3 [hello] ticks after `restarts=2`", |lines| {
+            hello_after_restarts(lines).is_ok()
+        })
+}
+
+fn hello_ticks_consecutive(lines: &[String]) -> Result<(), String> {
+    let ticks = numbers(lines, r"\[hello\] hello: tick=(\d+)");
+    if ticks.is_empty() {
+        return Err("no [hello] tick at all".to_string());
+    }
+    consecutive(&ticks)
+}
+
+fn hello_after_restarts(lines: &[String]) -> Result<(), String> {
+    at_least_after(
+        lines,
+        r"\[crash\] crash: boot restarts=2\b",
+        r"\[hello\] hello: tick=",
+        3,
+    )
+}
+
+/// A partition with `on_fault = "stop"` crashes once and stays stopped;
+/// its neighbour runs on.
+fn stop() -> Scenario {
+    Scenario::new("stop", "config/qemu-virt/tests/stop.toml")
+        .timeout(50)
+        .expect_exactly(1, r"crash: boot restarts=0\b")
+        .expect(r"\[hv\] WARN .*partition crash: .*stop")
+        .check(
+            "[hello] reaches tick=20 after the stop",
+            hello_reaches_20_after_stop,
+        )
+        .stop_when("[hello] tick=20 after the stop", |lines| {
+            hello_reaches_20_after_stop(lines).is_ok()
+        })
+}
+
+fn hello_reaches_20_after_stop(lines: &[String]) -> Result<(), String> {
+    let marker = r"\[hv\] WARN .*partition crash: .*stop";
+    let Some(rest) = after(lines, marker) else {
+        return Err(format!("no line matches `{marker}`"));
+    };
+    let ticks = numbers(rest, r"\[hello\] hello: tick=(\d+)");
+    match ticks.iter().max() {
+        Some(&max) if max >= 20 => Ok(()),
+        Some(max) => Err(format!("last [hello] tick after the stop is {max}")),
+        None => Err("no [hello] tick after the stop".to_string()),
+    }
+}
+
+/// Booted at EL1 (no `virtualization=on`), the hypervisor says so on the
+/// early UART and parks instead of crashing.
+fn bad_entry_el() -> Scenario {
+    Scenario::new("bad-entry-el", "config/qemu-virt/tests/two.toml")
+        .machine("virt,gic-version=3")
+        .timeout(20)
+        .expect("entered at EL1")
+        .expect_none(r"(?i)panic|qemu: fatal|exception|abort")
+        .stop_on("entered at EL1")
+        .settle(2000)
+}
+
+/// At least `n` lines matching `pattern` after the first line matching
+/// `marker`.
+fn at_least_after(lines: &[String], marker: &str, pattern: &str, n: usize) -> Result<(), String> {
+    let Some(rest) = after(lines, marker) else {
+        return Err(format!("no line matches `{marker}`"));
+    };
+    let found = count(rest, pattern);
+    if found >= n {
+        Ok(())
+    } else {
+        Err(format!(
+            "{found} line(s) match `{pattern}` after `{marker}`, expected at least {n}"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(text: &str) -> Vec<String> {
+        text.lines().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn scenarios_are_well_formed() {
+        let all = all();
+        let mut names: Vec<&str> = all.iter().map(|s| s.name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), all.len(), "scenario names are unique");
+        for scenario in &all {
+            assert!(
+                scenario.timeout.as_secs() < 60,
+                "{} is too long",
+                scenario.name
+            );
+            assert!(scenario.config.starts_with("config/"));
+        }
+    }
+
+    #[test]
+    fn timer_ticks() {
+        let ok = lines(
+            "[timer] timer: cpu0 ticks=99 expected=100\n[timer] timer: cpu1 ticks=103 expected=100",
+        );
+        assert_eq!(ticks_near_100(&ok, 0), Ok(()));
+        assert_eq!(
+            ticks_near_100(&ok, 1),
+            Err("ticks=103, expected 98..=102".to_string())
+        );
+    }
+
+    #[test]
+    fn stop_scenario_check() {
+        let log = lines(
+            "[hello] hello: tick=1\n[hv] WARN  partition crash: fault, stop\n[hello] hello: tick=19\n",
+        );
+        assert!(hello_reaches_20_after_stop(&log).is_err());
+        let mut log = log;
+        log.push("[hello] hello: tick=20".to_string());
+        assert_eq!(hello_reaches_20_after_stop(&log), Ok(()));
+    }
+
+    #[test]
+    fn restart_ticks() {
+        let log = lines("[hello] hello: tick=1\n[hello] hello: tick=2\n[hello] hello: tick=4");
+        assert!(hello_ticks_consecutive(&log).is_err());
+        assert!(hello_ticks_consecutive(&log[..2]).is_ok());
+    }
+}
