@@ -23,11 +23,17 @@ fn main() {
     if !env::var("TARGET").unwrap().ends_with("-none-softfloat") {
         return;
     }
-    let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap()).parent().unwrap().to_path_buf();
+    let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap())
+        .parent()
+        .unwrap()
+        .to_path_buf();
     let config_path = env::var_os("HV_CONFIG")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("config/qemu-virt/default.toml"));
-    let ctx = config::Context { boards_dir: root.join("board"), build_dir: root.join("target/partitions") };
+    let ctx = config::Context {
+        boards_dir: root.join("board"),
+        build_dir: root.join("target/partitions"),
+    };
 
     let loaded = match config::load(&config_path, &ctx) {
         Ok(loaded) => loaded,
@@ -35,7 +41,11 @@ fn main() {
             for d in &diagnostics {
                 eprintln!("{d}");
             }
-            eprintln!("error: {} error(s) in {}", diagnostics.len(), config_path.display());
+            eprintln!(
+                "error: {} error(s) in {}",
+                diagnostics.len(),
+                config_path.display()
+            );
             std::process::exit(1);
         }
     };
@@ -44,14 +54,27 @@ fn main() {
     }
     fs::write(out.join("system.rs"), config::codegen::rust_source(&loaded)).unwrap();
 
-    let board_toml = root.join("board").join(&loaded.system.board).join("board.toml");
+    let board_toml = root
+        .join("board")
+        .join(&loaded.system.board)
+        .join("board.toml");
     println!("cargo:rerun-if-changed={}", board_toml.display());
-    let facts: BoardToml = toml::from_str(&fs::read_to_string(&board_toml).unwrap()).unwrap_or_else(|e| {
-        panic!("{}: {e}", board_toml.display());
-    });
+    let facts: BoardToml = toml::from_str(&fs::read_to_string(&board_toml).unwrap())
+        .unwrap_or_else(|e| {
+            panic!("{}: {e}", board_toml.display());
+        });
     let mut consts = String::new();
-    writeln!(consts, "/// Board UART used before the device tree is read.").unwrap();
-    writeln!(consts, "pub const EARLY_UART: u64 = {:#x};", facts.early_uart).unwrap();
+    writeln!(
+        consts,
+        "/// Board UART used before the device tree is read."
+    )
+    .unwrap();
+    writeln!(
+        consts,
+        "pub const EARLY_UART: u64 = {:#x};",
+        facts.early_uart
+    )
+    .unwrap();
     fs::write(out.join("board.rs"), consts).unwrap();
     write_linker_script(&out, facts.load_address);
 }
@@ -82,5 +105,8 @@ SECTIONS
         text_offset = load_address % 0x20_0000
     );
     fs::write(out.join("link.x"), script).unwrap();
-    println!("cargo:rustc-link-arg-bins=-T{}", out.join("link.x").display());
+    println!(
+        "cargo:rustc-link-arg-bins=-T{}",
+        out.join("link.x").display()
+    );
 }

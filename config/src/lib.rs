@@ -13,6 +13,7 @@
 //! described in `docs/config.md`.
 #![cfg_attr(not(feature = "std"), no_std)]
 
+pub mod layout;
 pub mod model;
 
 #[cfg(feature = "std")]

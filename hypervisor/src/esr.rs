@@ -76,7 +76,11 @@ pub fn sysreg_access(esr: u64) -> SysRegAccess {
     let crn = (iss >> 10) & 0xf;
     let rt = ((iss >> 5) & 0x1f) as u8;
     let crm = (iss >> 1) & 0xf;
-    SysRegAccess { id: sysreg_id(op0, op1, crn, crm, op2), reg: rt, read: iss & 1 != 0 }
+    SysRegAccess {
+        id: sysreg_id(op0, op1, crn, crm, op2),
+        reg: rt,
+        read: iss & 1 != 0,
+    }
 }
 
 #[cfg(test)]
@@ -89,7 +93,16 @@ mod tests {
         let esr = (0x24u64 << 26) | (1 << 25) | (1 << 24) | (2 << 22) | (1 << 16) | (1 << 6) | 0x07;
         assert_eq!(class(esr), ec::DATA_ABORT_LOWER);
         let a = mmio_access(esr).unwrap();
-        assert_eq!(a, MmioAccess { write: true, size: 4, reg: 1, sign_extend: false, sixty_four: false });
+        assert_eq!(
+            a,
+            MmioAccess {
+                write: true,
+                size: 4,
+                reg: 1,
+                sign_extend: false,
+                sixty_four: false
+            }
+        );
     }
 
     #[test]

@@ -133,7 +133,11 @@ impl FdtWriter {
         let needle = name.as_bytes();
         let mut start = 0;
         while start < self.strings.len() {
-            let end = start + self.strings[start..].iter().position(|&b| b == 0).unwrap_or(0);
+            let end = start
+                + self.strings[start..]
+                    .iter()
+                    .position(|&b| b == 0)
+                    .unwrap_or(0);
             if &self.strings[start..end] == needle {
                 return start as u32;
             }
@@ -174,7 +178,11 @@ mod tests {
         assert_eq!(region.starting_address as u64, 0x4000_0000);
         assert_eq!(region.size, Some(0x0200_0000));
         assert_eq!(fdt.chosen().bootargs(), Some("console=ttyAMA0"));
-        let restarts = fdt.find_node("/chosen").unwrap().property("hv,restart-count").unwrap();
+        let restarts = fdt
+            .find_node("/chosen")
+            .unwrap()
+            .property("hv,restart-count")
+            .unwrap();
         assert_eq!(restarts.as_usize(), Some(3));
         assert_eq!(fdt.root().compatible().first(), "linux,dummy-virt");
     }

@@ -2,11 +2,11 @@
 //! passthrough devices and the hypervisor's virtual devices.
 
 use crate::fdt_writer::FdtWriter;
-use crate::layout;
 use crate::platform::Platform;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
+use config::layout;
 use config::model::Partition;
 use fdt::Fdt;
 
@@ -16,7 +16,13 @@ const IRQ_TYPE_LEVEL_HIGH: u32 = 4;
 
 /// Properties of a passthrough device node that refer to other nodes of the
 /// platform tree; they are rewritten or dropped when the node is copied.
-const REWRITTEN: &[&str] = &["phandle", "interrupt-parent", "clocks", "clock-names", "linux,phandle"];
+const REWRITTEN: &[&str] = &[
+    "phandle",
+    "interrupt-parent",
+    "clocks",
+    "clock-names",
+    "linux,phandle",
+];
 
 fn node_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
@@ -24,7 +30,12 @@ fn node_name(path: &str) -> &str {
 
 /// Builds the partition's DTB. `restart_count` is exposed in
 /// `/chosen/hv,restart-count` so guests (and tests) can tell boots apart.
-pub fn build(partition: &Partition, platform: &Platform, host: &Fdt, restart_count: u32) -> Result<Vec<u8>, String> {
+pub fn build(
+    partition: &Partition,
+    platform: &Platform,
+    host: &Fdt,
+    restart_count: u32,
+) -> Result<Vec<u8>, String> {
     let mut w = FdtWriter::new();
     w.begin_node("");
     w.prop_u32("#address-cells", 2);
@@ -78,7 +89,13 @@ pub fn build(partition: &Partition, platform: &Platform, host: &Fdt, restart_cou
     w.prop_empty("interrupt-controller");
     w.prop_u32("#redistributor-regions", 1);
     let gicr_size = layout::GICR_STRIDE * partition.cpus.len() as u64;
-    w.prop_reg64("reg", &[(layout::GICD_BASE, layout::GICD_SIZE), (layout::GICR_BASE, gicr_size)]);
+    w.prop_reg64(
+        "reg",
+        &[
+            (layout::GICD_BASE, layout::GICD_SIZE),
+            (layout::GICR_BASE, gicr_size),
+        ],
+    );
     w.prop_u32("phandle", GIC_PHANDLE);
     w.end_node();
 
@@ -100,13 +117,18 @@ pub fn build(partition: &Partition, platform: &Platform, host: &Fdt, restart_cou
     w.begin_node(node_name(&uart_path));
     w.prop_strs("compatible", &["arm,pl011", "arm,primecell"]);
     w.prop_reg64("reg", &[(layout::UART_BASE, layout::UART_SIZE)]);
-    w.prop_cells("interrupts", &[0, layout::UART_INTID - 32, IRQ_TYPE_LEVEL_HIGH]);
+    w.prop_cells(
+        "interrupts",
+        &[0, layout::UART_INTID - 32, IRQ_TYPE_LEVEL_HIGH],
+    );
     w.prop_cells("clocks", &[CLOCK_PHANDLE, CLOCK_PHANDLE]);
     w.prop_strs("clock-names", &["uartclk", "apb_pclk"]);
     w.end_node();
 
     for device in partition.devices {
-        let node = host.find_node(device.path).ok_or_else(|| format!("device {} not in the platform DT", device.path))?;
+        let node = host
+            .find_node(device.path)
+            .ok_or_else(|| format!("device {} not in the platform DT", device.path))?;
         w.begin_node(node.name);
         for prop in node.properties() {
             if !REWRITTEN.contains(&prop.name) {
@@ -115,7 +137,10 @@ pub fn build(partition: &Partition, platform: &Platform, host: &Fdt, restart_cou
         }
         // Clocks point at the partition's fixed clock, one per clock name.
         if node.property("clocks").is_some() {
-            let count = node.property("clock-names").map(|p| p.value.iter().filter(|&&b| b == 0).count()).unwrap_or(1);
+            let count = node
+                .property("clock-names")
+                .map(|p| p.value.iter().filter(|&&b| b == 0).count())
+                .unwrap_or(1);
             let clocks: Vec<u32> = (0..count.max(1)).map(|_| CLOCK_PHANDLE).collect();
             w.prop_cells("clocks", &clocks);
             if let Some(names) = node.property("clock-names") {
@@ -128,7 +153,11 @@ pub fn build(partition: &Partition, platform: &Platform, host: &Fdt, restart_cou
     w.end_node();
     let blob = w.finish(0);
     if blob.len() > layout::DTB_MAX_SIZE {
-        return Err(format!("generated device tree is {} bytes, over {}", blob.len(), layout::DTB_MAX_SIZE));
+        return Err(format!(
+            "generated device tree is {} bytes, over {}",
+            blob.len(),
+            layout::DTB_MAX_SIZE
+        ));
     }
     Ok(blob)
 }
@@ -145,10 +174,17 @@ mod tests {
         criticality: Criticality::Qm,
         priority: 10,
         cpus: &[2, 3],
-        memory: &[MemoryMap { guest: 0x4000_0000, host: 0x5000_0000, size: 0x400_0000 }],
+        memory: &[MemoryMap {
+            guest: 0x4000_0000,
+            host: 0x5000_0000,
+            size: 0x400_0000,
+        }],
         devices: &[Device {
             path: "/pl061@9030000",
-            regions: &[Region { base: 0x903_0000, size: 0x1000 }],
+            regions: &[Region {
+                base: 0x903_0000,
+                size: 0x1000,
+            }],
             interrupts: &[39],
         }],
         image: &[],
@@ -165,29 +201,58 @@ mod tests {
 
         assert_eq!(dt.cpus().count(), 2);
         let ids: Vec<usize> = dt.cpus().map(|c| c.ids().first()).collect();
-        assert_eq!(ids, [0, 1], "vCPUs are numbered from 0 whatever the physical cores");
+        assert_eq!(
+            ids,
+            [0, 1],
+            "vCPUs are numbered from 0 whatever the physical cores"
+        );
         let mem: Vec<_> = dt.memory().regions().collect();
         assert_eq!(mem.len(), 1);
         assert_eq!(mem[0].starting_address as u64, 0x4000_0000);
         assert_eq!(mem[0].size, Some(0x400_0000));
         assert_eq!(dt.chosen().bootargs(), Some("console=ttyAMA0"));
         assert_eq!(dt.chosen().stdout().unwrap().name, "pl011@9000000");
-        let restarts = dt.find_node("/chosen").unwrap().property("hv,restart-count").unwrap();
+        let restarts = dt
+            .find_node("/chosen")
+            .unwrap()
+            .property("hv,restart-count")
+            .unwrap();
         assert_eq!(restarts.as_usize(), Some(2));
 
         let gic = dt.find_compatible(&["arm,gic-v3"]).unwrap();
         let regs: Vec<_> = gic.reg().unwrap().collect();
         assert_eq!(regs[1].size, Some(2 * 0x2_0000));
-        assert_eq!(dt.find_node("/psci").unwrap().property("method").unwrap().as_str(), Some("hvc"));
+        assert_eq!(
+            dt.find_node("/psci")
+                .unwrap()
+                .property("method")
+                .unwrap()
+                .as_str(),
+            Some("hvc")
+        );
 
-        let gpio = dt.find_node("/pl061@9030000").expect("passthrough device present");
+        let gpio = dt
+            .find_node("/pl061@9030000")
+            .expect("passthrough device present");
         let cells: Vec<u8> = [0u32, 7, 4].iter().flat_map(|c| c.to_be_bytes()).collect();
         assert_eq!(gpio.property("interrupts").unwrap().value, cells);
-        assert_eq!(gpio.property("clocks").unwrap().value, CLOCK_PHANDLE.to_be_bytes());
+        assert_eq!(
+            gpio.property("clocks").unwrap().value,
+            CLOCK_PHANDLE.to_be_bytes()
+        );
 
         // Nothing else of the platform leaks through.
-        for absent in ["/pl031@9010000", "/virtio_mmio@a000000", "/pcie@10000000", "/flash@0", "/fw-cfg@9020000"] {
-            assert!(dt.find_node(absent).is_none(), "{absent} must not be visible");
+        for absent in [
+            "/pl031@9010000",
+            "/virtio_mmio@a000000",
+            "/pcie@10000000",
+            "/flash@0",
+            "/fw-cfg@9020000",
+        ] {
+            assert!(
+                dt.find_node(absent).is_none(),
+                "{absent} must not be visible"
+            );
         }
         assert_eq!(dt.find_node("/cpus/cpu@2").map(|n| n.name), None);
     }

@@ -18,8 +18,16 @@ mod tests {
     use super::*;
 
     const MAP: [MemoryMap; 2] = [
-        MemoryMap { guest: 0x4000_0000, host: 0x4800_0000, size: 0x10_0000 },
-        MemoryMap { guest: 0x8000_0000, host: 0x6000_0000, size: 0x1000 },
+        MemoryMap {
+            guest: 0x4000_0000,
+            host: 0x4800_0000,
+            size: 0x10_0000,
+        },
+        MemoryMap {
+            guest: 0x8000_0000,
+            host: 0x6000_0000,
+            size: 0x1000,
+        },
     ];
 
     #[test]
@@ -30,6 +38,10 @@ mod tests {
         assert_eq!(to_host(&MAP, 0x8000_0800, 8), Some(0x6000_0800));
         assert_eq!(to_host(&MAP, 0x3fff_ffff, 2), None, "starts before");
         assert_eq!(to_host(&MAP, u64::MAX - 1, 4), None, "wraps");
-        assert_eq!(to_host(&MAP, 0x4010_0000, 0x7000_0000), None, "spans a hole");
+        assert_eq!(
+            to_host(&MAP, 0x4010_0000, 0x7000_0000),
+            None,
+            "spans a hole"
+        );
     }
 }

@@ -11,7 +11,6 @@ pub mod esr;
 pub mod fdt_writer;
 pub mod guest_dt;
 pub mod guest_map;
-pub mod layout;
 pub mod pagetable;
 pub mod platform;
 pub mod psci;

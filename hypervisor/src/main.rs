@@ -14,13 +14,13 @@ mod virq;
 
 use alloc::vec::Vec;
 use arch::{cpu, gic, mmu};
+use config::layout;
 use config::model::{Region, System};
 use core::sync::atomic::AtomicU32;
 use hypervisor::pagetable::{Attributes, PageTable, Regime, TableArena};
 use hypervisor::platform::{Conduit, Platform};
 use hypervisor::ranges::Ranges;
 use hypervisor::vgic::VGic;
-use hypervisor::layout;
 use log::{error, info, warn};
 use runtime::{CpuRt, Hv, PartitionRt, Power};
 use shared_devices::pl011::Pl011;
@@ -79,7 +79,10 @@ fn early_ram(fdt: &fdt::Fdt) -> Ranges {
             continue;
         }
         for r in node.reg().into_iter().flatten() {
-            ram.insert(Region { base: r.starting_address as u64, size: r.size.unwrap_or(0) as u64 });
+            ram.insert(Region {
+                base: r.starting_address as u64,
+                size: r.size.unwrap_or(0) as u64,
+            });
         }
     }
     ram
@@ -89,16 +92,22 @@ fn early_ram(fdt: &fdt::Fdt) -> Ranges {
 extern "C" fn primary_main(dtb_pa: u64) -> ! {
     arch::uart::set_base(generated::EARLY_UART);
     let Some(blob) = arch::boot_dtb::borrow(dtb_pa) else {
-        console::emergency(format_args!("hypervisor: no valid device tree at {dtb_pa:#x} (x0). Stopping.\n"));
+        console::emergency(format_args!(
+            "hypervisor: no valid device tree at {dtb_pa:#x} (x0). Stopping.\n"
+        ));
         halt()
     };
     let Ok(fdt) = fdt::Fdt::new(blob) else {
-        console::emergency(format_args!("hypervisor: the device tree at {dtb_pa:#x} does not parse. Stopping.\n"));
+        console::emergency(format_args!(
+            "hypervisor: the device tree at {dtb_pa:#x} does not parse. Stopping.\n"
+        ));
         halt()
     };
     let mut arena = mmu::take_arena();
     if let Err(e) = mmu::build_el2_map(&mut arena, &early_ram(&fdt)) {
-        console::emergency(format_args!("hypervisor: cannot build the EL2 map: {e:?}. Stopping.\n"));
+        console::emergency(format_args!(
+            "hypervisor: cannot build the EL2 map: {e:?}. Stopping.\n"
+        ));
         halt()
     }
     mmu::enable();
@@ -109,17 +118,25 @@ extern "C" fn primary_main(dtb_pa: u64) -> ! {
 }
 
 fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>) -> ! {
-    let fdt = fdt::Fdt::new(&host_dtb).unwrap_or_else(|e| fatal(format_args!("device tree: {e:?}")));
+    let fdt =
+        fdt::Fdt::new(&host_dtb).unwrap_or_else(|e| fatal(format_args!("device tree: {e:?}")));
     let system: &System = &SYSTEM;
     let platform = Platform::parse(&fdt, system.hypervisor.console)
         .unwrap_or_else(|e| fatal(format_args!("device tree: {e}")));
     arch::uart::set_base(platform.console.base);
     let (image_start, image_end) = arch::image_range();
-    info!("hypervisor {} for board {}: image {image_start:#x}..{image_end:#x}", env!("CARGO_PKG_VERSION"), system.board);
+    info!(
+        "hypervisor {} for board {}: image {image_start:#x}..{image_end:#x}",
+        env!("CARGO_PKG_VERSION"),
+        system.board
+    );
     for line in platform.summary() {
         info!("{line}");
     }
-    let image = Region { base: image_start, size: image_end - image_start };
+    let image = Region {
+        base: image_start,
+        size: image_end - image_start,
+    };
     if let Err(errors) = platform.check(&fdt, system, image) {
         for e in &errors {
             error!("config does not match this platform: {e}");
@@ -129,7 +146,12 @@ fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>) -> ! {
 
     let me = platform
         .logical_cpu(cpu::mpidr_affinity())
-        .unwrap_or_else(|| fatal(format_args!("boot core {:#x} is not in /cpus", cpu::mpidr_affinity())));
+        .unwrap_or_else(|| {
+            fatal(format_args!(
+                "boot core {:#x} is not in /cpus",
+                cpu::mpidr_affinity()
+            ))
+        });
     let gicd = platform.gicd.base;
     gic::init_distributor(gicd);
     let lines = gic::lines(gicd);
@@ -139,9 +161,11 @@ fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>) -> ! {
     for &mpidr in platform.cpus.iter() {
         let rd = gic::find_redistributor(platform.gicr.base, platform.gicr.size, mpidr)
             .unwrap_or_else(|| fatal(format_args!("no redistributor for cpu {mpidr:#x}")));
-        let vcpu = system.partitions.iter().enumerate().find_map(|(pi, p)| {
-            p.cpus.iter().position(|&c| c == mpidr).map(|v| (pi, v))
-        });
+        let vcpu = system
+            .partitions
+            .iter()
+            .enumerate()
+            .find_map(|(pi, p)| p.cpus.iter().position(|&c| c == mpidr).map(|v| (pi, v)));
         cpus.push(CpuRt {
             mpidr,
             rd,
@@ -156,9 +180,18 @@ fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>) -> ! {
     let mut partitions = Vec::new();
     for (index, p) in system.partitions.iter().enumerate() {
         let vmid = index as u64 + 1;
-        let root = build_stage2(&mut arena, p).unwrap_or_else(|e| fatal(format_args!("partition {}: stage-2 map: {e:?}", p.name)));
-        let hardware: Vec<u32> = p.devices.iter().flat_map(|d| d.interrupts.iter().copied()).collect();
-        let vcpu_cpus: Vec<usize> = p.cpus.iter().map(|&c| platform.logical_cpu(c).unwrap_or(0)).collect();
+        let root = build_stage2(&mut arena, p)
+            .unwrap_or_else(|e| fatal(format_args!("partition {}: stage-2 map: {e:?}", p.name)));
+        let hardware: Vec<u32> = p
+            .devices
+            .iter()
+            .flat_map(|d| d.interrupts.iter().copied())
+            .collect();
+        let vcpu_cpus: Vec<usize> = p
+            .cpus
+            .iter()
+            .map(|&c| platform.logical_cpu(c).unwrap_or(0))
+            .collect();
         for &intid in &hardware {
             gic::route_spi(gicd, intid, cpus[vcpu_cpus[0]].mpidr);
         }
@@ -176,7 +209,12 @@ fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>) -> ! {
             desc: p,
             vttbr: root | (vmid << 48),
             vcpu_cpus,
-            vgic: Mutex::new(VGic::new(p.cpus.len(), &hardware, &[layout::UART_INTID], lines)),
+            vgic: Mutex::new(VGic::new(
+                p.cpus.len(),
+                &hardware,
+                &[layout::UART_INTID],
+                lines,
+            )),
             uart: Mutex::new(Pl011::new()),
             lifecycle: Mutex::new(runtime::Lifecycle::Stopped),
             restarts: AtomicU32::new(0),
@@ -184,7 +222,13 @@ fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>) -> ! {
     }
     info!("page tables: {} of 4 KiB used", arena.tables_used());
 
-    let hv = runtime::install(Hv { platform, host_dtb, gicd, cpus, partitions });
+    let hv = runtime::install(Hv {
+        platform,
+        host_dtb,
+        gicd,
+        cpus,
+        partitions,
+    });
     cpu_init(me);
 
     // Bring up every core that runs a vCPU; the rest stay off.
@@ -193,9 +237,18 @@ fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>) -> ! {
         if i == me || c.vcpu.is_none() {
             continue;
         }
-        let ret = cpu::firmware_call(smc, hypervisor::psci::CPU_ON_64 as u64, c.mpidr, arch::secondary_entry as *const () as u64, i as u64);
+        let ret = cpu::firmware_call(
+            smc,
+            hypervisor::psci::CPU_ON_64 as u64,
+            c.mpidr,
+            arch::secondary_entry as *const () as u64,
+            i as u64,
+        );
         if ret != 0 {
-            warn!("cpu {i} (mpidr {:#x}) did not start: PSCI error {}", c.mpidr, ret as i64);
+            warn!(
+                "cpu {i} (mpidr {:#x}) did not start: PSCI error {}",
+                c.mpidr, ret as i64
+            );
         }
     }
     for p in &hv.partitions {
@@ -226,7 +279,10 @@ extern "C" fn secondary_main(me: usize) -> ! {
 /// A partition's stage-2 map: its memory as normal memory, its passthrough
 /// devices identity-mapped as device memory. Emulated devices stay unmapped
 /// so that accesses trap.
-fn build_stage2(arena: &mut TableArena, p: &config::model::Partition) -> Result<u64, hypervisor::pagetable::MapError> {
+fn build_stage2(
+    arena: &mut TableArena,
+    p: &config::model::Partition,
+) -> Result<u64, hypervisor::pagetable::MapError> {
     let pt = PageTable::new(arena, Regime::Stage2)?;
     for m in p.memory {
         pt.map(arena, m.guest, m.host, m.size, Attributes::RAM)?;
@@ -236,7 +292,11 @@ fn build_stage2(arena: &mut TableArena, p: &config::model::Partition) -> Result<
         .devices
         .iter()
         .flat_map(|d| d.regions.iter())
-        .flat_map(|r| (r.base & !0xfff..r.base + r.size).step_by(0x1000).map(|a| a & !0xfff))
+        .flat_map(|r| {
+            (r.base & !0xfff..r.base + r.size)
+                .step_by(0x1000)
+                .map(|a| a & !0xfff)
+        })
         .collect();
     for page in pages {
         pt.map(arena, page, page, 0x1000, Attributes::DEVICE)?;

@@ -59,8 +59,16 @@ pub struct Attributes {
 }
 
 impl Attributes {
-    pub const RAM: Attributes = Attributes { mem: MemType::Normal, writable: true, executable: true };
-    pub const DEVICE: Attributes = Attributes { mem: MemType::Device, writable: true, executable: false };
+    pub const RAM: Attributes = Attributes {
+        mem: MemType::Normal,
+        writable: true,
+        executable: true,
+    };
+    pub const DEVICE: Attributes = Attributes {
+        mem: MemType::Device,
+        writable: true,
+        executable: false,
+    };
 
     fn leaf_bits(self, regime: Regime) -> u64 {
         let mut bits = VALID | ACCESS_FLAG;
@@ -116,7 +124,11 @@ pub struct TableArena<'a> {
 
 impl<'a> TableArena<'a> {
     pub fn new(tables: &'a mut [Table], base_pa: u64) -> Self {
-        Self { tables, base_pa, used: 0 }
+        Self {
+            tables,
+            base_pa,
+            used: 0,
+        }
     }
 
     pub fn tables_used(&self) -> usize {
@@ -153,7 +165,10 @@ pub struct PageTable {
 
 impl PageTable {
     pub fn new(arena: &mut TableArena, regime: Regime) -> Result<Self, MapError> {
-        Ok(Self { root: arena.alloc()?, regime })
+        Ok(Self {
+            root: arena.alloc()?,
+            regime,
+        })
     }
 
     /// Physical address to program into TTBR0_EL2 or VTTBR_EL2.
@@ -236,7 +251,10 @@ impl PageTable {
             let is_table = entry & TABLE_OR_PAGE != 0 && level < 3;
             if !is_table {
                 let offset = va & ((1u64 << shift(level)) - 1);
-                return Some(((entry & OUTPUT_MASK & !((1u64 << shift(level)) - 1)) + offset, entry));
+                return Some((
+                    (entry & OUTPUT_MASK & !((1u64 << shift(level)) - 1)) + offset,
+                    entry,
+                ));
             }
             table = arena.index_of(entry & OUTPUT_MASK);
         }
@@ -259,9 +277,24 @@ mod tests {
         let mut a = arena(&mut storage);
         let pt = PageTable::new(&mut a, Regime::Stage2).unwrap();
         // 1 GiB + 2 MiB + 4 KiB, all aligned: one L1 block, one L2 block, one page.
-        pt.map(&mut a, 0x4000_0000, 0x8000_0000, 0x4000_0000, Attributes::RAM).unwrap();
-        pt.map(&mut a, 0x8000_0000, 0x1_0000_0000, 0x20_0000, Attributes::RAM).unwrap();
-        pt.map(&mut a, 0x0900_0000, 0x0900_0000, 0x1000, Attributes::DEVICE).unwrap();
+        pt.map(
+            &mut a,
+            0x4000_0000,
+            0x8000_0000,
+            0x4000_0000,
+            Attributes::RAM,
+        )
+        .unwrap();
+        pt.map(
+            &mut a,
+            0x8000_0000,
+            0x1_0000_0000,
+            0x20_0000,
+            Attributes::RAM,
+        )
+        .unwrap();
+        pt.map(&mut a, 0x0900_0000, 0x0900_0000, 0x1000, Attributes::DEVICE)
+            .unwrap();
         // root + L2 for the 2 MiB block + L2 and L3 for the page
         assert_eq!(a.tables_used(), 4);
         let (pa, desc) = pt.translate(&a, 0x4123_4567).unwrap();
@@ -286,7 +319,8 @@ mod tests {
         let mut storage = vec![Table::EMPTY; 8];
         let mut a = arena(&mut storage);
         let pt = PageTable::new(&mut a, Regime::Stage2).unwrap();
-        pt.map(&mut a, 0x4000_0000, 0x4800_1000, 0x20_0000, Attributes::RAM).unwrap();
+        pt.map(&mut a, 0x4000_0000, 0x4800_1000, 0x20_0000, Attributes::RAM)
+            .unwrap();
         let (pa, desc) = pt.translate(&a, 0x401f_f000).unwrap();
         assert_eq!(pa, 0x4820_0000);
         assert_eq!(desc & 0b11, 0b11, "4 KiB page");
@@ -297,7 +331,8 @@ mod tests {
         let mut storage = vec![Table::EMPTY; 8];
         let mut a = arena(&mut storage);
         let pt = PageTable::new(&mut a, Regime::Stage2).unwrap();
-        pt.map(&mut a, 0x4000_0000, 0x4000_0000, 0x20_0000, Attributes::RAM).unwrap();
+        pt.map(&mut a, 0x4000_0000, 0x4000_0000, 0x20_0000, Attributes::RAM)
+            .unwrap();
         assert_eq!(
             pt.map(&mut a, 0x4010_0000, 0x0, 0x1000, Attributes::RAM),
             Err(MapError::Overlap { va: 0x4010_0000 })
@@ -313,7 +348,10 @@ mod tests {
         let mut storage = vec![Table::EMPTY; 2];
         let mut a = arena(&mut storage);
         let pt = PageTable::new(&mut a, Regime::El2).unwrap();
-        assert_eq!(pt.map(&mut a, 0x1234, 0, 0x1000, Attributes::RAM), Err(MapError::Misaligned));
+        assert_eq!(
+            pt.map(&mut a, 0x1234, 0, 0x1000, Attributes::RAM),
+            Err(MapError::Misaligned)
+        );
         assert_eq!(
             pt.map(&mut a, 1 << 39, 0, 0x1000, Attributes::RAM),
             Err(MapError::OutOfRange)
@@ -330,9 +368,14 @@ mod tests {
         let mut storage = vec![Table::EMPTY; 4];
         let mut a = arena(&mut storage);
         let pt = PageTable::new(&mut a, Regime::El2).unwrap();
-        let ro = Attributes { writable: false, ..Attributes::RAM };
-        pt.map(&mut a, 0x4000_0000, 0x4000_0000, 0x4000_0000, ro).unwrap();
-        pt.map(&mut a, 0, 0, 0x4000_0000, Attributes::DEVICE).unwrap();
+        let ro = Attributes {
+            writable: false,
+            ..Attributes::RAM
+        };
+        pt.map(&mut a, 0x4000_0000, 0x4000_0000, 0x4000_0000, ro)
+            .unwrap();
+        pt.map(&mut a, 0, 0, 0x4000_0000, Attributes::DEVICE)
+            .unwrap();
         let (_, ram) = pt.translate(&a, 0x4000_0000).unwrap();
         assert_eq!((ram >> 2) & 0b111, 0);
         assert_ne!(ram & (1 << 7), 0, "AP[2] read-only");

@@ -36,16 +36,24 @@ pub struct Platform {
 }
 
 fn region_of(fdt: &Fdt, path: &str, index: usize) -> Result<Region, String> {
-    let node = fdt.find_node(path).ok_or_else(|| format!("no node {path}"))?;
+    let node = fdt
+        .find_node(path)
+        .ok_or_else(|| format!("no node {path}"))?;
     let reg = node
         .reg()
         .and_then(|mut r| r.nth(index))
         .ok_or_else(|| format!("{path}: no reg entry {index}"))?;
-    Ok(Region { base: reg.starting_address as u64, size: reg.size.unwrap_or(0) as u64 })
+    Ok(Region {
+        base: reg.starting_address as u64,
+        size: reg.size.unwrap_or(0) as u64,
+    })
 }
 
 fn cells(bytes: &[u8]) -> Vec<u32> {
-    bytes.chunks_exact(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]])).collect()
+    bytes
+        .chunks_exact(4)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
 }
 
 /// GIC 3-cell interrupt specifier to INTID (type 0 = SPI, 1 = PPI).
@@ -64,9 +72,13 @@ impl Platform {
             if node.property("device_type").and_then(|p| p.as_str()) != Some("cpu") {
                 continue;
             }
-            let reg = node.property("reg").ok_or_else(|| format!("/cpus/{} has no reg", node.name))?;
+            let reg = node
+                .property("reg")
+                .ok_or_else(|| format!("/cpus/{} has no reg", node.name))?;
             // One or two address cells; either way the value is the MPIDR affinity.
-            let mpidr = cells(reg.value).iter().fold(0u64, |acc, &c| (acc << 32) | c as u64);
+            let mpidr = cells(reg.value)
+                .iter()
+                .fold(0u64, |acc, &c| (acc << 32) | c as u64);
             if let Some(c) = node.compatible() {
                 cpu_compatible = c.first().into();
             }
@@ -81,7 +93,10 @@ impl Platform {
             let is_memory = node.property("device_type").and_then(|p| p.as_str()) == Some("memory");
             if let (true, Some(regs)) = (is_memory, node.reg()) {
                 for r in regs {
-                    memory.push(Region { base: r.starting_address as u64, size: r.size.unwrap_or(0) as u64 });
+                    memory.push(Region {
+                        base: r.starting_address as u64,
+                        size: r.size.unwrap_or(0) as u64,
+                    });
                 }
             }
         }
@@ -94,13 +109,17 @@ impl Platform {
             .ok_or("no GICv3 (compatible \"arm,gic-v3\") in the device tree")?;
         let mut gic_regs = gic.reg().ok_or("GICv3 node has no reg")?;
         let gicd = gic_regs.next().ok_or("GICv3 node has no distributor reg")?;
-        let gicr = gic_regs.next().ok_or("GICv3 node has no redistributor reg")?;
+        let gicr = gic_regs
+            .next()
+            .ok_or("GICv3 node has no redistributor reg")?;
         let gic_maintenance = match gic.property("interrupts").map(|p| cells(p.value)) {
             Some(c) if c.len() >= 2 => intid_of(c[0], c[1]),
             _ => 25,
         };
 
-        let psci = fdt.find_compatible(&["arm,psci-1.0", "arm,psci-0.2", "arm,psci"]).ok_or("no /psci node")?;
+        let psci = fdt
+            .find_compatible(&["arm,psci-1.0", "arm,psci-0.2", "arm,psci"])
+            .ok_or("no /psci node")?;
         let psci = match psci.property("method").and_then(|p| p.as_str()) {
             Some("smc") => Conduit::Smc,
             Some("hvc") => Conduit::Hvc,
@@ -110,7 +129,10 @@ impl Platform {
         let timer = fdt
             .find_compatible(&["arm,armv8-timer"])
             .ok_or("no architected timer (compatible \"arm,armv8-timer\")")?;
-        let timer_interrupt_cells = timer.property("interrupts").map(|p| cells(p.value)).unwrap_or_default();
+        let timer_interrupt_cells = timer
+            .property("interrupts")
+            .map(|p| cells(p.value))
+            .unwrap_or_default();
         // Order in the binding: secure phys, non-secure phys, virtual, hyp.
         let vtimer_intid = match timer_interrupt_cells.get(6..8) {
             Some(&[kind, number]) => intid_of(kind, number),
@@ -124,8 +146,14 @@ impl Platform {
             cpus,
             cpu_compatible,
             memory,
-            gicd: Region { base: gicd.starting_address as u64, size: gicd.size.unwrap_or(0) as u64 },
-            gicr: Region { base: gicr.starting_address as u64, size: gicr.size.unwrap_or(0) as u64 },
+            gicd: Region {
+                base: gicd.starting_address as u64,
+                size: gicd.size.unwrap_or(0) as u64,
+            },
+            gicr: Region {
+                base: gicr.starting_address as u64,
+                size: gicr.size.unwrap_or(0) as u64,
+            },
             gic_maintenance,
             psci,
             timer_interrupt_cells,
@@ -139,7 +167,9 @@ impl Platform {
     }
 
     fn in_ram(&self, base: u64, size: u64) -> bool {
-        self.memory.iter().any(|r| base >= r.base && base.saturating_add(size) <= r.base + r.size)
+        self.memory
+            .iter()
+            .any(|r| base >= r.base && base.saturating_add(size) <= r.base + r.size)
     }
 
     /// Checks the compiled-in configuration against this platform, before
@@ -148,7 +178,10 @@ impl Platform {
         let mut errors = Vec::new();
         let hv = system.hypervisor.memory;
         if !self.in_ram(hv.base, hv.size) {
-            errors.push(format!("hypervisor memory {:#x}+{:#x} is not inside RAM", hv.base, hv.size));
+            errors.push(format!(
+                "hypervisor memory {:#x}+{:#x} is not inside RAM",
+                hv.base, hv.size
+            ));
         }
         if image.base < hv.base || image.base + image.size > hv.base + hv.size {
             errors.push(format!(
@@ -162,7 +195,10 @@ impl Platform {
         for p in system.partitions {
             for &cpu in p.cpus {
                 if self.logical_cpu(cpu).is_none() {
-                    errors.push(format!("partition {}: cpu {cpu:#x} is not in this platform's /cpus", p.name));
+                    errors.push(format!(
+                        "partition {}: cpu {cpu:#x} is not in this platform's /cpus",
+                        p.name
+                    ));
                 }
             }
             for m in p.memory {
@@ -175,10 +211,21 @@ impl Platform {
             }
             for d in p.devices {
                 match fdt.find_node(d.path) {
-                    None => errors.push(format!("partition {}: device {} is not in the device tree", p.name, d.path)),
+                    None => errors.push(format!(
+                        "partition {}: device {} is not in the device tree",
+                        p.name, d.path
+                    )),
                     Some(node) => {
-                        let found: Vec<u64> = node.reg().into_iter().flatten().map(|r| r.starting_address as u64).collect();
-                        if d.regions.iter().any(|r| !found.iter().any(|&b| r.base <= b && b < r.base + r.size)) {
+                        let found: Vec<u64> = node
+                            .reg()
+                            .into_iter()
+                            .flatten()
+                            .map(|r| r.starting_address as u64)
+                            .collect();
+                        if d.regions
+                            .iter()
+                            .any(|r| !found.iter().any(|&b| r.base <= b && b < r.base + r.size))
+                        {
                             errors.push(format!(
                                 "partition {}: device {} has different registers than the config was built for",
                                 p.name, d.path
@@ -188,7 +235,11 @@ impl Platform {
                 }
             }
         }
-        if errors.is_empty() { Ok(()) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
     }
 
     /// A one-screen summary for the boot log.
@@ -196,15 +247,28 @@ impl Platform {
         let mut lines = Vec::new();
         lines.push(format!("platform: {}", self.model));
         let cpus: Vec<String> = self.cpus.iter().map(|c| format!("{c:#x}")).collect();
-        lines.push(format!("cpus: {} x {} (mpidr {})", self.cpus.len(), self.cpu_compatible, cpus.join(" ")));
+        lines.push(format!(
+            "cpus: {} x {} (mpidr {})",
+            self.cpus.len(),
+            self.cpu_compatible,
+            cpus.join(" ")
+        ));
         for r in &self.memory {
-            lines.push(format!("ram: {:#x}..{:#x} ({} MiB)", r.base, r.base + r.size, r.size >> 20));
+            lines.push(format!(
+                "ram: {:#x}..{:#x} ({} MiB)",
+                r.base,
+                r.base + r.size,
+                r.size >> 20
+            ));
         }
         lines.push(format!(
             "gicv3: distributor {:#x}, redistributors {:#x}+{:#x}, maintenance irq {}",
             self.gicd.base, self.gicr.base, self.gicr.size, self.gic_maintenance
         ));
-        lines.push(format!("timer: virtual irq {}; psci: {:?}", self.vtimer_intid, self.psci));
+        lines.push(format!(
+            "timer: virtual irq {}; psci: {:?}",
+            self.vtimer_intid, self.psci
+        ));
         lines.push(format!("console: pl011 at {:#x}", self.console.base));
         lines
     }
@@ -222,8 +286,20 @@ mod tests {
         let p = Platform::parse(&fdt, "/pl011@9000000").unwrap();
         assert_eq!(p.cpus, [0, 1, 2, 3]);
         assert_eq!(p.cpu_compatible, "arm,cortex-a72");
-        assert_eq!(p.memory, [Region { base: 0x4000_0000, size: 0x8000_0000 }]);
-        assert_eq!(p.gicd, Region { base: 0x0800_0000, size: 0x1_0000 });
+        assert_eq!(
+            p.memory,
+            [Region {
+                base: 0x4000_0000,
+                size: 0x8000_0000
+            }]
+        );
+        assert_eq!(
+            p.gicd,
+            Region {
+                base: 0x0800_0000,
+                size: 0x1_0000
+            }
+        );
         assert_eq!(p.gicr.base, 0x080a_0000);
         assert_eq!(p.gic_maintenance, 25);
         assert_eq!(p.vtimer_intid, 27);
@@ -250,18 +326,41 @@ mod tests {
             criticality: Criticality::Qm,
             priority: 1,
             cpus: &[1, 7],
-            memory: &[MemoryMap { guest: 0x4000_0000, host: 0xc000_0000, size: 0x20_0000 }],
-            devices: &[Device { path: "/nope@0", regions: &[], interrupts: &[] }],
+            memory: &[MemoryMap {
+                guest: 0x4000_0000,
+                host: 0xc000_0000,
+                size: 0x20_0000,
+            }],
+            devices: &[Device {
+                path: "/nope@0",
+                regions: &[],
+                interrupts: &[],
+            }],
             image: &[],
             bootargs: "",
             on_fault: OnFault::Stop,
         }];
         let system = System {
             board: "qemu-virt",
-            hypervisor: Hypervisor { memory: Region { base: 0x4000_0000, size: 0x800_0000 }, console: "/pl011@9000000" },
+            hypervisor: Hypervisor {
+                memory: Region {
+                    base: 0x4000_0000,
+                    size: 0x800_0000,
+                },
+                console: "/pl011@9000000",
+            },
             partitions: &PARTS,
         };
-        let errors = p.check(&fdt, &system, Region { base: 0x4008_0000, size: 0x10_0000 }).unwrap_err();
+        let errors = p
+            .check(
+                &fdt,
+                &system,
+                Region {
+                    base: 0x4008_0000,
+                    size: 0x10_0000,
+                },
+            )
+            .unwrap_err();
         assert_eq!(errors.len(), 3, "{errors:?}");
         assert!(errors[0].contains("cpu 0x7"));
         assert!(errors[1].contains("outside the platform's RAM"));

@@ -35,9 +35,16 @@ pub const AFFINITY_ON_PENDING: i64 = 2;
 pub enum Call {
     Version,
     Features(u32),
-    CpuOn { target: u64, entry: u64, context: u64 },
+    CpuOn {
+        target: u64,
+        entry: u64,
+        context: u64,
+    },
     CpuOff,
-    AffinityInfo { target: u64, lowest_level: u64 },
+    AffinityInfo {
+        target: u64,
+        lowest_level: u64,
+    },
     SystemOff,
     SystemReset,
     SmcccVersion,
@@ -53,11 +60,25 @@ pub fn decode(x: [u64; 4]) -> Call {
     match fid {
         PSCI_VERSION => Call::Version,
         PSCI_FEATURES => Call::Features(x[1] as u32),
-        CPU_ON_64 => Call::CpuOn { target: x[1], entry: x[2], context: x[3] },
-        CPU_ON_32 => Call::CpuOn { target: w(x[1]), entry: w(x[2]), context: w(x[3]) },
+        CPU_ON_64 => Call::CpuOn {
+            target: x[1],
+            entry: x[2],
+            context: x[3],
+        },
+        CPU_ON_32 => Call::CpuOn {
+            target: w(x[1]),
+            entry: w(x[2]),
+            context: w(x[3]),
+        },
         CPU_OFF => Call::CpuOff,
-        AFFINITY_INFO_64 => Call::AffinityInfo { target: x[1], lowest_level: x[2] },
-        AFFINITY_INFO_32 => Call::AffinityInfo { target: w(x[1]), lowest_level: w(x[2]) },
+        AFFINITY_INFO_64 => Call::AffinityInfo {
+            target: x[1],
+            lowest_level: x[2],
+        },
+        AFFINITY_INFO_32 => Call::AffinityInfo {
+            target: w(x[1]),
+            lowest_level: w(x[2]),
+        },
         SYSTEM_OFF => Call::SystemOff,
         SYSTEM_RESET => Call::SystemReset,
         SMCCC_VERSION => Call::SmcccVersion,
@@ -89,21 +110,43 @@ mod tests {
     fn decodes_both_calling_conventions() {
         assert_eq!(
             decode([CPU_ON_64 as u64, 1, 0x4008_0000, 7]),
-            Call::CpuOn { target: 1, entry: 0x4008_0000, context: 7 }
+            Call::CpuOn {
+                target: 1,
+                entry: 0x4008_0000,
+                context: 7
+            }
         );
         assert_eq!(
             decode([CPU_ON_32 as u64, 0x1_0000_0001, 0xffff_ffff_4008_0000, 0]),
-            Call::CpuOn { target: 1, entry: 0x4008_0000, context: 0 }
+            Call::CpuOn {
+                target: 1,
+                entry: 0x4008_0000,
+                context: 0
+            }
         );
         // Upper bits of x0 are ignored for the function ID.
         assert_eq!(decode([0xdead_0000_8400_0000, 0, 0, 0]), Call::Version);
-        assert_eq!(decode([CPU_SUSPEND as u64, 0, 0, 0]), Call::Unsupported(CPU_SUSPEND));
-        assert_eq!(decode([0xc200_0000, 0, 0, 0]), Call::Unsupported(0xc200_0000));
+        assert_eq!(
+            decode([CPU_SUSPEND as u64, 0, 0, 0]),
+            Call::Unsupported(CPU_SUSPEND)
+        );
+        assert_eq!(
+            decode([0xc200_0000, 0, 0, 0]),
+            Call::Unsupported(0xc200_0000)
+        );
     }
 
     #[test]
     fn features_match_what_is_emulated() {
-        for fid in [PSCI_VERSION, CPU_ON_64, CPU_OFF, AFFINITY_INFO_64, SYSTEM_OFF, SYSTEM_RESET, PSCI_FEATURES] {
+        for fid in [
+            PSCI_VERSION,
+            CPU_ON_64,
+            CPU_OFF,
+            AFFINITY_INFO_64,
+            SYSTEM_OFF,
+            SYSTEM_RESET,
+            PSCI_FEATURES,
+        ] {
             assert_eq!(features(fid), SUCCESS, "{fid:#x}");
         }
         assert_eq!(features(CPU_SUSPEND), NOT_SUPPORTED);
@@ -116,6 +159,10 @@ mod tests {
         assert_eq!(target_vcpu(1, 2), Some(1));
         assert_eq!(target_vcpu(2, 2), None);
         assert_eq!(target_vcpu(0x100, 2), None, "Aff1 != 0");
-        assert_eq!(target_vcpu(0x8000_0001, 2), Some(1), "non-affinity bits ignored");
+        assert_eq!(
+            target_vcpu(0x8000_0001, 2),
+            Some(1),
+            "non-affinity bits ignored"
+        );
     }
 }

@@ -16,7 +16,11 @@ impl Ranges {
         if region.size == 0 {
             return true;
         }
-        let at = self.items.iter().position(|r| r.base > region.base).unwrap_or(self.items.len());
+        let at = self
+            .items
+            .iter()
+            .position(|r| r.base > region.base)
+            .unwrap_or(self.items.len());
         self.items.insert(at, region).is_ok()
     }
 
@@ -36,13 +40,19 @@ impl Ranges {
                         let start = cursor;
                         cursor = cursor.max(r.base + r.size);
                         if r.base > start {
-                            return Some(Region { base: start, size: r.base.min(limit) - start });
+                            return Some(Region {
+                                base: start,
+                                size: r.base.min(limit) - start,
+                            });
                         }
                     }
                     None if cursor < limit => {
                         let start = cursor;
                         cursor = limit;
-                        return Some(Region { base: start, size: limit - start });
+                        return Some(Region {
+                            base: start,
+                            size: limit - start,
+                        });
                     }
                     None => return None,
                 }
@@ -59,15 +69,30 @@ mod tests {
     #[test]
     fn gaps_cover_everything_but_the_ranges() {
         let mut r = Ranges::default();
-        r.insert(Region { base: 0x8000_0000, size: 0x1000_0000 });
-        r.insert(Region { base: 0x4000_0000, size: 0x2000_0000 });
+        r.insert(Region {
+            base: 0x8000_0000,
+            size: 0x1000_0000,
+        });
+        r.insert(Region {
+            base: 0x4000_0000,
+            size: 0x2000_0000,
+        });
         let gaps: Vec<Region> = r.gaps(0x1_0000_0000).collect();
         assert_eq!(
             gaps,
             [
-                Region { base: 0, size: 0x4000_0000 },
-                Region { base: 0x6000_0000, size: 0x2000_0000 },
-                Region { base: 0x9000_0000, size: 0x7000_0000 },
+                Region {
+                    base: 0,
+                    size: 0x4000_0000
+                },
+                Region {
+                    base: 0x6000_0000,
+                    size: 0x2000_0000
+                },
+                Region {
+                    base: 0x9000_0000,
+                    size: 0x7000_0000
+                },
             ]
         );
     }
@@ -75,7 +100,10 @@ mod tests {
     #[test]
     fn range_at_zero_and_at_the_limit() {
         let mut r = Ranges::default();
-        r.insert(Region { base: 0, size: 0x1000 });
+        r.insert(Region {
+            base: 0,
+            size: 0x1000,
+        });
         let gaps: Vec<Region> = r.gaps(0x1000).collect();
         assert!(gaps.is_empty());
     }

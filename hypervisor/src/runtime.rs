@@ -6,15 +6,16 @@
 //! requests when it next enters EL2, which a guest cannot prevent because
 //! physical interrupts always trap to EL2.
 
-use crate::arch::{self, cpu, gic, guest_mem, Frame};
+use crate::arch::{self, Frame, cpu, gic, guest_mem};
 use crate::virq::Pending;
 use alloc::string::String;
 use alloc::vec::Vec;
+use config::layout;
 use config::model::{OnFault, Partition};
 use core::sync::atomic::{AtomicU32, Ordering};
+use hypervisor::guest_dt;
 use hypervisor::platform::Platform;
 use hypervisor::vgic::{Effect, VGic};
-use hypervisor::{guest_dt, layout};
 use log::{error, info, warn};
 use shared_devices::pl011::Pl011;
 use spin::{Mutex, Once};
@@ -88,7 +89,8 @@ pub fn install(hv: Hv) -> &'static Hv {
 }
 
 pub fn hv() -> &'static Hv {
-    HV.get().expect("hypervisor state used before boot finished")
+    HV.get()
+        .expect("hypervisor state used before boot finished")
 }
 
 pub fn this_cpu() -> &'static CpuRt {
@@ -112,10 +114,16 @@ pub fn apply_effect(p: &PartitionRt, effect: Effect) {
     let hv = hv();
     match effect {
         Effect::SpiEnable { intid, enable } => gic::set_spi_enabled(hv.gicd, intid, enable),
-        Effect::SpiRoute { intid, vcpu } => gic::route_spi(hv.gicd, intid, hv.cpus[p.vcpu_cpus[vcpu]].mpidr),
+        Effect::SpiRoute { intid, vcpu } => {
+            gic::route_spi(hv.gicd, intid, hv.cpus[p.vcpu_cpus[vcpu]].mpidr)
+        }
         // Only the virtual timer is backed by a physical PPI; SGIs are
         // purely virtual.
-        Effect::PrivateEnable { vcpu, intid, enable } if intid == hv.platform.vtimer_intid => {
+        Effect::PrivateEnable {
+            vcpu,
+            intid,
+            enable,
+        } if intid == hv.platform.vtimer_intid => {
             gic::set_private_enabled(hv.cpus[p.vcpu_cpus[vcpu]].rd, intid, enable)
         }
         Effect::PrivateEnable { .. } => {}
@@ -129,24 +137,36 @@ pub fn boot_partition(p: &PartitionRt) -> Result<(), String> {
     let hv = hv();
     let image = p.desc.image;
     let header_ok = image.len() >= layout::image::HEADER_SIZE
-        && u32::from_le_bytes(image[layout::image::MAGIC..][..4].try_into().unwrap()) == layout::image::MAGIC_VALUE;
+        && u32::from_le_bytes(image[layout::image::MAGIC..][..4].try_into().unwrap())
+            == layout::image::MAGIC_VALUE;
     if !header_ok {
         return Err("image is not an arm64 Image".into());
     }
-    let text_offset = u64::from_le_bytes(image[layout::image::TEXT_OFFSET..][..8].try_into().unwrap());
+    let text_offset =
+        u64::from_le_bytes(image[layout::image::TEXT_OFFSET..][..8].try_into().unwrap());
     let first = p.desc.memory[0];
     let entry = first.guest + text_offset;
     let dtb_gpa = first.guest + first.size - layout::DTB_SLOT_SIZE;
     let host = fdt::Fdt::new(&hv.host_dtb).map_err(|e| alloc::format!("platform DTB: {e:?}"))?;
-    let dtb = guest_dt::build(p.desc, &hv.platform, &host, p.restarts.load(Ordering::Acquire))?;
+    let dtb = guest_dt::build(
+        p.desc,
+        &hv.platform,
+        &host,
+        p.restarts.load(Ordering::Acquire),
+    )?;
 
     guest_mem::scrub(p.desc.memory);
-    guest_mem::write(p.desc.memory, entry, image).map_err(|e| alloc::format!("image does not fit at {:#x}", e.gpa))?;
-    guest_mem::write(p.desc.memory, dtb_gpa, &dtb).map_err(|e| alloc::format!("DTB does not fit at {:#x}", e.gpa))?;
+    guest_mem::write(p.desc.memory, entry, image)
+        .map_err(|e| alloc::format!("image does not fit at {:#x}", e.gpa))?;
+    guest_mem::write(p.desc.memory, dtb_gpa, &dtb)
+        .map_err(|e| alloc::format!("DTB does not fit at {:#x}", e.gpa))?;
 
     *p.lifecycle.lock() = Lifecycle::Running;
     let boot_cpu = p.vcpu_cpus[0];
-    *hv.cpus[boot_cpu].power.lock() = Power::OnPending { entry, context: dtb_gpa };
+    *hv.cpus[boot_cpu].power.lock() = Power::OnPending {
+        entry,
+        context: dtb_gpa,
+    };
     if boot_cpu != cpu::current() {
         kick(boot_cpu, 0);
     }
@@ -260,7 +280,11 @@ fn enter_vcpu(p: &PartitionRt, vcpu: usize, entry: u64, context: u64) -> ! {
     cpu::reset_el1();
     gic::reset_virtual_interface();
     if vcpu == 0 {
-        info!("partition {}: vcpu 0 booting at {entry:#x} on cpu {}", p.name(), cpu::current());
+        info!(
+            "partition {}: vcpu 0 booting at {entry:#x} on cpu {}",
+            p.name(),
+            cpu::current()
+        );
     }
     let mut frame = Frame::default();
     frame.x[0] = context;

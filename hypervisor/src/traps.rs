@@ -3,13 +3,14 @@
 //! `on_fault` policy. Nothing a guest does here can panic the hypervisor.
 
 use crate::arch::cpu::{self, El1Exception};
-use crate::arch::{gic, Frame};
+use crate::arch::{Frame, gic};
 use crate::console;
-use crate::runtime::{self, hv, this_cpu, PartitionRt, Power};
+use crate::runtime::{self, PartitionRt, Power, hv, this_cpu};
 use crate::virq;
+use config::layout;
 use config::model::OnFault;
-use hypervisor::esr::{self, ec, MmioAccess};
-use hypervisor::{guest_map, layout, psci, vgic};
+use hypervisor::esr::{self, MmioAccess, ec};
+use hypervisor::{guest_map, psci, vgic};
 use log::warn;
 
 /// What went wrong, for the log and for injection.
@@ -24,9 +25,14 @@ impl Fault {
     fn describe(&self) -> alloc::string::String {
         match *self {
             Fault::Stage2 { ipa, write, .. } => {
-                alloc::format!("stage-2 fault: {} at IPA {ipa:#x}", if write { "write" } else { "read" })
+                alloc::format!(
+                    "stage-2 fault: {} at IPA {ipa:#x}",
+                    if write { "write" } else { "read" }
+                )
             }
-            Fault::InstructionAbort { ipa, .. } => alloc::format!("stage-2 fault: instruction fetch at IPA {ipa:#x}"),
+            Fault::InstructionAbort { ipa, .. } => {
+                alloc::format!("stage-2 fault: instruction fetch at IPA {ipa:#x}")
+            }
             Fault::Undefined { esr } => {
                 alloc::format!("undefined trap: EC {:#x} (ESR {esr:#x})", esr::class(esr))
             }
@@ -42,7 +48,12 @@ fn fault(p: &PartitionRt, frame: &mut Frame, f: Fault) {
         OnFault::Stop => "stop",
         OnFault::Restart => "restart",
     };
-    warn!("partition {}: {} (pc {:#x}) -> {action}", p.name(), f.describe(), frame.elr);
+    warn!(
+        "partition {}: {} (pc {:#x}) -> {action}",
+        p.name(),
+        f.describe(),
+        frame.elr
+    );
     if p.desc.on_fault != OnFault::Inject {
         runtime::stop_partition(p, p.desc.on_fault);
     }
@@ -52,11 +63,17 @@ fn fault(p: &PartitionRt, frame: &mut Frame, f: Fault) {
     let e = match f {
         Fault::Stage2 { far, write, .. } => {
             let class = if from_el0 { 0x24 } else { 0x25 };
-            El1Exception { esr: (class << 26) | il | ((write as u64) << 6) | EXTERNAL_ABORT, far: Some(far) }
+            El1Exception {
+                esr: (class << 26) | il | ((write as u64) << 6) | EXTERNAL_ABORT,
+                far: Some(far),
+            }
         }
         Fault::InstructionAbort { far, .. } => {
             let class = if from_el0 { 0x20 } else { 0x21 };
-            El1Exception { esr: (class << 26) | il | EXTERNAL_ABORT, far: Some(far) }
+            El1Exception {
+                esr: (class << 26) | il | EXTERNAL_ABORT,
+                far: Some(far),
+            }
         }
         Fault::Undefined { .. } => El1Exception { esr: il, far: None },
         Fault::SError { .. } => {
@@ -80,7 +97,15 @@ extern "C" fn handle_lower_sync(frame: &mut Frame) {
                 Some(access) if emulate_mmio(p, vcpu, frame, ipa, access) => frame.elr += 4,
                 _ => {
                     let write = info.esr & (1 << 6) != 0;
-                    fault(p, frame, Fault::Stage2 { ipa, far: info.far, write });
+                    fault(
+                        p,
+                        frame,
+                        Fault::Stage2 {
+                            ipa,
+                            far: info.far,
+                            write,
+                        },
+                    );
                 }
             }
         }
@@ -123,7 +148,13 @@ extern "C" fn handle_lower_serror(frame: &mut Frame) {
     let Some((p, _)) = runtime::current_vcpu() else {
         unreachable_guest();
     };
-    fault(p, frame, Fault::SError { esr: cpu::trap_info().esr });
+    fault(
+        p,
+        frame,
+        Fault::SError {
+            esr: cpu::trap_info().esr,
+        },
+    );
 }
 
 /// An exception taken from EL2 itself is a hypervisor bug: report and halt
@@ -142,7 +173,10 @@ extern "C" fn handle_hv_exception(frame: &mut Frame) -> ! {
 }
 
 fn unreachable_guest() -> ! {
-    warn!("cpu {}: trap from a guest on a core with no vCPU; parking", cpu::current());
+    warn!(
+        "cpu {}: trap from a guest on a core with no vCPU; parking",
+        cpu::current()
+    );
     runtime::park()
 }
 
@@ -162,7 +196,9 @@ pub fn service_interrupts() {
             break;
         }
         gic::eoi(intid);
-        let running = (*me.power.lock() == Power::On).then(runtime::current_vcpu).flatten();
+        let running = (*me.power.lock() == Power::On)
+            .then(runtime::current_vcpu)
+            .flatten();
         let forward = match running {
             Some((p, _)) if intid == hv.platform.vtimer_intid => Some(p),
             Some((p, _)) if intid >= 32 && p.vgic.lock().owns_spi(intid) => Some(p),
@@ -180,7 +216,11 @@ pub fn service_interrupts() {
 // ---- MMIO emulation ----
 
 fn emulate_mmio(p: &PartitionRt, vcpu: usize, frame: &mut Frame, ipa: u64, a: MmioAccess) -> bool {
-    let mask = if a.size == 8 { !0 } else { (1u64 << (8 * a.size)) - 1 };
+    let mask = if a.size == 8 {
+        !0
+    } else {
+        (1u64 << (8 * a.size)) - 1
+    };
     let value = frame.reg(a.reg) & mask;
     let gicr_end = layout::GICR_BASE + layout::GICR_STRIDE * p.vcpus() as u64;
     let read = if (layout::GICD_BASE..layout::GICD_BASE + layout::GICD_SIZE).contains(&ipa) {
@@ -197,7 +237,9 @@ fn emulate_mmio(p: &PartitionRt, vcpu: usize, frame: &mut Frame, ipa: u64, a: Mm
         let off = (ipa - layout::GICR_BASE) % layout::GICR_STRIDE;
         let mut vgic = p.vgic.lock();
         if a.write {
-            vgic.redist_write(target, off, a.size, value, &mut |e| runtime::apply_effect(p, e));
+            vgic.redist_write(target, off, a.size, value, &mut |e| {
+                runtime::apply_effect(p, e)
+            });
             None
         } else {
             Some(vgic.redist_read(target, off, a.size))
@@ -207,7 +249,9 @@ fn emulate_mmio(p: &PartitionRt, vcpu: usize, frame: &mut Frame, ipa: u64, a: Mm
         let mut uart = p.uart.lock();
         if a.write {
             let before = uart.interrupt();
-            uart.write(off, value as u32, &mut |line| console::partition_line(p.name(), line));
+            uart.write(off, value as u32, &mut |line| {
+                console::partition_line(p.name(), line)
+            });
             if uart.interrupt() && !before {
                 raise_virtual_spi(p, layout::UART_INTID);
             }
@@ -264,9 +308,16 @@ fn firmware_call(p: &PartitionRt, vcpu: usize, frame: &mut Frame) {
     let ret = match call {
         psci::Call::Version | psci::Call::SmcccVersion => psci::VERSION_1_1,
         psci::Call::Features(fid) => psci::features(fid),
-        psci::Call::CpuOn { target, entry, context } => cpu_on(p, target, entry, context),
+        psci::Call::CpuOn {
+            target,
+            entry,
+            context,
+        } => cpu_on(p, target, entry, context),
         psci::Call::CpuOff => runtime::cpu_off(),
-        psci::Call::AffinityInfo { target, lowest_level } => affinity_info(p, target, lowest_level),
+        psci::Call::AffinityInfo {
+            target,
+            lowest_level,
+        } => affinity_info(p, target, lowest_level),
         psci::Call::SystemOff => {
             log::info!("partition {}: PSCI SYSTEM_OFF", p.name());
             runtime::stop_partition(p, OnFault::Stop)
@@ -283,7 +334,10 @@ fn firmware_call(p: &PartitionRt, vcpu: usize, frame: &mut Frame) {
 
 fn cpu_on(p: &PartitionRt, target: u64, entry: u64, context: u64) -> i64 {
     let Some(vcpu) = psci::target_vcpu(target, p.vcpus()) else {
-        warn!("partition {}: PSCI CPU_ON of cpu {target:#x}, which it does not own: denied", p.name());
+        warn!(
+            "partition {}: PSCI CPU_ON of cpu {target:#x}, which it does not own: denied",
+            p.name()
+        );
         return psci::INVALID_PARAMETERS;
     };
     if guest_map::to_host(p.desc.memory, entry, 4).is_none() {
@@ -305,7 +359,10 @@ fn cpu_on(p: &PartitionRt, target: u64, entry: u64, context: u64) -> i64 {
 
 fn affinity_info(p: &PartitionRt, target: u64, lowest_level: u64) -> i64 {
     let Some(vcpu) = psci::target_vcpu(target, p.vcpus()).filter(|_| lowest_level == 0) else {
-        warn!("partition {}: PSCI AFFINITY_INFO of cpu {target:#x}, which it does not own: denied", p.name());
+        warn!(
+            "partition {}: PSCI AFFINITY_INFO of cpu {target:#x}, which it does not own: denied",
+            p.name()
+        );
         return psci::INVALID_PARAMETERS;
     };
     match *hv().cpus[p.vcpu_cpus[vcpu]].power.lock() {

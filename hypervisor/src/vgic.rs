@@ -27,7 +27,11 @@ pub enum Effect {
     /// A passthrough SPI was routed to a vCPU.
     SpiRoute { intid: u32, vcpu: usize },
     /// An SGI or PPI of a vCPU was enabled or disabled.
-    PrivateEnable { vcpu: usize, intid: u32, enable: bool },
+    PrivateEnable {
+        vcpu: usize,
+        intid: u32,
+        enable: bool,
+    },
 }
 
 fn bit(bits: &[u32], intid: usize) -> bool {
@@ -53,7 +57,12 @@ struct Redist {
 
 impl Redist {
     fn new() -> Self {
-        Self { sleeping: true, enabled: 0, priority: [0; 32], config1: 0 }
+        Self {
+            sleeping: true,
+            enabled: 0,
+            priority: [0; 32],
+            config1: 0,
+        }
     }
 }
 
@@ -104,17 +113,28 @@ impl VGic {
     pub fn reset(&mut self, effects: &mut dyn FnMut(Effect)) {
         for intid in 32..1024 {
             if bit(&self.enabled, intid) && bit(&self.hardware, intid) {
-                effects(Effect::SpiEnable { intid: intid as u32, enable: false });
+                effects(Effect::SpiEnable {
+                    intid: intid as u32,
+                    enable: false,
+                });
             }
         }
         for vcpu in 0..self.vcpus {
             for intid in 0..32 {
                 if self.redist[vcpu].enabled & (1 << intid) != 0 {
-                    effects(Effect::PrivateEnable { vcpu, intid, enable: false });
+                    effects(Effect::PrivateEnable {
+                        vcpu,
+                        intid,
+                        enable: false,
+                    });
                 }
             }
         }
-        *self = VGic { owned: self.owned, hardware: self.hardware, ..VGic::new(self.vcpus, &[], &[], self.lines) };
+        *self = VGic {
+            owned: self.owned,
+            hardware: self.hardware,
+            ..VGic::new(self.vcpus, &[], &[], self.lines)
+        };
     }
 
     pub fn owns_spi(&self, intid: u32) -> bool {
@@ -124,7 +144,10 @@ impl VGic {
     /// Is `intid` enabled for `vcpu` (SGI/PPI per vCPU, SPI globally)?
     pub fn enabled(&self, vcpu: usize, intid: u32) -> bool {
         match intid {
-            0..32 => self.redist.get(vcpu).is_some_and(|r| r.enabled & (1 << intid) != 0),
+            0..32 => self
+                .redist
+                .get(vcpu)
+                .is_some_and(|r| r.enabled & (1 << intid) != 0),
             _ if (intid as usize) < 1024 => {
                 self.ctlr & 0b10 != 0 && bit(&self.enabled, intid as usize)
             }
@@ -134,7 +157,10 @@ impl VGic {
 
     pub fn priority(&self, vcpu: usize, intid: u32) -> u8 {
         match intid {
-            0..32 => self.redist.get(vcpu).map_or(0, |r| r.priority[intid as usize]),
+            0..32 => self
+                .redist
+                .get(vcpu)
+                .map_or(0, |r| r.priority[intid as usize]),
             _ => self.priority.get(intid as usize).copied().unwrap_or(0),
         }
     }
@@ -165,7 +191,11 @@ impl VGic {
             }
             0x6100..0x7fe0 => {
                 let intid = (off - 0x6000) / 8;
-                let value = if self.owns_spi(intid as u32) { self.route[intid] as u64 } else { 0 };
+                let value = if self.owns_spi(intid as u32) {
+                    self.route[intid] as u64
+                } else {
+                    0
+                };
                 if off % 8 == 4 { value >> 32 } else { value }
             }
             0xffe8 => PIDR2_GICV3 as u64,
@@ -173,7 +203,13 @@ impl VGic {
         }
     }
 
-    pub fn dist_write(&mut self, offset: u64, size: u8, value: u64, effects: &mut dyn FnMut(Effect)) {
+    pub fn dist_write(
+        &mut self,
+        offset: u64,
+        size: u8,
+        value: u64,
+        effects: &mut dyn FnMut(Effect),
+    ) {
         let off = offset as usize;
         match off {
             // EnableGrp1 and ARE; the distributor runs with a single security state (DS).
@@ -204,10 +240,18 @@ impl VGic {
                     // IRM (any vCPU) picks vCPU 0; affinity beyond Aff0 names no vCPU.
                     let aff0 = (value & 0xff) as usize;
                     let routing_mode_any = value & (1 << 31) != 0;
-                    let vcpu = if routing_mode_any || value & 0xff_00ff_ff00 != 0 || aff0 >= self.vcpus { 0 } else { aff0 };
+                    let vcpu =
+                        if routing_mode_any || value & 0xff_00ff_ff00 != 0 || aff0 >= self.vcpus {
+                            0
+                        } else {
+                            aff0
+                        };
                     self.route[intid] = vcpu as u8;
                     if bit(&self.hardware, intid) {
-                        effects(Effect::SpiRoute { intid: intid as u32, vcpu });
+                        effects(Effect::SpiRoute {
+                            intid: intid as u32,
+                            vcpu,
+                        });
                     }
                 }
             }
@@ -219,7 +263,13 @@ impl VGic {
         self.owned.get(byte_offset / 4).copied().unwrap_or(0)
     }
 
-    fn write_enable(&mut self, byte_offset: usize, value: u32, enable: bool, effects: &mut dyn FnMut(Effect)) {
+    fn write_enable(
+        &mut self,
+        byte_offset: usize,
+        value: u32,
+        enable: bool,
+        effects: &mut dyn FnMut(Effect),
+    ) {
         let word = byte_offset / 4;
         let changed = value & self.owned_word(byte_offset);
         for b in 0..32 {
@@ -229,7 +279,10 @@ impl VGic {
             let intid = word * 32 + b;
             set_bit(&mut self.enabled, intid, enable);
             if bit(&self.hardware, intid) {
-                effects(Effect::SpiEnable { intid: intid as u32, enable });
+                effects(Effect::SpiEnable {
+                    intid: intid as u32,
+                    enable,
+                });
             }
         }
     }
@@ -237,7 +290,11 @@ impl VGic {
     fn read_bytes(&self, bytes: &[u8], start: usize, size: u8) -> u64 {
         (0..size as usize).rev().fold(0u64, |acc, i| {
             let intid = start + i;
-            let byte = if self.owns_spi(intid as u32) { bytes[intid] } else { 0 };
+            let byte = if self.owns_spi(intid as u32) {
+                bytes[intid]
+            } else {
+                0
+            };
             (acc << 8) | byte as u64
         })
     }
@@ -245,7 +302,9 @@ impl VGic {
     // ---- redistributors: one 128 KiB frame per vCPU ----
 
     pub fn redist_read(&self, vcpu: usize, offset: u64, _size: u8) -> u64 {
-        let Some(r) = self.redist.get(vcpu) else { return 0 };
+        let Some(r) = self.redist.get(vcpu) else {
+            return 0;
+        };
         match offset {
             0x0004 => IIDR as u64,
             0x0008 | 0x000c => {
@@ -253,13 +312,21 @@ impl VGic {
                 let typer = ((vcpu as u64) << 32) | ((vcpu as u64) << 8) | (last << 4);
                 if offset == 0x000c { typer >> 32 } else { typer }
             }
-            0x0014 => if r.sleeping { 0b110 } else { 0 },
+            0x0014 => {
+                if r.sleeping {
+                    0b110
+                } else {
+                    0
+                }
+            }
             0xffe8 => PIDR2_GICV3 as u64,
             0x1_0080 => 0xffff_ffff,
             0x1_0100 | 0x1_0180 => r.enabled as u64,
             0x1_0400..0x1_0420 => {
                 let start = (offset - 0x1_0400) as usize;
-                (0..4).rev().fold(0u64, |acc, i| (acc << 8) | r.priority[start + i] as u64)
+                (0..4)
+                    .rev()
+                    .fold(0u64, |acc, i| (acc << 8) | r.priority[start + i] as u64)
             }
             0x1_0c00 => 0xaaaa_aaaa, // SGIs are edge-triggered
             0x1_0c04 => r.config1 as u64,
@@ -267,8 +334,17 @@ impl VGic {
         }
     }
 
-    pub fn redist_write(&mut self, vcpu: usize, offset: u64, size: u8, value: u64, effects: &mut dyn FnMut(Effect)) {
-        let Some(r) = self.redist.get_mut(vcpu) else { return };
+    pub fn redist_write(
+        &mut self,
+        vcpu: usize,
+        offset: u64,
+        size: u8,
+        value: u64,
+        effects: &mut dyn FnMut(Effect),
+    ) {
+        let Some(r) = self.redist.get_mut(vcpu) else {
+            return;
+        };
         match offset {
             0x0014 => r.sleeping = value & 0b10 != 0,
             0x1_0100 | 0x1_0180 => {
@@ -278,9 +354,17 @@ impl VGic {
                         continue;
                     }
                     let was = r.enabled & (1 << intid) != 0;
-                    if enable { r.enabled |= 1 << intid } else { r.enabled &= !(1 << intid) }
+                    if enable {
+                        r.enabled |= 1 << intid
+                    } else {
+                        r.enabled &= !(1 << intid)
+                    }
                     if was != enable {
-                        effects(Effect::PrivateEnable { vcpu, intid, enable });
+                        effects(Effect::PrivateEnable {
+                            vcpu,
+                            intid,
+                            enable,
+                        });
                     }
                 }
             }
@@ -313,12 +397,23 @@ mod tests {
             g.dist_write(0x0, 4, 0b10, fx);
             g.dist_write(0x104, 4, 0xffff_ffff, fx); // SPIs 32..63
         });
-        assert_eq!(fx, [Effect::SpiEnable { intid: 39, enable: true }], "only the passthrough SPI reaches hardware");
+        assert_eq!(
+            fx,
+            [Effect::SpiEnable {
+                intid: 39,
+                enable: true
+            }],
+            "only the passthrough SPI reaches hardware"
+        );
         assert!(g.enabled(0, 39));
         assert!(g.enabled(0, 33), "virtual SPI enabled in the model");
         assert!(!g.enabled(0, 40), "foreign SPI stays disabled");
         assert_eq!(g.dist_read(0x104, 4), (1 << 7) | (1 << 1));
-        assert_eq!(g.dist_read(0x84, 4), (1 << 7) | (1 << 1), "IGROUPR shows owned SPIs");
+        assert_eq!(
+            g.dist_read(0x84, 4),
+            (1 << 7) | (1 << 1),
+            "IGROUPR shows owned SPIs"
+        );
     }
 
     #[test]
@@ -340,14 +435,24 @@ mod tests {
             g.dist_write(0x6000 + 39 * 8, 8, 1, fx);
             g.dist_write(0x6000 + 39 * 8, 8, 5, fx); // no such vCPU: falls back to vCPU 0
         });
-        assert_eq!(fx, [Effect::SpiRoute { intid: 39, vcpu: 1 }, Effect::SpiRoute { intid: 39, vcpu: 0 }]);
+        assert_eq!(
+            fx,
+            [
+                Effect::SpiRoute { intid: 39, vcpu: 1 },
+                Effect::SpiRoute { intid: 39, vcpu: 0 }
+            ]
+        );
     }
 
     #[test]
     fn redistributors_describe_vcpus() {
         let mut g = VGic::new(2, &[], &[], 288);
         assert_eq!(g.redist_read(0, 0x8, 8), 0);
-        assert_eq!(g.redist_read(1, 0x8, 8), (1 << 32) | (1 << 8) | (1 << 4), "vCPU 1 is last");
+        assert_eq!(
+            g.redist_read(1, 0x8, 8),
+            (1 << 32) | (1 << 8) | (1 << 4),
+            "vCPU 1 is last"
+        );
         assert_eq!(g.redist_read(0, 0x14, 4), 0b110, "asleep until woken");
         let fx = collect(&mut g, |g, fx| {
             g.redist_write(1, 0x14, 4, 0, fx);
@@ -358,8 +463,16 @@ mod tests {
         assert_eq!(
             fx,
             [
-                Effect::PrivateEnable { vcpu: 1, intid: 1, enable: true },
-                Effect::PrivateEnable { vcpu: 1, intid: 27, enable: true }
+                Effect::PrivateEnable {
+                    vcpu: 1,
+                    intid: 1,
+                    enable: true
+                },
+                Effect::PrivateEnable {
+                    vcpu: 1,
+                    intid: 27,
+                    enable: true
+                }
             ]
         );
         assert!(g.enabled(1, 27));
@@ -377,8 +490,15 @@ mod tests {
         assert_eq!(
             fx,
             [
-                Effect::SpiEnable { intid: 39, enable: false },
-                Effect::PrivateEnable { vcpu: 0, intid: 27, enable: false }
+                Effect::SpiEnable {
+                    intid: 39,
+                    enable: false
+                },
+                Effect::PrivateEnable {
+                    vcpu: 0,
+                    intid: 27,
+                    enable: false
+                }
             ]
         );
         assert!(!g.enabled(0, 39));
@@ -398,7 +518,11 @@ pub fn sgi_targets(value: u64, sender: usize, vcpus: usize) -> (u32, u64) {
     } else {
         let higher_affinity = (value >> 16) & 0xff | (value >> 32) & 0xff | (value >> 48) & 0xff;
         let range_selector = (value >> 44) & 0xf;
-        if higher_affinity != 0 || range_selector >= 4 { 0 } else { (value & 0xffff) << (16 * range_selector) }
+        if higher_affinity != 0 || range_selector >= 4 {
+            0
+        } else {
+            (value & 0xffff) << (16 * range_selector)
+        }
     };
     (intid, targets & all)
 }
@@ -410,9 +534,25 @@ mod sgi_tests {
     #[test]
     fn target_lists_and_broadcast() {
         assert_eq!(sgi_targets((1 << 24) | 0b10, 0, 2), (1, 0b10));
-        assert_eq!(sgi_targets((3 << 24) | 0b1111, 0, 2), (3, 0b11), "only own vCPUs");
-        assert_eq!(sgi_targets((1 << 40) | (5 << 24), 1, 3), (5, 0b101), "all but self");
-        assert_eq!(sgi_targets((1 << 16) | 1, 0, 2), (0, 0), "Aff1 != 0 names no vCPU");
-        assert_eq!(sgi_targets((1 << 44) | 1, 0, 2), (0, 0), "range 1 is vCPU 16+");
+        assert_eq!(
+            sgi_targets((3 << 24) | 0b1111, 0, 2),
+            (3, 0b11),
+            "only own vCPUs"
+        );
+        assert_eq!(
+            sgi_targets((1 << 40) | (5 << 24), 1, 3),
+            (5, 0b101),
+            "all but self"
+        );
+        assert_eq!(
+            sgi_targets((1 << 16) | 1, 0, 2),
+            (0, 0),
+            "Aff1 != 0 names no vCPU"
+        );
+        assert_eq!(
+            sgi_targets((1 << 44) | 1, 0, 2),
+            (0, 0),
+            "range 1 is vCPU 16+"
+        );
     }
 }

@@ -70,7 +70,10 @@ fn try_inject_soft(intid: u32, priority: u8) -> bool {
 fn try_inject_hardware(intid: u32, priority: u8) -> bool {
     match free_lr() {
         Some(i) => {
-            gic::write_lr(i, lr_value(intid, priority) | gic::LR_HW | ((intid as u64) << 32));
+            gic::write_lr(
+                i,
+                lr_value(intid, priority) | gic::LR_HW | ((intid as u64) << 32),
+            );
             true
         }
         None => false,
@@ -107,7 +110,8 @@ pub fn flush(cpu: &CpuRt, p: &PartitionRt, vcpu: usize) {
         for b in (0..32).filter(|b| bits & (1 << b) != 0) {
             let intid = (w * 32 + b) as u32;
             // A disabled interrupt stays pending until the guest enables it.
-            let injected = vgic.enabled(vcpu, intid) && try_inject_soft(intid, vgic.priority(vcpu, intid));
+            let injected =
+                vgic.enabled(vcpu, intid) && try_inject_soft(intid, vgic.priority(vcpu, intid));
             if !injected {
                 cpu.pending.set(intid);
                 waiting |= vgic.enabled(vcpu, intid);

@@ -9,26 +9,21 @@ use toml::Spanned;
 use super::memory::GUEST_PA_LIMIT;
 use super::{Device, Part, Span, Validator, overlaps, page_span};
 use crate::dtb::{DtInterrupt, MAX_SPI_INTID};
+use crate::layout;
 use crate::model::Region;
 use crate::owned::range;
 use crate::raw::{Int, RawDevice, RawPartition};
 
-/// The emulated devices every partition sees, mapped where QEMU `virt`
-/// has the real ones (hypervisor/src/layout.rs holds the same numbers).
-/// A passthrough device is mapped guest == host and must not land on them.
+/// The emulated devices every partition sees (see `crate::layout`). A
+/// passthrough device is mapped guest == host and must not land on them.
 const EMULATED_GICD: Region = Region {
-    base: 0x0800_0000,
-    size: 0x1_0000,
+    base: layout::GICD_BASE,
+    size: layout::GICD_SIZE,
 };
-const EMULATED_GICR_BASE: u64 = 0x080a_0000;
-/// One redistributor frame pair (RD + SGI) per vCPU.
-const GICR_FRAME: u64 = 0x2_0000;
 const EMULATED_UART: Region = Region {
-    base: 0x0900_0000,
-    size: 0x1000,
+    base: layout::UART_BASE,
+    size: layout::UART_SIZE,
 };
-/// The emulated console's interrupt inside every partition.
-const EMULATED_UART_INTID: u32 = 33;
 
 impl Validator<'_, '_> {
     pub(super) fn devices(&mut self, raw: &RawPartition, name: &str, vcpus: usize) -> Vec<Device> {
@@ -191,7 +186,7 @@ impl Validator<'_, '_> {
             },
         };
         for (intid, at) in &interrupts {
-            if *intid == EMULATED_UART_INTID {
+            if *intid == layout::UART_INTID {
                 errors.push((
                     at.clone(),
                     format!("interrupt {intid} of device {path} is the emulated console's interrupt in every partition"),
@@ -305,8 +300,8 @@ impl Validator<'_, '_> {
 /// The emulated devices' frames in a partition with `vcpus` vCPUs.
 fn emulated_frames(vcpus: usize) -> [(&'static str, Region); 3] {
     let gicr = Region {
-        base: EMULATED_GICR_BASE,
-        size: GICR_FRAME * vcpus.max(1) as u64,
+        base: layout::GICR_BASE,
+        size: layout::GICR_STRIDE * vcpus.max(1) as u64,
     };
     [
         ("emulated GIC distributor", EMULATED_GICD),

@@ -6,19 +6,19 @@ use std::fs::File;
 use std::io::Read;
 
 use super::{Image, MIB, Part, Validator};
+use crate::layout;
 use crate::owned::size;
 use crate::raw::RawPartition;
 
 /// The generated device tree takes the last 2 MiB of the first region.
-const DTB_SLOT: u64 = 2 * MIB;
+const DTB_SLOT: u64 = layout::DTB_SLOT_SIZE;
 /// Image (at least one 2 MiB-aligned block) plus the device-tree slot.
 const MIN_FIRST_REGION: u64 = 4 * MIB;
 /// The boot protocol wants the kernel at a 2 MiB-aligned base plus its
 /// `text_offset`.
-const KERNEL_BASE_ALIGN: u64 = 2 * MIB;
-const IMAGE_HEADER_LEN: usize = 64;
-/// "ARM\x64" at offset 56, little-endian.
-const IMAGE_MAGIC: u32 = 0x644d_5241;
+const KERNEL_BASE_ALIGN: u64 = layout::KERNEL_BASE_ALIGN;
+const IMAGE_HEADER_LEN: usize = layout::image::HEADER_SIZE;
+const IMAGE_MAGIC: u32 = layout::image::MAGIC_VALUE;
 
 impl Validator<'_, '_> {
     pub(super) fn image(&mut self, raw: &RawPartition) -> Option<Image> {

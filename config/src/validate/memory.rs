@@ -2,6 +2,7 @@
 //! range, then what shares a partition's guest-physical space.
 
 use super::{PAGE, Part, Span, Validator, overlaps, page_span};
+use crate::layout;
 use crate::model::{MemoryMap, Region};
 use crate::owned::range;
 use crate::raw::{RawConfig, RawMap, RawPartition};
@@ -9,11 +10,10 @@ use crate::raw::{RawConfig, RawMap, RawPartition};
 /// Guest-physical addresses are limited to 39 bits: the stage-2 tables
 /// start at level 1 with a 4 KiB granule.
 pub(super) const GUEST_PA_LIMIT: u64 = 1 << 39;
-/// Every partition gets emulated devices here, as on QEMU `virt`
-/// (hypervisor/src/layout.rs holds the same numbers).
+/// Every partition gets emulated devices here (see `crate::layout`).
 const DEVICE_WINDOW: Region = Region {
-    base: 0x0800_0000,
-    size: 0x0200_0000,
+    base: layout::DEVICE_WINDOW_BASE,
+    size: layout::DEVICE_WINDOW_SIZE,
 };
 
 impl Validator<'_, '_> {

@@ -71,7 +71,16 @@ pub fn init_el2(vectors: u64) {
     // SErrors come to EL2; SMC and implementation-defined registers trap.
     write_sysreg!(
         "hcr_el2",
-        HCR_VM | HCR_SWIO | HCR_FMO | HCR_IMO | HCR_AMO | HCR_FB | HCR_BSU_IS | HCR_TSC | HCR_TIDCP | HCR_RW
+        HCR_VM
+            | HCR_SWIO
+            | HCR_FMO
+            | HCR_IMO
+            | HCR_AMO
+            | HCR_FB
+            | HCR_BSU_IS
+            | HCR_TSC
+            | HCR_TIDCP
+            | HCR_RW
     );
     // No FP/SIMD or trace traps: the guest owns those registers and EL2
     // (built soft-float) never touches them. Bits 0-7, 9, 12, 13 are RES1.
@@ -86,7 +95,8 @@ pub fn init_el2(vectors: u64) {
     write_sysreg!("vpidr_el2", read_sysreg!("midr_el1"));
     // Stage 2: 4 KiB granule, 39-bit IPA (start at level 1), inner
     // shareable write-back walks, 40-bit PA, 8-bit VMID.
-    let vtcr = (1 << 31) | (0b010 << 16) | (0b11 << 12) | (0b01 << 10) | (0b01 << 8) | (0b01 << 6) | 25;
+    let vtcr =
+        (1 << 31) | (0b010 << 16) | (0b11 << 12) | (0b01 << 10) | (0b01 << 8) | (0b01 << 6) | 25;
     write_sysreg!("vtcr_el2", vtcr);
     isb();
 }
@@ -156,7 +166,11 @@ pub struct TrapInfo {
 }
 
 pub fn trap_info() -> TrapInfo {
-    TrapInfo { esr: read_sysreg!("esr_el2"), far: read_sysreg!("far_el2"), hpfar: read_sysreg!("hpfar_el2") }
+    TrapInfo {
+        esr: read_sysreg!("esr_el2"),
+        far: read_sysreg!("far_el2"),
+        hpfar: read_sysreg!("hpfar_el2"),
+    }
 }
 
 /// Calls firmware through SMC or HVC (SMC Calling Convention).

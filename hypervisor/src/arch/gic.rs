@@ -67,7 +67,12 @@ pub fn init_distributor(gicd: u64) {
     }
     for intid in 32..lines as u64 {
         // SAFETY: byte access to IPRIORITYR is architecturally allowed.
-        unsafe { write_volatile((gicd + GICD_IPRIORITYR + intid) as *mut u8, DEFAULT_PRIORITY) };
+        unsafe {
+            write_volatile(
+                (gicd + GICD_IPRIORITYR + intid) as *mut u8,
+                DEFAULT_PRIORITY,
+            )
+        };
     }
     wait_rwp(gicd);
     // ARE (bit 4) and both group enables: bit 0/1 are EnableGrp0/1 with a
@@ -81,7 +86,8 @@ pub fn find_redistributor(gicr_base: u64, gicr_size: u64, mpidr: u64) -> Option<
     let aff = ((mpidr >> 8) & 0xff00_0000) | (mpidr & 0xff_ffff);
     let mut frame = gicr_base;
     while frame + GICR_FRAME <= gicr_base + gicr_size {
-        let typer = read32(frame + GICR_TYPER) as u64 | ((read32(frame + GICR_TYPER + 4) as u64) << 32);
+        let typer =
+            read32(frame + GICR_TYPER) as u64 | ((read32(frame + GICR_TYPER + 4) as u64) << 32);
         if typer >> 32 == aff {
             return Some(frame);
         }
@@ -124,16 +130,27 @@ pub fn init_cpu(rd: u64, enabled_private: u32) {
 }
 
 pub fn set_spi_enabled(gicd: u64, intid: u32, enable: bool) {
-    let reg = if enable { GICD_ISENABLER } else { GICD_ICENABLER };
+    let reg = if enable {
+        GICD_ISENABLER
+    } else {
+        GICD_ICENABLER
+    };
     write32(gicd + reg + (intid as u64 / 32) * 4, 1 << (intid % 32));
 }
 
 pub fn route_spi(gicd: u64, intid: u32, mpidr: u64) {
-    write64(gicd + GICD_IROUTER + intid as u64 * 8, mpidr & 0xff_00ff_ffff);
+    write64(
+        gicd + GICD_IROUTER + intid as u64 * 8,
+        mpidr & 0xff_00ff_ffff,
+    );
 }
 
 pub fn set_private_enabled(rd: u64, intid: u32, enable: bool) {
-    let reg = if enable { GICD_ISENABLER } else { GICD_ICENABLER };
+    let reg = if enable {
+        GICD_ISENABLER
+    } else {
+        GICD_ICENABLER
+    };
     write32(rd + SGI_BASE + reg, 1 << intid);
 }
 

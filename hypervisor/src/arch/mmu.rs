@@ -2,9 +2,11 @@
 //! table storage shared with stage 2.
 
 use super::cpu::{isb, read_sysreg, write_sysreg};
-use hypervisor::ranges::Ranges;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use hypervisor::pagetable::{Attributes, MapError, PageTable, Regime, Table, TableArena, INPUT_BITS};
+use hypervisor::pagetable::{
+    Attributes, INPUT_BITS, MapError, PageTable, Regime, Table, TableArena,
+};
+use hypervisor::ranges::Ranges;
 
 /// Enough for the EL2 map and stage-2 maps of a handful of partitions with
 /// 4 KiB device pages; construction fails cleanly if it runs out.
@@ -18,7 +20,10 @@ static EL2_ROOT: AtomicU64 = AtomicU64::new(0);
 /// The table arena; handed out exactly once (to the boot code, which then
 /// keeps it behind a lock).
 pub fn take_arena() -> TableArena<'static> {
-    assert!(!TAKEN.swap(true, Ordering::AcqRel), "table arena taken twice");
+    assert!(
+        !TAKEN.swap(true, Ordering::AcqRel),
+        "table arena taken twice"
+    );
     // SAFETY: the flag above guarantees this is the only reference ever made.
     let tables: &'static mut [Table; TABLES] = unsafe { &mut *(&raw mut STORAGE) };
     let base = tables.as_ptr() as u64;
@@ -47,7 +52,8 @@ pub fn enable() {
     write_sysreg!("mair_el2", 0x04ff);
     let pa_range = (read_sysreg!("id_aa64mmfr0_el1") & 0xf).min(0b010);
     // T0SZ = 25 (39 bits), inner/outer write-back, inner shareable, 4 KiB granule.
-    let tcr = (1 << 31) | (1 << 23) | (pa_range << 16) | (0b11 << 12) | (0b01 << 10) | (0b01 << 8) | 25;
+    let tcr =
+        (1 << 31) | (1 << 23) | (pa_range << 16) | (0b11 << 12) | (0b01 << 10) | (0b01 << 8) | 25;
     write_sysreg!("tcr_el2", tcr);
     write_sysreg!("ttbr0_el2", root);
     isb();

@@ -63,7 +63,10 @@ pub fn stack_top(cpu: usize) -> u64 {
 
 /// Physical range of the hypervisor image, bss included.
 pub fn image_range() -> (u64, u64) {
-    (&raw const __image_start as u64, &raw const __image_end as u64)
+    (
+        &raw const __image_start as u64,
+        &raw const __image_end as u64,
+    )
 }
 
 pub fn vectors() -> u64 {

@@ -1,6 +1,7 @@
 //! The guest-physical layout every partition sees. It mirrors QEMU's `virt`
 //! machine, so images built for `virt` run unmodified: RAM where the config
 //! puts it (usually 0x4000_0000), and emulated devices in a fixed window.
+//! The validator keeps configs clear of it; the hypervisor implements it.
 
 /// Emulated GICv3 distributor.
 pub const GICD_BASE: u64 = 0x0800_0000;
@@ -13,13 +14,16 @@ pub const UART_BASE: u64 = 0x0900_0000;
 pub const UART_SIZE: u64 = 0x1000;
 /// The console's interrupt: SPI 1, as on QEMU virt.
 pub const UART_INTID: u32 = 33;
-/// No guest memory or passthrough device may use this window (checked by
-/// the config validator too).
-pub const DEVICE_WINDOW: (u64, u64) = (0x0800_0000, 0x0a00_0000);
+/// No guest memory may use this window. Passthrough devices may, as long
+/// as they miss the emulated devices themselves.
+pub const DEVICE_WINDOW_BASE: u64 = 0x0800_0000;
+pub const DEVICE_WINDOW_SIZE: u64 = 0x0200_0000;
 
 /// The generated device tree goes into the last 2 MiB of the partition's
 /// first memory region; the kernel image must end below it.
 pub const DTB_SLOT_SIZE: u64 = 0x20_0000;
+/// The kernel's base (the first region's guest address) must be 2 MiB aligned.
+pub const KERNEL_BASE_ALIGN: u64 = 0x20_0000;
 /// Largest generated device tree.
 pub const DTB_MAX_SIZE: usize = 0x1_0000;
 
