@@ -234,7 +234,7 @@ impl VGic {
                 }
                 self.config[n] = (self.config[n] & !mask) | (value as u32 & mask);
             }
-            0x6100..0x7fe0 if off % 8 == 0 => {
+            0x6100..0x7fe0 if off.is_multiple_of(8) => {
                 let intid = (off - 0x6000) / 8;
                 if self.owns_spi(intid as u32) {
                     // IRM (any vCPU) picks vCPU 0; affinity beyond Aff0 names no vCPU.
@@ -312,13 +312,8 @@ impl VGic {
                 let typer = ((vcpu as u64) << 32) | ((vcpu as u64) << 8) | (last << 4);
                 if offset == 0x000c { typer >> 32 } else { typer }
             }
-            0x0014 => {
-                if r.sleeping {
-                    0b110
-                } else {
-                    0
-                }
-            }
+            // ProcessorSleep and ChildrenAsleep follow each other at once.
+            0x0014 if r.sleeping => 0b110,
             0xffe8 => PIDR2_GICV3 as u64,
             0x1_0080 => 0xffff_ffff,
             0x1_0100 | 0x1_0180 => r.enabled as u64,

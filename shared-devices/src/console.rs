@@ -26,7 +26,9 @@ pub struct Line<'a> {
 
 impl LineBuffer {
     pub const fn new() -> Self {
-        Self { bytes: heapless::Vec::new() }
+        Self {
+            bytes: heapless::Vec::new(),
+        }
     }
 
     /// Adds one byte; calls `emit` when a line is complete (or full).
@@ -34,13 +36,19 @@ impl LineBuffer {
     pub fn push(&mut self, byte: u8, emit: &mut dyn FnMut(Line)) {
         match byte {
             b'\n' => {
-                emit(Line { text: &self.bytes, cut: false });
+                emit(Line {
+                    text: &self.bytes,
+                    cut: false,
+                });
                 self.bytes.clear();
             }
             b'\r' => {}
             _ => {
                 if self.bytes.is_full() {
-                    emit(Line { text: &self.bytes, cut: true });
+                    emit(Line {
+                        text: &self.bytes,
+                        cut: true,
+                    });
                     self.bytes.clear();
                 }
                 // Cannot fail: the buffer was just emptied if it was full.
@@ -66,7 +74,9 @@ mod tests {
     fn feed(buf: &mut LineBuffer, input: &[u8]) -> Vec<(String, bool)> {
         let mut out = Vec::new();
         for &b in input {
-            buf.push(b, &mut |l| out.push((String::from_utf8_lossy(l.text).into_owned(), l.cut)));
+            buf.push(b, &mut |l| {
+                out.push((String::from_utf8_lossy(l.text).into_owned(), l.cut))
+            });
         }
         out
     }
@@ -75,7 +85,10 @@ mod tests {
     fn emits_whole_lines_only() {
         let mut b = LineBuffer::new();
         assert!(feed(&mut b, b"hel").is_empty());
-        assert_eq!(feed(&mut b, b"lo\r\nworld\n"), [("hello".into(), false), ("world".into(), false)]);
+        assert_eq!(
+            feed(&mut b, b"lo\r\nworld\n"),
+            [("hello".into(), false), ("world".into(), false)]
+        );
         assert!(b.is_empty());
     }
 

@@ -47,7 +47,16 @@ impl Default for Pl011 {
 
 impl Pl011 {
     pub const fn new() -> Self {
-        Self { line: LineBuffer::new(), ibrd: 0, fbrd: 0, lcr_h: 0, cr: 0x300, ifls: 0x12, imsc: 0, dmacr: 0 }
+        Self {
+            line: LineBuffer::new(),
+            ibrd: 0,
+            fbrd: 0,
+            lcr_h: 0,
+            cr: 0x300,
+            ifls: 0x12,
+            imsc: 0,
+            dmacr: 0,
+        }
     }
 
     /// Register read at `offset` in the 4 KiB frame.
@@ -64,7 +73,7 @@ impl Pl011 {
             reg::RIS => INT_TX,
             reg::MIS => INT_TX & self.imsc,
             reg::DMACR => self.dmacr,
-            0xfe0..=0xffc if offset % 4 == 0 => ID[((offset - 0xfe0) / 4) as usize],
+            0xfe0..=0xffc if offset.is_multiple_of(4) => ID[((offset - 0xfe0) / 4) as usize],
             _ => 0,
         }
     }
@@ -118,7 +127,11 @@ mod tests {
         let u = Pl011::new();
         let id: Vec<u32> = (0..8).map(|i| u.read(0xfe0 + 4 * i)).collect();
         assert_eq!(id, ID);
-        assert_eq!(u.read(0xfe0) | (u.read(0xfe4) & 0xf) << 8, 0x011, "part number 0x011");
+        assert_eq!(
+            u.read(0xfe0) | (u.read(0xfe4) & 0xf) << 8,
+            0x011,
+            "part number 0x011"
+        );
     }
 
     #[test]

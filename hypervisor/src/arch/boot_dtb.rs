@@ -5,7 +5,7 @@ const MAX_DTB: usize = 2 * 1024 * 1024;
 
 /// The DTB at physical address `pa`, if its header looks sane.
 pub fn borrow(pa: u64) -> Option<&'static [u8]> {
-    if pa == 0 || pa % 8 != 0 {
+    if pa == 0 || !pa.is_multiple_of(8) {
         return None;
     }
     // SAFETY: the boot protocol passes the DTB's address in x0; the first

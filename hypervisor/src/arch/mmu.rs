@@ -25,7 +25,8 @@ pub fn take_arena() -> TableArena<'static> {
         "table arena taken twice"
     );
     // SAFETY: the flag above guarantees this is the only reference ever made.
-    let tables: &'static mut [Table; TABLES] = unsafe { &mut *(&raw mut STORAGE) };
+    let storage = &raw mut STORAGE;
+    let tables: &'static mut [Table; TABLES] = unsafe { &mut *storage };
     let base = tables.as_ptr() as u64;
     TableArena::new(tables, base)
 }
