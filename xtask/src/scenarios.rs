@@ -5,6 +5,9 @@
 //! partition console lines like `[cluster] hello: tick=3 pattern=ok`.
 //! Keep each well under a minute: TCG runs in real time.
 
+use std::path::Path;
+
+use crate::paths;
 use crate::scenario::{Scenario, after, consecutive, count, numbers};
 
 pub fn all() -> Vec<Scenario> {
@@ -75,29 +78,27 @@ fn ticks_near_100(lines: &[String], cpu: u32) -> Result<(), String> {
     }
 }
 
-/// Addresses the probe partition reads and writes: another partition's
-/// memory, the hypervisor's image, and devices it does not own.
-const PROBED: [&str; 5] = [
-    "0x48000000",
-    "0x48100000",
-    "0x40080000",
-    "0x09030000",
-    "0x0a000000",
-];
+const ISOLATION_CONFIG: &str = "config/qemu-virt/tests/isolation.toml";
 
-/// A hostile partition touches memory and devices outside its map: every
-/// access faults, the hypervisor reports each one, the victim runs on.
+/// A hostile partition reads and writes every address in its bootargs
+/// (`probe=<addr>,...`: other partitions' memory, the hypervisor, devices it
+/// does not own). Every access faults and comes back to it as an abort,
+/// the hypervisor reports each one, and the victim runs on untouched.
 fn isolation() -> Scenario {
-    let mut scenario =
-        Scenario::new("isolation", "config/qemu-virt/tests/isolation.toml").timeout(40);
-    for address in PROBED {
+    let mut scenario = Scenario::new("isolation", ISOLATION_CONFIG).timeout(40);
+    let addresses = match probe_addresses(&paths::root().join(ISOLATION_CONFIG)) {
+        Ok(addresses) => addresses,
+        Err(e) => return scenario.check("the probe's addresses", move |_| Err(e.clone())),
+    };
+    for address in &addresses {
         scenario = scenario
             .expect(&format!(r"\[probe\] probe: read {address} fault"))
             .expect(&format!(r"\[probe\] probe: write {address} fault"));
     }
+    let faults = 2 * addresses.len();
     scenario
-        .expect(r"probe: done faults=10 leaks=0\b")
-        .expect_at_least(10, r"\[hv\] WARN .*partition probe: .*fault")
+        .expect(&format!(r"probe: done faults={faults} leaks=0\b"))
+        .expect_at_least(faults, r"\[hv\] WARN .*partition probe: .*fault")
         .expect_none("LEAK")
         .expect_none("pattern=BAD")
         .check(
@@ -107,6 +108,35 @@ fn isolation() -> Scenario {
         .stop_when("`probe: done` and 3 [victim] ticks after it", |lines| {
             victim_ticks_on(lines).is_ok()
         })
+}
+
+/// The addresses in the `probe=` bootarg of the partition named `probe`,
+/// as the probe prints them (`0x` and 8 hex digits).
+fn probe_addresses(config: &Path) -> Result<Vec<String>, String> {
+    let text = std::fs::read_to_string(config).map_err(|e| format!("{}: {e}", config.display()))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e| format!("{}: {e}", config.display()))?;
+    let bootargs = table
+        .get("partition")
+        .and_then(|p| p.as_array())
+        .into_iter()
+        .flatten()
+        .find(|p| p.get("name").and_then(|n| n.as_str()) == Some("probe"))
+        .and_then(|p| p.get("bootargs")?.as_str())
+        .ok_or_else(|| format!("{}: no partition `probe` with bootargs", config.display()))?;
+    let list = bootargs
+        .split_whitespace()
+        .find_map(|arg| arg.strip_prefix("probe="))
+        .ok_or_else(|| format!("{}: no `probe=` in the probe's bootargs", config.display()))?;
+    list.split(',')
+        .map(|a| {
+            let hex = a.trim().trim_start_matches("0x").replace('_', "");
+            u64::from_str_radix(&hex, 16)
+                .map(|v| format!("{v:#010x}"))
+                .map_err(|_| format!("{}: bad probe address {a:?}", config.display()))
+        })
+        .collect()
 }
 
 fn victim_ticks_on(lines: &[String]) -> Result<(), String> {
@@ -234,6 +264,23 @@ mod tests {
             );
             assert!(scenario.config.starts_with("config/"));
         }
+    }
+
+    #[test]
+    fn probe_addresses_come_from_the_config() {
+        let dir = paths::target_dir().join("xtask-test-probe");
+        paths::create_dir(&dir).unwrap();
+        let config = dir.join("isolation.toml");
+        let text = "[[partition]]\nname = \"victim\"\n\n[[partition]]\nname = \"probe\"\n\
+                    bootargs = \"x=1 probe=0x48000000,0x9030000,0x4000_0000\"\n";
+        std::fs::write(&config, text).unwrap();
+        assert_eq!(
+            probe_addresses(&config).unwrap(),
+            ["0x48000000", "0x09030000", "0x40000000"]
+        );
+        std::fs::write(&config, "[[partition]]\nname = \"probe\"\n").unwrap();
+        assert!(probe_addresses(&config).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
