@@ -13,21 +13,33 @@ use crate::process::{Cmd, spawn_error};
 /// `qemu-system-aarch64 -M <machine> -cpu <cpu> -smp <smp> -m <memory>
 /// -nographic -kernel <image>` for `board`. With `-nographic` the serial
 /// port and the QEMU monitor share the terminal (Ctrl-A X quits, Ctrl-A C
-/// switches to the monitor). `machine` replaces the board's `-M` value.
-pub fn command(board: &Board, image: &Path, machine: Option<&str>) -> Result<Cmd> {
+/// switches to the monitor). `changes` replaces some of the board's values.
+pub fn command(board: &Board, image: &Path, changes: &MachineChanges) -> Result<Cmd> {
     let qemu = board.qemu()?;
     Ok(Cmd::new(QEMU)
         .arg("-M")
-        .arg(machine.unwrap_or(&qemu.machine))
+        .arg(changes.machine.unwrap_or(&qemu.machine))
         .arg("-cpu")
         .arg(&qemu.cpu)
         .arg("-smp")
-        .arg(qemu.smp.to_string())
+        .arg(changes.smp.unwrap_or(qemu.smp).to_string())
         .arg("-m")
-        .arg(&qemu.memory)
+        .arg(changes.memory.unwrap_or(&qemu.memory))
         .arg("-nographic")
         .arg("-kernel")
         .arg(image))
+}
+
+/// Departures from the board's QEMU machine, e.g. to boot a config on a
+/// machine it does not match.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MachineChanges {
+    /// `-M` value.
+    pub machine: Option<&'static str>,
+    /// Number of cores.
+    pub smp: Option<u32>,
+    /// `-m` value.
+    pub memory: Option<&'static str>,
 }
 
 /// A running QEMU. It is killed when this is dropped, and by the kernel
@@ -159,7 +171,11 @@ mod tests {
         let board = Board::load("qemu-virt").unwrap();
         let image = dummy_kernel();
         for (machine, el) in [(None, 2), (Some("virt,gic-version=3"), 1)] {
-            let cmd = command(&board, &image, machine).unwrap();
+            let changes = MachineChanges {
+                machine,
+                ..Default::default()
+            };
+            let cmd = command(&board, &image, &changes).unwrap();
             let text = cmd.text().to_string();
             assert!(text.contains(" -nographic -kernel "), "{text}");
             let scenario = Scenario::new("dummy-kernel", "")

@@ -13,7 +13,7 @@ use crate::qemu::{self, Qemu};
 pub fn run(config: &Path, extra_args: &[String]) -> Result<()> {
     let image = build::run(config)?;
     let board = Board::load(&board::name_for_config(config)?)?;
-    let cmd = qemu::command(&board, &image, None)?.args(extra_args);
+    let cmd = qemu::command(&board, &image, &Default::default())?.args(extra_args);
     step("Starting QEMU (quit with Ctrl-A then X; Ctrl-A C toggles the QEMU monitor)");
     println!("$ {}", cmd.text());
     let text = cmd.text().to_string();

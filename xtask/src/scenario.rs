@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result};
 use regex::Regex;
 
-use crate::qemu::Qemu;
+use crate::qemu::{MachineChanges, Qemu};
 
 /// A check over every console line: `Err` says what is wrong.
 pub type LinesCheck = Box<dyn Fn(&[String]) -> Result<(), String>>;
@@ -51,7 +51,7 @@ pub struct Scenario {
     /// The config to boot, relative to the workspace root.
     pub config: &'static str,
     /// Replaces the board's `-M` value (e.g. to boot without EL2).
-    pub machine: Option<&'static str>,
+    pub machine: MachineChanges,
     /// Wall-clock limit for the run (TCG runs in real time).
     pub timeout: Duration,
     /// How long QEMU must keep running after the stop condition holds.
@@ -106,7 +106,7 @@ impl Scenario {
         Scenario {
             name,
             config,
-            machine: None,
+            machine: MachineChanges::default(),
             timeout: Duration::from_secs(30),
             settle: Duration::ZERO,
             expectations: Vec::new(),
@@ -121,7 +121,19 @@ impl Scenario {
 
     /// Boot with this `-M` value instead of the board's.
     pub fn machine(mut self, machine: &'static str) -> Self {
-        self.machine = Some(machine);
+        self.machine.machine = Some(machine);
+        self
+    }
+
+    /// Boot with this many cores instead of the board's.
+    pub fn smp(mut self, cores: u32) -> Self {
+        self.machine.smp = Some(cores);
+        self
+    }
+
+    /// Boot with this much RAM (`-m` value) instead of the board's.
+    pub fn memory(mut self, memory: &'static str) -> Self {
+        self.machine.memory = Some(memory);
         self
     }
 

@@ -19,6 +19,7 @@ pub fn all() -> Vec<Scenario> {
         restart(),
         stop(),
         bad_entry_el(),
+        platform_mismatch(),
     ]
 }
 
@@ -223,6 +224,23 @@ fn bad_entry_el() -> Scenario {
         .expect_none(r"(?i)panic|qemu: fatal|exception|abort")
         .stop_on("entered at EL1")
         .settle(2000)
+}
+
+/// The two-partition config booted on a machine with 2 cores and 256 MiB:
+/// the hypervisor names each mismatch (missing cores, memory outside RAM)
+/// and starts no partition at all.
+fn platform_mismatch() -> Scenario {
+    Scenario::new("platform-mismatch", "config/qemu-virt/tests/two.toml")
+        .smp(2)
+        .memory("256M")
+        .timeout(20)
+        .expect(r"config does not match this platform: partition ivi: cpu 0x2 is not in this platform's /cpus")
+        .expect(r"config does not match this platform: partition ivi: cpu 0x3 is not in this platform's /cpus")
+        .expect(r"config does not match this platform: partition ivi: memory 0x50000000\+0x4000000 is outside the platform's RAM")
+        .expect(r"no partition was started; the system is halted")
+        .expect_none(r"^\[(cluster|ivi)\]|booting at")
+        .stop_on("no partition was started")
+        .settle(1000)
 }
 
 /// At least `n` lines matching `pattern` after the first line matching

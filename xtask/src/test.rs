@@ -275,7 +275,7 @@ fn run_scenario(scenario: &Scenario) -> (Duration, Result<(), String>) {
     }
     let prepared = images::build_hypervisor(&config).and_then(|image| {
         let board = Board::load(&board::name_for_config(&config)?)?;
-        qemu::command(&board, &image, scenario.machine)
+        qemu::command(&board, &image, &scenario.machine)
     });
     let cmd = match prepared {
         Ok(cmd) => cmd,
