@@ -33,20 +33,12 @@ fn main() -> ! {
         unsafe { core::slice::from_raw_parts_mut((&raw mut BUFFER).cast::<u64>(), BUFFER_WORDS) };
     pattern::fill(buffer);
 
-    let period = timer::ms_to_ticks(100);
-    let mut deadline = timer::counter();
-    let mut tick: u64 = 0;
-    loop {
-        deadline += period;
-        timer::sleep_until(deadline);
-        tick += 1;
-        match pattern::first_mismatch(buffer) {
-            None => println!("hello: tick={} pattern=ok", tick),
-            Some(i) => println!(
-                "hello: tick={} pattern=BAD at 0x{:x}",
-                tick,
-                buffer.as_ptr() as usize + 8 * i
-            ),
-        }
-    }
+    timer::every(100, |tick| match pattern::first_mismatch(buffer) {
+        None => println!("hello: tick={} pattern=ok", tick),
+        Some(i) => println!(
+            "hello: tick={} pattern=BAD at 0x{:x}",
+            tick,
+            buffer.as_ptr() as usize + 8 * i
+        ),
+    })
 }

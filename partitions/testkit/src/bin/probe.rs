@@ -55,13 +55,5 @@ fn main() -> ! {
     }
     println!("probe: done faults={} leaks={}", faults, leaks);
 
-    let period = timer::ms_to_ticks(100);
-    let mut deadline = timer::counter();
-    let mut tick: u64 = 0;
-    loop {
-        deadline += period;
-        timer::sleep_until(deadline);
-        tick += 1;
-        println!("probe: tick={}", tick);
-    }
+    timer::every(100, |tick| println!("probe: tick={}", tick))
 }

@@ -65,15 +65,7 @@ fn main() -> ! {
     }
     println!("smp: done");
 
-    let period = timer::ms_to_ticks(500);
-    let mut deadline = timer::counter();
-    let mut tick: u64 = 0;
-    loop {
-        deadline += period;
-        timer::sleep_until(deadline);
-        tick += 1;
-        println!("smp: idle tick={}", tick);
-    }
+    timer::every(500, |tick| println!("smp: idle tick={}", tick))
 }
 
 fn secondary(index: usize) -> ! {

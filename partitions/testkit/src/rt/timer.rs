@@ -110,3 +110,17 @@ pub fn sleep_until(deadline: u64) {
 pub fn sleep_ms(ms: u64) {
     sleep_until(counter() + ms_to_ticks(ms));
 }
+
+/// Calls `f(1)`, `f(2)`, ... every `ms` milliseconds of counter time,
+/// forever, without drift: the n-th call is due n periods after the start.
+pub fn every(ms: u64, mut f: impl FnMut(u64)) -> ! {
+    let period = ms_to_ticks(ms);
+    let mut deadline = counter();
+    let mut tick = 0;
+    loop {
+        deadline += period;
+        sleep_until(deadline);
+        tick += 1;
+        f(tick);
+    }
+}
