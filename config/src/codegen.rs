@@ -62,12 +62,15 @@ fn write_partition(out: &mut String, p: &OwnedPartition) {
     }
     let _ = writeln!(out, "            ],");
     let _ = writeln!(out, "            image: ::core::include_bytes!({image:?}),");
+    // Until the config format has `initrd`/`watchdog` keys.
+    let _ = writeln!(out, "            initrd: &[],");
     let _ = writeln!(out, "            bootargs: {:?},", p.bootargs);
     let _ = writeln!(
         out,
         "            on_fault: {MODEL}::OnFault::{},",
         on_fault(p.on_fault)
     );
+    let _ = writeln!(out, "            watchdog: false,");
     let _ = writeln!(out, "        }},");
 }
 

@@ -14,6 +14,13 @@ pub const UART_BASE: u64 = 0x0900_0000;
 pub const UART_SIZE: u64 = 0x1000;
 /// The console's interrupt: SPI 1, as on QEMU virt.
 pub const UART_INTID: u32 = 33;
+/// Virtual SP805 watchdog (only in partitions with `watchdog = true`).
+pub const WATCHDOG_BASE: u64 = 0x0910_0000;
+pub const WATCHDOG_SIZE: u64 = 0x1000;
+/// The watchdog's interrupt: SPI 10.
+pub const WATCHDOG_INTID: u32 = 42;
+/// Interrupts of emulated devices; a passthrough device may not use them.
+pub const EMULATED_INTIDS: [u32; 2] = [UART_INTID, WATCHDOG_INTID];
 /// No guest memory may use this window. Passthrough devices may, as long
 /// as they miss the emulated devices themselves.
 pub const DEVICE_WINDOW_BASE: u64 = 0x0800_0000;

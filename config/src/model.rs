@@ -114,7 +114,15 @@ pub struct Partition {
     pub devices: &'static [Device],
     /// The partition's kernel: an arm64 `Image` (Linux boot protocol header).
     pub image: &'static [u8],
+    /// Initial RAM disk (empty if none). Loaded at the first 2 MiB
+    /// boundary after the image and announced in `/chosen` as
+    /// `linux,initrd-start` / `linux,initrd-end`.
+    pub initrd: &'static [u8],
     /// Kernel command line placed in the generated DT's `/chosen/bootargs`.
     pub bootargs: &'static str,
+    /// What happens on a fault, and on watchdog expiry.
     pub on_fault: OnFault,
+    /// Give the partition a virtual SP805 watchdog (see `layout`). When the
+    /// guest stops feeding it, the partition is handled per `on_fault`.
+    pub watchdog: bool,
 }

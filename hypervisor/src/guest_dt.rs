@@ -190,6 +190,8 @@ mod tests {
         image: &[],
         bootargs: "console=ttyAMA0",
         on_fault: OnFault::Restart,
+        initrd: &[],
+        watchdog: false,
     };
 
     #[test]

@@ -339,6 +339,8 @@ mod tests {
             image: &[],
             bootargs: "",
             on_fault: OnFault::Stop,
+            initrd: &[],
+            watchdog: false,
         }];
         let system = System {
             board: "qemu-virt",
