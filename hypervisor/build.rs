@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 struct BoardToml {
     load_address: u64,
     early_uart: u64,
+    console_baud: u64,
 }
 
 fn main() {
@@ -73,6 +74,13 @@ fn main() {
         consts,
         "pub const EARLY_UART: u64 = {:#x};",
         facts.early_uart
+    )
+    .unwrap();
+    writeln!(consts, "/// Console line rate, bits per second.").unwrap();
+    writeln!(
+        consts,
+        "pub const CONSOLE_BAUD: u64 = {};",
+        facts.console_baud
     )
     .unwrap();
     fs::write(out.join("board.rs"), consts).unwrap();

@@ -1,31 +1,193 @@
-//! The physical console: the hypervisor's log (`[hv] LEVEL message`) and
-//! the partitions' output (`[name] line`), one whole line at a time under
-//! one lock, so lines never interleave.
+//! The physical console, shared by the hypervisor's log (`[hv] LEVEL
+//! message`) and the partitions' output (`[name] line`).
+//!
+//! Output: every source (each partition, and the hypervisor) has a bounded
+//! queue of whole lines (`shared_devices::console::OutputQueue`). Writers
+//! only enqueue, so a guest's UART write never waits for the physical UART.
+//! The queues are drained one line per source in turn, at the board's
+//! console line rate, by the *service core* (a core in no partition, see
+//! `Hv::service_cpu`): a partition that floods its console loses its own
+//! lines (counted and reported) but cannot delay anyone else's beyond one
+//! line per source. Without a service core, the writing core drains a
+//! small bounded budget itself, unpaced.
+//!
+//! Input: bytes typed on the physical console go to the focused partition's
+//! virtual UART (`InputRouter`: Ctrl-] 1..9 / n switches focus).
 
-use crate::arch::uart;
+use crate::arch::{cpu, uart};
+use crate::runtime::{self, hv};
+use alloc::vec::Vec;
 use core::fmt::Write;
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use log::{LevelFilter, Log, Metadata, Record};
-use shared_devices::console::Line;
-use spin::Mutex;
+use shared_devices::console::{Input, InputRouter, LINE_MAX, Line, OutputQueue};
+use spin::{Mutex, Once};
 
-static CONSOLE: Mutex<()> = Mutex::new(());
+/// Lines a writing core may drain itself when there is no service core.
+const INLINE_BUDGET: usize = 4;
 
-/// Writes one tagged line.
-pub fn write_line(tag: &str, text: &[u8], cut: bool) {
-    let _guard = CONSOLE.lock();
+struct Mux {
+    /// Partition queues by partition index, then the hypervisor's own.
+    queues: Vec<Mutex<OutputQueue>>,
+    tags: Vec<&'static str>,
+    /// Held while writing to the physical UART.
+    drain: Mutex<()>,
+    cursor: AtomicUsize,
+    /// Set when lines wait and the service core has been told.
+    requested: AtomicBool,
+    /// Counter value before which the UART is still busy (pacing).
+    busy_until: AtomicU64,
+    ticks_per_byte: u64,
+    service_cpu: Option<usize>,
+    router: Mutex<InputRouter>,
+}
+
+static MUX: Once<Mux> = Once::new();
+
+/// Switches from direct writes (boot) to queued, paced output.
+pub fn start(partition_names: &[&'static str], service_cpu: Option<usize>, baud: u64) {
+    let mut tags = partition_names.to_vec();
+    tags.push("hv");
+    // 10 bit times per byte (start, 8 data, stop).
+    let ticks_per_byte = (cpu::counter_frequency() * 10).div_ceil(baud.max(1));
+    MUX.call_once(|| Mux {
+        queues: tags
+            .iter()
+            .map(|_| Mutex::new(OutputQueue::new()))
+            .collect(),
+        tags,
+        drain: Mutex::new(()),
+        cursor: AtomicUsize::new(0),
+        requested: AtomicBool::new(false),
+        busy_until: AtomicU64::new(0),
+        ticks_per_byte,
+        service_cpu,
+        router: Mutex::new(InputRouter::new(partition_names.len())),
+    });
+}
+
+/// A finished line from partition `index`'s virtual UART.
+pub fn partition_line(index: usize, line: Line) {
+    enqueue(index, line);
+}
+
+fn enqueue(source: usize, line: Line) {
+    let Some(mux) = MUX.get() else {
+        write_direct(line.text);
+        return;
+    };
+    mux.queues[source].lock().push(line);
+    match mux.service_cpu {
+        Some(service) if service == cpu::current() => drain(mux, usize::MAX, true),
+        Some(service) => {
+            if !mux.requested.swap(true, Ordering::AcqRel) {
+                runtime::kick(service, 0);
+            }
+        }
+        None => drain(mux, INLINE_BUDGET, false),
+    }
+}
+
+/// Called by the service core whenever it is woken: drains everything.
+pub fn service() {
+    if let Some(mux) = MUX.get()
+        && mux.requested.swap(false, Ordering::AcqRel)
+    {
+        drain(mux, usize::MAX, true);
+    }
+}
+
+/// Writes up to `budget` lines, one per source in turn.
+fn drain(mux: &Mux, budget: usize, paced: bool) {
+    let Some(_guard) = mux.drain.try_lock() else {
+        return; // someone else is draining and will take our line too
+    };
+    let mut line: heapless::Vec<u8, { LINE_MAX + 1 }> = heapless::Vec::new();
+    let mut written = 0;
+    let mut idle_sources = 0;
+    while written < budget && idle_sources < mux.queues.len() {
+        let source = mux.cursor.fetch_add(1, Ordering::Relaxed) % mux.queues.len();
+        let (got, dropped) = {
+            let mut q = mux.queues[source].lock();
+            (q.pop(&mut line), q.take_dropped())
+        };
+        if dropped > 0 {
+            let mut note = heapless::String::<96>::new();
+            let _ = write!(
+                note,
+                "WARN  console: {}: {dropped} line(s) dropped, output too fast",
+                mux.tags[source]
+            );
+            emit(mux, "hv", note.as_bytes(), paced);
+        }
+        if !got {
+            idle_sources += 1;
+            continue;
+        }
+        idle_sources = 0;
+        emit(mux, mux.tags[source], &line, paced);
+        written += 1;
+    }
+}
+
+fn emit(mux: &Mux, tag: &str, text: &[u8], paced: bool) {
+    let bytes = (tag.len() + text.len() + 4) as u64;
+    if paced {
+        while cpu::counter() < mux.busy_until.load(Ordering::Relaxed) {
+            core::hint::spin_loop();
+        }
+    }
+    write_tagged(tag, text);
+    let now = cpu::counter();
+    mux.busy_until
+        .store(now + bytes * mux.ticks_per_byte, Ordering::Relaxed);
+}
+
+fn write_tagged(tag: &str, text: &[u8]) {
     uart::write_bytes(b"[");
     uart::write_bytes(tag.as_bytes());
     uart::write_bytes(b"] ");
     uart::write_bytes(text);
-    if cut {
-        uart::write_bytes(b"\\");
-    }
     uart::write_bytes(b"\n");
 }
 
-/// A partition's console line, as produced by its virtual UART.
-pub fn partition_line(name: &str, line: Line) {
-    write_line(name, line.text, line.cut);
+/// Before the queues exist (boot): straight to the UART, one whole line
+/// under a lock.
+fn write_direct(text: &[u8]) {
+    static BOOT: Mutex<()> = Mutex::new(());
+    let _guard = BOOT.lock();
+    write_tagged("hv", text);
+}
+
+/// Bytes typed on the physical console (its receive interrupt).
+pub fn receive() {
+    let Some(mux) = MUX.get() else { return };
+    while let Some(byte) = uart::read_byte() {
+        let input = mux.router.lock().feed(byte);
+        match input {
+            Input::Byte { target, byte } => {
+                let p = &hv().partitions[target];
+                let raised = {
+                    let mut u = p.uart.lock();
+                    let before = u.interrupt();
+                    if !u.receive(byte) {
+                        log::warn!(
+                            "console: input to {} dropped: its UART is not reading",
+                            p.name()
+                        );
+                    }
+                    u.interrupt() && !before
+                };
+                if raised {
+                    runtime::raise_virtual_spi(p, config::layout::UART_INTID);
+                }
+            }
+            Input::Focus { target } => {
+                log::info!("console: input goes to partition {}", mux.tags[target]);
+            }
+            Input::Nothing => {}
+        }
+    }
 }
 
 struct Logger;
@@ -36,9 +198,16 @@ impl Log for Logger {
     }
 
     fn log(&self, record: &Record) {
-        let mut text = alloc::string::String::new();
+        let mut text = heapless::String::<{ LINE_MAX }>::new();
         let _ = write!(text, "{:<5} {}", record.level(), record.args());
-        write_line("hv", text.as_bytes(), false);
+        let source = MUX.get().map_or(0, |m| m.queues.len() - 1);
+        enqueue(
+            source,
+            Line {
+                text: text.as_bytes(),
+                cut: false,
+            },
+        );
     }
 
     fn flush(&self) {}
@@ -52,7 +221,7 @@ pub fn init_logger() {
 }
 
 /// Last words before a core halts: no allocation, no lock that the dying
-/// code could hold.
+/// code could hold, no queue.
 pub fn emergency(args: core::fmt::Arguments) {
     struct Raw;
     impl Write for Raw {

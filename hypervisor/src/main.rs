@@ -206,6 +206,7 @@ fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>) -> ! {
             p.on_fault.as_str()
         );
         partitions.push(PartitionRt {
+            index,
             desc: p,
             vttbr: root | (vmid << 48),
             vcpu_cpus,
@@ -222,19 +223,39 @@ fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>) -> ! {
     }
     info!("page tables: {} of 4 KiB used", arena.tables_used());
 
+    // The service core does the hypervisor's own work (console output and
+    // input): the boot core if it runs no partition, else any free core.
+    let service_cpu = core::iter::once(me)
+        .chain(0..cpus.len())
+        .find(|&c| cpus[c].vcpu.is_none());
+    let console_intid = platform.console_interrupt;
     let hv = runtime::install(Hv {
         platform,
         host_dtb,
         gicd,
         cpus,
         partitions,
+        console_intid,
     });
     cpu_init(me);
+    match service_cpu {
+        Some(c) => info!("service core: cpu {c} (console output and input)"),
+        None => warn!("every core runs a partition: console output is drained by the writing core"),
+    }
+    let names: Vec<&'static str> = hv.partitions.iter().map(|p| p.name()).collect();
+    console::start(&names, service_cpu, generated::CONSOLE_BAUD);
+    if let Some(intid) = console_intid {
+        let handler = service_cpu.unwrap_or(me);
+        gic::route_spi(gicd, intid, hv.cpus[handler].mpidr);
+        gic::set_spi_enabled(gicd, intid, true);
+        arch::uart::enable_receive_interrupt();
+    }
 
-    // Bring up every core that runs a vCPU; the rest stay off.
+    // Bring up every core that runs a vCPU, and the service core; the
+    // rest stay off.
     let smc = hv.platform.psci == Conduit::Smc;
     for (i, c) in hv.cpus.iter().enumerate() {
-        if i == me || c.vcpu.is_none() {
+        if i == me || (c.vcpu.is_none() && Some(i) != service_cpu) {
             continue;
         }
         let ret = cpu::firmware_call(

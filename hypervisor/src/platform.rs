@@ -33,6 +33,8 @@ pub struct Platform {
     /// The physical virtual-timer interrupt (INTID).
     pub vtimer_intid: u32,
     pub console: Region,
+    /// The console UART's interrupt (INTID), if the DT gives one.
+    pub console_interrupt: Option<u32>,
 }
 
 fn region_of(fdt: &Fdt, path: &str, index: usize) -> Result<Region, String> {
@@ -140,6 +142,11 @@ impl Platform {
         };
 
         let console = region_of(fdt, console_path, 0)?;
+        let console_interrupt = fdt
+            .find_node(console_path)
+            .and_then(|n| n.property("interrupts"))
+            .map(|p| cells(p.value))
+            .and_then(|c| (c.len() >= 2).then(|| intid_of(c[0], c[1])));
         let model = fdt.root().model().into();
         Ok(Platform {
             model,
@@ -159,6 +166,7 @@ impl Platform {
             timer_interrupt_cells,
             vtimer_intid,
             console,
+            console_interrupt,
         })
     }
 
@@ -305,6 +313,7 @@ mod tests {
         assert_eq!(p.vtimer_intid, 27);
         assert_eq!(p.psci, Conduit::Smc);
         assert_eq!(p.console.base, 0x0900_0000);
+        assert_eq!(p.console_interrupt, Some(33));
         assert_eq!(p.logical_cpu(2), Some(2));
         assert_eq!(p.logical_cpu(9), None);
     }

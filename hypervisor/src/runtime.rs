@@ -52,6 +52,8 @@ pub struct CpuRt {
 }
 
 pub struct PartitionRt {
+    /// Position in the config (and in `Hv::partitions`).
+    pub index: usize,
     pub desc: &'static Partition,
     pub vttbr: u64,
     /// Logical CPU of each vCPU.
@@ -80,6 +82,8 @@ pub struct Hv {
     pub gicd: u64,
     pub cpus: Vec<CpuRt>,
     pub partitions: Vec<PartitionRt>,
+    /// The physical console's receive interrupt (INTID), if it has one.
+    pub console_intid: Option<u32>,
 }
 
 static HV: Once<Hv> = Once::new();
@@ -107,6 +111,24 @@ pub fn kick(cpu: usize, requests: u32) {
     let target = &hv().cpus[cpu];
     target.requests.fetch_or(requests, Ordering::AcqRel);
     gic::send_sgi(KICK_SGI, target.mpidr);
+}
+
+/// Marks a virtual device's SPI pending on the vCPU it is routed to.
+pub fn raise_virtual_spi(p: &PartitionRt, intid: u32) {
+    let target = p.vgic.lock().spi_target(intid);
+    let cpu = p.vcpu_cpus[target];
+    hv().cpus[cpu].pending.set(intid);
+    if cpu != cpu::current() {
+        kick(cpu, 0);
+    }
+}
+
+/// Level of a virtual device's interrupt line.
+pub fn virtual_line_high(p: &PartitionRt, intid: u32) -> bool {
+    match intid {
+        layout::UART_INTID => p.uart.lock().interrupt(),
+        _ => false,
+    }
 }
 
 /// Applies a vGIC side effect to the physical GIC.
@@ -255,6 +277,7 @@ pub extern "C" fn idle_loop() -> ! {
     loop {
         crate::traps::service_interrupts();
         handle_requests();
+        crate::console::service();
         let me = this_cpu();
         let start = {
             let mut power = me.power.lock();

@@ -196,6 +196,18 @@ pub fn service_interrupts() {
             break;
         }
         gic::eoi(intid);
+        if Some(intid) == hv.console_intid {
+            console::receive();
+            gic::deactivate(intid);
+            continue;
+        }
+        if intid == hv.platform.gic_maintenance {
+            if let Some((p, _)) = runtime::current_vcpu() {
+                virq::end_of_interrupts(me, p);
+            }
+            gic::deactivate(intid);
+            continue;
+        }
         let running = (*me.power.lock() == Power::On)
             .then(runtime::current_vcpu)
             .flatten();
@@ -247,18 +259,21 @@ fn emulate_mmio(p: &PartitionRt, vcpu: usize, frame: &mut Frame, ipa: u64, a: Mm
     } else if (layout::UART_BASE..layout::UART_BASE + layout::UART_SIZE).contains(&ipa) {
         let off = ipa - layout::UART_BASE;
         let mut uart = p.uart.lock();
-        if a.write {
-            let before = uart.interrupt();
+        let before = uart.interrupt();
+        let read = if a.write {
             uart.write(off, value as u32, &mut |line| {
-                console::partition_line(p.name(), line)
+                console::partition_line(p.index, line)
             });
-            if uart.interrupt() && !before {
-                raise_virtual_spi(p, layout::UART_INTID);
-            }
             None
         } else {
             Some(uart.read(off) as u64)
+        };
+        // A rising line raises the SPI; a line that stays high after the
+        // guest's EOI is raised again by the EOI maintenance interrupt.
+        if uart.interrupt() && !before {
+            runtime::raise_virtual_spi(p, layout::UART_INTID);
         }
+        read
     } else {
         return false;
     };
@@ -274,16 +289,6 @@ fn emulate_mmio(p: &PartitionRt, vcpu: usize, frame: &mut Frame, ipa: u64, a: Mm
         frame.set_reg(a.reg, v);
     }
     true
-}
-
-/// Marks a virtual device's SPI pending on the vCPU it is routed to.
-fn raise_virtual_spi(p: &PartitionRt, intid: u32) {
-    let target = p.vgic.lock().spi_target(intid);
-    let cpu = p.vcpu_cpus[target];
-    hv().cpus[cpu].pending.set(intid);
-    if cpu != cpu::current() {
-        runtime::kick(cpu, 0);
-    }
 }
 
 // ---- virtual SGIs ----

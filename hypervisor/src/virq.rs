@@ -43,6 +43,13 @@ fn lr_value(intid: u32, priority: u8) -> u64 {
     gic::LR_STATE_PENDING | gic::LR_GROUP1 | ((priority as u64) << 48) | intid as u64
 }
 
+/// Software SPIs model level-triggered device lines: ask for a maintenance
+/// interrupt when the guest ends them, to re-raise a line still high.
+fn soft_lr_value(intid: u32, priority: u8) -> u64 {
+    let eoi_notify = if intid >= 32 { gic::LR_EOI } else { 0 };
+    lr_value(intid, priority) | eoi_notify
+}
+
 fn free_lr() -> Option<usize> {
     let empty = gic::empty_lrs();
     (0..gic::num_lrs()).find(|&i| empty & (1 << i) != 0)
@@ -60,7 +67,7 @@ fn try_inject_soft(intid: u32, priority: u8) -> bool {
     }
     match free_lr() {
         Some(i) => {
-            gic::write_lr(i, lr_value(intid, priority));
+            gic::write_lr(i, soft_lr_value(intid, priority));
             true
         }
         None => false,
@@ -119,4 +126,17 @@ pub fn flush(cpu: &CpuRt, p: &PartitionRt, vcpu: usize) {
         }
     }
     gic::set_underflow_interrupt(waiting);
+}
+
+/// EOI maintenance: the guest has ended level-triggered software SPIs.
+/// Frees their list registers and raises again the lines still high.
+pub fn end_of_interrupts(cpu: &CpuRt, p: &PartitionRt) {
+    let ended = gic::ended_lrs();
+    for i in (0..gic::num_lrs()).filter(|i| ended & (1 << i) != 0) {
+        let intid = gic::read_lr(i) as u32;
+        gic::write_lr(i, 0);
+        if crate::runtime::virtual_line_high(p, intid) {
+            cpu.pending.set(intid);
+        }
+    }
 }

@@ -1,6 +1,15 @@
 //! Console mediation: each partition's output is collected into whole lines
 //! so that lines from different partitions never interleave mid-line on the
 //! one physical UART, and each line can be tagged with its partition name.
+//!
+//! Finished lines wait in a bounded per-partition queue until the physical
+//! console takes them, one partition at a time in turn. A partition that
+//! writes faster than the console drains loses its own newest lines (they
+//! are counted), never anyone else's, and its writes never block.
+//!
+//! Input goes to the partition that has focus; `Ctrl-]` followed by a
+//! digit `1`-`9` focuses that partition (in config order), `n` the next
+//! one, and a second `Ctrl-]` sends a literal `Ctrl-]`.
 
 /// Longest line kept whole; a longer one is emitted in pieces, each marked
 /// as continued, so a partition that never sends a newline cannot hold the
@@ -67,6 +76,134 @@ impl LineBuffer {
     }
 }
 
+/// Bytes of queued output per partition: about 20 full lines.
+pub const QUEUE_BYTES: usize = 4096;
+
+/// A partition's finished lines waiting for the physical console.
+pub struct OutputQueue {
+    bytes: heapless::Deque<u8, QUEUE_BYTES>,
+    dropped: u32,
+}
+
+impl Default for OutputQueue {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl OutputQueue {
+    pub const fn new() -> Self {
+        Self {
+            bytes: heapless::Deque::new(),
+            dropped: 0,
+        }
+    }
+
+    /// Queues a line; if it does not fit whole it is dropped and counted.
+    pub fn push(&mut self, line: Line) -> bool {
+        let needed = line.text.len() + 1 + line.cut as usize;
+        if QUEUE_BYTES - self.bytes.len() < needed {
+            self.dropped = self.dropped.saturating_add(1);
+            return false;
+        }
+        for &b in line.text {
+            let _ = self.bytes.push_back(b);
+        }
+        if line.cut {
+            let _ = self.bytes.push_back(b'\\');
+        }
+        let _ = self.bytes.push_back(b'\n');
+        true
+    }
+
+    /// Takes the oldest line (without its newline) into `out`.
+    pub fn pop(&mut self, out: &mut heapless::Vec<u8, { LINE_MAX + 1 }>) -> bool {
+        out.clear();
+        while let Some(b) = self.bytes.pop_front() {
+            if b == b'\n' {
+                return true;
+            }
+            let _ = out.push(b);
+        }
+        !out.is_empty()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// Lines dropped since the last call.
+    pub fn take_dropped(&mut self) -> u32 {
+        core::mem::take(&mut self.dropped)
+    }
+}
+
+/// The focus escape: Ctrl-].
+pub const ESCAPE: u8 = 0x1d;
+
+/// What a byte typed on the physical console means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// Deliver `byte` to partition `target`.
+    Byte { target: usize, byte: u8 },
+    /// Focus moved to partition `target`.
+    Focus { target: usize },
+    /// Part of the escape sequence, or an unknown one: nothing to do.
+    Nothing,
+}
+
+/// Routes physical console input to the focused partition.
+pub struct InputRouter {
+    partitions: usize,
+    focus: usize,
+    escaped: bool,
+}
+
+impl InputRouter {
+    /// Focus starts on partition 0.
+    pub const fn new(partitions: usize) -> Self {
+        Self {
+            partitions,
+            focus: 0,
+            escaped: false,
+        }
+    }
+
+    pub fn focus(&self) -> usize {
+        self.focus
+    }
+
+    pub fn feed(&mut self, byte: u8) -> Input {
+        if self.partitions == 0 {
+            return Input::Nothing;
+        }
+        if !self.escaped {
+            if byte == ESCAPE {
+                self.escaped = true;
+                return Input::Nothing;
+            }
+            return Input::Byte {
+                target: self.focus,
+                byte,
+            };
+        }
+        self.escaped = false;
+        let target = match byte {
+            ESCAPE => {
+                return Input::Byte {
+                    target: self.focus,
+                    byte,
+                };
+            }
+            b'n' | b'\t' => (self.focus + 1) % self.partitions,
+            b'1'..=b'9' if ((byte - b'1') as usize) < self.partitions => (byte - b'1') as usize,
+            _ => return Input::Nothing,
+        };
+        self.focus = target;
+        Input::Focus { target }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,5 +238,90 @@ mod tests {
         assert!(out.iter().all(|(l, cut)| l.len() == LINE_MAX && *cut));
         let out = feed(&mut b, b"\n");
         assert_eq!(out, [("xxxxx".into(), false)]);
+    }
+
+    fn line(text: &[u8]) -> Line<'_> {
+        Line { text, cut: false }
+    }
+
+    #[test]
+    fn queue_keeps_lines_whole_and_drops_what_does_not_fit() {
+        let mut q = OutputQueue::new();
+        let long = [b'x'; LINE_MAX];
+        let fits = QUEUE_BYTES / (LINE_MAX + 1);
+        for _ in 0..fits {
+            assert!(q.push(line(&long)));
+        }
+        assert!(!q.push(line(&long)), "full: dropped");
+        assert!(!q.push(line(&long)));
+        assert_eq!(q.take_dropped(), 2);
+        assert_eq!(q.take_dropped(), 0);
+        let mut out = heapless::Vec::new();
+        assert!(q.pop(&mut out));
+        assert_eq!(out.len(), LINE_MAX);
+        assert!(q.push(line(b"short")), "room again after a pop");
+    }
+
+    #[test]
+    fn queue_is_fifo_and_marks_cut_lines() {
+        let mut q = OutputQueue::new();
+        q.push(line(b"one"));
+        q.push(Line {
+            text: b"two",
+            cut: true,
+        });
+        let mut out = heapless::Vec::new();
+        assert!(q.pop(&mut out));
+        assert_eq!(&out[..], b"one");
+        assert!(q.pop(&mut out));
+        assert_eq!(&out[..], b"two\\");
+        assert!(!q.pop(&mut out));
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn input_follows_focus() {
+        let mut r = InputRouter::new(2);
+        assert_eq!(
+            r.feed(b'a'),
+            Input::Byte {
+                target: 0,
+                byte: b'a'
+            }
+        );
+        assert_eq!(r.feed(ESCAPE), Input::Nothing);
+        assert_eq!(r.feed(b'2'), Input::Focus { target: 1 });
+        assert_eq!(
+            r.feed(b'b'),
+            Input::Byte {
+                target: 1,
+                byte: b'b'
+            }
+        );
+        assert_eq!(r.feed(ESCAPE), Input::Nothing);
+        assert_eq!(r.feed(b'n'), Input::Focus { target: 0 });
+        assert_eq!(r.feed(ESCAPE), Input::Nothing);
+        assert_eq!(
+            r.feed(ESCAPE),
+            Input::Byte {
+                target: 0,
+                byte: ESCAPE
+            },
+            "escape twice sends it"
+        );
+        assert_eq!(r.feed(ESCAPE), Input::Nothing);
+        assert_eq!(
+            r.feed(b'7'),
+            Input::Nothing,
+            "no partition 7: sequence ignored"
+        );
+        assert_eq!(r.focus(), 0);
+        assert_eq!(
+            r.feed(b'c'),
+            Input::Byte {
+                target: 0,
+                byte: b'c'
+            }
+        );
     }
 }

@@ -1,7 +1,9 @@
 //! Register model of an Arm PL011 UART as seen by a guest, enough for the
 //! Linux `amba-pl011` driver and simple polled bare-metal drivers: the
 //! transmit FIFO never fills (bytes go straight to the console mediator),
-//! and the PrimeCell identification registers identify a PL011 r1p5.
+//! received bytes (console input while the partition has focus) wait in a
+//! 32-byte FIFO, and the PrimeCell identification registers identify a
+//! PL011 r1p5.
 
 use crate::console::{Line, LineBuffer};
 
@@ -22,14 +24,22 @@ mod reg {
 }
 
 const FR_RXFE: u32 = 1 << 4;
+const FR_RXFF: u32 = 1 << 6;
 const FR_TXFE: u32 = 1 << 7;
+/// Receive and receive-timeout interrupts: raised while input is waiting
+/// (the FIFO is emptied by the driver at once, so the trigger level and the
+/// timeout collapse into "not empty").
+const INT_RX: u32 = 1 << 4;
+const INT_RT: u32 = 1 << 6;
 /// Transmit interrupt: the (never full) FIFO is always below its trigger level.
 const INT_TX: u32 = 1 << 5;
+const RX_FIFO: usize = 32;
 /// PeriphID0..3 then PCellID0..3, at 0xfe0..0xffc.
 const ID: [u32; 8] = [0x11, 0x10, 0x34, 0x00, 0x0d, 0xf0, 0x05, 0xb1];
 
 pub struct Pl011 {
     line: LineBuffer,
+    rx: heapless::Deque<u8, RX_FIFO>,
     ibrd: u32,
     fbrd: u32,
     lcr_h: u32,
@@ -49,6 +59,7 @@ impl Pl011 {
     pub const fn new() -> Self {
         Self {
             line: LineBuffer::new(),
+            rx: heapless::Deque::new(),
             ibrd: 0,
             fbrd: 0,
             lcr_h: 0,
@@ -59,19 +70,37 @@ impl Pl011 {
         }
     }
 
-    /// Register read at `offset` in the 4 KiB frame.
-    pub fn read(&self, offset: u64) -> u32 {
+    /// Register read at `offset` in the 4 KiB frame. Reading DR takes a
+    /// received byte.
+    pub fn read(&mut self, offset: u64) -> u32 {
+        match offset {
+            reg::DR => self.rx.pop_front().map_or(0, u32::from),
+            _ => self.peek(offset),
+        }
+    }
+
+    /// Register value without side effects.
+    fn peek(&self, offset: u64) -> u32 {
         match offset {
             reg::DR | reg::RSR => 0,
-            reg::FR => FR_TXFE | FR_RXFE,
+            reg::FR => {
+                let mut fr = FR_TXFE;
+                if self.rx.is_empty() {
+                    fr |= FR_RXFE;
+                }
+                if self.rx.is_full() {
+                    fr |= FR_RXFF;
+                }
+                fr
+            }
             reg::IBRD => self.ibrd,
             reg::FBRD => self.fbrd,
             reg::LCR_H => self.lcr_h,
             reg::CR => self.cr,
             reg::IFLS => self.ifls,
             reg::IMSC => self.imsc,
-            reg::RIS => INT_TX,
-            reg::MIS => INT_TX & self.imsc,
+            reg::RIS => self.raw_interrupts(),
+            reg::MIS => self.raw_interrupts() & self.imsc,
             reg::DMACR => self.dmacr,
             0xfe0..=0xffc if offset.is_multiple_of(4) => ID[((offset - 0xfe0) / 4) as usize],
             _ => 0,
@@ -95,9 +124,22 @@ impl Pl011 {
         }
     }
 
+    fn raw_interrupts(&self) -> u32 {
+        if self.rx.is_empty() {
+            INT_TX
+        } else {
+            INT_TX | INT_RX | INT_RT
+        }
+    }
+
     /// Level of the UART's interrupt line.
     pub fn interrupt(&self) -> bool {
-        self.read(reg::MIS) != 0
+        self.peek(reg::MIS) != 0
+    }
+
+    /// A byte of console input; false (and lost) if the FIFO is full.
+    pub fn receive(&mut self, byte: u8) -> bool {
+        self.rx.push_back(byte).is_ok()
     }
 
     /// Back to reset state (partition restart); a partial line is dropped.
@@ -124,7 +166,7 @@ mod tests {
 
     #[test]
     fn identifies_as_a_primecell_pl011() {
-        let u = Pl011::new();
+        let mut u = Pl011::new();
         let id: Vec<u32> = (0..8).map(|i| u.read(0xfe0 + 4 * i)).collect();
         assert_eq!(id, ID);
         assert_eq!(
@@ -140,5 +182,25 @@ mod tests {
         assert!(!u.interrupt());
         u.write(reg::IMSC, INT_TX, &mut |_| {});
         assert!(u.interrupt());
+    }
+
+    #[test]
+    fn receives_input_with_an_interrupt() {
+        let mut u = Pl011::new();
+        u.write(reg::IMSC, INT_RX | INT_RT, &mut |_| {});
+        assert!(!u.interrupt());
+        assert_ne!(u.read(reg::FR) & FR_RXFE, 0);
+        assert!(u.receive(b'x'));
+        assert!(u.receive(b'y'));
+        assert!(u.interrupt());
+        assert_eq!(u.read(reg::FR) & FR_RXFE, 0);
+        assert_eq!(u.read(reg::DR), b'x' as u32);
+        assert_eq!(u.read(reg::DR), b'y' as u32);
+        assert!(!u.interrupt(), "drained: line drops");
+        for i in 0..RX_FIFO {
+            assert!(u.receive(i as u8));
+        }
+        assert!(!u.receive(0), "full FIFO drops");
+        assert_ne!(u.read(reg::FR) & FR_RXFF, 0);
     }
 }

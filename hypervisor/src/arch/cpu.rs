@@ -211,3 +211,14 @@ pub fn clean_dcache(start: u64, len: u64) {
 pub fn raise_virtual_serror() {
     write_sysreg!("hcr_el2", read_sysreg!("hcr_el2") | (1 << 8));
 }
+
+/// The physical counter (the same time base the guests' virtual counter
+/// uses, with CNTVOFF_EL2 = 0).
+pub fn counter() -> u64 {
+    isb();
+    read_sysreg!("cntpct_el0")
+}
+
+pub fn counter_frequency() -> u64 {
+    read_sysreg!("cntfrq_el0")
+}

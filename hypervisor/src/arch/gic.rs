@@ -192,6 +192,8 @@ pub const LR_STATE_PENDING: u64 = 0b01 << 62;
 pub const LR_STATE_MASK: u64 = 0b11 << 62;
 pub const LR_HW: u64 = 1 << 61;
 pub const LR_GROUP1: u64 = 1 << 60;
+/// Software interrupts only: maintenance interrupt when the guest EOIs it.
+pub const LR_EOI: u64 = 1 << 41;
 const ICH_HCR_EN: u64 = 1 << 0;
 const ICH_HCR_UIE: u64 = 1 << 1;
 
@@ -220,6 +222,11 @@ pub fn num_lrs() -> usize {
 /// Bit n set: list register n holds nothing.
 pub fn empty_lrs() -> u64 {
     read_sysreg!("ich_elrsr_el2")
+}
+
+/// Bit n set: list register n was EOIed by the guest with LR_EOI set.
+pub fn ended_lrs() -> u64 {
+    read_sysreg!("ich_eisr_el2")
 }
 
 /// Ask for a maintenance interrupt once the list registers (nearly) drain.

@@ -37,3 +37,28 @@ fn put(base: u64, byte: u8) {
         core::ptr::write_volatile((base + DR) as *mut u32, byte as u32);
     }
 }
+
+const IMSC: u64 = 0x38;
+const FR_RXFE: u32 = 1 << 4;
+const INT_RX: u32 = 1 << 4;
+const INT_RT: u32 = 1 << 6;
+
+/// Enables the receive (and receive-timeout) interrupts.
+pub fn enable_receive_interrupt() {
+    let base = BASE.load(Ordering::Acquire);
+    // SAFETY: as for `put`; IMSC only selects which interrupts assert.
+    unsafe { core::ptr::write_volatile((base + IMSC) as *mut u32, INT_RX | INT_RT) };
+}
+
+/// A received byte, if one is waiting.
+pub fn read_byte() -> Option<u8> {
+    let base = BASE.load(Ordering::Acquire);
+    // SAFETY: as for `put`; reading DR pops the receive FIFO, which only
+    // the console input path does.
+    unsafe {
+        if core::ptr::read_volatile((base + FR) as *const u32) & FR_RXFE != 0 {
+            return None;
+        }
+        Some(core::ptr::read_volatile((base + DR) as *const u32) as u8)
+    }
+}
