@@ -28,13 +28,21 @@ fn node_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
-/// Builds the partition's DTB. `restart_count` is exposed in
-/// `/chosen/hv,restart-count` so guests (and tests) can tell boots apart.
+/// Where the hypervisor put things in the partition's memory, for `/chosen`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BootInfo {
+    /// `hv,restart-count`: lets guests (and tests) tell boots apart.
+    pub restart_count: u32,
+    /// Guest-physical [start, end) of the initial RAM disk, if any.
+    pub initrd: Option<(u64, u64)>,
+}
+
+/// Builds the partition's DTB.
 pub fn build(
     partition: &Partition,
     platform: &Platform,
     host: &Fdt,
-    restart_count: u32,
+    boot: BootInfo,
 ) -> Result<Vec<u8>, String> {
     let mut w = FdtWriter::new();
     w.begin_node("");
@@ -49,7 +57,11 @@ pub fn build(
     w.prop_str("bootargs", partition.bootargs);
     w.prop_str("stdout-path", &uart_path);
     w.prop_str("hv,partition", partition.name);
-    w.prop_u32("hv,restart-count", restart_count);
+    w.prop_u32("hv,restart-count", boot.restart_count);
+    if let Some((start, end)) = boot.initrd {
+        w.prop_cells("linux,initrd-start", &[(start >> 32) as u32, start as u32]);
+        w.prop_cells("linux,initrd-end", &[(end >> 32) as u32, end as u32]);
+    }
     w.end_node();
 
     w.begin_node("aliases");
@@ -109,7 +121,7 @@ pub fn build(
     w.begin_node("apb-pclk");
     w.prop_str("compatible", "fixed-clock");
     w.prop_u32("#clock-cells", 0);
-    w.prop_u32("clock-frequency", 24_000_000);
+    w.prop_u32("clock-frequency", layout::APB_CLOCK_HZ);
     w.prop_str("clock-output-names", "clk24mhz");
     w.prop_u32("phandle", CLOCK_PHANDLE);
     w.end_node();
@@ -124,6 +136,19 @@ pub fn build(
     w.prop_cells("clocks", &[CLOCK_PHANDLE, CLOCK_PHANDLE]);
     w.prop_strs("clock-names", &["uartclk", "apb_pclk"]);
     w.end_node();
+
+    if partition.watchdog {
+        w.begin_node(&format!("watchdog@{:x}", layout::WATCHDOG_BASE));
+        w.prop_strs("compatible", &["arm,sp805", "arm,primecell"]);
+        w.prop_reg64("reg", &[(layout::WATCHDOG_BASE, layout::WATCHDOG_SIZE)]);
+        w.prop_cells(
+            "interrupts",
+            &[0, layout::WATCHDOG_INTID - 32, IRQ_TYPE_LEVEL_HIGH],
+        );
+        w.prop_cells("clocks", &[CLOCK_PHANDLE, CLOCK_PHANDLE]);
+        w.prop_strs("clock-names", &["wdog_clk", "apb_pclk"]);
+        w.end_node();
+    }
 
     for device in partition.devices {
         let node = host
@@ -198,7 +223,11 @@ mod tests {
     fn describes_only_the_partition() {
         let host = Fdt::new(QEMU_VIRT).unwrap();
         let platform = Platform::parse(&host, "/pl011@9000000").unwrap();
-        let blob = build(&PART, &platform, &host, 2).unwrap();
+        let boot = BootInfo {
+            restart_count: 2,
+            initrd: Some((0x4200_0000, 0x4210_0000)),
+        };
+        let blob = build(&PART, &platform, &host, boot).unwrap();
         let dt = Fdt::new(&blob).unwrap();
 
         assert_eq!(dt.cpus().count(), 2);
@@ -220,6 +249,11 @@ mod tests {
             .property("hv,restart-count")
             .unwrap();
         assert_eq!(restarts.as_usize(), Some(2));
+        let chosen = dt.find_node("/chosen").unwrap();
+        let start = chosen.property("linux,initrd-start").unwrap().value;
+        assert_eq!(start, 0x4200_0000u64.to_be_bytes());
+        let end = chosen.property("linux,initrd-end").unwrap().value;
+        assert_eq!(end, 0x4210_0000u64.to_be_bytes());
 
         let gic = dt.find_compatible(&["arm,gic-v3"]).unwrap();
         let regs: Vec<_> = gic.reg().unwrap().collect();
@@ -257,5 +291,25 @@ mod tests {
             );
         }
         assert_eq!(dt.find_node("/cpus/cpu@2").map(|n| n.name), None);
+        assert!(
+            dt.find_node("/watchdog@9100000").is_none(),
+            "no watchdog unless configured"
+        );
+    }
+
+    #[test]
+    fn watchdog_node_when_configured() {
+        let host = Fdt::new(QEMU_VIRT).unwrap();
+        let platform = Platform::parse(&host, "/pl011@9000000").unwrap();
+        let with_watchdog = Partition {
+            watchdog: true,
+            ..PART
+        };
+        let blob = build(&with_watchdog, &platform, &host, BootInfo::default()).unwrap();
+        let dt = Fdt::new(&blob).unwrap();
+        let wd = dt.find_node("/watchdog@9100000").expect("watchdog node");
+        assert_eq!(wd.compatible().unwrap().first(), "arm,sp805");
+        let cells: Vec<u8> = [0u32, 10, 4].iter().flat_map(|c| c.to_be_bytes()).collect();
+        assert_eq!(wd.property("interrupts").unwrap().value, cells);
     }
 }

@@ -24,6 +24,7 @@ use hypervisor::vgic::VGic;
 use log::{error, info, warn};
 use runtime::{CpuRt, Hv, PartitionRt, Power};
 use shared_devices::pl011::Pl011;
+use shared_devices::sp805::Sp805;
 use spin::Mutex;
 
 mod generated {
@@ -187,6 +188,9 @@ fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>) -> ! {
             .iter()
             .flat_map(|d| d.interrupts.iter().copied())
             .collect();
+        let virtual_spis: Vec<u32> = core::iter::once(layout::UART_INTID)
+            .chain(p.watchdog.then_some(layout::WATCHDOG_INTID))
+            .collect();
         let vcpu_cpus: Vec<usize> = p
             .cpus
             .iter()
@@ -210,12 +214,8 @@ fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>) -> ! {
             desc: p,
             vttbr: root | (vmid << 48),
             vcpu_cpus,
-            vgic: Mutex::new(VGic::new(
-                p.cpus.len(),
-                &hardware,
-                &[layout::UART_INTID],
-                lines,
-            )),
+            watchdog: p.watchdog.then(|| Mutex::new(Sp805::new())),
+            vgic: Mutex::new(VGic::new(p.cpus.len(), &hardware, &virtual_spis, lines)),
             uart: Mutex::new(Pl011::new()),
             lifecycle: Mutex::new(runtime::Lifecycle::Stopped),
             restarts: AtomicU32::new(0),
@@ -287,7 +287,8 @@ fn cpu_init(me: usize) {
     cpu::init_el2(arch::vectors());
     let kick = 1 << runtime::KICK_SGI;
     let maintenance = 1 << hv.platform.gic_maintenance;
-    gic::init_cpu(hv.cpus[me].rd, kick | maintenance);
+    let hyp_timer = 1 << hv.platform.hyp_timer_intid;
+    gic::init_cpu(hv.cpus[me].rd, kick | maintenance | hyp_timer);
 }
 
 #[unsafe(no_mangle)]

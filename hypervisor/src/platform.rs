@@ -32,6 +32,8 @@ pub struct Platform {
     pub timer_interrupt_cells: Vec<u32>,
     /// The physical virtual-timer interrupt (INTID).
     pub vtimer_intid: u32,
+    /// The EL2 physical timer's interrupt (INTID).
+    pub hyp_timer_intid: u32,
     pub console: Region,
     /// The console UART's interrupt (INTID), if the DT gives one.
     pub console_interrupt: Option<u32>,
@@ -140,6 +142,10 @@ impl Platform {
             Some(&[kind, number]) => intid_of(kind, number),
             _ => return Err("timer node lacks the virtual timer interrupt".into()),
         };
+        let hyp_timer_intid = match timer_interrupt_cells.get(9..11) {
+            Some(&[kind, number]) => intid_of(kind, number),
+            _ => return Err("timer node lacks the hypervisor timer interrupt".into()),
+        };
 
         let console = region_of(fdt, console_path, 0)?;
         let console_interrupt = fdt
@@ -165,6 +171,7 @@ impl Platform {
             psci,
             timer_interrupt_cells,
             vtimer_intid,
+            hyp_timer_intid,
             console,
             console_interrupt,
         })
@@ -311,6 +318,7 @@ mod tests {
         assert_eq!(p.gicr.base, 0x080a_0000);
         assert_eq!(p.gic_maintenance, 25);
         assert_eq!(p.vtimer_intid, 27);
+        assert_eq!(p.hyp_timer_intid, 26);
         assert_eq!(p.psci, Conduit::Smc);
         assert_eq!(p.console.base, 0x0900_0000);
         assert_eq!(p.console_interrupt, Some(33));

@@ -18,6 +18,7 @@ use hypervisor::platform::Platform;
 use hypervisor::vgic::{Effect, VGic};
 use log::{error, info, warn};
 use shared_devices::pl011::Pl011;
+use shared_devices::sp805::{Expiry, Sp805};
 use spin::{Mutex, Once};
 
 /// Physical SGI used to kick another core into EL2.
@@ -60,6 +61,8 @@ pub struct PartitionRt {
     pub vcpu_cpus: Vec<usize>,
     pub vgic: Mutex<VGic>,
     pub uart: Mutex<Pl011>,
+    /// The virtual SP805, if the config gives the partition one.
+    pub watchdog: Option<Mutex<Sp805>>,
     pub lifecycle: Mutex<Lifecycle>,
     pub restarts: AtomicU32,
 }
@@ -127,8 +130,53 @@ pub fn raise_virtual_spi(p: &PartitionRt, intid: u32) {
 pub fn virtual_line_high(p: &PartitionRt, intid: u32) -> bool {
     match intid {
         layout::UART_INTID => p.uart.lock().interrupt(),
+        layout::WATCHDOG_INTID => p.watchdog.as_ref().is_some_and(|w| w.lock().interrupt()),
         _ => false,
     }
+}
+
+/// The watchdog's clock, derived from the physical counter.
+pub fn watchdog_now() -> u64 {
+    let ticks = cpu::counter() as u128 * layout::APB_CLOCK_HZ as u128;
+    (ticks / cpu::counter_frequency() as u128) as u64
+}
+
+/// Advances the partition's watchdog to now: raises its interrupt on the
+/// first expiry, stops or restarts the partition (per `on_fault`) on the
+/// second, and arms this core's EL2 timer for its next deadline. Called on
+/// a core of the partition, after a watchdog register access or when that
+/// timer fires; does not return if the partition is reset.
+pub fn service_watchdog(p: &PartitionRt) {
+    let Some(watchdog) = &p.watchdog else {
+        cpu::set_hyp_timer(None);
+        return;
+    };
+    let (expiry, next) = {
+        let mut w = watchdog.lock();
+        let expiry = w.poll(watchdog_now());
+        (expiry, w.next_deadline())
+    };
+    match expiry {
+        Expiry::Nothing => {}
+        Expiry::Interrupt => raise_virtual_spi(p, layout::WATCHDOG_INTID),
+        Expiry::Reset => {
+            cpu::set_hyp_timer(None);
+            let then = if p.desc.on_fault == OnFault::Restart {
+                OnFault::Restart
+            } else {
+                OnFault::Stop
+            };
+            warn!(
+                "partition {}: watchdog expired -> {}",
+                p.name(),
+                then.as_str()
+            );
+            stop_partition(p, then);
+        }
+    }
+    let freq = cpu::counter_frequency() as u128;
+    let deadline = next.map(|t| (t as u128 * freq).div_ceil(layout::APB_CLOCK_HZ as u128) as u64);
+    cpu::set_hyp_timer(deadline);
 }
 
 /// Applies a vGIC side effect to the physical GIC.
@@ -164,24 +212,34 @@ pub fn boot_partition(p: &PartitionRt) -> Result<(), String> {
     if !header_ok {
         return Err("image is not an arm64 Image".into());
     }
-    let text_offset =
-        u64::from_le_bytes(image[layout::image::TEXT_OFFSET..][..8].try_into().unwrap());
+    let header_u64 = |at: usize| u64::from_le_bytes(image[at..][..8].try_into().unwrap());
+    let text_offset = header_u64(layout::image::TEXT_OFFSET);
+    let image_size = match header_u64(layout::image::IMAGE_SIZE) {
+        0 => image.len() as u64,
+        size => size,
+    };
     let first = p.desc.memory[0];
     let entry = first.guest + text_offset;
     let dtb_gpa = first.guest + first.size - layout::DTB_SLOT_SIZE;
+    let initrd_gpa = layout::initrd_address(first.guest, text_offset, image_size);
+    let initrd = p.desc.initrd;
+    let boot = guest_dt::BootInfo {
+        restart_count: p.restarts.load(Ordering::Acquire),
+        initrd: (!initrd.is_empty()).then(|| (initrd_gpa, initrd_gpa + initrd.len() as u64)),
+    };
     let host = fdt::Fdt::new(&hv.host_dtb).map_err(|e| alloc::format!("platform DTB: {e:?}"))?;
-    let dtb = guest_dt::build(
-        p.desc,
-        &hv.platform,
-        &host,
-        p.restarts.load(Ordering::Acquire),
-    )?;
+    let dtb = guest_dt::build(p.desc, &hv.platform, &host, boot)?;
 
-    guest_mem::scrub(p.desc.memory);
-    guest_mem::write(p.desc.memory, entry, image)
-        .map_err(|e| alloc::format!("image does not fit at {:#x}", e.gpa))?;
-    guest_mem::write(p.desc.memory, dtb_gpa, &dtb)
-        .map_err(|e| alloc::format!("DTB does not fit at {:#x}", e.gpa))?;
+    let map = p.desc.memory;
+    let misfit = |what: &'static str| {
+        move |e: guest_mem::OutOfRange| alloc::format!("{what} does not fit at {:#x}", e.gpa)
+    };
+    guest_mem::scrub(map);
+    guest_mem::write(map, entry, image).map_err(misfit("image"))?;
+    if !initrd.is_empty() {
+        guest_mem::write(map, initrd_gpa, initrd).map_err(misfit("initrd"))?;
+    }
+    guest_mem::write(map, dtb_gpa, &dtb).map_err(misfit("device tree"))?;
 
     *p.lifecycle.lock() = Lifecycle::Running;
     let boot_cpu = p.vcpu_cpus[0];
@@ -231,6 +289,10 @@ pub fn stop_partition(p: &PartitionRt, then: OnFault) -> ! {
     // Every vCPU of the partition is parked: nothing runs in its memory.
     p.vgic.lock().reset(&mut |e| apply_effect(p, e));
     p.uart.lock().reset();
+    if let Some(w) = &p.watchdog {
+        *w.lock() = Sp805::new();
+    }
+    cpu::set_hyp_timer(None);
     match then {
         OnFault::Restart => {
             let n = p.restarts.fetch_add(1, Ordering::AcqRel) + 1;

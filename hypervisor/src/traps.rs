@@ -201,6 +201,15 @@ pub fn service_interrupts() {
             gic::deactivate(intid);
             continue;
         }
+        if intid == hv.platform.hyp_timer_intid {
+            // Disarm and deactivate first: servicing may reset the partition.
+            crate::arch::cpu::set_hyp_timer(None);
+            gic::deactivate(intid);
+            if let Some((p, _)) = runtime::current_vcpu() {
+                runtime::service_watchdog(p);
+            }
+            continue;
+        }
         if intid == hv.platform.gic_maintenance {
             if let Some((p, _)) = runtime::current_vcpu() {
                 virq::end_of_interrupts(me, p);
@@ -273,6 +282,20 @@ fn emulate_mmio(p: &PartitionRt, vcpu: usize, frame: &mut Frame, ipa: u64, a: Mm
         if uart.interrupt() && !before {
             runtime::raise_virtual_spi(p, layout::UART_INTID);
         }
+        read
+    } else if let Some(watchdog) = p.watchdog.as_ref().filter(|_| {
+        (layout::WATCHDOG_BASE..layout::WATCHDOG_BASE + layout::WATCHDOG_SIZE).contains(&ipa)
+    }) {
+        let off = ipa - layout::WATCHDOG_BASE;
+        let now = runtime::watchdog_now();
+        let read = if a.write {
+            watchdog.lock().write(off, value as u32, now);
+            None
+        } else {
+            Some(watchdog.lock().read(off, now) as u64)
+        };
+        // Re-arm this core's timer for the (possibly new) deadline.
+        runtime::service_watchdog(p);
         read
     } else {
         return false;

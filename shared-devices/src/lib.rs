@@ -8,3 +8,4 @@
 
 pub mod console;
 pub mod pl011;
+pub mod sp805;

@@ -222,3 +222,16 @@ pub fn counter() -> u64 {
 pub fn counter_frequency() -> u64 {
     read_sysreg!("cntfrq_el0")
 }
+
+/// Arms this core's EL2 physical timer for counter value `deadline`, or
+/// disarms it.
+pub fn set_hyp_timer(deadline: Option<u64>) {
+    match deadline {
+        Some(cval) => {
+            write_sysreg!("cnthp_cval_el2", cval);
+            write_sysreg!("cnthp_ctl_el2", 1);
+        }
+        None => write_sysreg!("cnthp_ctl_el2", 0),
+    }
+    isb();
+}

@@ -29,6 +29,8 @@ pub struct Platform<'a> {
     /// `redistributor-stride`, when the DT gives one.
     pub gicr_stride: Option<usize>,
     pub psci: Conduit,
+    /// SP805 watchdog registers, if the partition has one.
+    pub watchdog: Option<usize>,
     /// INTID of the EL1 virtual timer (PPI 11, INTID 27 on `virt`).
     pub vtimer_intid: u32,
     /// `/chosen/hv,restart-count`, 0 when absent.
@@ -114,6 +116,8 @@ impl<'a> Platform<'a> {
             Conduit::Hvc
         };
 
+        let watchdog = dt.find_compatible(&["arm,sp805"]).and_then(|n| first_reg(&n));
+
         let interrupt_cells = gic.and_then(|n| n.interrupt_cells()).unwrap_or(3);
         let vtimer_intid = dt
             .find_compatible(&["arm,armv8-timer"])
@@ -151,6 +155,7 @@ impl<'a> Platform<'a> {
             gicr,
             gicr_stride,
             psci,
+            watchdog,
             vtimer_intid,
             restart_count,
             bootargs,

@@ -1,0 +1,31 @@
+//! `heartbeat`: the partition that must never notice anything. Every
+//! `period` ms (bootargs `period=<ms>`, default 20) of counter time it
+//! prints a beat with a counter that increases by exactly one, the time
+//! since the previous beat, and the worst such gap so far.
+//!
+//! ```text
+//! heartbeat: n=<n> gap_ms=<ms> max_gap_ms=<ms>
+//! ```
+
+#![no_std]
+#![no_main]
+
+use testkit::rt::{platform, timer};
+use testkit::{args, println};
+
+testkit::entry!("heartbeat", main);
+
+fn main() -> ! {
+    let period = args::value(platform().bootargs, "period")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let mut last = timer::counter();
+    let mut worst = 0;
+    timer::every(period, |n| {
+        let now = timer::counter();
+        let gap = timer::ticks_to_ms(now - last);
+        last = now;
+        worst = worst.max(gap);
+        println!("heartbeat: n={} gap_ms={} max_gap_ms={}", n, gap, worst);
+    })
+}
