@@ -2,10 +2,10 @@
 //! script writes to `OUT_DIR` and the hypervisor `include!`s.
 //!
 //! Everything is a literal, so the result is a plain `static` with no
-//! initialisation code; images come in through `include_bytes!` with
-//! absolute paths, so the source compiles wherever it is included from.
-//! Paths are fully qualified (`::config::model`, `::core`) so that
-//! nothing at the include site can shadow them.
+//! initialisation code; images and initrds come in through
+//! `include_bytes!` with absolute paths, so the source compiles wherever
+//! it is included from. Paths are fully qualified (`::config::model`,
+//! `::core`) so that nothing at the include site can shadow them.
 
 use std::fmt::Write as _;
 
@@ -46,6 +46,16 @@ fn write_partition(out: &mut String, p: &OwnedPartition) {
     let memory: Vec<String> = p.memory.iter().map(|m| memory_map(*m)).collect();
     // Validation refuses non-UTF-8 image paths, so this is lossless.
     let image = p.image.to_str().expect("validated image paths are UTF-8");
+    let initrd = match &p.initrd {
+        Some(initrd) => {
+            let path = initrd
+                .path
+                .to_str()
+                .expect("validated initrd paths are UTF-8");
+            format!("::core::include_bytes!({path:?})")
+        }
+        None => "&[]".to_owned(),
+    };
     let _ = writeln!(out, "        {MODEL}::Partition {{");
     let _ = writeln!(out, "            name: {:?},", p.name);
     let _ = writeln!(
@@ -62,15 +72,14 @@ fn write_partition(out: &mut String, p: &OwnedPartition) {
     }
     let _ = writeln!(out, "            ],");
     let _ = writeln!(out, "            image: ::core::include_bytes!({image:?}),");
-    // Until the config format has `initrd`/`watchdog` keys.
-    let _ = writeln!(out, "            initrd: &[],");
+    let _ = writeln!(out, "            initrd: {initrd},");
     let _ = writeln!(out, "            bootargs: {:?},", p.bootargs);
     let _ = writeln!(
         out,
         "            on_fault: {MODEL}::OnFault::{},",
         on_fault(p.on_fault)
     );
-    let _ = writeln!(out, "            watchdog: false,");
+    let _ = writeln!(out, "            watchdog: {},", p.watchdog);
     let _ = writeln!(out, "        }},");
 }
 

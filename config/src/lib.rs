@@ -32,7 +32,7 @@ mod validate;
 #[cfg(feature = "std")]
 pub use diag::{Diagnostic, line_col};
 #[cfg(feature = "std")]
-pub use owned::{Loaded, OwnedDevice, OwnedHypervisor, OwnedPartition, OwnedSystem};
+pub use owned::{Loaded, OwnedDevice, OwnedHypervisor, OwnedInitrd, OwnedPartition, OwnedSystem};
 
 #[cfg(feature = "std")]
 use std::path::{Path, PathBuf};
@@ -44,8 +44,8 @@ pub struct Context {
     /// The workspace's `board/` folder: `board = "x"` means
     /// `<boards_dir>/x/x.dtb`.
     pub boards_dir: PathBuf,
-    /// What an image path starting with `@/` is relative to (the folder
-    /// guest images are built into, `target/partitions`).
+    /// What an image or initrd path starting with `@/` is relative to
+    /// (the folder guest images are built into, `target/partitions`).
     pub build_dir: PathBuf,
 }
 
@@ -76,7 +76,7 @@ pub fn load(path: &Path, ctx: &Context) -> Result<Loaded, Vec<Diagnostic>> {
 }
 
 /// Like [`load`], with the file's contents already read. `path` names the
-/// file in diagnostics and anchors relative image paths.
+/// file in diagnostics and anchors relative image and initrd paths.
 #[cfg(feature = "std")]
 pub fn load_str(path: &Path, text: &str, ctx: &Context) -> Result<Loaded, Vec<Diagnostic>> {
     let mut diags = diag::Diagnostics::new(path, text);

@@ -1,6 +1,6 @@
 //! The validated system in owned form, as the host sees it: the same
-//! shape as [`crate::model`], but with images still as paths (codegen
-//! turns them into `include_bytes!`).
+//! shape as [`crate::model`], but with images and initrds still as paths
+//! (codegen turns them into `include_bytes!`).
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -13,7 +13,7 @@ pub struct Loaded {
     /// The config file.
     pub source: PathBuf,
     pub system: OwnedSystem,
-    /// The config file, the board DTB and every image, for
+    /// The config file, the board files and every image and initrd, for
     /// `cargo:rerun-if-changed`.
     pub dependencies: Vec<PathBuf>,
 }
@@ -46,8 +46,20 @@ pub struct OwnedPartition {
     pub image: PathBuf,
     /// Size of the image file in bytes.
     pub image_len: u64,
+    /// The initial RAM disk, if the partition has one.
+    pub initrd: Option<OwnedInitrd>,
     pub bootargs: String,
     pub on_fault: OnFault,
+    /// Whether the partition has the virtual SP805 watchdog.
+    pub watchdog: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedInitrd {
+    /// Absolute path of the file.
+    pub path: PathBuf,
+    /// Its size in bytes (not 0).
+    pub len: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,12 +90,13 @@ impl OwnedSystem {
             let cpus: Vec<String> = p.cpus.iter().map(u64::to_string).collect();
             let _ = writeln!(
                 out,
-                "partition \"{}\": {}, priority {}, cpus [{}], on_fault {}",
+                "partition \"{}\": {}, priority {}, cpus [{}], on_fault {}, watchdog {}",
                 p.name,
                 p.criticality.as_str(),
                 p.priority,
                 cpus.join(", "),
-                p.on_fault.as_str()
+                p.on_fault.as_str(),
+                if p.watchdog { "on" } else { "off" }
             );
             for m in &p.memory {
                 let _ = writeln!(
@@ -107,6 +120,14 @@ impl OwnedSystem {
                 );
             }
             let _ = writeln!(out, "  image {} ({} bytes)", p.image.display(), p.image_len);
+            if let Some(initrd) = &p.initrd {
+                let _ = writeln!(
+                    out,
+                    "  initrd {} ({} bytes)",
+                    initrd.path.display(),
+                    initrd.len
+                );
+            }
             if !p.bootargs.is_empty() {
                 let _ = writeln!(out, "  bootargs {:?}", p.bootargs);
             }

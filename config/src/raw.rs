@@ -44,7 +44,11 @@ pub struct RawPartition {
     pub cpus: Spanned<Vec<Spanned<Int>>>,
     pub image: Spanned<Str>,
     #[serde(default)]
+    pub initrd: Option<Spanned<Str>>,
+    #[serde(default)]
     pub on_fault: Option<Spanned<Str>>,
+    #[serde(default)]
+    pub watchdog: Option<Spanned<bool>>,
     #[serde(default)]
     pub bootargs: Option<Spanned<Str>>,
     pub memory: Spanned<Vec<Spanned<RawMap>>>,
@@ -258,6 +262,8 @@ cpus = [1]
 image = "@/x.img"
 memory = [ { guest = 0x4000_0000, host = 0x4800_0000, size = 0x0200_0000 } ]
 devices = [ "/pl061@9030000", { path = "/pl031@9010000", interrupts = [40] } ]
+initrd = "@/x.cpio"
+watchdog = true
 "#;
 
     #[test]
@@ -271,6 +277,26 @@ devices = [ "/pl061@9030000", { path = "/pl031@9010000", interrupts = [40] } ]
         };
         assert_eq!(t.path.get_ref().0, "/pl031@9010000");
         assert_eq!(t.interrupts.as_ref().unwrap().get_ref()[0].get_ref().0, 40);
+    }
+
+    #[test]
+    fn parses_initrd_and_watchdog() {
+        let raw = parse(GOOD).unwrap();
+        let partitions = raw.partition.unwrap().into_inner();
+        let p = partitions[0].get_ref();
+        assert_eq!(p.initrd.as_ref().unwrap().get_ref().0, "@/x.cpio");
+        assert!(*p.watchdog.as_ref().unwrap().get_ref());
+        let raw = parse(&GOOD.replace("initrd = \"@/x.cpio\"\nwatchdog = true\n", "")).unwrap();
+        let partitions = raw.partition.unwrap().into_inner();
+        assert!(partitions[0].get_ref().initrd.is_none());
+        assert!(partitions[0].get_ref().watchdog.is_none());
+    }
+
+    #[test]
+    fn watchdog_must_be_a_boolean() {
+        let (at, message) = err(&GOOD.replace("watchdog = true", "watchdog = \"yes\""));
+        assert_eq!(at, "\"yes\"");
+        assert!(message.contains("expected a boolean"), "{message}");
     }
 
     #[test]

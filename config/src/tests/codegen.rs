@@ -6,21 +6,25 @@ use std::path::Path;
 use std::process::Command;
 
 use super::fixture::{BASE, Fixture};
+use crate::Loaded;
 use crate::codegen::rust_source;
 
-/// `BASE` plus devices, a device override and bootargs that need escaping.
-fn sample() -> String {
-    BASE.replacen(
+/// `BASE` plus devices, a device override, bootargs that need escaping,
+/// an initrd and a watchdog in the first partition, loaded in `fx`.
+fn sample(fx: &Fixture) -> Loaded {
+    fx.write("build/initrd.cpio", b"070701 a cpio archive, or not");
+    let text = BASE.replacen(
         "cpus = [1]",
-        "cpus = [1]\ndevices = [\"/pl061@9030000\", { path = \"/virtio_mmio@a000200\", interrupts = [50, 51] }]\nbootargs = \"a=\\\"q\\\" b=\\\\ c=é\"",
+        "cpus = [1]\ndevices = [\"/pl061@9030000\", { path = \"/virtio_mmio@a000200\", interrupts = [50, 51] }]\nbootargs = \"a=\\\"q\\\" b=\\\\ c=é\"\ninitrd = \"@/initrd.cpio\"\nwatchdog = true",
         1,
-    )
+    );
+    fx.load(&text).unwrap_or_else(|d| panic!("{d:?}"))
 }
 
 #[test]
 fn generated_source_parses_as_a_rust_file() {
     let fx = Fixture::new();
-    let loaded = fx.load(&sample()).unwrap();
+    let loaded = sample(&fx);
     let source = rust_source(&loaded);
     let file = syn::parse_file(&source).unwrap_or_else(|e| panic!("{e}\n{source}"));
     assert_eq!(file.items.len(), 1, "only the static");
@@ -33,9 +37,10 @@ fn generated_source_parses_as_a_rust_file() {
 #[test]
 fn generated_source_holds_the_values() {
     let fx = Fixture::new();
-    let loaded = fx.load(&sample()).unwrap();
+    let loaded = sample(&fx);
     let source = rust_source(&loaded);
     let hello = fx.ctx.build_dir.join("hello.img").canonicalize().unwrap();
+    let initrd = fx.ctx.build_dir.join("initrd.cpio").canonicalize().unwrap();
     for expected in [
         "pub static SYSTEM: ::config::model::System = ::config::model::System {".to_owned(),
         "board: \"qemu-virt\",".to_owned(),
@@ -52,6 +57,10 @@ fn generated_source_holds_the_values() {
         "on_fault: ::config::model::OnFault::Restart,".to_owned(),
         "on_fault: ::config::model::OnFault::Stop,".to_owned(),
         "devices: &[\n            ],".to_owned(),
+        format!("initrd: ::core::include_bytes!({:?}),", initrd.to_str().unwrap()),
+        "initrd: &[],".to_owned(),
+        "watchdog: true,".to_owned(),
+        "watchdog: false,".to_owned(),
     ] {
         assert!(source.contains(&expected), "missing {expected:?} in:\n{source}");
     }
@@ -65,7 +74,7 @@ fn generated_source_holds_the_values() {
 #[test]
 fn generated_source_compiles_in_a_no_std_crate() {
     let fx = Fixture::new();
-    let loaded = fx.load(&sample()).unwrap();
+    let loaded = sample(&fx);
     let out = fx.dir.join("rustc");
     std::fs::create_dir_all(&out).unwrap();
     let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));

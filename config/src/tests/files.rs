@@ -43,10 +43,10 @@ fn default_config_is_as_specified() {
     let expected = format!(
         "board qemu-virt ({dtb})
 hypervisor: host 0x40000000..0x48000000 (128 MiB), console /pl011@9000000
-partition \"cluster\": asil-b, priority 200, cpus [1], on_fault restart
+partition \"cluster\": asil-b, priority 200, cpus [1], on_fault restart, watchdog off
   memory guest 0x40000000..0x42000000 -> host 0x48000000..0x4a000000 (32 MiB)
   image {hello} (64 bytes)
-partition \"ivi\": qm, priority 10, cpus [2, 3], on_fault stop
+partition \"ivi\": qm, priority 10, cpus [2, 3], on_fault stop, watchdog off
   memory guest 0x40000000..0x44000000 -> host 0x50000000..0x54000000 (64 MiB)
   image {hello} (64 bytes)
 ",

@@ -55,6 +55,42 @@ impl Fixture {
         }
     }
 
+    /// A file of `len` bytes (sparse: big ones cost nothing).
+    pub fn sized(&self, name: &str, len: u64) -> PathBuf {
+        let path = self.write(name, b"");
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .and_then(|f| f.set_len(len))
+            .unwrap();
+        path
+    }
+
+    /// A copy of the qemu-virt board whose DTB has the byte string `from`
+    /// (which must occur exactly once) replaced by `to`, and a context that
+    /// points at it.
+    pub fn patched_board(&self, from: &[u8], to: &[u8]) -> Context {
+        assert_eq!(from.len(), to.len(), "a patch keeps the DTB's layout");
+        let real = boards_dir().join("qemu-virt");
+        let mut dtb = std::fs::read(real.join("qemu-virt.dtb")).unwrap();
+        let at: Vec<usize> = dtb
+            .windows(from.len())
+            .enumerate()
+            .filter(|(_, w)| *w == from)
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(at.len(), 1, "{from:02x?} occurs {} times", at.len());
+        dtb[at[0]..at[0] + to.len()].copy_from_slice(to);
+        let board = self.dir.join("boards/qemu-virt");
+        std::fs::create_dir_all(&board).unwrap();
+        std::fs::write(board.join("qemu-virt.dtb"), dtb).unwrap();
+        std::fs::copy(real.join("board.toml"), board.join("board.toml")).unwrap();
+        Context {
+            boards_dir: self.dir.join("boards"),
+            build_dir: self.ctx.build_dir.clone(),
+        }
+    }
+
     pub fn write(&self, name: &str, bytes: &[u8]) -> PathBuf {
         let path = self.dir.join(name);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();

@@ -72,6 +72,8 @@ fn base_config_is_valid() {
     assert_eq!(cluster.image_len, 64);
     assert_eq!(cluster.bootargs, "");
     assert!(cluster.devices.is_empty());
+    assert_eq!(cluster.initrd, None, "no initrd unless given");
+    assert!(!cluster.watchdog, "watchdog defaults to off");
     assert_eq!(ivi.cpus, [2, 3]);
     assert_eq!(ivi.on_fault, OnFault::Stop, "on_fault defaults to stop");
     let hello = fx.ctx.build_dir.join("hello.img").canonicalize().unwrap();
@@ -592,6 +594,20 @@ fn image_must_fit_below_the_device_tree() {
 }
 
 #[test]
+fn absurd_text_offset_is_refused_without_overflow() {
+    let fx = Fixture::new();
+    fx.write("build/wild.img", &arm64_image(u64::MAX - 0x1000, 0x2000));
+    fx.write("build/initrd.cpio", b"x");
+    let text = with("@/hello.img", "@/wild.img")
+        .replace("cpus = [1]", "cpus = [1]\ninitrd = \"@/initrd.cpio\"");
+    assert_only(
+        &fx.errors(&text),
+        "13:9",
+        "does not fit partition \"cluster\"",
+    );
+}
+
+#[test]
 fn first_region_size_and_alignment() {
     let errs = errors(&with("size = 0x0200_0000", "size = 0x0030_0000"));
     assert_only(
@@ -605,6 +621,194 @@ fn first_region_size_and_alignment() {
         "14:22",
         "guest address 0x40100000 of the first memory region of partition \"cluster\" is misaligned",
     );
+}
+
+// ---- initrd --------------------------------------------------------------
+
+/// `BASE` with `initrd = <value>` in the first partition, on line 12 (the
+/// value starts at column 10).
+fn with_initrd(value: &str) -> String {
+    with("cpus = [1]", &format!("cpus = [1]\ninitrd = {value:?}"))
+}
+
+#[test]
+fn initrd_is_resolved_like_the_image() {
+    let fx = Fixture::new();
+    let in_build = fx.write("build/ramdisk.cpio", b"not empty");
+    let loaded = fx.load(&with_initrd("@/ramdisk.cpio")).unwrap();
+    let initrd = loaded.system.partitions[0].initrd.clone().unwrap();
+    assert_eq!(initrd.path, in_build.canonicalize().unwrap());
+    assert_eq!(initrd.len, 9);
+    assert_eq!(loaded.system.partitions[1].initrd, None);
+    // A dependency, right after its partition's image.
+    let hello = fx.ctx.build_dir.join("hello.img").canonicalize().unwrap();
+    assert_eq!(
+        loaded.dependencies[3..],
+        [hello.clone(), initrd.path.clone(), hello]
+    );
+
+    let beside = fx.write("initrds/r.cpio", b"x");
+    let loaded = fx.load(&with_initrd("initrds/r.cpio")).unwrap();
+    let initrd = loaded.system.partitions[0].initrd.clone().unwrap();
+    assert_eq!(initrd.path, beside.canonicalize().unwrap());
+    assert_eq!(initrd.len, 1);
+}
+
+#[test]
+fn summary_shows_initrd_and_watchdog() {
+    let fx = Fixture::new();
+    let initrd = fx.write("build/ramdisk.cpio", b"not empty");
+    let text = with_initrd("@/ramdisk.cpio").replace("cpus = [1]", "cpus = [1]\nwatchdog = true");
+    let summary = fx.load(&text).unwrap().system.summary();
+    let hello = fx.ctx.build_dir.join("hello.img").canonicalize().unwrap();
+    let cluster = format!(
+        "partition \"cluster\": asil-b, priority 200, cpus [1], on_fault restart, watchdog on
+  memory guest 0x40000000..0x42000000 -> host 0x48000000..0x4a000000 (32 MiB)
+  image {} (64 bytes)
+  initrd {} (9 bytes)
+partition \"ivi\": qm, priority 10, cpus [2, 3], on_fault stop, watchdog off
+",
+        hello.display(),
+        initrd.canonicalize().unwrap().display()
+    );
+    assert!(summary.contains(&cluster), "{summary}");
+}
+
+#[test]
+fn initrd_not_found() {
+    let fx = Fixture::new();
+    let errs = fx.errors(&with_initrd("@/missing.cpio"));
+    let expected = format!(
+        "initrd not found: {}",
+        fx.ctx.build_dir.join("missing.cpio").display()
+    );
+    assert_only(&errs, "12:10", &expected);
+    let errs = fx.errors(&with_initrd("r/../nope.cpio"));
+    let expected = format!(
+        "initrd not found: {}",
+        fx.dir.join("r/../nope.cpio").display()
+    );
+    assert_only(&errs, "12:10", &expected);
+}
+
+#[test]
+fn initrd_must_be_a_non_empty_regular_file() {
+    let fx = Fixture::new();
+    std::fs::create_dir_all(fx.ctx.build_dir.join("dir.cpio")).unwrap();
+    assert_only(
+        &fx.errors(&with_initrd("@/dir.cpio")),
+        "12:10",
+        "initrd is not a regular file: ",
+    );
+    let empty = fx.write("build/empty.cpio", b"");
+    assert_only(
+        &fx.errors(&with_initrd("@/empty.cpio")),
+        "12:10",
+        &format!(
+            "initrd {} is empty",
+            empty.canonicalize().unwrap().display()
+        ),
+    );
+    assert_only(
+        &fx.errors(&with_initrd("")),
+        "12:10",
+        "initrd path is empty",
+    );
+    let errs = fx.errors(&with("cpus = [1]", "cpus = [1]\ninitrd = 7"));
+    assert_only(&errs, "12:10", "expected a string");
+}
+
+#[test]
+fn initrd_must_end_before_the_device_tree() {
+    let fx = Fixture::new();
+    // The kernel ends at guest 0x41bf0000, so the initrd goes at
+    // 0x41c00000 and has the 2 MiB up to the slot at 0x41e00000.
+    fx.write("build/big.img", &arm64_image(0x8_0000, 0x1b7_0000));
+    let text = with_initrd("@/initrd.cpio").replace("@/hello.img", "@/big.img");
+    fx.sized("build/initrd.cpio", 0x20_0000);
+    let errs = fx.errors(&text);
+    assert!(errs.is_empty(), "an exact fit is a fit: {errs:?}");
+    let initrd = fx.sized("build/initrd.cpio", 0x20_0001);
+    assert_only(
+        &fx.errors(&text),
+        "12:10",
+        &format!(
+            "initrd {} (0x200001 bytes) does not fit partition \"cluster\" by 0x1 bytes: it goes at guest 0x41c00000, the first 2 MiB boundary after the image (28096 KiB at guest 0x40080000), and only 2 MiB is left before the device tree's slot at 0x41e00000",
+            initrd.canonicalize().unwrap().display()
+        ),
+    );
+    // A kernel ending on the slot's 2 MiB boundary leaves no room at all.
+    fx.write("build/big.img", &arm64_image(0x8_0000, 0x1d8_0000));
+    fx.sized("build/initrd.cpio", 0x1000);
+    assert_only(
+        &fx.errors(&text),
+        "12:10",
+        "(4 KiB) does not fit partition \"cluster\" by 4 KiB: it goes at guest 0x41e00000, the first 2 MiB boundary after the image (30208 KiB at guest 0x40080000), and no room is left before",
+    );
+}
+
+#[test]
+fn initrd_placement_follows_the_file_when_image_size_is_0() {
+    let fx = Fixture::new();
+    // image_size 0: the 2 MiB file counts, the kernel ends at 0x40280000
+    // and the initrd goes at 0x40400000.
+    let mut image = arm64_image(0x8_0000, 0);
+    image.resize(0x20_0000, 0);
+    fx.write("build/old.img", &image);
+    fx.sized("build/initrd.cpio", 0x1a0_0001);
+    let text = with_initrd("@/initrd.cpio").replace("@/hello.img", "@/old.img");
+    assert_only(
+        &fx.errors(&text),
+        "12:10",
+        "by 0x1 bytes: it goes at guest 0x40400000, the first 2 MiB boundary after the image (2 MiB at guest 0x40080000), and only 26 MiB is left",
+    );
+}
+
+#[test]
+fn initrd_fit_is_not_checked_when_the_image_does_not_fit() {
+    let fx = Fixture::new();
+    fx.write("build/huge.img", &arm64_image(0, 0x1e0_0001));
+    fx.write("build/initrd.cpio", b"x");
+    let text = with_initrd("@/initrd.cpio").replace("@/hello.img", "@/huge.img");
+    assert_only(&fx.errors(&text), "13:9", "image ");
+}
+
+// ---- watchdog ------------------------------------------------------------
+
+#[test]
+fn watchdog_is_off_unless_asked_for() {
+    let fx = Fixture::new();
+    for (value, expected) in [("true", true), ("false", false)] {
+        let loaded = fx
+            .load(&with(
+                "cpus = [1]",
+                &format!("cpus = [1]\nwatchdog = {value}"),
+            ))
+            .unwrap();
+        assert_eq!(loaded.system.partitions[0].watchdog, expected);
+        assert!(!loaded.system.partitions[1].watchdog);
+    }
+    let errs = errors(&with("cpus = [1]", "cpus = [1]\nwatchdog = 1"));
+    assert_only(&errs, "12:12", "expected a boolean");
+}
+
+#[test]
+fn watchdog_expiry_cannot_be_injected() {
+    let text = with("\"restart\"", "\"inject\"");
+    let errs = errors(
+        &with_nth(0, "cpus = [1]", "cpus = [1]\nwatchdog = true")
+            .replace("\"restart\"", "\"inject\""),
+    );
+    assert_only(
+        &errs,
+        "12:12",
+        "partition \"cluster\" has a watchdog and on_fault = \"inject\": a watchdog expiry cannot be injected; use stop or restart",
+    );
+    // Without a watchdog, or with it off, inject is fine.
+    assert!(errors(&text).is_empty());
+    assert!(errors(&text.replace("cpus = [1]", "cpus = [1]\nwatchdog = false")).is_empty());
+    // The default on_fault (stop) is fine too.
+    assert!(errors(&with("cpus = [2, 3]", "cpus = [2, 3]\nwatchdog = true")).is_empty());
 }
 
 // ---- board, console and devices -------------------------------------------
@@ -844,6 +1048,10 @@ fn interrupt_override_values() {
         "12:67",
         "interrupt 40 is listed twice for device /pl031@9010000",
     );
+}
+
+#[test]
+fn emulated_interrupts_cannot_be_passed_through() {
     let errs = errors(&with_devices(
         "{ path = \"/pl031@9010000\", interrupts = [33] }",
         "",
@@ -851,7 +1059,63 @@ fn interrupt_override_values() {
     assert_only(
         &errs,
         "12:53",
-        "interrupt 33 of device /pl031@9010000 is the emulated console's interrupt",
+        "interrupt 33 of device /pl031@9010000 is the emulated console's interrupt, reserved in every partition",
+    );
+    // The watchdog's, whether or not the partition has the watchdog.
+    let errs = errors(&with_devices(
+        "",
+        "{ path = \"/pl031@9010000\", interrupts = [34, 42] }",
+    ));
+    assert_only(
+        &errs,
+        "22:57",
+        "interrupt 42 of device /pl031@9010000 is the emulated watchdog's interrupt, reserved in every partition",
+    );
+    // Each of the list is refused.
+    for intid in crate::layout::EMULATED_INTIDS {
+        let errs = errors(&with_devices(
+            &format!("{{ path = \"/pl031@9010000\", interrupts = [{intid}] }}"),
+            "",
+        ));
+        assert_only(&errs, "12:53", &format!("interrupt {intid} of device"));
+    }
+}
+
+#[test]
+fn device_on_an_emulated_frame() {
+    let fx = Fixture::new();
+    // The GPIO's `reg` (2 address and 2 size cells) moved onto the
+    // watchdog's frame, 0x0910_0000. No partition has a watchdog: the
+    // frame is kept clear regardless.
+    let reg = |base: u32| {
+        [0, base, 0, 0x1000]
+            .iter()
+            .flat_map(|c: &u32| c.to_be_bytes())
+            .collect::<Vec<u8>>()
+    };
+    let ctx = fx.patched_board(&reg(0x0903_0000), &reg(0x0910_0000));
+    let text = with_devices("\"/pl061@9030000\"", "");
+    let errs = match crate::load_str(&fx.dir.join("test.toml"), &text, &ctx) {
+        Ok(_) => Vec::new(),
+        Err(d) => d
+            .iter()
+            .map(|d| format!("{}:{}: {}", d.line, d.col, d.message))
+            .collect(),
+    };
+    assert_only(
+        &errs,
+        "12:12",
+        "device /pl061@9030000 (guest 0x9100000..0x9101000, mapped guest == host) collides with the emulated SP805 watchdog (guest 0x9100000..0x9101000)",
+    );
+    // And onto the console's.
+    let ctx = fx.patched_board(&reg(0x0903_0000), &reg(0x0900_0000));
+    let errs = crate::load_str(&fx.dir.join("test.toml"), &text, &ctx).unwrap_err();
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0]
+            .message
+            .contains("collides with the emulated PL011 console"),
+        "{errs:?}"
     );
 }
 

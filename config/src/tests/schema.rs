@@ -98,6 +98,29 @@ fn check(root: &Value, schema: &Value, value: &Value, at: &str, errors: &mut Vec
     for (keyword, rule) in schema {
         match keyword.as_str() {
             "$schema" | "title" | "description" | "examples" | "default" | "$defs" | "pattern" => {}
+            // Applied by "if".
+            "then" => {}
+            "if" => {
+                let mut failed = Vec::new();
+                check(root, rule, value, at, &mut failed);
+                if failed.is_empty()
+                    && let Some(then) = schema.get("then")
+                {
+                    check(root, then, value, at, errors);
+                }
+            }
+            "not" => {
+                let mut failed = Vec::new();
+                check(root, rule, value, at, &mut failed);
+                if failed.is_empty() {
+                    errors.push(format!("{at}: {value} matches not {rule}"));
+                }
+            }
+            "const" => {
+                if value != rule {
+                    errors.push(format!("{at}: {value} is not {rule}"));
+                }
+            }
             "$ref" => {
                 let name = rule
                     .as_str()
@@ -111,6 +134,7 @@ fn check(root: &Value, schema: &Value, value: &Value, at: &str, errors: &mut Vec
                     "object" => value.is_object(),
                     "array" => value.is_array(),
                     "string" => value.is_string(),
+                    "boolean" => value.is_boolean(),
                     "integer" => value.is_i64() || value.is_u64(),
                     other => panic!("type {other}"),
                 };
@@ -258,6 +282,15 @@ fn schema_rejects_what_the_parser_rejects_on_shape() {
             "$.hypervisor.memory.base: 1073807360 fails multipleOf 2097152",
         ),
         ("no-partitions.toml", "$: missing partition"),
+        (
+            "watchdog-inject.toml",
+            "$.partition[0].on_fault: \"inject\" matches not",
+        ),
+        // The only other branch, a string, does not match either.
+        (
+            "emulated-interrupt.toml",
+            "$.partition[0].devices[0]: matches 0 of oneOf",
+        ),
     ] {
         let errors = schema_errors(&invalid.join(file));
         assert!(
@@ -265,4 +298,56 @@ fn schema_rejects_what_the_parser_rejects_on_shape() {
             "{file}: {errors:?}"
         );
     }
+}
+
+/// The interrupts the schema keeps passthrough devices off are the
+/// emulated devices' ones.
+#[test]
+fn emulated_interrupts_match_the_layout() {
+    let schema = schema();
+    let items = &schema["$defs"]["deviceTable"]["properties"]["interrupts"]["items"];
+    let listed: Vec<u64> = items["not"]["enum"]
+        .as_array()
+        .expect("an enum of INTIDs")
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    let expected: Vec<u64> = crate::layout::EMULATED_INTIDS
+        .iter()
+        .map(|&i| i.into())
+        .collect();
+    assert_eq!(listed, expected);
+}
+
+#[test]
+fn watchdog_and_inject_are_refused_together_only() {
+    let schema = schema();
+    let partition = |extra: &str| -> Vec<String> {
+        let text = format!(
+            "{}{extra}\n",
+            super::fixture::BASE.replace("on_fault = \"restart\"\n", "")
+        );
+        let toml: toml::Value = toml::from_str(&text).unwrap();
+        let mut errors = Vec::new();
+        check(
+            &schema,
+            &schema,
+            &serde_json::to_value(toml).unwrap(),
+            "$",
+            &mut errors,
+        );
+        errors
+    };
+    assert!(partition("watchdog = true").is_empty());
+    assert!(partition("watchdog = true\non_fault = \"restart\"").is_empty());
+    assert!(partition("watchdog = false\non_fault = \"inject\"").is_empty());
+    assert!(partition("on_fault = \"inject\"").is_empty());
+    assert_eq!(
+        partition("watchdog = true\non_fault = \"inject\""),
+        ["$.partition[1].on_fault: \"inject\" matches not {\"const\":\"inject\"}"]
+    );
+    assert_eq!(
+        partition("watchdog = \"yes\""),
+        ["$.partition[1].watchdog: not a \"boolean\""]
+    );
 }

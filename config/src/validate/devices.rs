@@ -24,6 +24,12 @@ const EMULATED_UART: Region = Region {
     base: layout::UART_BASE,
     size: layout::UART_SIZE,
 };
+/// Kept clear in every partition, whether or not it has the watchdog: one
+/// rule, and turning the watchdog on never breaks a device assignment.
+const EMULATED_WATCHDOG: Region = Region {
+    base: layout::WATCHDOG_BASE,
+    size: layout::WATCHDOG_SIZE,
+};
 
 impl Validator<'_, '_> {
     pub(super) fn devices(&mut self, raw: &RawPartition, name: &str, vcpus: usize) -> Vec<Device> {
@@ -186,10 +192,13 @@ impl Validator<'_, '_> {
             },
         };
         for (intid, at) in &interrupts {
-            if *intid == layout::UART_INTID {
+            if layout::EMULATED_INTIDS.contains(intid) {
                 errors.push((
                     at.clone(),
-                    format!("interrupt {intid} of device {path} is the emulated console's interrupt in every partition"),
+                    format!(
+                        "interrupt {intid} of device {path} is the {}'s interrupt, reserved in every partition",
+                        emulated_interrupt_owner(*intid)
+                    ),
                 ));
             }
         }
@@ -298,7 +307,7 @@ impl Validator<'_, '_> {
 }
 
 /// The emulated devices' frames in a partition with `vcpus` vCPUs.
-fn emulated_frames(vcpus: usize) -> [(&'static str, Region); 3] {
+fn emulated_frames(vcpus: usize) -> [(&'static str, Region); 4] {
     let gicr = Region {
         base: layout::GICR_BASE,
         size: layout::GICR_STRIDE * vcpus.max(1) as u64,
@@ -307,7 +316,17 @@ fn emulated_frames(vcpus: usize) -> [(&'static str, Region); 3] {
         ("emulated GIC distributor", EMULATED_GICD),
         ("emulated GIC redistributors", gicr),
         ("emulated PL011 console", EMULATED_UART),
+        ("emulated SP805 watchdog", EMULATED_WATCHDOG),
     ]
+}
+
+/// Which emulated device raises `intid`, one of `layout::EMULATED_INTIDS`.
+fn emulated_interrupt_owner(intid: u32) -> &'static str {
+    match intid {
+        layout::UART_INTID => "emulated console",
+        layout::WATCHDOG_INTID => "emulated watchdog",
+        _ => "emulated device",
+    }
 }
 
 /// The first page range two devices both touch, if any.
@@ -326,4 +345,46 @@ fn shared_page(a: &Device, b: &Device) -> Option<Region> {
                 }
             })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_emulated_interrupt_has_an_owner() {
+        for intid in layout::EMULATED_INTIDS {
+            assert_ne!(
+                emulated_interrupt_owner(intid),
+                "emulated device",
+                "INTID {intid} has no name of its own"
+            );
+        }
+    }
+
+    #[test]
+    fn emulated_frames_include_the_watchdog() {
+        let frames = emulated_frames(2);
+        let watchdog = frames
+            .iter()
+            .find(|(what, _)| what.contains("watchdog"))
+            .expect("the watchdog frame")
+            .1;
+        assert_eq!(
+            watchdog,
+            Region {
+                base: 0x0910_0000,
+                size: 0x1000
+            }
+        );
+        // Every frame lies in the device window, which guest memory avoids.
+        for (what, frame) in frames {
+            assert!(
+                frame.base >= layout::DEVICE_WINDOW_BASE
+                    && frame.base + frame.size
+                        <= layout::DEVICE_WINDOW_BASE + layout::DEVICE_WINDOW_SIZE,
+                "{what}"
+            );
+        }
+    }
 }

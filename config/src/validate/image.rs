@@ -1,14 +1,17 @@
-//! The partition's kernel: an arm64 `Image` (Linux boot protocol,
-//! Documentation/arch/arm64/booting.rst), and whether it fits the first
-//! memory region next to the device tree.
+//! The partition's kernel, an arm64 `Image` (Linux boot protocol,
+//! Documentation/arch/arm64/booting.rst), and its optional initrd; and
+//! whether both fit the first memory region next to the device tree.
 
-use std::fs::File;
+use std::fs::{File, Metadata};
 use std::io::Read;
+use std::path::PathBuf;
 
-use super::{Image, MIB, Part, Validator};
+use toml::Spanned;
+
+use super::{Image, Initrd, MIB, Part, Validator};
 use crate::layout;
 use crate::owned::size;
-use crate::raw::RawPartition;
+use crate::raw::{RawPartition, Str};
 
 /// The generated device tree takes the last 2 MiB of the first region.
 const DTB_SLOT: u64 = layout::DTB_SLOT_SIZE;
@@ -21,11 +24,15 @@ const IMAGE_HEADER_LEN: usize = layout::image::HEADER_SIZE;
 const IMAGE_MAGIC: u32 = layout::image::MAGIC_VALUE;
 
 impl Validator<'_, '_> {
-    pub(super) fn image(&mut self, raw: &RawPartition) -> Option<Image> {
-        let given = &raw.image.get_ref().0;
-        let span = raw.image.span();
+    /// Resolves an `image` or `initrd` path: `@/x` is `x` in the build
+    /// directory, anything else is relative to the config file's folder.
+    /// The file must exist, be a regular file and have a UTF-8 path (for
+    /// `include_bytes!`). `what` names the key in messages.
+    fn input_file(&mut self, value: &Spanned<Str>, what: &str) -> Option<(PathBuf, Metadata)> {
+        let given = &value.get_ref().0;
+        let span = value.span();
         if given.is_empty() {
-            self.diags.error(span, "image path is empty");
+            self.diags.error(span, format!("{what} path is empty"));
             return None;
         }
         let path = match given.strip_prefix("@/") {
@@ -37,7 +44,7 @@ impl Validator<'_, '_> {
             Ok(m) => m,
             Err(_) => {
                 self.diags
-                    .error(span, format!("image not found: {}", path.display()));
+                    .error(span, format!("{what} not found: {}", path.display()));
                 return None;
             }
         };
@@ -47,7 +54,7 @@ impl Validator<'_, '_> {
         if !metadata.is_file() {
             self.diags.error(
                 span,
-                format!("image is not a regular file: {}", path.display()),
+                format!("{what} is not a regular file: {}", path.display()),
             );
             return None;
         }
@@ -55,12 +62,18 @@ impl Validator<'_, '_> {
             self.diags.error(
                 span,
                 format!(
-                    "image path {} is not UTF-8, so include_bytes! cannot name it",
+                    "{what} path {} is not UTF-8, so include_bytes! cannot name it",
                     path.display()
                 ),
             );
             return None;
         }
+        Some((path, metadata))
+    }
+
+    pub(super) fn image(&mut self, raw: &RawPartition) -> Option<Image> {
+        let span = raw.image.span();
+        let (path, metadata) = self.input_file(&raw.image, "image")?;
         let mut header = Vec::with_capacity(IMAGE_HEADER_LEN);
         let read = File::open(&path)
             .and_then(|f| f.take(IMAGE_HEADER_LEN as u64).read_to_end(&mut header));
@@ -79,7 +92,8 @@ impl Validator<'_, '_> {
         }
         let u64_at =
             |at: usize| u64::from_le_bytes(header[at..at + 8].try_into().expect("8 bytes"));
-        let magic = u32::from_le_bytes(header[56..60].try_into().expect("4 bytes"));
+        let magic_at = layout::image::MAGIC;
+        let magic = u32::from_le_bytes(header[magic_at..magic_at + 4].try_into().expect("4 bytes"));
         if magic != IMAGE_MAGIC {
             self.diags.error(
                 span,
@@ -93,14 +107,36 @@ impl Validator<'_, '_> {
         Some(Image {
             path,
             len,
-            text_offset: u64_at(8),
-            image_size: u64_at(16),
+            text_offset: u64_at(layout::image::TEXT_OFFSET),
+            image_size: u64_at(layout::image::IMAGE_SIZE),
             span,
         })
     }
 
-    /// The kernel goes at the first region's guest base + `text_offset`
-    /// and must end before the device tree's slot at the region's end.
+    /// `initrd`, if given: any readable, non-empty regular file. Its
+    /// contents are the guest's business.
+    pub(super) fn initrd(&mut self, raw: &RawPartition) -> Option<Initrd> {
+        let value = raw.initrd.as_ref()?;
+        let span = value.span();
+        let (path, metadata) = self.input_file(value, "initrd")?;
+        if let Err(e) = File::open(&path) {
+            self.diags
+                .error(span, format!("cannot read initrd {}: {e}", path.display()));
+            return None;
+        }
+        let len = metadata.len();
+        if len == 0 {
+            self.diags
+                .error(span, format!("initrd {} is empty", path.display()));
+            return None;
+        }
+        Some(Initrd { path, len, span })
+    }
+
+    /// The first region holds, from its base up: the kernel at
+    /// `guest + text_offset`, the initrd (if any) at the next 2 MiB
+    /// boundary, and the device tree in the last 2 MiB (see
+    /// `layout::initrd_address`). Each must end before the next begins.
     pub(super) fn image_fits(&mut self, part: &Part<'_>) {
         let (Some(image), Some(Some(first))) = (&part.image, part.memory.first()) else {
             return;
@@ -127,11 +163,11 @@ impl Validator<'_, '_> {
             );
             return;
         }
-        // An `image_size` of 0 means "unknown" in the boot protocol: then
-        // the file is all there is to go by.
-        let footprint = image.image_size.max(image.len);
-        let load = first.guest + image.text_offset;
+        let footprint = layout::kernel_size(image.image_size, image.len);
+        // The region's end does not overflow: memory_map checked it
+        // against the 39-bit limit.
         let slot = first.guest + first.size - DTB_SLOT;
+        let load = first.guest.saturating_add(image.text_offset);
         if load.checked_add(footprint).is_none_or(|end| end > slot) {
             self.diags.error(
                 image.span.clone(),
@@ -139,6 +175,29 @@ impl Validator<'_, '_> {
                     "image {} does not fit partition \"{name}\": loaded at guest {load:#x} (text_offset {:#x}) it takes {footprint:#x} bytes, but the device tree's slot starts at {slot:#x}",
                     image.path.display(),
                     image.text_offset
+                ),
+            );
+            // Where the initrd would go depends on the image: one message.
+            return;
+        }
+        let Some(initrd) = &part.initrd else {
+            return;
+        };
+        let at = layout::initrd_address(first.guest, image.text_offset, footprint);
+        let end = at.saturating_add(initrd.len);
+        if end > slot {
+            let room = match slot.saturating_sub(at) {
+                0 => "no room is left".to_owned(),
+                room => format!("only {} is left", size(room)),
+            };
+            self.diags.error(
+                initrd.span.clone(),
+                format!(
+                    "initrd {} ({}) does not fit partition \"{name}\" by {}: it goes at guest {at:#x}, the first 2 MiB boundary after the image ({} at guest {load:#x}), and {room} before the device tree's slot at {slot:#x}",
+                    initrd.path.display(),
+                    size(initrd.len),
+                    size(end - slot),
+                    size(footprint),
                 ),
             );
         }

@@ -186,7 +186,7 @@ impl Validator<'_, '_> {
                 self.diags.error(
                     span.clone(),
                     format!(
-                        "{here} overlaps the virtual device window (guest {}) where every partition has its emulated GIC and UART",
+                        "{here} overlaps the virtual device window (guest {}) where every partition has its emulated devices",
                         range(DEVICE_WINDOW.base, DEVICE_WINDOW.size)
                     ),
                 );

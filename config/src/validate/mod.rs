@@ -16,7 +16,7 @@ use crate::Context;
 use crate::diag::Diagnostics;
 use crate::dtb::{Board, NodeId};
 use crate::model::{Criticality, MemoryMap, OnFault, Region};
-use crate::owned::{OwnedDevice, OwnedHypervisor, OwnedPartition, OwnedSystem, range};
+use crate::owned::{OwnedDevice, OwnedHypervisor, OwnedInitrd, OwnedPartition, OwnedSystem, range};
 use crate::raw::{Int, RawConfig, RawPartition, Str};
 
 const MIB: u64 = 1 << 20;
@@ -58,9 +58,9 @@ pub(crate) fn validate(
     v.run(raw)
 }
 
-/// The folder relative image paths are resolved against, made absolute so
-/// that the generated `include_bytes!` does not depend on where the
-/// compiler runs.
+/// The folder relative image and initrd paths are resolved against, made
+/// absolute so that the generated `include_bytes!` does not depend on
+/// where the compiler runs.
 fn config_dir(file: &Path) -> PathBuf {
     let dir = file.parent().unwrap_or(Path::new(""));
     let dir = if dir.as_os_str().is_empty() {
@@ -96,8 +96,10 @@ struct Part<'r> {
     memory: Vec<Option<MemoryMap>>,
     devices: Vec<Device>,
     image: Option<Image>,
+    initrd: Option<Initrd>,
     bootargs: String,
     on_fault: OnFault,
+    watchdog: bool,
 }
 
 struct Device {
@@ -113,6 +115,12 @@ struct Image {
     len: u64,
     text_offset: u64,
     image_size: u64,
+    span: Span,
+}
+
+struct Initrd {
+    path: PathBuf,
+    len: u64,
     span: Span,
 }
 
@@ -154,6 +162,7 @@ impl Validator<'_, '_> {
         for part in parts {
             let image = part.image?;
             dependencies.push(image.path.clone());
+            dependencies.extend(part.initrd.as_ref().map(|i| i.path.clone()));
             partitions.push(OwnedPartition {
                 name: part.name,
                 criticality: part.criticality?,
@@ -171,8 +180,13 @@ impl Validator<'_, '_> {
                     .collect(),
                 image: image.path,
                 image_len: image.len,
+                initrd: part.initrd.map(|i| OwnedInitrd {
+                    path: i.path,
+                    len: i.len,
+                }),
                 bootargs: part.bootargs,
                 on_fault: part.on_fault,
+                watchdog: part.watchdog,
             });
         }
         let system = OwnedSystem {
@@ -348,6 +362,7 @@ impl Validator<'_, '_> {
                 .unwrap_or(OnFault::Stop),
             None => OnFault::Stop,
         };
+        let watchdog = self.watchdog(raw, &name, on_fault);
         let priority = self.priority(raw, &name, earlier);
         let cpus = self.cpus(raw, &name, earlier);
         let bootargs = match &raw.bootargs {
@@ -362,6 +377,7 @@ impl Validator<'_, '_> {
         let memory = self.memory(raw, &name);
         let devices = self.devices(raw, &name, cpus.len());
         let image = self.image(raw);
+        let initrd = self.initrd(raw);
         Part {
             raw,
             name,
@@ -371,9 +387,30 @@ impl Validator<'_, '_> {
             memory,
             devices,
             image,
+            initrd,
             bootargs,
             on_fault,
+            watchdog,
         }
+    }
+
+    /// `watchdog = true` gives the partition the virtual SP805; its expiry
+    /// is handled per `on_fault`, so that must be something the
+    /// hypervisor can do on its own.
+    fn watchdog(&mut self, raw: &RawPartition, name: &str, on_fault: OnFault) -> bool {
+        let Some(value) = &raw.watchdog else {
+            return false;
+        };
+        let on = *value.get_ref();
+        if on && on_fault == OnFault::Inject {
+            self.diags.error(
+                value.span(),
+                format!(
+                    "partition \"{name}\" has a watchdog and on_fault = \"inject\": a watchdog expiry cannot be injected; use stop or restart"
+                ),
+            );
+        }
+        on
     }
 
     /// `^[a-z][a-z0-9-]{0,15}$` and unique.
