@@ -214,10 +214,7 @@ pub fn boot_partition(p: &PartitionRt) -> Result<(), String> {
     }
     let header_u64 = |at: usize| u64::from_le_bytes(image[at..][..8].try_into().unwrap());
     let text_offset = header_u64(layout::image::TEXT_OFFSET);
-    let image_size = match header_u64(layout::image::IMAGE_SIZE) {
-        0 => image.len() as u64,
-        size => size,
-    };
+    let image_size = layout::kernel_size(header_u64(layout::image::IMAGE_SIZE), image.len() as u64);
     let first = p.desc.memory[0];
     let entry = first.guest + text_offset;
     let dtb_gpa = first.guest + first.size - layout::DTB_SLOT_SIZE;
