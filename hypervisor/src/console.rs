@@ -35,6 +35,9 @@ struct Mux {
     cursor: AtomicUsize,
     /// Set when lines wait and the service core has been told.
     requested: AtomicBool,
+    /// Per source: counter value before which its dropped lines are not
+    /// reported again (one report a second, not one per lost line).
+    next_drop_report: Vec<AtomicU64>,
     /// Counter value before which the UART is still busy (pacing).
     busy_until: AtomicU64,
     ticks_per_byte: u64,
@@ -55,6 +58,7 @@ pub fn start(partition_names: &[&'static str], service_cpu: Option<usize>, baud:
             .iter()
             .map(|_| Mutex::new(OutputQueue::new()))
             .collect(),
+        next_drop_report: tags.iter().map(|_| AtomicU64::new(0)).collect(),
         tags,
         drain: Mutex::new(()),
         cursor: AtomicUsize::new(0),
@@ -107,11 +111,17 @@ fn drain(mux: &Mux, budget: usize, paced: bool) {
     let mut idle_sources = 0;
     while written < budget && idle_sources < mux.queues.len() {
         let source = mux.cursor.fetch_add(1, Ordering::Relaxed) % mux.queues.len();
+        let now = cpu::counter();
+        let report_due = now >= mux.next_drop_report[source].load(Ordering::Relaxed);
         let (got, dropped) = {
             let mut q = mux.queues[source].lock();
-            (q.pop(&mut line), q.take_dropped())
+            (
+                q.pop(&mut line),
+                if report_due { q.take_dropped() } else { 0 },
+            )
         };
         if dropped > 0 {
+            mux.next_drop_report[source].store(now + cpu::counter_frequency(), Ordering::Relaxed);
             let mut note = heapless::String::<96>::new();
             let _ = write!(
                 note,

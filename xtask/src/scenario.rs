@@ -58,6 +58,8 @@ pub struct Scenario {
     pub settle: Duration,
     expectations: Vec<Expectation>,
     stop: Stop,
+    /// Console input: when a line first matches, type these bytes.
+    inputs: Vec<(Regex, Vec<u8>)>,
 }
 
 struct Expectation {
@@ -111,11 +113,19 @@ impl Scenario {
             settle: Duration::ZERO,
             expectations: Vec::new(),
             stop: Stop::Expected,
+            inputs: Vec::new(),
         }
     }
 
     pub fn timeout(mut self, seconds: u64) -> Self {
         self.timeout = Duration::from_secs(seconds);
+        self
+    }
+
+    /// Types `bytes` on the console (QEMU's standard input) once a line
+    /// matches `pattern`; inputs fire in the order given, each at most once.
+    pub fn type_on(mut self, pattern: &str, bytes: &[u8]) -> Self {
+        self.inputs.push((regex(pattern), bytes.to_vec()));
         self
     }
 
@@ -223,7 +233,11 @@ impl Scenario {
             File::create(log).with_context(|| format!("cannot create {}", log.display()))?,
         );
         command
-            .stdin(Stdio::null())
+            .stdin(if self.inputs.is_empty() {
+                Stdio::null()
+            } else {
+                Stdio::piped()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut qemu = Qemu::spawn(command, text)?;
@@ -242,6 +256,8 @@ impl Scenario {
             ),
         ];
 
+        let mut stdin = qemu.child().stdin.take();
+        let mut next_input = 0;
         let mut lines: Vec<String> = Vec::new();
         let mut watch = Watch::new(&self.stop);
         let mut failures = Vec::new();
@@ -266,6 +282,21 @@ impl Scenario {
                     }
                     log_file.flush()?;
                     dirty = true;
+                    while let Some((pattern, bytes)) = self.inputs.get(next_input) {
+                        if !lines.iter().any(|l| pattern.is_match(l)) {
+                            break;
+                        }
+                        if let Some(input) = stdin.as_mut() {
+                            input.write_all(bytes)?;
+                            input.flush()?;
+                        }
+                        writeln!(
+                            log_file,
+                            "xtask: typed {:?}",
+                            String::from_utf8_lossy(bytes)
+                        )?;
+                        next_input += 1;
+                    }
                 }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => {

@@ -20,6 +20,9 @@ pub fn all() -> Vec<Scenario> {
         stop(),
         bad_entry_el(),
         platform_mismatch(),
+        console_focus(),
+        console_flood(),
+        watchdog(),
     ]
 }
 
@@ -241,6 +244,62 @@ fn platform_mismatch() -> Scenario {
         .expect_none(r"^\[(cluster|ivi)\]|booting at")
         .stop_on("no partition was started")
         .settle(1000)
+}
+
+/// Console input reaches the focused partition only; Ctrl-] 2 moves the
+/// focus to the second partition.
+fn console_focus() -> Scenario {
+    Scenario::new("console-focus", "config/qemu-virt/tests/console.toml")
+        .timeout(30)
+        .type_on(r"^\[right\] echo: ready", b"hello\r")
+        .type_on(r"^\[left\] echo: got 'hello'", b"\x1d2")
+        .type_on(r"console: input goes to partition right", b"world\r")
+        .expect(r"^\[left\] echo: got 'hello'$")
+        .expect(r"^\[hv\] INFO  console: input goes to partition right$")
+        .expect(r"^\[right\] echo: got 'world'$")
+        .expect_none(r"^\[right\] echo: got 'hello'|^\[left\] echo: got 'world'")
+}
+
+/// A partition writing console lines as fast as it can loses its own lines
+/// (counted and reported) and nobody else's: the heartbeat's numbered
+/// lines all arrive, whole, in order.
+fn console_flood() -> Scenario {
+    Scenario::new("console-flood", "config/qemu-virt/tests/flood.toml")
+        .timeout(40)
+        .expect(r"^\[hv\] WARN  console: flood: \d+ line\(s\) dropped")
+        .expect(r"^\[beat\] heartbeat: n=100 ")
+        .expect_none(r"^\[beat\] .*\[|^\[flood\] .*\[beat\]")
+        .check("every heartbeat arrives, in order", |lines| {
+            consecutive(&numbers(lines, r"^\[beat\] heartbeat: n=(\d+) "))
+        })
+        .check("flood lines arrive whole", |lines| {
+            let cut = lines
+                .iter()
+                .filter(|l| l.starts_with("[flood] ") && !l.ends_with("again and again and again"))
+                .count();
+            if cut == 0 {
+                Ok(())
+            } else {
+                Err(format!("{cut} flood line(s) not whole"))
+            }
+        })
+}
+
+/// A partition that stops feeding its SP805 watchdog is restarted by the
+/// hypervisor; the heartbeat partition never notices.
+fn watchdog() -> Scenario {
+    Scenario::new("watchdog", "config/qemu-virt/tests/watchdog.toml")
+        .timeout(40)
+        .expect(r"^\[wdog\] watchdog: boot restarts=0$")
+        .expect(r"^\[wdog\] watchdog: stopped feeding$")
+        .expect(r"^\[hv\] WARN  partition wdog: watchdog expired -> restart$")
+        .expect(r"^\[hv\] WARN  partition wdog: restarting \(restart #1\)$")
+        .expect(r"^\[wdog\] watchdog: boot restarts=1$")
+        .expect_none(r"watchdog: still alive")
+        .expect(r"^\[beat\] heartbeat: n=\d+ ")
+        .check("the heartbeat never skips", |lines| {
+            consecutive(&numbers(lines, r"^\[beat\] heartbeat: n=(\d+) "))
+        })
 }
 
 /// At least `n` lines matching `pattern` after the first line matching

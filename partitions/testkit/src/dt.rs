@@ -116,7 +116,9 @@ impl<'a> Platform<'a> {
             Conduit::Hvc
         };
 
-        let watchdog = dt.find_compatible(&["arm,sp805"]).and_then(|n| first_reg(&n));
+        let watchdog = dt
+            .find_compatible(&["arm,sp805"])
+            .and_then(|n| first_reg(&n));
 
         let interrupt_cells = gic.and_then(|n| n.interrupt_cells()).unwrap_or(3);
         let vtimer_intid = dt

@@ -1,4 +1,4 @@
-//! Polled PL011 output, one whole line at a time.
+//! Polled PL011 output, one whole line at a time, and polled input.
 
 use super::{cpu, mmio};
 use core::fmt::{self, Write};
@@ -9,6 +9,7 @@ const DEFAULT_BASE: usize = 0x0900_0000;
 const UARTDR: usize = 0x00;
 const UARTFR: usize = 0x18;
 const FR_TXFF: u32 = 1 << 5;
+const FR_RXFE: u32 = 1 << 4;
 
 /// 0 means `DEFAULT_BASE` (so nothing lives in .data).
 static BASE: AtomicUsize = AtomicUsize::new(0);
@@ -34,6 +35,18 @@ fn put_byte(base: usize, byte: u8) {
             core::hint::spin_loop();
         }
         mmio::write32(base + UARTDR, u32::from(byte));
+    }
+}
+
+/// A received byte, if one is waiting.
+pub fn read_byte() -> Option<u8> {
+    let base = base();
+    // SAFETY: as for `put_byte`; reading DR takes the byte from the FIFO.
+    unsafe {
+        if mmio::read32(base + UARTFR) & FR_RXFE != 0 {
+            return None;
+        }
+        Some(mmio::read32(base + UARTDR) as u8)
     }
 }
 
