@@ -1,0 +1,150 @@
+//! Command-line parsing, by hand: the binary goes into the hypervisor image,
+//! so it carries no argument-parsing crate.
+
+use std::path::PathBuf;
+
+pub const USAGE: &str = "\
+usage: ivi-tool check --cpus N --mem-mib M [--allow NODES]... [--report] [--root DIR]
+       ivi-tool help
+
+check   compares what this Linux sees with what the partition was given:
+        the CPU count (/proc/cpuinfo and /sys/devices/system/cpu/online),
+        MemTotal (/proc/meminfo; the kernel keeps some for itself) and the
+        device tree's top-level nodes, of which only the partition's
+        virtual machine (cpus, memory, intc, timer, psci, pl011, apb-pclk,
+        chosen, aliases) and the NODES named with --allow may exist.
+        NODES is a comma-separated list of node names; `name` and `name@*`
+        allow every unit address.
+        Prints `ivi-tool: check ok ...` or `ivi-tool: check FAILED: ...`
+        and exits 1 on failure, unless --report is given.
+        --root reads /proc and /sys below DIR instead of /.";
+
+/// What to do.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Command {
+    Help,
+    Check(CheckOptions),
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct CheckOptions {
+    pub cpus: usize,
+    pub mem_mib: u64,
+    /// Extra top-level device-tree nodes the partition may see.
+    pub allow: Vec<String>,
+    /// Report a failed check without failing.
+    pub report_only: bool,
+    /// Where `/proc` and `/sys` are found (`/` on a running system).
+    pub root: PathBuf,
+}
+
+/// Parses the arguments after the program name.
+pub fn parse<I>(args: I) -> Result<Command, String>
+where
+    I: IntoIterator<Item = String>,
+{
+    let mut args = args.into_iter();
+    match args.next().as_deref() {
+        None | Some("help" | "-h" | "--help") => Ok(Command::Help),
+        Some("check") => parse_check(args).map(Command::Check),
+        Some(other) => Err(format!("unknown command `{other}`")),
+    }
+}
+
+fn parse_check(mut args: impl Iterator<Item = String>) -> Result<CheckOptions, String> {
+    let mut cpus = None;
+    let mut mem_mib = None;
+    let mut allow = Vec::new();
+    let mut report_only = false;
+    let mut root = PathBuf::from("/");
+    while let Some(arg) = args.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((name, value)) if name.starts_with("--") => (name.to_string(), Some(value)),
+            _ => (arg.clone(), None),
+        };
+        let mut value = || -> Result<String, String> {
+            match inline {
+                Some(v) => Ok(v.to_string()),
+                None => args.next().ok_or(format!("{name} needs a value")),
+            }
+        };
+        match name.as_str() {
+            "--cpus" => cpus = Some(number(&name, &value()?)?),
+            "--mem-mib" => mem_mib = Some(number(&name, &value()?)?),
+            "--allow" => allow.extend(
+                value()?
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|n| !n.is_empty())
+                    .map(str::to_string),
+            ),
+            "--root" => root = PathBuf::from(value()?),
+            "--report" if inline.is_none() => report_only = true,
+            _ => return Err(format!("check: unexpected argument `{arg}`")),
+        }
+    }
+    let cpus = cpus.ok_or("check: --cpus N is required")?;
+    let mem_mib = mem_mib.ok_or("check: --mem-mib M is required")?;
+    if cpus == 0 || mem_mib == 0 {
+        return Err("check: --cpus and --mem-mib must be positive".to_string());
+    }
+    Ok(CheckOptions {
+        cpus: usize::try_from(cpus).map_err(|_| "check: --cpus is too large".to_string())?,
+        mem_mib,
+        allow,
+        report_only,
+        root,
+    })
+}
+
+fn number(name: &str, text: &str) -> Result<u64, String> {
+    text.parse()
+        .map_err(|_| format!("{name}: `{text}` is not a number"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(text: &str) -> Vec<String> {
+        text.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn check_with_every_option() {
+        let parsed = parse(args(
+            "check --cpus 2 --mem-mib=256 --allow watchdog,virtio_mmio@a000000 --allow=x --report --root /tmp/r",
+        ))
+        .unwrap();
+        assert_eq!(
+            parsed,
+            Command::Check(CheckOptions {
+                cpus: 2,
+                mem_mib: 256,
+                allow: vec!["watchdog".into(), "virtio_mmio@a000000".into(), "x".into()],
+                report_only: true,
+                root: PathBuf::from("/tmp/r"),
+            })
+        );
+    }
+
+    #[test]
+    fn defaults_and_errors() {
+        let Command::Check(opts) = parse(args("check --cpus 1 --mem-mib 64")).unwrap() else {
+            panic!("not a check");
+        };
+        assert!(opts.allow.is_empty() && !opts.report_only);
+        assert_eq!(opts.root, PathBuf::from("/"));
+
+        assert_eq!(parse(args("")), Ok(Command::Help));
+        assert_eq!(parse(args("--help")), Ok(Command::Help));
+        assert!(parse(args("heartbeat")).is_err());
+        assert!(parse(args("check --mem-mib 64")).is_err());
+        assert!(parse(args("check --cpus 1")).is_err());
+        assert!(parse(args("check --cpus two --mem-mib 64")).is_err());
+        assert!(parse(args("check --cpus 0 --mem-mib 64")).is_err());
+        assert!(parse(args("check --cpus 1 --mem-mib 64 --bogus")).is_err());
+        assert!(parse(args("check --cpus 1 --mem-mib 64 --report=yes")).is_err());
+        assert!(parse(args("check --cpus 1 --mem-mib")).is_err());
+    }
+}
