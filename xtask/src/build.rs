@@ -6,13 +6,14 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 
 use crate::process::step;
-use crate::{check_config, images, paths, prereqs};
+use crate::{check_config, guests, images, paths, prereqs};
 
 /// Builds everything for `config` (an absolute path) and returns the
 /// hypervisor image.
 pub fn run(config: &Path) -> Result<PathBuf> {
     prereqs::ensure()?;
     images::build_guests()?;
+    guests::build_referenced(&[config.to_path_buf()])?;
     step(format!("Checking {}", paths::display(config)));
     match check_config::check(config) {
         Ok(summary) => println!("{}", summary.trim_end()),

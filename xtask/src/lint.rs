@@ -1,12 +1,12 @@
 //! `cargo xtask lint`: formatting, and clippy with warnings as errors on
-//! the host crates and on both bare-metal targets. Every step runs; the
-//! command fails if any did.
+//! the host crates (ivi-tool also for its Linux target) and on both
+//! bare-metal targets. Every step runs; the command fails if any did.
 
 use anyhow::{Result, bail};
 
 use crate::paths::{self, DEFAULT_CONFIG, GUEST_TARGET, HV_TARGET};
 use crate::process::{Cmd, step};
-use crate::{images, prereqs};
+use crate::{guests, images, prereqs};
 
 const DENY_WARNINGS: [&str; 3] = ["--", "-D", "warnings"];
 
@@ -32,6 +32,7 @@ pub fn run() -> Result<()> {
         Cmd::cargo()
             .args(["clippy", "--all-targets"])
             .args(["-p", "config", "-p", "shared-devices", "-p", "xtask"])
+            .args(["-p", "ivi-tool"])
             .args(DENY_WARNINGS)
             .run(),
     );
@@ -56,9 +57,22 @@ pub fn run() -> Result<()> {
             .run(),
     );
 
+    step(format!("Clippy on ivi-tool ({})", guests::TOOL_TARGET));
+    check(
+        "clippy (ivi-tool, Linux)",
+        Cmd::cargo()
+            .args(["clippy", "-p", "ivi-tool", "--target", guests::TOOL_TARGET])
+            .args(DENY_WARNINGS)
+            .run(),
+    );
+
     // The hypervisor's build script compiles a config in, and configs name
     // guest images: those must exist first.
     check("guest images", images::build_guests().map(drop));
+    check(
+        "guest assets",
+        guests::build_referenced(&[paths::root().join(DEFAULT_CONFIG)]),
+    );
     step(format!("Clippy on the hypervisor ({HV_TARGET})"));
     check(
         "clippy (hypervisor)",

@@ -2,12 +2,14 @@
 //!
 //! One module per subcommand (`build`, `run`, `check_config`, `lint`,
 //! `test`), helpers for the rest: `paths`, `process` (running programs),
-//! `prereqs`, `board`, `images` (guest and hypervisor images), `qemu`, and
+//! `prereqs`, `board`, `images` (guest and hypervisor images), `guests`
+//! (the Linux guests' kernel and initramfs), `qemu`, and
 //! the scenario framework (`scenario`) with its scenarios (`scenarios`).
 
 mod board;
 mod build;
 mod check_config;
+mod guests;
 mod images;
 mod lint;
 mod paths;
@@ -33,6 +35,9 @@ commands:
                                      (target/hv/<config-stem>.bin)
   run [--config FILE] [-- ARGS...]   build, then boot it in QEMU on this terminal;
                                      ARGS go to QEMU. Quit with Ctrl-A then X
+  guests [--boot [-- ARGS...]]       build the Linux guests' kernel and initramfs
+                                     (target/partitions/<guest>/); --boot then
+                                     boots ivi on QEMU without the hypervisor
   check-config FILE...               validate configs: a summary for a valid one,
                                      file:line:col: message for each error
   lint                               cargo fmt --check and clippy -D warnings,
@@ -75,6 +80,7 @@ fn dispatch(args: Vec<String>) -> Result<ExitCode> {
             let files: Vec<PathBuf> = rest.iter().map(PathBuf::from).collect();
             check_config::run(&files)?;
         }
+        "guests" => guests::command(rest)?,
         "lint" => {
             no_extra(command, rest)?;
             lint::run()?;

@@ -22,8 +22,8 @@ const QEMU_DEVICES: &[&str] = &["virtio-sound-device", "virtio-multitouch-device
 /// Debian's package for `qemu-system-aarch64`.
 const QEMU_PACKAGE: &str = "qemu-system-arm";
 /// Where the backports source goes on Debian bookworm, whose own QEMU is 7.2.
-const BACKPORTS_FILE: &str = "/etc/apt/sources.list.d/backports.sources";
-const BACKPORTS_SOURCE: &str = "Types: deb
+pub(crate) const BACKPORTS_FILE: &str = "/etc/apt/sources.list.d/backports.sources";
+pub(crate) const BACKPORTS_SOURCE: &str = "Types: deb
 URIs: http://deb.debian.org/debian
 Suites: bookworm-backports
 Components: main
@@ -228,7 +228,7 @@ fn parse_qemu_version(text: &str) -> Option<(u32, u32, u32)> {
     Some((major, minor, micro))
 }
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     Cmd::new("id")
         .arg("-u")
         .read()
@@ -300,7 +300,7 @@ impl InstallPlan {
 }
 
 /// Whether some apt source already names bookworm-backports.
-fn backports_configured() -> bool {
+pub(crate) fn backports_configured() -> bool {
     let mut files = vec![PathBuf::from("/etc/apt/sources.list")];
     if let Ok(dir) = std::fs::read_dir("/etc/apt/sources.list.d") {
         files.extend(dir.flatten().map(|e| e.path()));

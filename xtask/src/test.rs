@@ -15,7 +15,7 @@ use crate::paths;
 use crate::process::{Cmd, step};
 use crate::qemu;
 use crate::scenario::Scenario;
-use crate::{check_config, images, prereqs, scenarios};
+use crate::{check_config, guests, images, prereqs, scenarios};
 
 /// Serial-log lines shown for a failed scenario.
 const LOG_TAIL: usize = 30;
@@ -36,8 +36,11 @@ pub fn run(filter: Option<&str>) -> Result<ExitCode> {
         .filter(|s| selected(&format!("qemu/{}", s.name)))
         .collect();
 
+    let configs: Vec<PathBuf> = (invalid.iter().cloned())
+        .chain(scenarios.iter().map(|s| paths::root().join(s.config)))
+        .collect();
     if (!invalid.is_empty() || !scenarios.is_empty())
-        && let Err(e) = images::build_guests()
+        && let Err(e) = images::build_guests().and_then(|_| guests::build_referenced(&configs))
     {
         let reason = format!("the guest images did not build: {e:#}");
         for config in &invalid {
@@ -57,6 +60,10 @@ pub fn run(filter: Option<&str>) -> Result<ExitCode> {
         let started = Instant::now();
         let result = invalid_config(config);
         report.record(&paths::display(config), started.elapsed(), result);
+    }
+
+    for (name, duration, result) in guests::tests(&selected) {
+        report.record(&name, duration, result);
     }
 
     for scenario in &scenarios {
@@ -123,8 +130,8 @@ impl Report {
 fn host_tests(report: &mut Report, filter: Option<&str>) {
     let runs = [
         (
-            "host: config, shared-devices, xtask",
-            "test -p config -p shared-devices -p xtask",
+            "host: config, shared-devices, xtask, ivi-tool",
+            "test -p config -p shared-devices -p xtask -p ivi-tool",
         ),
         // Their binaries are bare-metal only; their libraries are
         // host-testable.
