@@ -92,6 +92,13 @@ fn enqueue(source: usize, line: Line) {
     }
 }
 
+/// Whether partition `index`'s queue can take another whole line; its
+/// virtual UART shows a full transmit FIFO otherwise.
+pub fn has_room(index: usize) -> bool {
+    MUX.get()
+        .is_none_or(|mux| mux.queues[index].lock().has_room_for_a_line())
+}
+
 /// Called by the service core whenever it is woken: drains everything.
 pub fn service() {
     if let Some(mux) = MUX.get()
@@ -137,6 +144,9 @@ fn drain(mux: &Mux, budget: usize, paced: bool) {
         idle_sources = 0;
         emit(mux, mux.tags[source], &line, paced);
         written += 1;
+        if source < mux.queues.len() - 1 {
+            runtime::console_room(source);
+        }
     }
 }
 

@@ -126,6 +126,26 @@ pub fn raise_virtual_spi(p: &PartitionRt, intid: u32) {
     }
 }
 
+/// Partition `index`'s console queue has room again: its UART's transmit
+/// FIFO stops being full, which may raise its transmit interrupt.
+pub fn console_room(index: usize) {
+    let p = &hv().partitions[index];
+    let raised = {
+        // Busy: the core holding it is writing to this UART and updates the
+        // transmit state itself when it is done (and this may be that core,
+        // draining inline).
+        let Some(mut uart) = p.uart.try_lock() else {
+            return;
+        };
+        let before = uart.interrupt();
+        uart.set_tx_full(!crate::console::has_room(index));
+        uart.interrupt() && !before
+    };
+    if raised {
+        raise_virtual_spi(p, layout::UART_INTID);
+    }
+}
+
 /// Level of a virtual device's interrupt line.
 pub fn virtual_line_high(p: &PartitionRt, intid: u32) -> bool {
     match intid {

@@ -273,6 +273,7 @@ fn emulate_mmio(p: &PartitionRt, vcpu: usize, frame: &mut Frame, ipa: u64, a: Mm
             uart.write(off, value as u32, &mut |line| {
                 console::partition_line(p.index, line)
             });
+            uart.set_tx_full(!console::has_room(p.index));
             None
         } else {
             Some(uart.read(off) as u64)

@@ -3,9 +3,11 @@
 //! one physical UART, and each line can be tagged with its partition name.
 //!
 //! Finished lines wait in a bounded per-partition queue until the physical
-//! console takes them, one partition at a time in turn. A partition that
-//! writes faster than the console drains loses its own newest lines (they
-//! are counted), never anyone else's, and its writes never block.
+//! console takes them, one partition at a time in turn. While a queue has
+//! no room for another line its UART reports a full transmit FIFO, which a
+//! well-behaved driver waits on, as on hardware; a partition that writes
+//! anyway loses its own newest lines (they are counted), never anyone
+//! else's, and nothing ever blocks in the hypervisor.
 //!
 //! Input goes to the partition that has focus; `Ctrl-]` followed by a
 //! digit `1`-`9` focuses that partition (in config order), `n` the next
@@ -130,6 +132,12 @@ impl OutputQueue {
 
     pub fn is_empty(&self) -> bool {
         self.bytes.is_empty()
+    }
+
+    /// Whether a whole line of any length still fits: what a UART shows
+    /// as "transmit FIFO not full".
+    pub fn has_room_for_a_line(&self) -> bool {
+        QUEUE_BYTES - self.bytes.len() >= LINE_MAX + 2
     }
 
     /// Lines dropped since the last call.

@@ -1,6 +1,7 @@
 //! Register model of an Arm PL011 UART as seen by a guest, enough for the
 //! Linux `amba-pl011` driver and simple polled bare-metal drivers: the
-//! transmit FIFO never fills (bytes go straight to the console mediator),
+//! transmit FIFO is the console mediator's queue for this partition (full
+//! when it cannot take another line: `set_tx_full`),
 //! received bytes (console input while the partition has focus) wait in a
 //! 32-byte FIFO, and the PrimeCell identification registers identify a
 //! PL011 r1p5.
@@ -23,6 +24,7 @@ mod reg {
     pub const DMACR: u64 = 0x048;
 }
 
+const FR_TXFF: u32 = 1 << 5;
 const FR_RXFE: u32 = 1 << 4;
 const FR_RXFF: u32 = 1 << 6;
 const FR_TXFE: u32 = 1 << 7;
@@ -31,7 +33,7 @@ const FR_TXFE: u32 = 1 << 7;
 /// timeout collapse into "not empty").
 const INT_RX: u32 = 1 << 4;
 const INT_RT: u32 = 1 << 6;
-/// Transmit interrupt: the (never full) FIFO is always below its trigger level.
+/// Transmit interrupt: raised while the transmit FIFO is not full.
 const INT_TX: u32 = 1 << 5;
 const RX_FIFO: usize = 32;
 /// PeriphID0..3 then PCellID0..3, at 0xfe0..0xffc.
@@ -40,6 +42,7 @@ const ID: [u32; 8] = [0x11, 0x10, 0x34, 0x00, 0x0d, 0xf0, 0x05, 0xb1];
 pub struct Pl011 {
     line: LineBuffer,
     rx: heapless::Deque<u8, RX_FIFO>,
+    tx_full: bool,
     ibrd: u32,
     fbrd: u32,
     lcr_h: u32,
@@ -60,6 +63,7 @@ impl Pl011 {
         Self {
             line: LineBuffer::new(),
             rx: heapless::Deque::new(),
+            tx_full: false,
             ibrd: 0,
             fbrd: 0,
             lcr_h: 0,
@@ -84,7 +88,7 @@ impl Pl011 {
         match offset {
             reg::DR | reg::RSR => 0,
             reg::FR => {
-                let mut fr = FR_TXFE;
+                let mut fr = if self.tx_full { FR_TXFF } else { FR_TXFE };
                 if self.rx.is_empty() {
                     fr |= FR_RXFE;
                 }
@@ -125,11 +129,19 @@ impl Pl011 {
     }
 
     fn raw_interrupts(&self) -> u32 {
-        if self.rx.is_empty() {
-            INT_TX
+        let tx = if self.tx_full { 0 } else { INT_TX };
+        let rx = if self.rx.is_empty() {
+            0
         } else {
-            INT_TX | INT_RX | INT_RT
-        }
+            INT_RX | INT_RT
+        };
+        tx | rx
+    }
+
+    /// The console mediator's queue for this partition is full (or has room
+    /// again): shown as TXFF, and as the transmit interrupt's level.
+    pub fn set_tx_full(&mut self, full: bool) {
+        self.tx_full = full;
     }
 
     /// Level of the UART's interrupt line.
@@ -160,8 +172,11 @@ mod tests {
             u.write(reg::DR, b as u32, &mut |l| lines.push(l.text.to_vec()));
         }
         assert_eq!(lines, [b"hi".to_vec()]);
-        assert_eq!(u.read(reg::FR) & (1 << 5), 0, "TXFF never set");
+        assert_eq!(u.read(reg::FR) & FR_TXFF, 0);
         assert_ne!(u.read(reg::FR) & FR_TXFE, 0);
+        u.set_tx_full(true);
+        assert_ne!(u.read(reg::FR) & FR_TXFF, 0, "the mediator's queue is full");
+        assert_eq!(u.read(reg::RIS) & INT_TX, 0);
     }
 
     #[test]

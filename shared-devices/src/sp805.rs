@@ -54,7 +54,13 @@ impl Default for Sp805 {
 
 impl Sp805 {
     pub const fn new() -> Self {
-        Self { load: u32::MAX, control: 0, raised: false, locked: false, deadline: 0 }
+        Self {
+            load: u32::MAX,
+            control: 0,
+            raised: false,
+            locked: false,
+            deadline: 0,
+        }
     }
 
     fn counting(&self) -> bool {
@@ -68,7 +74,9 @@ impl Sp805 {
     pub fn read(&self, offset: u64, now: u64) -> u32 {
         match offset {
             reg::LOAD => self.load,
-            reg::VALUE if self.counting() => self.deadline.saturating_sub(now + 1).min(u32::MAX as u64) as u32,
+            reg::VALUE if self.counting() => {
+                self.deadline.saturating_sub(now + 1).min(u32::MAX as u64) as u32
+            }
             reg::VALUE => self.load,
             reg::CONTROL => self.control,
             reg::RIS => self.raised as u32,
@@ -175,7 +183,11 @@ mod tests {
     fn locked_registers_ignore_writes() {
         let mut w = running(99);
         w.write(reg::INTCLR, 1, 150);
-        assert_eq!(w.poll(150), Expiry::Interrupt, "the locked ping did nothing");
+        assert_eq!(
+            w.poll(150),
+            Expiry::Interrupt,
+            "the locked ping did nothing"
+        );
         assert_eq!(w.read(reg::LOCK, 0), 1);
     }
 

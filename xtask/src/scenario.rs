@@ -60,7 +60,12 @@ pub struct Scenario {
     stop: Stop,
     /// Console input: when a line first matches, type these bytes.
     inputs: Vec<(Regex, Vec<u8>)>,
+    /// A measurement printed with the result (e.g. a worst-case latency).
+    report: Option<LinesReport>,
 }
+
+/// Turns the console lines into a one-line measurement.
+pub type LinesReport = Box<dyn Fn(&[String]) -> String>;
 
 struct Expectation {
     rule: Rule,
@@ -114,11 +119,18 @@ impl Scenario {
             expectations: Vec::new(),
             stop: Stop::Expected,
             inputs: Vec::new(),
+            report: None,
         }
     }
 
     pub fn timeout(mut self, seconds: u64) -> Self {
         self.timeout = Duration::from_secs(seconds);
+        self
+    }
+
+    /// Prints `report(lines)` with the scenario's result.
+    pub fn report(mut self, report: impl Fn(&[String]) -> String + 'static) -> Self {
+        self.report = Some(Box::new(report));
         self
     }
 
@@ -354,10 +366,15 @@ impl Scenario {
                 failures.push(e);
             }
         }
+        let report = self.report.as_ref().map(|report| report(&lines));
+        if let Some(report) = &report {
+            writeln!(log_file, "xtask: {report}")?;
+        }
         Ok(Outcome {
             failures,
             lines,
             duration: start.elapsed(),
+            report,
         })
     }
 
@@ -474,6 +491,8 @@ pub struct Outcome {
     /// Every console line, QEMU's standard error prefixed.
     pub lines: Vec<String>,
     pub duration: Duration,
+    /// The scenario's measurement, if it makes one.
+    pub report: Option<String>,
 }
 
 impl Outcome {

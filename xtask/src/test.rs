@@ -299,6 +299,9 @@ fn run_scenario(scenario: &Scenario) -> (Duration, Result<(), String>) {
         Ok(outcome) => outcome,
         Err(e) => return (started.elapsed(), Err(format!("{e:#}"))),
     };
+    if let Some(report) = &outcome.report {
+        println!("    {report}");
+    }
     if outcome.passed() {
         return (outcome.duration, Ok(()));
     }

@@ -6,14 +6,28 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::{Context, Diagnostic, Loaded};
 
-/// The images the repository's configs name, as fake arm64 Images.
-pub const IMAGES: [&str; 5] = [
-    "hello.img",
-    "smp.img",
-    "timer.img",
-    "probe.img",
-    "crash.img",
-];
+/// The test partitions' images (`<bin>.img` for every `[[bin]]` of
+/// partitions/testkit), which the repository's configs name: faked as
+/// small arm64 Images.
+fn testkit_images() -> Vec<String> {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../partitions/testkit/Cargo.toml");
+    let text = std::fs::read_to_string(manifest).unwrap();
+    let manifest: toml::Table = toml::from_str(&text).unwrap();
+    let bins = manifest["bin"]
+        .as_array()
+        .expect("testkit lists its binaries");
+    bins.iter()
+        .map(|b| format!("{}.img", b["name"].as_str().unwrap()))
+        .collect()
+}
+
+/// The Linux partition's kernel and initramfs (`cargo xtask guests`), faked
+/// with the real kernel's layout: text_offset 0, 44 MiB including bss, and
+/// a 2 MiB initramfs.
+const IVI_IMAGE: &str = "ivi/Image";
+const IVI_IMAGE_SIZE: u64 = 44 << 20;
+const IVI_INITRD: &str = "ivi/initramfs.cpio.gz";
+const IVI_INITRD_SIZE: u64 = 2 << 20;
 
 /// A temporary directory, removed when dropped.
 pub struct Fixture {
@@ -29,9 +43,13 @@ impl Fixture {
         let _ = std::fs::remove_dir_all(&dir);
         let build_dir = dir.join("build");
         std::fs::create_dir_all(&build_dir).unwrap();
-        for image in IMAGES {
+        for image in testkit_images() {
             std::fs::write(build_dir.join(image), arm64_image(0, 0x1_0000)).unwrap();
         }
+        std::fs::create_dir_all(build_dir.join("ivi")).unwrap();
+        std::fs::write(build_dir.join(IVI_IMAGE), arm64_image(0, IVI_IMAGE_SIZE)).unwrap();
+        let initrd = std::fs::File::create(build_dir.join(IVI_INITRD)).unwrap();
+        initrd.set_len(IVI_INITRD_SIZE).unwrap();
         let ctx = Context {
             boards_dir: boards_dir().canonicalize().unwrap(),
             build_dir,
