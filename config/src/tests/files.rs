@@ -39,19 +39,22 @@ fn default_config_is_as_specified() {
     let fx = Fixture::new();
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("qemu-virt/default.toml");
     let summary = crate::check(&file, &fx.ctx).unwrap();
-    let hello = fx.ctx.build_dir.join("hello.img").canonicalize().unwrap();
+    let build = fx.ctx.build_dir.canonicalize().unwrap();
     let expected = format!(
         "board qemu-virt ({dtb})
 hypervisor: host 0x40000000..0x48000000 (128 MiB), console /pl011@9000000
 partition \"cluster\": asil-b, priority 200, cpus [1], on_fault restart, watchdog off
-  memory guest 0x40000000..0x42000000 -> host 0x48000000..0x4a000000 (32 MiB)
-  image {hello} (64 bytes)
-partition \"ivi\": qm, priority 10, cpus [2, 3], on_fault stop, watchdog off
-  memory guest 0x40000000..0x44000000 -> host 0x50000000..0x54000000 (64 MiB)
-  image {hello} (64 bytes)
+  memory guest 0x40000000..0x41000000 -> host 0x48000000..0x49000000 (16 MiB)
+  image {build}/heartbeat.img (64 bytes)
+  bootargs \"period=1000\"
+partition \"ivi\": qm, priority 10, cpus [2, 3], on_fault restart, watchdog on
+  memory guest 0x40000000..0x50000000 -> host 0x50000000..0x60000000 (256 MiB)
+  image {build}/ivi/Image (64 bytes)
+  initrd {build}/ivi/initramfs.cpio.gz (2097152 bytes)
+  bootargs \"console=ttyAMA0 panic=1 ivi.cpus=2 ivi.mem=256 ivi.allow=watchdog@9100000\"
 ",
         dtb = fx.ctx.boards_dir.join("qemu-virt/qemu-virt.dtb").display(),
-        hello = hello.display(),
+        build = build.display(),
     );
     assert_eq!(summary, expected);
 }
