@@ -91,6 +91,7 @@ fn early_ram(fdt: &fdt::Fdt) -> Ranges {
 
 #[unsafe(no_mangle)]
 extern "C" fn primary_main(dtb_pa: u64) -> ! {
+    let entered = cpu::counter();
     arch::uart::set_base(generated::EARLY_UART);
     let Some(blob) = arch::boot_dtb::borrow(dtb_pa) else {
         console::emergency(format_args!(
@@ -115,10 +116,11 @@ extern "C" fn primary_main(dtb_pa: u64) -> ! {
     heap::init();
     console::init_logger();
     let host_dtb = blob.to_vec();
-    boot(host_dtb, arena)
+    boot(host_dtb, arena, entered)
 }
 
-fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>) -> ! {
+/// `entered`: the counter when the hypervisor started (boot-time reference).
+fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>, entered: u64) -> ! {
     let fdt =
         fdt::Fdt::new(&host_dtb).unwrap_or_else(|e| fatal(format_args!("device tree: {e:?}")));
     let system: &System = &SYSTEM;
@@ -130,6 +132,11 @@ fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>) -> ! {
         "hypervisor {} for board {}: image {image_start:#x}..{image_end:#x}",
         env!("CARGO_PKG_VERSION"),
         system.board
+    );
+    let hz = cpu::counter_frequency();
+    info!(
+        "entered at counter {entered} ({} ms at {hz} Hz)",
+        entered * 1000 / hz.max(1)
     );
     for line in platform.summary() {
         info!("{line}");

@@ -25,6 +25,7 @@ pub fn command(board: &Board, image: &Path, changes: &MachineChanges) -> Result<
         .arg(changes.smp.unwrap_or(qemu.smp).to_string())
         .arg("-m")
         .arg(changes.memory.unwrap_or(&qemu.memory))
+        .args(changes.icount.map(|v| ["-icount", v]).into_iter().flatten())
         .arg("-nographic")
         .arg("-kernel")
         .arg(image))
@@ -40,6 +41,8 @@ pub struct MachineChanges {
     pub smp: Option<u32>,
     /// `-m` value.
     pub memory: Option<&'static str>,
+    /// `-icount` value: deterministic virtual time, for measurements.
+    pub icount: Option<&'static str>,
 }
 
 /// A running QEMU. It is killed when this is dropped, and by the kernel

@@ -153,6 +153,13 @@ impl Scenario {
         self
     }
 
+    /// Run under `-icount <value>`: virtual time advances with executed
+    /// instructions, so time measurements are repeatable.
+    pub fn icount(mut self, value: &'static str) -> Self {
+        self.machine.icount = Some(value);
+        self
+    }
+
     /// Boot with this much RAM (`-m` value) instead of the board's.
     pub fn memory(mut self, memory: &'static str) -> Self {
         self.machine.memory = Some(memory);

@@ -25,6 +25,7 @@ pub fn all() -> Vec<Scenario> {
         watchdog(),
         ivi_boot(),
         ivi_lifecycle(),
+        boot_time(),
     ]
 }
 
@@ -358,6 +359,36 @@ fn ivi_lifecycle() -> Scenario {
             format!(
                 "cluster heartbeat: {beats} beats, none missed, worst gap {worst} ms (period 20 ms)"
             )
+        })
+}
+
+/// Boot times of the default system in deterministic virtual time (QEMU
+/// `-icount`, one instruction per nanosecond): from hypervisor entry to the
+/// cluster's first heartbeat and to the start of Linux userspace.
+fn boot_time() -> Scenario {
+    let clock = r"^\[ivi\] ivi-tool: clock (\d+) ticks at \d+ Hz";
+    let entry = r"^\[hv\] INFO  entered at counter (\d+) \(\d+ ms at \d+ Hz\)";
+    let beat = r"^\[cluster\] heartbeat: first beat at counter (\d+) ";
+    Scenario::new("boot-time", "config/qemu-virt/default.toml")
+        .icount("shift=0")
+        .timeout(240)
+        .expect(entry)
+        .expect(beat)
+        .expect(clock)
+        .report(move |lines| {
+            let first = |re: &str| numbers(lines, re).first().copied();
+            let hz = numbers(lines, r"^\[hv\] INFO  entered at counter \d+ \(\d+ ms at (\d+) Hz\)");
+            match (first(entry), first(beat), first(clock), hz.first()) {
+                (Some(e), Some(b), Some(u), Some(&hz)) if hz > 0 => {
+                    let ms = |t: u64| t.saturating_sub(e) as f64 * 1000.0 / hz as f64;
+                    format!(
+                        "boot (QEMU -icount shift=0): hypervisor entry -> cluster first heartbeat {:.1} ms, -> ivi userspace {:.1} ms",
+                        ms(b),
+                        ms(u)
+                    )
+                }
+                _ => "boot times: markers missing".into(),
+            }
         })
 }
 

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 pub const USAGE: &str = "\
 usage: ivi-tool check --cpus N --mem-mib M [--allow NODES]... [--report] [--root DIR]
+       ivi-tool clock
        ivi-tool help
 
 check   compares what this Linux sees with what the partition was given:
@@ -17,12 +18,18 @@ check   compares what this Linux sees with what the partition was given:
         allow every unit address.
         Prints `ivi-tool: check ok ...` or `ivi-tool: check FAILED: ...`
         and exits 1 on failure, unless --report is given.
-        --root reads /proc and /sys below DIR instead of /.";
+        --root reads /proc and /sys below DIR instead of /.
+
+clock   prints the virtual counter (CNTVCT_EL0) and its frequency, and the
+        counter as milliseconds: `ivi-tool: clock <ticks> ticks at <hz> Hz
+        = <ms> ms`. Under the hypervisor the counter runs from machine
+        start, so this timestamps boot events against the hypervisor's.";
 
 /// What to do.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Command {
     Help,
+    Clock,
     Check(CheckOptions),
 }
 
@@ -47,6 +54,7 @@ where
     match args.next().as_deref() {
         None | Some("help" | "-h" | "--help") => Ok(Command::Help),
         Some("check") => parse_check(args).map(Command::Check),
+        Some("clock") => Ok(Command::Clock),
         Some(other) => Err(format!("unknown command `{other}`")),
     }
 }
@@ -136,6 +144,7 @@ mod tests {
         assert!(opts.allow.is_empty() && !opts.report_only);
         assert_eq!(opts.root, PathBuf::from("/"));
 
+        assert_eq!(parse(args("clock")), Ok(Command::Clock));
         assert_eq!(parse(args("")), Ok(Command::Help));
         assert_eq!(parse(args("--help")), Ok(Command::Help));
         assert!(parse(args("heartbeat")).is_err());

@@ -4,8 +4,11 @@
 //! since the previous beat, and the worst such gap so far.
 //!
 //! ```text
+//! heartbeat: first beat at counter <ticks> (<ms> ms)
 //! heartbeat: n=<n> gap_ms=<ms> max_gap_ms=<ms>
 //! ```
+//! The first line timestamps the first beat on the machine-wide counter,
+//! for boot-time measurements.
 
 #![no_std]
 #![no_main]
@@ -20,6 +23,11 @@ fn main() -> ! {
         .and_then(|v| v.parse().ok())
         .unwrap_or(20);
     let mut last = timer::counter();
+    println!(
+        "heartbeat: first beat at counter {} ({} ms)",
+        last,
+        timer::ticks_to_ms(last)
+    );
     let mut worst = 0;
     timer::every(period, |n| {
         let now = timer::counter();
