@@ -343,6 +343,7 @@ fn ivi_lifecycle() -> Scenario {
         .expect(r"^\[hv\] WARN  partition ivi: watchdog expired -> restart$")
         .expect(r"^\[hv\] WARN  partition ivi: restarting \(restart #7\)$")
         .expect(r"^\[ivi\] ivi: lifecycle: done after 7 restarts$")
+        .expect_none(r"^\[cluster\] heartbeat: LATE")
         .check("the cluster's heartbeat never skips", |lines| {
             let beats = numbers(lines, r"^\[cluster\] heartbeat: n=(\d+) ");
             if beats.len() < 100 {
