@@ -3,7 +3,7 @@
 //! Each boots one config from `config/qemu-virt/tests/` and judges the
 //! serial console. Hypervisor lines look like `[hv] INFO  message`,
 //! partition console lines like `[cluster] hello: tick=3 pattern=ok`.
-//! Keep each well under a minute: TCG runs in real time.
+//! Keep each short (at most 240 s even for Linux): TCG runs in real time.
 
 use std::path::Path;
 
@@ -425,8 +425,10 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), all.len(), "scenario names are unique");
         for scenario in &all {
+            // Linux boots (several, in ivi-lifecycle) need minutes under
+            // TCG; the whole suite must still stay well under an hour.
             assert!(
-                scenario.timeout.as_secs() < 60,
+                scenario.timeout.as_secs() <= 240,
                 "{} is too long",
                 scenario.name
             );
