@@ -329,8 +329,9 @@ fn ivi_boot() -> Scenario {
 }
 
 /// Five reboots, a kernel crash and a watchdog expiry of the Linux
-/// partition, each contained by the hypervisor, while the cluster's
-/// heartbeat (every 20 ms) goes on without missing a beat.
+/// partition, each contained by the hypervisor, then a power-off that stops
+/// it for good, while the cluster's heartbeat (every 20 ms) goes on without
+/// missing a beat.
 fn ivi_lifecycle() -> Scenario {
     Scenario::new("ivi-lifecycle", "config/qemu-virt/tests/ivi-lifecycle.toml")
         .timeout(240)
@@ -342,7 +343,12 @@ fn ivi_lifecycle() -> Scenario {
         .expect(r"^\[ivi\] ivi: lifecycle: boot 6, starving the watchdog$")
         .expect(r"^\[hv\] WARN  partition ivi: watchdog expired -> restart$")
         .expect(r"^\[hv\] WARN  partition ivi: restarting \(restart #7\)$")
-        .expect(r"^\[ivi\] ivi: lifecycle: done after 7 restarts$")
+        .expect(r"^\[ivi\] ivi: lifecycle: done after 7 restarts, powering off$")
+        .expect(r"^\[hv\] INFO  partition ivi: PSCI SYSTEM_OFF$")
+        .expect(r"^\[hv\] WARN  partition ivi: stopped$")
+        .check("the cluster beats on after the IVI is off", |lines| {
+            at_least_after(lines, r"partition ivi: stopped$", r"^\[cluster\] heartbeat: n=", 25)
+        })
         .expect_none(r"^\[cluster\] heartbeat: LATE")
         .check("the cluster's heartbeat never skips", |lines| {
             let beats = numbers(lines, r"^\[cluster\] heartbeat: n=(\d+) ");
