@@ -126,14 +126,7 @@ impl<'a> Platform<'a> {
             .and_then(|n| n.property("interrupts"))
             .and_then(|p| {
                 // Secure phys, non-secure phys, virtual, hypervisor: the third.
-                let mut cells = be_cells(p.value).skip(2 * interrupt_cells);
-                let kind = cells.next()?;
-                let number = cells.next()?;
-                match kind {
-                    1 => Some(number + 16),
-                    0 => Some(number + 32),
-                    _ => None,
-                }
+                gic_intid(&mut be_cells(p.value).skip(2 * interrupt_cells))
             })
             .unwrap_or(DEFAULT_VTIMER_INTID);
 
@@ -173,6 +166,56 @@ impl<'a> Platform<'a> {
     }
 }
 
+/// A `virtio,mmio` transport of the device tree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VirtioMmio {
+    /// Base of its register window (the first `reg` entry).
+    pub base: usize,
+    /// Size of the window (0 when the DT gives none).
+    pub size: usize,
+    /// Its interrupt as a GIC INTID (SPI n = 32 + n), if it has one the
+    /// runtime understands (three-cell GIC specifier).
+    pub intid: Option<u32>,
+}
+
+/// The INTID of a three-cell GIC interrupt specifier (`<kind number flags>`).
+fn gic_intid(cells: &mut impl Iterator<Item = u32>) -> Option<u32> {
+    let kind = cells.next()?;
+    let number = cells.next()?;
+    match kind {
+        0 => Some(number + 32),
+        1 => Some(number + 16),
+        _ => None,
+    }
+}
+
+/// Every node compatible with `virtio,mmio` that has a `reg`, in DT order.
+pub fn virtio_mmio<'b, 'a: 'b>(dt: &'b Fdt<'a>) -> impl Iterator<Item = VirtioMmio> + 'b {
+    let root_parent = dt
+        .find_node("/")
+        .and_then(|root| root.interrupt_parent())
+        .and_then(|gic| gic.interrupt_cells());
+    dt.all_nodes()
+        .filter(|n| compatible_with(n, "virtio,mmio"))
+        .filter_map(move |node| {
+            let reg = node.reg()?.next()?;
+            let cells = node
+                .interrupt_parent()
+                .and_then(|gic| gic.interrupt_cells())
+                .or(root_parent)
+                .unwrap_or(3);
+            let intid = node
+                .property("interrupts")
+                .filter(|_| cells == 3)
+                .and_then(|p| gic_intid(&mut be_cells(p.value)));
+            Some(VirtioMmio {
+                base: reg.starting_address as usize,
+                size: reg.size.unwrap_or(0),
+                intid,
+            })
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,6 +224,9 @@ mod tests {
     const NATIVE: &[u8] = include_bytes!("../testdata/qemu-virt-smp2.dtb");
     /// The same with smc, an extra memory node, bootargs and a restart count.
     const VARIANT: &[u8] = include_bytes!("../testdata/variant-smc.dtb");
+    /// A partition-like tree with two virtio-mmio block transports
+    /// (`testdata/partition-blk.dts`, compiled with `dtc`).
+    const BLK: &[u8] = include_bytes!("../testdata/partition-blk.dtb");
 
     #[test]
     fn native_qemu() {
@@ -209,5 +255,43 @@ mod tests {
         assert_eq!(p.psci, Conduit::Smc);
         assert_eq!(p.restart_count, 3);
         assert_eq!(p.bootargs, "console=ttyAMA0 probe=0x30000000,0x9000000");
+    }
+    #[test]
+    fn native_virtio_mmio() {
+        let dt = Fdt::new(NATIVE).unwrap();
+        let all: Vec<_> = virtio_mmio(&dt).collect();
+        assert_eq!(all.len(), 32);
+        assert_eq!(
+            all[0],
+            VirtioMmio {
+                base: 0xa00_0000,
+                size: 0x200,
+                intid: Some(48)
+            }
+        );
+        assert_eq!(all[31].base, 0xa00_3e00);
+        assert_eq!(all[31].intid, Some(79));
+    }
+
+    #[test]
+    fn partition_virtio_mmio() {
+        let dt = Fdt::new(BLK).unwrap();
+        let all: Vec<_> = virtio_mmio(&dt).collect();
+        assert_eq!(
+            all,
+            vec![
+                VirtioMmio {
+                    base: 0xb00_0000,
+                    size: 0x200,
+                    intid: Some(96)
+                },
+                VirtioMmio {
+                    base: 0xb00_0200,
+                    size: 0x200,
+                    intid: Some(97)
+                }
+            ]
+        );
+        assert_eq!(Platform::parse(&dt).vtimer_intid, 27);
     }
 }

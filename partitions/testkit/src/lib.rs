@@ -8,14 +8,16 @@
 //! memory) from that device tree, so the same binaries run under the
 //! hypervisor and natively on QEMU `virt`.
 //!
-//! The target-independent helpers (`args`, `dt`, `pattern`) are unit tested on
-//! the host with `cargo test -p testkit --lib`.
+//! The target-independent helpers (`args`, `dt`, `odometer`, `pattern`,
+//! `virtio`) are unit tested on the host with `cargo test -p testkit --lib`.
 
 #![cfg_attr(not(test), no_std)]
 
 pub mod args;
 pub mod dt;
+pub mod odometer;
 pub mod pattern;
+pub mod virtio;
 
 #[cfg(target_os = "none")]
 pub mod rt;

@@ -13,11 +13,12 @@ pub mod gic;
 pub mod mmio;
 pub mod psci;
 pub mod timer;
+pub mod virtio_blk;
 
 use crate::args;
 use crate::dt::Platform;
 use core::mem::MaybeUninit;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 unsafe extern "Rust" {
     /// The binary's `main`, defined by [`entry!`](crate::entry).
@@ -59,6 +60,8 @@ pub fn name() -> &'static str {
 
 static mut PLATFORM: MaybeUninit<Platform<'static>> = MaybeUninit::uninit();
 static PLATFORM_READY: AtomicBool = AtomicBool::new(false);
+/// The device tree's address, for what `Platform` does not keep.
+static DTB: AtomicUsize = AtomicUsize::new(0);
 static INTERRUPTS: AtomicBool = AtomicBool::new(false);
 
 /// What the device tree said. Valid from the binary's `main` on.
@@ -70,6 +73,15 @@ pub fn platform() -> &'static Platform<'static> {
     // SAFETY: written once by the boot vCPU before PLATFORM_READY was set
     // (and before any other vCPU started); only read afterwards.
     unsafe { &*(&raw const PLATFORM).cast::<Platform<'static>>() }
+}
+
+/// The device tree itself (for devices `Platform` does not describe, such
+/// as the `virtio,mmio` transports). Valid from the binary's `main` on.
+pub fn device_tree() -> fdt::Fdt<'static> {
+    let dtb = DTB.load(Ordering::Acquire);
+    // SAFETY: the boot vCPU parsed this very tree successfully before
+    // storing its address, and nothing overwrites it.
+    unsafe { fdt::Fdt::from_ptr(dtb as *const u8) }.expect("device tree parsed at boot")
 }
 
 /// Whether the GIC is in use. `idle=poll` in the bootargs leaves it alone:
@@ -115,6 +127,7 @@ fn boot_primary(dtb: usize) -> ! {
             .cast::<Platform<'static>>()
             .write(platform)
     };
+    DTB.store(dtb, Ordering::Release);
     PLATFORM_READY.store(true, Ordering::Release);
 
     if let Some(uart) = platform.uart {
