@@ -10,7 +10,7 @@
 use std::fmt::Write as _;
 
 use crate::model::{Criticality, MemoryMap, OnFault, Region};
-use crate::owned::{Loaded, OwnedDevice, OwnedPartition};
+use crate::owned::{Loaded, OwnedDevice, OwnedDisk, OwnedDiskExtent, OwnedPartition, OwnedStorage};
 
 const MODEL: &str = "::config::model";
 
@@ -35,6 +35,11 @@ pub fn rust_source(loaded: &Loaded) -> String {
     let _ = writeln!(out, "    partitions: &[");
     for partition in &system.partitions {
         write_partition(&mut out, partition);
+    }
+    let _ = writeln!(out, "    ],");
+    let _ = writeln!(out, "    storage: &[");
+    for s in &system.storage {
+        let _ = writeln!(out, "        {},", storage(s));
     }
     let _ = writeln!(out, "    ],");
     let _ = writeln!(out, "}};");
@@ -71,6 +76,11 @@ fn write_partition(out: &mut String, p: &OwnedPartition) {
         let _ = writeln!(out, "                {},", self::device(device));
     }
     let _ = writeln!(out, "            ],");
+    let _ = writeln!(out, "            disks: &[");
+    for d in &p.disks {
+        let _ = writeln!(out, "                {},", disk(d));
+    }
+    let _ = writeln!(out, "            ],");
     let _ = writeln!(out, "            image: ::core::include_bytes!({image:?}),");
     let _ = writeln!(out, "            initrd: {initrd},");
     let _ = writeln!(out, "            bootargs: {:?},", p.bootargs);
@@ -91,6 +101,35 @@ fn device(d: &OwnedDevice) -> String {
         d.path,
         regions.join(", "),
         interrupts.join(", ")
+    )
+}
+
+fn storage(s: &OwnedStorage) -> String {
+    let regions: Vec<String> = s.regions.iter().map(|r| region(*r)).collect();
+    let interrupts: Vec<String> = s.interrupts.iter().map(u32::to_string).collect();
+    let home_cpu = match s.home_cpu {
+        Some(cpu) => format!("::core::option::Option::Some({cpu:#x})"),
+        None => "::core::option::Option::None".to_owned(),
+    };
+    format!(
+        "{MODEL}::Storage {{ name: {:?}, device: {:?}, regions: &[{}], interrupts: &[{}], home_cpu: {home_cpu} }}",
+        s.name,
+        s.device,
+        regions.join(", "),
+        interrupts.join(", ")
+    )
+}
+
+fn disk(d: &OwnedDisk) -> String {
+    let extent = match &d.extent {
+        OwnedDiskExtent::Gpt(name) => format!("{MODEL}::DiskExtent::Gpt({name:?})"),
+        OwnedDiskExtent::Lba { start, sectors } => {
+            format!("{MODEL}::DiskExtent::Lba {{ start: {start:#x}, sectors: {sectors:#x} }}")
+        }
+    };
+    format!(
+        "{MODEL}::Disk {{ storage: {}, extent: {extent}, read_only: {} }}",
+        d.storage, d.read_only
     )
 }
 

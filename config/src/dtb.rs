@@ -156,6 +156,11 @@ impl Board {
         })
     }
 
+    /// The node's `compatible` strings, most specific first.
+    pub fn compatible(&self, id: NodeId) -> Vec<&str> {
+        self.nodes[id].str_list("compatible")
+    }
+
     /// Whether `id` is `ancestor` or below it.
     pub fn is_within(&self, mut id: NodeId, ancestor: NodeId) -> bool {
         loop {
@@ -538,6 +543,8 @@ pub(crate) mod tests {
             }]
         );
         assert_eq!(board.interrupts(virtio).unwrap(), [DtInterrupt::Spi(49)]);
+        assert_eq!(board.compatible(virtio), ["virtio,mmio"]);
+        assert_eq!(board.compatible(gpio), ["arm,pl061", "arm,primecell"]);
         let pmu = board.resolve("/pmu").unwrap();
         assert_eq!(board.regs(pmu).unwrap(), None);
         assert_eq!(board.interrupts(pmu).unwrap(), [DtInterrupt::Ppi(7)]);

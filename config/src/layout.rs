@@ -29,6 +29,56 @@ pub const APB_CLOCK_HZ: u32 = 24_000_000;
 pub const DEVICE_WINDOW_BASE: u64 = 0x0800_0000;
 pub const DEVICE_WINDOW_SIZE: u64 = 0x0200_0000;
 
+/// Virtual virtio-mmio transports (virtio spec 1.x, "Virtio Over MMIO"),
+/// one slot every `VIRTIO_STRIDE` bytes from `VIRTIO_BASE`, as QEMU lays
+/// out its own. A partition's disks take slots 0, 1, ... in config order;
+/// other virtio devices will follow them. The whole window is kept clear
+/// of guest memory and passthrough devices in every partition, however
+/// many slots it uses.
+pub const VIRTIO_BASE: u64 = 0x0b00_0000;
+pub const VIRTIO_STRIDE: u64 = 0x200;
+pub const VIRTIO_SLOTS: usize = 16;
+/// Bytes the window takes: 8 KiB, two 4 KiB pages.
+pub const VIRTIO_WINDOW_SIZE: u64 = VIRTIO_STRIDE * VIRTIO_SLOTS as u64;
+/// Slot n raises INTID `VIRTIO_FIRST_INTID + n` (SPI 64 + n).
+pub const VIRTIO_FIRST_INTID: u32 = 96;
+
+// The virtio window lies above the emulated device window and is made of
+// whole 4 KiB pages, which stage 2 maps (or leaves unmapped, to trap).
+const _: () = {
+    assert!(VIRTIO_BASE >= DEVICE_WINDOW_BASE + DEVICE_WINDOW_SIZE);
+    assert!(VIRTIO_BASE.is_multiple_of(0x1000) && VIRTIO_WINDOW_SIZE.is_multiple_of(0x1000));
+};
+
+/// Guest-physical base of virtio-mmio slot `slot` (`< VIRTIO_SLOTS`).
+pub const fn virtio_slot_base(slot: usize) -> u64 {
+    VIRTIO_BASE + slot as u64 * VIRTIO_STRIDE
+}
+
+/// The INTID virtio-mmio slot `slot` (`< VIRTIO_SLOTS`) raises.
+pub const fn virtio_slot_intid(slot: usize) -> u32 {
+    VIRTIO_FIRST_INTID + slot as u32
+}
+
+/// Whether `intid` belongs to an emulated device in every partition: one of
+/// [`EMULATED_INTIDS`] or a virtio-mmio slot's. A passthrough device may
+/// not use it.
+pub const fn is_reserved_intid(intid: u32) -> bool {
+    let mut i = 0;
+    while i < EMULATED_INTIDS.len() {
+        if EMULATED_INTIDS[i] == intid {
+            return true;
+        }
+        i += 1;
+    }
+    intid >= VIRTIO_FIRST_INTID && intid < VIRTIO_FIRST_INTID + VIRTIO_SLOTS as u32
+}
+
+/// Bytes in a disk sector: `lba` and `sectors` in a config count these.
+pub const SECTOR_SIZE: u64 = 512;
+/// Longest GPT partition name, in UTF-16 code units (72 bytes, UEFI spec).
+pub const GPT_NAME_MAX: usize = 36;
+
 /// The generated device tree goes into the last 2 MiB of the partition's
 /// first memory region; the kernel image must end below it.
 pub const DTB_SLOT_SIZE: u64 = 0x20_0000;
@@ -114,6 +164,31 @@ mod tests {
         assert_eq!(initrd_address(base, 0, 5 * MIB), base + 6 * MIB);
         // An empty kernel at an aligned base (degenerate, but well defined).
         assert_eq!(initrd_address(base, 0, 0), base);
+    }
+
+    #[test]
+    fn virtio_slots() {
+        assert_eq!(virtio_slot_base(0), 0x0b00_0000);
+        assert_eq!(virtio_slot_base(3), 0x0b00_0600);
+        assert_eq!(
+            virtio_slot_base(VIRTIO_SLOTS - 1) + VIRTIO_STRIDE,
+            VIRTIO_BASE + VIRTIO_WINDOW_SIZE
+        );
+        assert_eq!(virtio_slot_intid(0), 96, "SPI 64");
+        assert_eq!(virtio_slot_intid(15), 111, "SPI 79");
+    }
+
+    #[test]
+    fn reserved_intids() {
+        for intid in EMULATED_INTIDS {
+            assert!(is_reserved_intid(intid));
+        }
+        for slot in 0..VIRTIO_SLOTS {
+            assert!(is_reserved_intid(virtio_slot_intid(slot)));
+        }
+        for intid in [32, 34, 41, 43, 95, 112, 1019] {
+            assert!(!is_reserved_intid(intid), "{intid}");
+        }
     }
 
     #[test]

@@ -32,7 +32,10 @@ mod validate;
 #[cfg(feature = "std")]
 pub use diag::{Diagnostic, line_col};
 #[cfg(feature = "std")]
-pub use owned::{Loaded, OwnedDevice, OwnedHypervisor, OwnedInitrd, OwnedPartition, OwnedSystem};
+pub use owned::{
+    Loaded, OwnedDevice, OwnedDisk, OwnedDiskExtent, OwnedHypervisor, OwnedInitrd, OwnedPartition,
+    OwnedStorage, OwnedSystem,
+};
 
 #[cfg(feature = "std")]
 use std::path::{Path, PathBuf};

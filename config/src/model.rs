@@ -4,13 +4,17 @@
 //! and the board's device tree. The hypervisor checks it once more against
 //! the device tree it is actually booted with.
 
-/// A whole system: the hypervisor's own reservation and its partitions.
+/// A whole system: the hypervisor's own reservation, its partitions, and
+/// the block devices it mediates for them.
 #[derive(Debug, Clone, Copy)]
 pub struct System {
     /// Board folder name under `board/`, e.g. `qemu-virt`.
     pub board: &'static str,
     pub hypervisor: Hypervisor,
     pub partitions: &'static [Partition],
+    /// Physical block devices the hypervisor drives itself and serves to
+    /// partitions as virtual disks ([`Partition::disks`]), in config order.
+    pub storage: &'static [Storage],
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -99,6 +103,52 @@ pub struct Device {
     pub interrupts: &'static [u32],
 }
 
+/// A physical virtio-blk device behind a virtio-mmio transport, owned by
+/// the hypervisor and shared out to partitions as [`Disk`]s. No partition
+/// maps its registers or receives its interrupts.
+#[derive(Debug, Clone, Copy)]
+pub struct Storage {
+    /// `[a-z][a-z0-9-]{0,15}`, unique among storage devices.
+    pub name: &'static str,
+    /// Device-tree path of the virtio-mmio node (`compatible =
+    /// "virtio,mmio"`) in the board DTB, aliases resolved. The DT cannot
+    /// say what sits behind the transport: that it is a block device is
+    /// checked when the hypervisor probes it.
+    pub device: &'static str,
+    /// MMIO ranges, exactly as the board DT's `reg` gives them.
+    pub regions: &'static [Region],
+    /// GIC INTIDs (SPIs) the device raises, from the board DT.
+    pub interrupts: &'static [u32],
+    /// The core (MPIDR affinity, as [`Partition::cpus`]) that does this
+    /// device's physical I/O; `None`: the hypervisor's choice (its service
+    /// core).
+    pub home_cpu: Option<u64>,
+}
+
+/// A virtual virtio-blk disk of a partition: a slice of a [`Storage`]
+/// device. The partition's disks take virtio-mmio slots 0, 1, ... in order
+/// (see `layout::virtio_slot_base`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Disk {
+    /// Index into [`System::storage`].
+    pub storage: usize,
+    pub extent: DiskExtent,
+    /// The guest may only read. Two disks may share sectors only if both
+    /// are read-only.
+    pub read_only: bool,
+}
+
+/// Which sectors of the physical device a [`Disk`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiskExtent {
+    /// The GPT partition with this name (1 to 36 UTF-16 code units),
+    /// looked up in the device's partition table by the hypervisor at boot.
+    Gpt(&'static str),
+    /// `sectors` 512-byte sectors from LBA `start`; `sectors > 0`, and the
+    /// end, in bytes, fits a `u64`.
+    Lba { start: u64, sectors: u64 },
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct Partition {
     /// `[a-z][a-z0-9-]{0,15}`; tags console output and log lines.
@@ -112,6 +162,9 @@ pub struct Partition {
     pub cpus: &'static [u64],
     pub memory: &'static [MemoryMap],
     pub devices: &'static [Device],
+    /// Virtual virtio-blk disks, at most `layout::VIRTIO_SLOTS`; disk n is
+    /// virtio-mmio slot n.
+    pub disks: &'static [Disk],
     /// The partition's kernel: an arm64 `Image` (Linux boot protocol header).
     pub image: &'static [u8],
     /// Initial RAM disk (empty if none). Loaded at the first 2 MiB

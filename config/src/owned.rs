@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+use crate::layout;
 use crate::model::{Criticality, MemoryMap, OnFault, Region};
 
 /// A config that passed validation, and what it was built from.
@@ -25,6 +26,8 @@ pub struct OwnedSystem {
     pub board_dtb: PathBuf,
     pub hypervisor: OwnedHypervisor,
     pub partitions: Vec<OwnedPartition>,
+    /// The mediated block devices, in config order.
+    pub storage: Vec<OwnedStorage>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +45,8 @@ pub struct OwnedPartition {
     pub cpus: Vec<u64>,
     pub memory: Vec<MemoryMap>,
     pub devices: Vec<OwnedDevice>,
+    /// Virtual disks; disk n is virtio-mmio slot n.
+    pub disks: Vec<OwnedDisk>,
     /// Absolute path of the kernel image.
     pub image: PathBuf,
     /// Size of the image file in bytes.
@@ -73,6 +78,49 @@ pub struct OwnedDevice {
     pub interrupts: Vec<u32>,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedStorage {
+    pub name: String,
+    /// Device-tree path of the virtio-mmio node, alias resolved.
+    pub device: String,
+    /// The node's `reg`, as the device tree gives it.
+    pub regions: Vec<Region>,
+    /// GIC INTIDs (SPIs), from the device tree.
+    pub interrupts: Vec<u32>,
+    pub home_cpu: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedDisk {
+    /// Index into [`OwnedSystem::storage`].
+    pub storage: usize,
+    pub extent: OwnedDiskExtent,
+    pub read_only: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OwnedDiskExtent {
+    /// A GPT partition, by name.
+    Gpt(String),
+    /// `sectors` 512-byte sectors from LBA `start`.
+    Lba { start: u64, sectors: u64 },
+}
+
+impl OwnedDiskExtent {
+    /// `gpt "name"` or `sectors a..b, size`, as messages and the summary
+    /// show an extent.
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            OwnedDiskExtent::Gpt(name) => format!("gpt {name:?}"),
+            OwnedDiskExtent::Lba { start, sectors } => format!(
+                "sectors {start}..{}, {}",
+                start + sectors,
+                size(sectors * layout::SECTOR_SIZE)
+            ),
+        }
+    }
+}
+
 impl OwnedSystem {
     /// A few lines a person can check a config against.
     pub fn summary(&self) -> String {
@@ -86,6 +134,21 @@ impl OwnedSystem {
             size(hv.size),
             self.hypervisor.console
         );
+        for s in &self.storage {
+            let regions: Vec<String> = s.regions.iter().map(|r| range(r.base, r.size)).collect();
+            let irqs: Vec<String> = s.interrupts.iter().map(u32::to_string).collect();
+            let home = s
+                .home_cpu
+                .map_or_else(|| "the service core".to_owned(), |c| format!("cpu {c}"));
+            let _ = writeln!(
+                out,
+                "storage \"{}\": {} at {} interrupts [{}], I/O on {home}",
+                s.name,
+                s.device,
+                regions.join(", "),
+                irqs.join(", ")
+            );
+        }
         for p in &self.partitions {
             let cpus: Vec<String> = p.cpus.iter().map(u64::to_string).collect();
             let _ = writeln!(
@@ -117,6 +180,17 @@ impl OwnedSystem {
                     d.path,
                     regions.join(", "),
                     irqs.join(", ")
+                );
+            }
+            for (slot, d) in p.disks.iter().enumerate() {
+                let storage = self.storage.get(d.storage).map_or("?", |s| s.name.as_str());
+                let _ = writeln!(
+                    out,
+                    "  disk {slot} (virtio-mmio guest {:#x}, INTID {}): storage \"{storage}\" {}{}",
+                    layout::virtio_slot_base(slot),
+                    layout::virtio_slot_intid(slot),
+                    d.extent.describe(),
+                    if d.read_only { ", read-only" } else { "" }
                 );
             }
             let _ = writeln!(out, "  image {} ({} bytes)", p.image.display(), p.image_len);

@@ -19,6 +19,18 @@ pub struct RawConfig {
     /// Optional for serde so that "no partitions" gets its own message.
     #[serde(default)]
     pub partition: Option<Spanned<Vec<Spanned<RawPartition>>>>,
+    #[serde(default)]
+    pub storage: Option<Spanned<Vec<Spanned<RawStorage>>>>,
+}
+
+/// A `[[storage]]` table: a physical block device the hypervisor mediates.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStorage {
+    pub name: Spanned<Str>,
+    pub device: Spanned<Str>,
+    #[serde(default)]
+    pub home_cpu: Option<Spanned<Int>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -54,6 +66,24 @@ pub struct RawPartition {
     pub memory: Spanned<Vec<Spanned<RawMap>>>,
     #[serde(default)]
     pub devices: Option<Spanned<Vec<Spanned<RawDevice>>>>,
+    #[serde(default)]
+    pub disks: Option<Spanned<Vec<Spanned<RawDisk>>>>,
+}
+
+/// A `disks` entry. Which of `gpt` and `lba`/`sectors` may go together is
+/// the validator's business, so that it can say so at the right key.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDisk {
+    pub storage: Spanned<Str>,
+    #[serde(default)]
+    pub gpt: Option<Spanned<Str>>,
+    #[serde(default)]
+    pub lba: Option<Spanned<Int>>,
+    #[serde(default)]
+    pub sectors: Option<Spanned<Int>>,
+    #[serde(default)]
+    pub read_only: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -292,6 +322,66 @@ watchdog = true
         assert!(partitions[0].get_ref().watchdog.is_none());
     }
 
+    const STORAGE: &str = r#"
+[[storage]]
+name = "disk0"
+device = "/virtio_mmio@a003e00"
+home_cpu = 0
+"#;
+
+    #[test]
+    fn parses_storage_and_disks() {
+        let text = format!(
+            "{}{STORAGE}",
+            GOOD.replace(
+                "watchdog = true",
+                "watchdog = true\ndisks = [ { storage = \"disk0\", gpt = \"a\" }, { storage = \"disk0\", lba = 34, sectors = 8, read_only = true } ]"
+            )
+        );
+        let raw = parse(&text).unwrap();
+        let storage = raw.storage.unwrap().into_inner();
+        let s = storage[0].get_ref();
+        assert_eq!(s.name.get_ref().0, "disk0");
+        assert_eq!(s.device.get_ref().0, "/virtio_mmio@a003e00");
+        assert_eq!(s.home_cpu.as_ref().unwrap().get_ref().0, 0);
+        let partitions = raw.partition.unwrap().into_inner();
+        let disks = partitions[0].get_ref().disks.as_ref().unwrap().get_ref();
+        let gpt = disks[0].get_ref();
+        assert_eq!(gpt.gpt.as_ref().unwrap().get_ref().0, "a");
+        assert!(gpt.lba.is_none() && gpt.sectors.is_none() && gpt.read_only.is_none());
+        let lba = disks[1].get_ref();
+        assert_eq!(lba.lba.as_ref().unwrap().get_ref().0, 34);
+        assert_eq!(lba.sectors.as_ref().unwrap().get_ref().0, 8);
+        assert!(*lba.read_only.as_ref().unwrap().get_ref());
+        // Both are optional.
+        let raw = parse(GOOD).unwrap();
+        assert!(raw.storage.is_none());
+        assert!(
+            raw.partition.unwrap().get_ref()[0]
+                .get_ref()
+                .disks
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn unknown_key_in_storage_and_disk() {
+        let text = format!("{GOOD}{}", STORAGE.replace("home_cpu", "cpu"));
+        let (at, message) = err(&text);
+        assert_eq!(at, "cpu");
+        assert!(message.starts_with("unknown key `cpu`"), "{message}");
+        let text = GOOD.replace(
+            "watchdog = true",
+            "disks = [ { storage = \"d\", partition = \"x\" } ]",
+        );
+        let (at, message) = err(&text);
+        assert_eq!(at, "partition");
+        assert!(message.starts_with("unknown key `partition`"), "{message}");
+        let text = GOOD.replace("watchdog = true", "disks = [ { gpt = \"x\" } ]");
+        let (_, message) = err(&text);
+        assert_eq!(message, "missing required key `storage`");
+    }
+
     #[test]
     fn watchdog_must_be_a_boolean() {
         let (at, message) = err(&GOOD.replace("watchdog = true", "watchdog = \"yes\""));
@@ -363,7 +453,15 @@ watchdog = true
     fn keys_are_introspectable() {
         assert_eq!(
             introspect::keys::<RawConfig>(),
-            ["board", "hypervisor", "partition"]
+            ["board", "hypervisor", "partition", "storage"]
+        );
+        assert_eq!(
+            introspect::keys::<RawStorage>(),
+            ["device", "home_cpu", "name"]
+        );
+        assert_eq!(
+            introspect::keys::<RawDisk>(),
+            ["gpt", "lba", "read_only", "sectors", "storage"]
         );
         assert_eq!(introspect::keys::<RawDeviceTable>(), ["interrupts", "path"]);
     }

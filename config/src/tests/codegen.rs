@@ -10,13 +10,17 @@ use crate::Loaded;
 use crate::codegen::rust_source;
 
 /// `BASE` plus devices, a device override, bootargs that need escaping,
-/// an initrd and a watchdog in the first partition, loaded in `fx`.
+/// an initrd, a watchdog and disks in the first partition, and two storage
+/// devices, loaded in `fx`.
 fn sample(fx: &Fixture) -> Loaded {
     fx.write("build/initrd.cpio", b"070701 a cpio archive, or not");
     let text = BASE.replacen(
         "cpus = [1]",
-        "cpus = [1]\ndevices = [\"/pl061@9030000\", { path = \"/virtio_mmio@a000200\", interrupts = [50, 51] }]\nbootargs = \"a=\\\"q\\\" b=\\\\ c=é\"\ninitrd = \"@/initrd.cpio\"\nwatchdog = true",
+        "cpus = [1]\ndevices = [\"/pl061@9030000\", { path = \"/virtio_mmio@a000200\", interrupts = [50, 51] }]\nbootargs = \"a=\\\"q\\\" b=\\\\ c=é\"\ninitrd = \"@/initrd.cpio\"\nwatchdog = true\ndisks = [{ storage = \"disk1\", gpt = \"odo \\\"1\\\"\" }, { storage = \"disk0\", lba = 0x800, sectors = 0x1000, read_only = true }]",
         1,
+    );
+    let text = format!(
+        "{text}\n[[storage]]\nname = \"disk0\"\ndevice = \"/virtio_mmio@a003e00\"\nhome_cpu = 0\n\n[[storage]]\nname = \"disk1\"\ndevice = \"/virtio_mmio@a003c00\"\n"
     );
     fx.load(&text).unwrap_or_else(|d| panic!("{d:?}"))
 }
@@ -61,6 +65,11 @@ fn generated_source_holds_the_values() {
         "initrd: &[],".to_owned(),
         "watchdog: true,".to_owned(),
         "watchdog: false,".to_owned(),
+        "::config::model::Storage { name: \"disk0\", device: \"/virtio_mmio@a003e00\", regions: &[::config::model::Region { base: 0xa003e00, size: 0x200 }], interrupts: &[79], home_cpu: ::core::option::Option::Some(0x0) },".to_owned(),
+        "::config::model::Storage { name: \"disk1\", device: \"/virtio_mmio@a003c00\", regions: &[::config::model::Region { base: 0xa003c00, size: 0x200 }], interrupts: &[78], home_cpu: ::core::option::Option::None },".to_owned(),
+        "::config::model::Disk { storage: 1, extent: ::config::model::DiskExtent::Gpt(\"odo \\\"1\\\"\"), read_only: false },".to_owned(),
+        "::config::model::Disk { storage: 0, extent: ::config::model::DiskExtent::Lba { start: 0x800, sectors: 0x1000 }, read_only: true },".to_owned(),
+        "disks: &[\n            ],".to_owned(),
     ] {
         assert!(source.contains(&expected), "missing {expected:?} in:\n{source}");
     }

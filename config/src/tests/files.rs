@@ -59,6 +59,60 @@ partition \"ivi\": qm, priority 10, cpus [2, 3], on_fault restart, watchdog on
     assert_eq!(summary, expected);
 }
 
+#[test]
+fn storage_config_is_as_specified() {
+    let fx = Fixture::new();
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("qemu-virt/tests/storage.toml");
+    let summary = crate::check(&file, &fx.ctx).unwrap();
+    let build = fx.ctx.build_dir.canonicalize().unwrap();
+    let expected = format!(
+        "board qemu-virt ({dtb})
+hypervisor: host 0x40000000..0x48000000 (128 MiB), console /pl011@9000000
+storage \"disk0\": /virtio_mmio@a003e00 at 0xa003e00..0xa004000 interrupts [79], I/O on the service core
+partition \"cluster\": asil-b, priority 200, cpus [1], on_fault stop, watchdog off
+  memory guest 0x40000000..0x41000000 -> host 0x48000000..0x49000000 (16 MiB)
+  disk 0 (virtio-mmio guest 0xb000000, INTID 96): storage \"disk0\" gpt \"cluster-odo\"
+  image {build}/odometer.img (64 bytes)
+partition \"ivi\": qm, priority 10, cpus [2, 3], on_fault stop, watchdog off
+  memory guest 0x40000000..0x50000000 -> host 0x50000000..0x60000000 (256 MiB)
+  disk 0 (virtio-mmio guest 0xb000000, INTID 96): storage \"disk0\" gpt \"ivi-data\"
+  disk 1 (virtio-mmio guest 0xb000200, INTID 97): storage \"disk0\" gpt \"shared-ro\", read-only
+  image {build}/ivi/Image (64 bytes)
+  initrd {build}/ivi/initramfs.cpio.gz (2097152 bytes)
+  bootargs \"console=ttyAMA0 panic=1\"
+",
+        dtb = fx.ctx.boards_dir.join("qemu-virt/qemu-virt.dtb").display(),
+        build = build.display(),
+    );
+    assert_eq!(summary, expected);
+}
+
+/// The GPT names the storage test config's disks use are partitions of
+/// the disk image `cargo xtask disk` builds for the board.
+#[test]
+fn storage_config_names_partitions_of_the_board_disk() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let Ok(disk) = std::fs::read_to_string(root.join("board/qemu-virt/disk.toml")) else {
+        return;
+    };
+    let disk: toml::Table = toml::from_str(&disk).unwrap();
+    let names: Vec<&str> = disk["partition"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    let fx = Fixture::new();
+    let loaded = crate::load(&root.join("config/qemu-virt/tests/storage.toml"), &fx.ctx).unwrap();
+    for p in &loaded.system.partitions {
+        for d in &p.disks {
+            if let crate::OwnedDiskExtent::Gpt(name) = &d.extent {
+                assert!(names.contains(&name.as_str()), "{name} not in {names:?}");
+            }
+        }
+    }
+}
+
 /// `# expect: <line>:<col>: <text>` → (line, col, text).
 fn expectation(file: &Path) -> (usize, usize, String) {
     let text = std::fs::read_to_string(file).unwrap();

@@ -21,6 +21,10 @@ fn testkit_images() -> Vec<String> {
         .collect()
 }
 
+/// Images the repository's configs name that may not (yet) be a testkit
+/// `[[bin]]`; faked all the same.
+const EXTRA_IMAGES: [&str; 1] = ["odometer.img"];
+
 /// The Linux partition's kernel and initramfs (`cargo xtask guests`), faked
 /// with the real kernel's layout: text_offset 0, 44 MiB including bss, and
 /// a 2 MiB initramfs.
@@ -43,7 +47,13 @@ impl Fixture {
         let _ = std::fs::remove_dir_all(&dir);
         let build_dir = dir.join("build");
         std::fs::create_dir_all(&build_dir).unwrap();
-        for image in testkit_images() {
+        let mut images = testkit_images();
+        for extra in EXTRA_IMAGES {
+            if !images.iter().any(|i| i == extra) {
+                images.push(extra.to_owned());
+            }
+        }
+        for image in images {
             std::fs::write(build_dir.join(image), arm64_image(0, 0x1_0000)).unwrap();
         }
         std::fs::create_dir_all(build_dir.join("ivi")).unwrap();

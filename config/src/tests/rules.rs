@@ -74,6 +74,8 @@ fn base_config_is_valid() {
     assert!(cluster.devices.is_empty());
     assert_eq!(cluster.initrd, None, "no initrd unless given");
     assert!(!cluster.watchdog, "watchdog defaults to off");
+    assert!(cluster.disks.is_empty(), "no disks unless given");
+    assert!(system.storage.is_empty(), "no storage unless given");
     assert_eq!(ivi.cpus, [2, 3]);
     assert_eq!(ivi.on_fault, OnFault::Stop, "on_fault defaults to stop");
     let hello = fx.ctx.build_dir.join("hello.img").canonicalize().unwrap();
@@ -1207,5 +1209,532 @@ fn malformed_board_toml_is_reported() {
             .message
             .contains("load_address \"high\" is not an address"),
         "{errs:?}"
+    );
+}
+
+// ---- storage and disks ---------------------------------------------------
+
+const DISK0: &str = "[[storage]]\nname = \"disk0\"\ndevice = \"/virtio_mmio@a003e00\"\n";
+/// A second storage device, in the slot below `DISK0`'s.
+const DISK1: &str = "[[storage]]\nname = \"disk1\"\ndevice = \"/virtio_mmio@a003c00\"\n";
+
+/// `BASE` with a `disks` line in each partition (lines 12 and 22, entries
+/// from column 10) and `storage` from line 26.
+fn with_disks(cluster: &str, ivi: &str, storage: &str) -> String {
+    let text = with("cpus = [1]", &format!("cpus = [1]\ndisks = [{cluster}]"));
+    let text = text.replacen(
+        "cpus = [2, 3]",
+        &format!("cpus = [2, 3]\ndisks = [{ivi}]"),
+        1,
+    );
+    format!("{text}\n{storage}")
+}
+
+/// Disks on `DISK0`.
+fn disks(cluster: &str, ivi: &str) -> Vec<String> {
+    errors(&with_disks(cluster, ivi, DISK0))
+}
+
+/// A disk on `disk0` with the given extent keys.
+fn disk(keys: &str) -> String {
+    format!("{{ storage = \"disk0\", {keys} }}")
+}
+
+#[test]
+fn storage_and_disks_load() {
+    use crate::{OwnedDisk, OwnedDiskExtent, OwnedStorage};
+    let fx = Fixture::new();
+    let loaded = fx
+        .load(&with_disks(
+            &disk("gpt = \"cluster-odo\""),
+            &format!(
+                "{}, {}",
+                disk("lba = 34816, sectors = 65536"),
+                disk("gpt = \"shared-ro\", read_only = true")
+            ),
+            &format!("{DISK0}home_cpu = 2\n"),
+        ))
+        .unwrap_or_else(|d| panic!("{d:?}"));
+    let system = &loaded.system;
+    assert_eq!(
+        system.storage,
+        [OwnedStorage {
+            name: "disk0".into(),
+            device: "/virtio_mmio@a003e00".into(),
+            regions: vec![Region {
+                base: 0xa00_3e00,
+                size: 0x200
+            }],
+            interrupts: vec![79],
+            home_cpu: Some(2),
+        }]
+    );
+    assert_eq!(
+        system.partitions[0].disks,
+        [OwnedDisk {
+            storage: 0,
+            extent: OwnedDiskExtent::Gpt("cluster-odo".into()),
+            read_only: false,
+        }],
+        "read_only defaults to false"
+    );
+    assert_eq!(
+        system.partitions[1].disks,
+        [
+            OwnedDisk {
+                storage: 0,
+                extent: OwnedDiskExtent::Lba {
+                    start: 34816,
+                    sectors: 65536
+                },
+                read_only: false,
+            },
+            OwnedDisk {
+                storage: 0,
+                extent: OwnedDiskExtent::Gpt("shared-ro".into()),
+                read_only: true,
+            }
+        ]
+    );
+    // Without home_cpu, none; without storage and disks, none.
+    let loaded = fx
+        .load(&with_disks(&disk("gpt = \"a\""), "", DISK0))
+        .unwrap();
+    assert_eq!(loaded.system.storage[0].home_cpu, None);
+    let loaded = fx.load(BASE).unwrap();
+    assert!(loaded.system.storage.is_empty());
+    assert!(loaded.system.partitions.iter().all(|p| p.disks.is_empty()));
+}
+
+#[test]
+fn storage_is_indexed_in_file_order() {
+    let fx = Fixture::new();
+    let loaded = fx
+        .load(&with_disks(
+            "{ storage = \"disk1\", gpt = \"a\" }",
+            "{ storage = \"disk0\", gpt = \"a\" }",
+            &format!("{DISK0}\n{DISK1}"),
+        ))
+        .unwrap();
+    let names: Vec<&str> = loaded
+        .system
+        .storage
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(names, ["disk0", "disk1"]);
+    assert_eq!(loaded.system.partitions[0].disks[0].storage, 1);
+    assert_eq!(loaded.system.partitions[1].disks[0].storage, 0);
+}
+
+#[test]
+fn summary_shows_storage_and_disks() {
+    let fx = Fixture::new();
+    let summary = fx
+        .load(&with_disks(
+            &disk("gpt = \"cluster-odo\""),
+            &format!(
+                "{}, {}",
+                disk("lba = 34816, sectors = 65536"),
+                disk("gpt = \"shared-ro\", read_only = true")
+            ),
+            DISK0,
+        ))
+        .unwrap()
+        .system
+        .summary();
+    for line in [
+        "storage \"disk0\": /virtio_mmio@a003e00 at 0xa003e00..0xa004000 interrupts [79], I/O on the service core\n",
+        "  disk 0 (virtio-mmio guest 0xb000000, INTID 96): storage \"disk0\" gpt \"cluster-odo\"\n",
+        "  disk 0 (virtio-mmio guest 0xb000000, INTID 96): storage \"disk0\" sectors 34816..100352, 32 MiB\n",
+        "  disk 1 (virtio-mmio guest 0xb000200, INTID 97): storage \"disk0\" gpt \"shared-ro\", read-only\n",
+    ] {
+        assert!(summary.contains(line), "no {line:?} in:\n{summary}");
+    }
+    let summary = fx
+        .load(&with_disks("", "", &format!("{DISK0}home_cpu = 3\n")))
+        .unwrap()
+        .system
+        .summary();
+    assert!(
+        summary.contains("interrupts [79], I/O on cpu 3\n"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn storage_names() {
+    let errs = errors(&with_disks("", "", &DISK0.replace("disk0", "Disk0")));
+    assert_only(
+        &errs,
+        "27:8",
+        "bad storage name \"Disk0\": it must be 1 to 16 characters of a-z, 0-9 and '-', starting with a letter",
+    );
+    let errs = errors(&with_disks(
+        "",
+        "",
+        &format!("{DISK0}\n{}", DISK1.replace("disk1", "disk0")),
+    ));
+    assert_only(
+        &errs,
+        "31:8",
+        "duplicate storage name \"disk0\" (first used on line 27)",
+    );
+    // Partitions and storage devices have names of their own.
+    let errs = errors(&with_disks("", "", &DISK0.replace("disk0", "ivi")));
+    assert!(errs.is_empty(), "{errs:?}");
+}
+
+#[test]
+fn storage_device_must_be_a_virtio_mmio_node() {
+    let errs = errors(&with_disks(
+        "",
+        "",
+        &DISK0.replace("/virtio_mmio@a003e00", "/virtio_mmio@a004000"),
+    ));
+    assert_only(
+        &errs,
+        "28:10",
+        "storage \"disk0\": no node \"/virtio_mmio@a004000\" in board device tree qemu-virt.dtb",
+    );
+    let errs = errors(&with_disks(
+        "",
+        "",
+        &DISK0.replace("/virtio_mmio@a003e00", "/pl061@9030000"),
+    ));
+    assert_only(
+        &errs,
+        "28:10",
+        "storage \"disk0\" device /pl061@9030000 is not a virtio-mmio transport: its compatible is \"arm,pl061\", \"arm,primecell\", not \"virtio,mmio\"",
+    );
+    let errs = errors(&with_disks(
+        "",
+        "",
+        &DISK0.replace("/virtio_mmio@a003e00", "/cpus"),
+    ));
+    assert_has(
+        &errs,
+        "28:10",
+        "storage \"disk0\" device /cpus is not a virtio-mmio transport: it has no compatible",
+    );
+    assert_has(
+        &errs,
+        "28:10",
+        "storage \"disk0\" device /cpus has no `reg`",
+    );
+}
+
+#[test]
+fn storage_device_cannot_be_the_console_or_another_storage() {
+    let text = with_disks("", "", DISK0).replace(
+        "console = \"/pl011@9000000\"",
+        "console = \"/virtio_mmio@a003e00\"",
+    );
+    assert_only(
+        &errors(&text),
+        "28:10",
+        "storage \"disk0\" device /virtio_mmio@a003e00 is the hypervisor console",
+    );
+    let twice = format!(
+        "{DISK0}\n{}",
+        DISK1.replace("/virtio_mmio@a003c00", "/virtio_mmio@a003e00")
+    );
+    assert_only(
+        &errors(&with_disks("", "", &twice)),
+        "32:10",
+        "storage \"disk1\" device /virtio_mmio@a003e00 is already storage \"disk0\"",
+    );
+}
+
+#[test]
+fn home_cpu_must_exist() {
+    let errs = errors(&with_disks("", "", &format!("{DISK0}home_cpu = 7\n")));
+    assert_only(
+        &errs,
+        "29:12",
+        "home_cpu 7 of storage \"disk0\" does not exist on the board (its cpus are 0, 1, 2, 3)",
+    );
+    let errs = errors(&with_disks("", "", &format!("{DISK0}home_cpu = -1\n")));
+    assert_only(
+        &errs,
+        "29:12",
+        "home_cpu of storage \"disk0\" must not be negative (got -1)",
+    );
+    // Any core of the board, a partition's too.
+    for cpu in 0..4 {
+        let text = with_disks("", "", &format!("{DISK0}home_cpu = {cpu}\n"));
+        assert!(errors(&text).is_empty(), "home_cpu {cpu}");
+    }
+}
+
+#[test]
+fn storage_device_cannot_be_passed_through() {
+    let text = format!("{}\n{DISK0}", with_devices("", "\"/virtio_mmio@a003e00\""));
+    assert_only(
+        &errors(&text),
+        "22:12",
+        "device /virtio_mmio@a003e00 is storage \"disk0\", which the hypervisor mediates: it cannot also be passed through",
+    );
+    // Nor a device sharing its 4 KiB page.
+    let text = format!("{}\n{DISK0}", with_devices("\"/virtio_mmio@a003c00\"", ""));
+    assert_only(
+        &errors(&text),
+        "12:12",
+        "device /virtio_mmio@a003c00 (host 0xa003c00..0xa003e00) shares a 4 KiB page (0xa003000..0xa004000) with storage \"disk0\" (/virtio_mmio@a003e00), which the hypervisor mediates",
+    );
+    // Nor its interrupt.
+    let text = format!(
+        "{}\n{DISK0}",
+        with_devices("{ path = \"/pl031@9010000\", interrupts = [79] }", "")
+    );
+    assert_only(
+        &errors(&text),
+        "12:53",
+        "interrupt 79 of device /pl031@9010000 is the interrupt of storage \"disk0\" (/virtio_mmio@a003e00), which the hypervisor mediates",
+    );
+    // A device in another page is fine.
+    let text = format!("{}\n{DISK0}", with_devices("\"/virtio_mmio@a002e00\"", ""));
+    assert!(errors(&text).is_empty());
+}
+
+#[test]
+fn disk_names_a_defined_storage() {
+    let errs = disks("{ storage = \"disk1\", gpt = \"a\" }", "");
+    assert_only(
+        &errs,
+        "12:22",
+        "disk 0 of partition \"cluster\": unknown storage \"disk1\" (the storage devices are \"disk0\")",
+    );
+    let errs = errors(&with_disks("", "{ storage = \"disk0\", gpt = \"a\" }", ""));
+    assert_only(
+        &errs,
+        "22:22",
+        "disk 0 of partition \"ivi\": unknown storage \"disk0\" (there is no [[storage]] table)",
+    );
+    // Every problem of a disk is reported.
+    let errs = disks("{ storage = \"disk1\", gpt = \"\" }", "");
+    assert_eq!(errs.len(), 2, "{errs:?}");
+    assert_has(&errs, "12:22", "unknown storage \"disk1\"");
+    assert_has(
+        &errs,
+        "12:37",
+        "GPT partition name of disk 0 of partition \"cluster\" is empty",
+    );
+}
+
+#[test]
+fn disk_is_either_gpt_or_lba_and_sectors() {
+    let both = "disk 0 of partition \"cluster\" gives both gpt and an LBA range: a disk is either a GPT partition (gpt) or an LBA range (lba and sectors)";
+    assert_only(
+        &disks(&disk("gpt = \"a\", lba = 0, sectors = 8"), ""),
+        "12:48",
+        both,
+    );
+    assert_only(&disks(&disk("gpt = \"a\", sectors = 8"), ""), "12:52", both);
+    // Whichever comes first is pointed at.
+    assert_only(
+        &disks(&disk("sectors = 8, lba = 0, gpt = \"a\""), ""),
+        "12:41",
+        both,
+    );
+    assert_only(
+        &disks(&disk("lba = 0"), ""),
+        "12:37",
+        "disk 0 of partition \"cluster\" has lba but no sectors: an LBA range needs both",
+    );
+    assert_only(
+        &disks(&disk("sectors = 8"), ""),
+        "12:41",
+        "disk 0 of partition \"cluster\" has sectors but no lba: an LBA range needs both",
+    );
+    assert_only(
+        &disks("{ storage = \"disk0\" }", ""),
+        "12:10",
+        "disk 0 of partition \"cluster\" says not which sectors it is: give gpt = \"<GPT partition name>\", or lba and sectors",
+    );
+}
+
+#[test]
+fn gpt_names_are_1_to_36_utf16_units() {
+    let name = |n: &str| disks(&disk(&format!("gpt = \"{n}\"")), "");
+    assert!(name(&"x".repeat(36)).is_empty());
+    assert!(name(&"é".repeat(36)).is_empty(), "one unit each");
+    assert!(name(&"𝄞".repeat(18)).is_empty(), "two units each");
+    assert_only(
+        &name(&"x".repeat(37)),
+        "12:37",
+        "is 37 UTF-16 code units long: a GPT name holds at most 36",
+    );
+    assert_only(
+        &name(&"𝄞".repeat(19)),
+        "12:37",
+        "is 38 UTF-16 code units long",
+    );
+    assert_only(&name(""), "12:37", "is empty");
+    assert_only(
+        &name("a\\u0000b"),
+        "12:37",
+        "GPT partition name of disk 0 of partition \"cluster\" must not contain a NUL character",
+    );
+}
+
+#[test]
+fn lba_ranges() {
+    let range =
+        |lba: &str, sectors: &str| disks(&disk(&format!("lba = {lba}, sectors = {sectors}")), "");
+    assert!(range("0", "1").is_empty());
+    assert_only(
+        &range("0", "0"),
+        "12:50",
+        "sectors of disk 0 of partition \"cluster\" must not be 0",
+    );
+    assert_only(
+        &range("-1", "8"),
+        "12:37",
+        "lba of disk 0 of partition \"cluster\" must not be negative (got -1)",
+    );
+    assert_only(
+        &range("0", "-8"),
+        "12:50",
+        "sectors of disk 0 of partition \"cluster\" must not be negative (got -8)",
+    );
+    // The end, in bytes, must be a u64: sector 2^55 is one past it.
+    let last = (1u64 << 55) - 1;
+    assert!(range(&format!("{}", last - 1), "1").is_empty());
+    assert_only(
+        &range(&format!("{last}"), "1"),
+        "12:66",
+        "disk 0 of partition \"cluster\" (sectors 36028797018963967..36028797018963968) ends at or beyond byte 2^64: byte offsets on a disk are 64-bit",
+    );
+    let errs = range("0x7fff_ffff_ffff_ffff", "0x7fff_ffff_ffff_ffff");
+    assert_only(
+        &errs,
+        "12:70",
+        "disk 0 of partition \"cluster\" (sectors 9223372036854775807..18446744073709551614) ends at or beyond byte 2^64",
+    );
+}
+
+#[test]
+fn at_most_16_disks() {
+    let many = |n: usize| vec![disk("gpt = \"x\", read_only = true"); n].join(", ");
+    assert!(disks(&many(16), "").is_empty());
+    let errs = disks(&many(17), "");
+    let entry = disk("gpt = \"x\", read_only = true");
+    let col = 10 + 16 * (entry.len() + 2);
+    assert_only(
+        &errs,
+        &format!("12:{col}"),
+        "partition \"cluster\" has more than 16 disks: each takes one of its 16 virtio-mmio slots",
+    );
+}
+
+#[test]
+fn disks_share_sectors_only_if_both_are_read_only() {
+    let lba = |start: u64, sectors: u64, ro: bool| {
+        disk(&format!(
+            "lba = {start}, sectors = {sectors}, read_only = {ro}"
+        ))
+    };
+    // Across partitions: writable with writable, writable with read-only.
+    let errs = disks(&lba(2048, 4096, false), &lba(4096, 4096, false));
+    assert_only(
+        &errs,
+        "22:37",
+        "disk 0 of partition \"ivi\" (sectors 4096..8192, 2 MiB) overlaps disk 0 of partition \"cluster\" (sectors 2048..6144, 2 MiB) on storage \"disk0\": two disks may share sectors only if both are read_only",
+    );
+    let errs = disks(&lba(2048, 4096, true), &lba(4096, 4096, false));
+    assert_only(
+        &errs,
+        "22:37",
+        "(sectors 4096..8192, 2 MiB) overlaps disk 0 of partition \"cluster\" (sectors 2048..6144, 2 MiB, read-only)",
+    );
+    assert!(disks(&lba(2048, 4096, true), &lba(4096, 4096, true)).is_empty());
+    // Adjacent ranges do not overlap.
+    assert!(disks(&lba(2048, 2048, false), &lba(4096, 4096, false)).is_empty());
+    // Within one partition, the same rule.
+    let errs = disks(&format!("{}, {}", lba(0, 100, false), lba(99, 1, true)), "");
+    assert_only(
+        &errs,
+        "12:103",
+        "disk 1 of partition \"cluster\" (sectors 99..100, 0x200 bytes, read-only) overlaps disk 0 of partition \"cluster\" (sectors 0..100, 50 KiB)",
+    );
+    // On different storage devices, the same sectors are different ones.
+    let text = with_disks(
+        &lba(0, 8, false),
+        &lba(0, 8, false).replace("disk0", "disk1"),
+        &format!("{DISK0}\n{DISK1}"),
+    );
+    assert!(errors(&text).is_empty());
+}
+
+#[test]
+fn gpt_disks_share_a_name_only_if_both_are_read_only() {
+    let gpt = |name: &str, ro: bool| disk(&format!("gpt = \"{name}\", read_only = {ro}"));
+    let errs = disks(&gpt("data", false), &gpt("data", true));
+    assert_only(
+        &errs,
+        "22:37",
+        "disk 0 of partition \"ivi\" (gpt \"data\", read-only) overlaps disk 0 of partition \"cluster\" (gpt \"data\") on storage \"disk0\": two disks may share sectors only if both are read_only",
+    );
+    assert!(disks(&gpt("data", true), &gpt("data", true)).is_empty());
+    assert!(disks(&gpt("data", false), &gpt("Data", false)).is_empty());
+    // Where a GPT partition lies is known only at boot.
+    assert!(disks(&gpt("data", false), &disk("lba = 0, sectors = 0x10000")).is_empty());
+    // Each conflicting pair once, at the later disk.
+    let errs = disks(
+        &format!("{}, {}", gpt("a", false), gpt("a", false)),
+        &gpt("a", false),
+    );
+    assert_eq!(errs.len(), 3, "{errs:?}");
+}
+
+#[test]
+fn virtio_window_is_kept_clear() {
+    // Guest memory.
+    let errs = errors(&with(
+        "memory = [ { guest = 0x4000_0000, host = 0x4800_0000",
+        "memory = [ { guest = 0x0a20_0000, host = 0x4800_0000",
+    ));
+    assert_only(
+        &errs,
+        "14:22",
+        "memory of partition \"cluster\" (guest 0xa200000..0xc200000) overlaps the virtio-mmio window (guest 0xb000000..0xb002000) where every partition has its virtio devices",
+    );
+    // Passthrough devices: the GPIO moved into the window.
+    let fx = Fixture::new();
+    let reg = |base: u32| {
+        [0, base, 0, 0x1000]
+            .iter()
+            .flat_map(|c: &u32| c.to_be_bytes())
+            .collect::<Vec<u8>>()
+    };
+    let ctx = fx.patched_board(&reg(0x0903_0000), &reg(0x0b00_1000));
+    let text = with_devices("\"/pl061@9030000\"", "");
+    let errs = crate::load_str(&fx.dir.join("test.toml"), &text, &ctx).unwrap_err();
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_eq!(
+        errs[0].message,
+        "device /pl061@9030000 (guest 0xb001000..0xb002000, mapped guest == host) collides with the virtio-mmio window (guest 0xb000000..0xb002000)"
+    );
+    // And their interrupts.
+    for (intid, slot) in [(96, 0), (111, 15)] {
+        let errs = errors(&with_devices(
+            &format!("{{ path = \"/pl031@9010000\", interrupts = [{intid}] }}"),
+            "",
+        ));
+        assert_only(
+            &errs,
+            "12:53",
+            &format!(
+                "interrupt {intid} of device /pl031@9010000 is the interrupt of virtio-mmio slot {slot}, reserved in every partition"
+            ),
+        );
+    }
+    assert!(
+        errors(&with_devices(
+            "{ path = \"/pl031@9010000\", interrupts = [95, 112] }",
+            ""
+        ))
+        .is_empty()
     );
 }

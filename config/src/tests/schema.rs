@@ -6,7 +6,9 @@ use std::path::Path;
 use serde_json::{Map, Value};
 
 use crate::raw::introspect::keys;
-use crate::raw::{RawConfig, RawDeviceTable, RawHypervisor, RawMap, RawPartition, RawRegion};
+use crate::raw::{
+    RawConfig, RawDeviceTable, RawDisk, RawHypervisor, RawMap, RawPartition, RawRegion, RawStorage,
+};
 
 fn schema() -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/partition-config.schema.json");
@@ -63,6 +65,16 @@ fn keys_match_the_parser() {
         keys::<RawDeviceTable>(),
         "partition.devices table form"
     );
+    assert_eq!(
+        property_names(&defs["storage"]),
+        keys::<RawStorage>(),
+        "[[storage]]"
+    );
+    assert_eq!(
+        property_names(&defs["disk"]),
+        keys::<RawDisk>(),
+        "partition.disks"
+    );
 }
 
 #[test]
@@ -84,6 +96,8 @@ fn optional_keys_match_the_parser() {
         ["cpus", "criticality", "image", "memory", "name", "priority"]
     );
     assert_eq!(required(&schema["$defs"]["deviceTable"]), ["path"]);
+    assert_eq!(required(&schema["$defs"]["storage"]), ["device", "name"]);
+    assert_eq!(required(&schema["$defs"]["disk"]), ["storage"]);
     // What the parser accepts without the optional keys.
     let minimal = super::fixture::BASE.replace("on_fault = \"restart\"\n", "");
     assert!(super::fixture::Fixture::new().load(&minimal).is_ok());
@@ -169,12 +183,28 @@ fn check(root: &Value, schema: &Value, value: &Value, at: &str, errors: &mut Vec
                     errors.push(format!("{at}: too short"));
                 }
             }
+            "maxLength" => {
+                if value
+                    .as_str()
+                    .is_some_and(|s| (s.chars().count() as u64) > rule.as_u64().unwrap())
+                {
+                    errors.push(format!("{at}: too long"));
+                }
+            }
             "minItems" => {
                 if value
                     .as_array()
                     .is_some_and(|a| (a.len() as u64) < rule.as_u64().unwrap())
                 {
                     errors.push(format!("{at}: too few items"));
+                }
+            }
+            "maxItems" => {
+                if value
+                    .as_array()
+                    .is_some_and(|a| (a.len() as u64) > rule.as_u64().unwrap())
+                {
+                    errors.push(format!("{at}: too many items"));
                 }
             }
             "uniqueItems" => {
@@ -212,6 +242,16 @@ fn check(root: &Value, schema: &Value, value: &Value, at: &str, errors: &mut Vec
                     if !known.contains_key(key) {
                         errors.push(format!("{at}: unknown key {key}"));
                     }
+                }
+            }
+            "anyOf" => {
+                let any = rule.as_array().unwrap().iter().any(|branch| {
+                    let mut e = Vec::new();
+                    check(root, branch, value, at, &mut e);
+                    e.is_empty()
+                });
+                if !any {
+                    errors.push(format!("{at}: matches none of anyOf"));
                 }
             }
             "oneOf" => {
@@ -291,6 +331,10 @@ fn schema_rejects_what_the_parser_rejects_on_shape() {
             "emulated-interrupt.toml",
             "$.partition[0].devices[0]: matches 0 of oneOf",
         ),
+        (
+            "disk-gpt-and-lba.toml",
+            "$.partition[0].disks[0]: matches 0 of oneOf",
+        ),
     ] {
         let errors = schema_errors(&invalid.join(file));
         assert!(
@@ -312,11 +356,81 @@ fn emulated_interrupts_match_the_layout() {
         .iter()
         .map(|v| v.as_u64().unwrap())
         .collect();
-    let expected: Vec<u64> = crate::layout::EMULATED_INTIDS
-        .iter()
-        .map(|&i| i.into())
+    let expected: Vec<u64> = (0..=crate::dtb::MAX_SPI_INTID)
+        .filter(|&i| crate::layout::is_reserved_intid(i))
+        .map(u64::from)
         .collect();
     assert_eq!(listed, expected);
+}
+
+/// The schema's view of `BASE` with `disks` in the first partition and a
+/// storage device.
+fn disk_errors(disks: &str) -> Vec<String> {
+    let schema = schema();
+    let text = format!(
+        "{}\n[[storage]]\nname = \"disk0\"\ndevice = \"/virtio_mmio@a003e00\"\n",
+        super::fixture::BASE.replacen("cpus = [1]", &format!("cpus = [1]\ndisks = [{disks}]"), 1)
+    );
+    let toml: toml::Value = toml::from_str(&text).unwrap();
+    let mut errors = Vec::new();
+    check(
+        &schema,
+        &schema,
+        &serde_json::to_value(toml).unwrap(),
+        "$",
+        &mut errors,
+    );
+    errors
+}
+
+#[test]
+fn disks_are_a_gpt_name_or_an_lba_range() {
+    assert!(disk_errors("{ storage = \"disk0\", gpt = \"data\" }").is_empty());
+    assert!(
+        disk_errors("{ storage = \"disk0\", lba = 0, sectors = 1, read_only = true }").is_empty()
+    );
+    for (disk, expected) in [
+        (
+            "{ storage = \"disk0\", gpt = \"data\", lba = 0 }",
+            "$.partition[0].disks[0]: matches 0 of oneOf",
+        ),
+        (
+            "{ storage = \"disk0\", gpt = \"data\", sectors = 1 }",
+            "$.partition[0].disks[0]: matches 0 of oneOf",
+        ),
+        (
+            "{ storage = \"disk0\", lba = 0 }",
+            "$.partition[0].disks[0]: matches 0 of oneOf",
+        ),
+        (
+            "{ storage = \"disk0\" }",
+            "$.partition[0].disks[0]: matches 0 of oneOf",
+        ),
+        (
+            "{ storage = \"disk0\", lba = 0, sectors = 0 }",
+            "$.partition[0].disks[0].sectors: 0 fails exclusiveMinimum 0",
+        ),
+        (
+            "{ storage = \"disk0\", gpt = \"\" }",
+            "$.partition[0].disks[0].gpt: too short",
+        ),
+        (
+            "{ storage = \"disk0\", gpt = \"a-name-of-thirty-seven-characters-xyz\" }",
+            "$.partition[0].disks[0].gpt: too long",
+        ),
+        (
+            "{ storage = \"disk0\", gpt = \"x\", read_only = 1 }",
+            "$.partition[0].disks[0].read_only: not a \"boolean\"",
+        ),
+    ] {
+        let errors = disk_errors(disk);
+        assert!(errors.iter().any(|e| e == expected), "{disk}: {errors:?}");
+    }
+    let seventeen = vec!["{ storage = \"disk0\", gpt = \"x\", read_only = true }"; 17].join(", ");
+    assert_eq!(
+        disk_errors(&seventeen),
+        ["$.partition[0].disks: too many items"]
+    );
 }
 
 #[test]

@@ -30,6 +30,11 @@ const EMULATED_WATCHDOG: Region = Region {
     base: layout::WATCHDOG_BASE,
     size: layout::WATCHDOG_SIZE,
 };
+/// Kept clear in every partition, however many virtio devices it has.
+pub(super) const VIRTIO_WINDOW: Region = Region {
+    base: layout::VIRTIO_BASE,
+    size: layout::VIRTIO_WINDOW_SIZE,
+};
 
 impl Validator<'_, '_> {
     pub(super) fn devices(&mut self, raw: &RawPartition, name: &str, vcpus: usize) -> Vec<Device> {
@@ -117,6 +122,15 @@ impl Validator<'_, '_> {
             );
             return None;
         }
+        if let Some(storage) = self.storage_at(node) {
+            self.diags.error(
+                span,
+                format!(
+                    "device {path} is storage \"{storage}\", which the hypervisor mediates: it cannot also be passed through"
+                ),
+            );
+            return None;
+        }
         let ram = board.ram();
         for r in &regions {
             if r.size == 0 {
@@ -163,6 +177,25 @@ impl Validator<'_, '_> {
                     ));
                 }
             }
+            // The hypervisor drives a storage device itself: a partition
+            // that could reach its registers could bypass the mediation.
+            for (storage, device) in self.mediated() {
+                for shared in device
+                    .regions
+                    .iter()
+                    .filter_map(|r| page_overlap(pages, page_span(*r)))
+                {
+                    errors.push((
+                        span.clone(),
+                        format!(
+                            "device {path} (host {}) shares a 4 KiB page ({}) with storage \"{storage}\" ({}), which the hypervisor mediates",
+                            range(r.base, r.size),
+                            range(shared.base, shared.size),
+                            device.path
+                        ),
+                    ));
+                }
+            }
         }
 
         let interrupts = match overrides {
@@ -192,14 +225,25 @@ impl Validator<'_, '_> {
             },
         };
         for (intid, at) in &interrupts {
-            if layout::EMULATED_INTIDS.contains(intid) {
+            if layout::is_reserved_intid(*intid) {
                 errors.push((
                     at.clone(),
                     format!(
-                        "interrupt {intid} of device {path} is the {}'s interrupt, reserved in every partition",
-                        emulated_interrupt_owner(*intid)
+                        "interrupt {intid} of device {path} is {}, reserved in every partition",
+                        reserved_interrupt_owner(*intid)
                     ),
                 ));
+            }
+            for (storage, device) in self.mediated() {
+                if device.interrupts.contains(intid) {
+                    errors.push((
+                        at.clone(),
+                        format!(
+                            "interrupt {intid} of device {path} is the interrupt of storage \"{storage}\" ({}), which the hypervisor mediates",
+                            device.path
+                        ),
+                    ));
+                }
             }
         }
         let ok = errors.is_empty();
@@ -307,7 +351,7 @@ impl Validator<'_, '_> {
 }
 
 /// The emulated devices' frames in a partition with `vcpus` vCPUs.
-fn emulated_frames(vcpus: usize) -> [(&'static str, Region); 4] {
+fn emulated_frames(vcpus: usize) -> [(&'static str, Region); 5] {
     let gicr = Region {
         base: layout::GICR_BASE,
         size: layout::GICR_STRIDE * vcpus.max(1) as u64,
@@ -317,15 +361,21 @@ fn emulated_frames(vcpus: usize) -> [(&'static str, Region); 4] {
         ("emulated GIC redistributors", gicr),
         ("emulated PL011 console", EMULATED_UART),
         ("emulated SP805 watchdog", EMULATED_WATCHDOG),
+        ("virtio-mmio window", VIRTIO_WINDOW),
     ]
 }
 
-/// Which emulated device raises `intid`, one of `layout::EMULATED_INTIDS`.
-fn emulated_interrupt_owner(intid: u32) -> &'static str {
+/// Which emulated device raises `intid`, one for which
+/// `layout::is_reserved_intid` holds.
+fn reserved_interrupt_owner(intid: u32) -> String {
     match intid {
-        layout::UART_INTID => "emulated console",
-        layout::WATCHDOG_INTID => "emulated watchdog",
-        _ => "emulated device",
+        layout::UART_INTID => "the emulated console's interrupt".to_owned(),
+        layout::WATCHDOG_INTID => "the emulated watchdog's interrupt".to_owned(),
+        i if i >= layout::VIRTIO_FIRST_INTID => format!(
+            "the interrupt of virtio-mmio slot {}",
+            i - layout::VIRTIO_FIRST_INTID
+        ),
+        _ => "an emulated device's interrupt".to_owned(),
     }
 }
 
@@ -334,16 +384,19 @@ fn shared_page(a: &Device, b: &Device) -> Option<Region> {
     a.regions.iter().map(|r| page_span(*r)).find_map(|x| {
         b.regions
             .iter()
-            .map(|r| page_span(*r))
-            .find(|y| overlaps(x, *y))
-            .map(|y| {
-                let base = x.base.max(y.base);
-                let end = (x.base + x.size).min(y.base + y.size);
-                Region {
-                    base,
-                    size: end - base,
-                }
-            })
+            .find_map(|r| page_overlap(x, page_span(*r)))
+    })
+}
+
+/// What two page ranges have in common, if anything.
+fn page_overlap(x: Region, y: Region) -> Option<Region> {
+    overlaps(x, y).then(|| {
+        let base = x.base.max(y.base);
+        let end = (x.base + x.size).min(y.base + y.size);
+        Region {
+            base,
+            size: end - base,
+        }
     })
 }
 
@@ -352,14 +405,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_emulated_interrupt_has_an_owner() {
-        for intid in layout::EMULATED_INTIDS {
+    fn every_reserved_interrupt_has_an_owner() {
+        let reserved = (0..=MAX_SPI_INTID).filter(|&i| layout::is_reserved_intid(i));
+        for intid in reserved {
             assert_ne!(
-                emulated_interrupt_owner(intid),
-                "emulated device",
+                reserved_interrupt_owner(intid),
+                "an emulated device's interrupt",
                 "INTID {intid} has no name of its own"
             );
         }
+        assert_eq!(
+            reserved_interrupt_owner(97),
+            "the interrupt of virtio-mmio slot 1"
+        );
     }
 
     #[test]
@@ -377,14 +435,21 @@ mod tests {
                 size: 0x1000
             }
         );
-        // Every frame lies in the device window, which guest memory avoids.
+        // Every frame lies in the device window or the virtio window, which
+        // guest memory avoids.
+        let within = |frame: Region, window: Region| {
+            frame.base >= window.base && frame.base + frame.size <= window.base + window.size
+        };
+        let device_window = Region {
+            base: layout::DEVICE_WINDOW_BASE,
+            size: layout::DEVICE_WINDOW_SIZE,
+        };
         for (what, frame) in frames {
             assert!(
-                frame.base >= layout::DEVICE_WINDOW_BASE
-                    && frame.base + frame.size
-                        <= layout::DEVICE_WINDOW_BASE + layout::DEVICE_WINDOW_SIZE,
+                within(frame, device_window) || within(frame, VIRTIO_WINDOW),
                 "{what}"
             );
         }
+        assert!(frames.iter().any(|(_, f)| *f == VIRTIO_WINDOW));
     }
 }

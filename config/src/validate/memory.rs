@@ -1,6 +1,7 @@
 //! Partition memory: each region on its own, then who owns which host
 //! range, then what shares a partition's guest-physical space.
 
+use super::devices::VIRTIO_WINDOW;
 use super::{PAGE, Part, Span, Validator, overlaps, page_span};
 use crate::layout;
 use crate::model::{MemoryMap, Region};
@@ -149,7 +150,8 @@ impl Validator<'_, '_> {
     }
 
     /// Inside one partition, guest-physical space holds its RAM, the
-    /// emulated device window and its passthrough devices, none sharing.
+    /// emulated device window, the virtio-mmio window and its passthrough
+    /// devices, none sharing.
     pub(super) fn guest_overlaps(&mut self, part: &Part<'_>) {
         let name = &part.name;
         let maps: Vec<(MemoryMap, Span)> = part
@@ -188,6 +190,15 @@ impl Validator<'_, '_> {
                     format!(
                         "{here} overlaps the virtual device window (guest {}) where every partition has its emulated devices",
                         range(DEVICE_WINDOW.base, DEVICE_WINDOW.size)
+                    ),
+                );
+            }
+            if overlaps(guest, VIRTIO_WINDOW) {
+                self.diags.error(
+                    span.clone(),
+                    format!(
+                        "{here} overlaps the virtio-mmio window (guest {}) where every partition has its virtio devices",
+                        range(VIRTIO_WINDOW.base, VIRTIO_WINDOW.size)
                     ),
                 );
             }

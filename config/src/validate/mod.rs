@@ -6,6 +6,7 @@
 mod devices;
 mod image;
 mod memory;
+mod storage;
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -16,7 +17,10 @@ use crate::Context;
 use crate::diag::Diagnostics;
 use crate::dtb::{Board, NodeId};
 use crate::model::{Criticality, MemoryMap, OnFault, Region};
-use crate::owned::{OwnedDevice, OwnedHypervisor, OwnedInitrd, OwnedPartition, OwnedSystem, range};
+use crate::owned::{
+    OwnedDevice, OwnedDisk, OwnedDiskExtent, OwnedHypervisor, OwnedInitrd, OwnedPartition,
+    OwnedStorage, OwnedSystem, range,
+};
 use crate::raw::{Int, RawConfig, RawPartition, Str};
 
 const MIB: u64 = 1 << 20;
@@ -54,6 +58,7 @@ pub(crate) fn validate(
         board: None,
         console: None,
         load_address: None,
+        storage: Vec::new(),
     };
     v.run(raw)
 }
@@ -83,6 +88,9 @@ struct Validator<'d, 'a> {
     /// `load_address` from `board/<board>/board.toml`, where the
     /// hypervisor image is linked to run, and that file.
     load_address: Option<(u64, PathBuf)>,
+    /// The `[[storage]]` tables, in file order, once checked: disks name
+    /// them, and their devices cannot be passed through.
+    storage: Vec<Storage>,
 }
 
 /// A partition's values that passed their own checks (`None` where not).
@@ -95,6 +103,8 @@ struct Part<'r> {
     /// Per entry, in file order; `None` for an entry that failed.
     memory: Vec<Option<MemoryMap>>,
     devices: Vec<Device>,
+    /// The disks that passed their own checks.
+    disks: Vec<Disk>,
     image: Option<Image>,
     initrd: Option<Initrd>,
     bootargs: String,
@@ -107,6 +117,36 @@ struct Device {
     node: NodeId,
     regions: Vec<Region>,
     interrupts: Vec<(u32, Span)>,
+    span: Span,
+}
+
+/// A `[[storage]]` table.
+struct Storage {
+    name: String,
+    /// The device's node, path, `reg` and interrupts, if it passed its
+    /// checks.
+    device: Option<StorageDevice>,
+    home_cpu: Option<u64>,
+    /// Whether everything about it passed.
+    ok: bool,
+}
+
+struct StorageDevice {
+    node: NodeId,
+    path: String,
+    regions: Vec<Region>,
+    interrupts: Vec<u32>,
+}
+
+/// An entry of a partition's `disks`.
+struct Disk {
+    /// Its index in the partition's list: its virtio-mmio slot.
+    slot: usize,
+    /// Index into `Validator::storage`.
+    storage: usize,
+    extent: OwnedDiskExtent,
+    read_only: bool,
+    /// The value that says which sectors it is (`gpt` or `lba`).
     span: Span,
 }
 
@@ -128,6 +168,7 @@ impl Validator<'_, '_> {
     fn run(&mut self, raw: &RawConfig) -> Option<(OwnedSystem, Vec<PathBuf>)> {
         let board_name = self.board(&raw.board);
         let hypervisor = self.hypervisor(raw);
+        self.storage = self.storage_devices(raw);
 
         let mut parts: Vec<Part<'_>> = Vec::new();
         match &raw.partition {
@@ -153,6 +194,7 @@ impl Validator<'_, '_> {
             self.image_fits(part);
         }
         self.device_sharing(&parts);
+        self.disk_sharing(&parts);
 
         let board = self.board.take()?;
         let hypervisor = hypervisor?;
@@ -178,6 +220,15 @@ impl Validator<'_, '_> {
                         interrupts: d.interrupts.into_iter().map(|(i, _)| i).collect(),
                     })
                     .collect(),
+                disks: part
+                    .disks
+                    .into_iter()
+                    .map(|d| OwnedDisk {
+                        storage: d.storage,
+                        extent: d.extent,
+                        read_only: d.read_only,
+                    })
+                    .collect(),
                 image: image.path,
                 image_len: image.len,
                 initrd: part.initrd.map(|i| OwnedInitrd {
@@ -189,11 +240,25 @@ impl Validator<'_, '_> {
                 watchdog: part.watchdog,
             });
         }
+        let storage = std::mem::take(&mut self.storage)
+            .into_iter()
+            .map(|s| {
+                let device = s.device.filter(|_| s.ok)?;
+                Some(OwnedStorage {
+                    name: s.name,
+                    device: device.path,
+                    regions: device.regions,
+                    interrupts: device.interrupts,
+                    home_cpu: s.home_cpu,
+                })
+            })
+            .collect::<Option<_>>()?;
         let system = OwnedSystem {
             board: board_name?,
             board_dtb: board.dtb,
             hypervisor,
             partitions,
+            storage,
         };
         Some((system, dependencies))
     }
@@ -376,6 +441,7 @@ impl Validator<'_, '_> {
         };
         let memory = self.memory(raw, &name);
         let devices = self.devices(raw, &name, cpus.len());
+        let disks = self.disks(raw, &name);
         let image = self.image(raw);
         let initrd = self.initrd(raw);
         Part {
@@ -386,6 +452,7 @@ impl Validator<'_, '_> {
             cpus,
             memory,
             devices,
+            disks,
             image,
             initrd,
             bootargs,
@@ -415,26 +482,41 @@ impl Validator<'_, '_> {
 
     /// `^[a-z][a-z0-9-]{0,15}$` and unique.
     fn name(&mut self, raw: &RawPartition, earlier: &[Part<'_>]) -> String {
-        let name = raw.name.get_ref().0.clone();
+        let name = &raw.name.get_ref().0;
+        let first = earlier
+            .iter()
+            .find(|p| p.name == *name)
+            .map(|p| p.raw.name.span().start);
+        self.check_name(&raw.name, "partition", first);
+        name.clone()
+    }
+
+    /// A partition's or storage device's name (`what`): `^[a-z][a-z0-9-]{0,15}$`,
+    /// and not already used at byte offset `first_use`. Whether it passed.
+    fn check_name(&mut self, value: &Spanned<Str>, what: &str, first_use: Option<usize>) -> bool {
+        let name = &value.get_ref().0;
         let mut chars = name.chars();
         let well_formed = chars.next().is_some_and(|c| c.is_ascii_lowercase())
             && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
             && name.len() <= MAX_NAME_LEN;
         if !well_formed {
             self.diags.error(
-                raw.name.span(),
+                value.span(),
                 format!(
-                    "bad partition name \"{name}\": it must be 1 to {MAX_NAME_LEN} characters of a-z, 0-9 and '-', starting with a letter"
+                    "bad {what} name \"{name}\": it must be 1 to {MAX_NAME_LEN} characters of a-z, 0-9 and '-', starting with a letter"
                 ),
             );
-        } else if let Some(first) = earlier.iter().find(|p| p.name == name) {
-            let (line, _) = self.diags.position(first.raw.name.span().start);
-            self.diags.error(
-                raw.name.span(),
-                format!("duplicate partition name \"{name}\" (first used on line {line})"),
-            );
+            return false;
         }
-        name
+        if let Some(first) = first_use {
+            let (line, _) = self.diags.position(first);
+            self.diags.error(
+                value.span(),
+                format!("duplicate {what} name \"{name}\" (first used on line {line})"),
+            );
+            return false;
+        }
+        true
     }
 
     fn choice<T: Copy>(

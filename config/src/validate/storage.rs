@@ -1,0 +1,412 @@
+//! Mediated storage: the `[[storage]]` devices against the board device
+//! tree, each partition's `disks` on their own, then which disks of all
+//! partitions may share sectors.
+
+use toml::Spanned;
+
+use super::{Disk, Part, Storage, StorageDevice, Validator};
+use crate::dtb::{DtInterrupt, NodeId};
+use crate::layout;
+use crate::owned::OwnedDiskExtent;
+use crate::raw::{Int, RawConfig, RawDisk, RawPartition, RawStorage, Str};
+
+/// What a storage device's node must be compatible with.
+const VIRTIO_MMIO: &str = "virtio,mmio";
+
+impl Validator<'_, '_> {
+    /// The `[[storage]]` tables, in file order, each with what passed.
+    pub(super) fn storage_devices(&mut self, raw: &RawConfig) -> Vec<Storage> {
+        let Some(list) = &raw.storage else {
+            return Vec::new();
+        };
+        let mut storage: Vec<Storage> = Vec::new();
+        for (i, entry) in list.get_ref().iter().enumerate() {
+            let s = self.storage_device(entry.get_ref(), &list.get_ref()[..i], &storage);
+            storage.push(s);
+        }
+        storage
+    }
+
+    fn storage_device(
+        &mut self,
+        raw: &RawStorage,
+        earlier_raw: &[Spanned<RawStorage>],
+        earlier: &[Storage],
+    ) -> Storage {
+        let name = raw.name.get_ref().0.clone();
+        let first = earlier_raw
+            .iter()
+            .find(|e| e.get_ref().name.get_ref().0 == name)
+            .map(|e| e.get_ref().name.span().start);
+        let name_ok = self.check_name(&raw.name, "storage", first);
+        let device = self.storage_node(&raw.device, &name, earlier);
+        let (home_cpu, home_ok) = match &raw.home_cpu {
+            None => (None, true),
+            Some(value) => match self.home_cpu(value, &name) {
+                Some(cpu) => (Some(cpu), true),
+                None => (None, false),
+            },
+        };
+        Storage {
+            ok: name_ok && device.is_some() && home_ok,
+            name,
+            device,
+            home_cpu,
+        }
+    }
+
+    /// `device`: a virtio-mmio transport of the board that nothing
+    /// else has: not the console, not another storage device.
+    fn storage_node(
+        &mut self,
+        value: &Spanned<Str>,
+        name: &str,
+        earlier: &[Storage],
+    ) -> Option<StorageDevice> {
+        let board = self.board.as_ref()?;
+        let span = value.span();
+        let node = match board.resolve(&value.get_ref().0) {
+            Ok(node) => node,
+            Err(e) => {
+                self.diags.error(span, format!("storage \"{name}\": {e}"));
+                return None;
+            }
+        };
+        let path = board.path(node).to_owned();
+        let mut errors: Vec<String> = Vec::new();
+        if self.console == Some(node) {
+            errors.push(format!(
+                "storage \"{name}\" device {path} is the hypervisor console"
+            ));
+        } else if let Some(other) = earlier
+            .iter()
+            .find(|s| s.device.as_ref().is_some_and(|d| d.node == node))
+        {
+            errors.push(format!(
+                "storage \"{name}\" device {path} is already storage \"{}\"",
+                other.name
+            ));
+        } else {
+            let compatible = board.compatible(node);
+            if !compatible.contains(&VIRTIO_MMIO) {
+                let found = if compatible.is_empty() {
+                    "it has no compatible".to_owned()
+                } else {
+                    let quoted: Vec<String> = compatible.iter().map(|c| format!("{c:?}")).collect();
+                    format!("its compatible is {}", quoted.join(", "))
+                };
+                errors.push(format!(
+                    "storage \"{name}\" device {path} is not a virtio-mmio transport: {found}, not \"{VIRTIO_MMIO}\""
+                ));
+            }
+        }
+        let regions = match board.regs(node) {
+            Ok(Some(regions)) if regions.iter().any(|r| r.size > 0) => regions,
+            Ok(_) => {
+                errors.push(format!("storage \"{name}\" device {path} has no `reg`"));
+                Vec::new()
+            }
+            Err(e) => {
+                errors.push(format!("storage \"{name}\" device {path}: {e}"));
+                Vec::new()
+            }
+        };
+        let mut interrupts = Vec::new();
+        match board.interrupts(node) {
+            Ok(irqs) => {
+                for irq in irqs {
+                    match irq {
+                        DtInterrupt::Spi(intid) => interrupts.push(intid),
+                        DtInterrupt::Ppi(n) => errors.push(format!(
+                            "storage \"{name}\" device {path} raises PPI {n}: a virtio-mmio transport raises an SPI"
+                        )),
+                        DtInterrupt::Other { kind, number } => errors.push(format!(
+                            "storage \"{name}\" device {path} raises interrupt type {kind} number {number}, which is not a GICv3 SPI"
+                        )),
+                    }
+                }
+            }
+            Err(e) => errors.push(format!("storage \"{name}\" device {path}: {e}")),
+        }
+        let ok = errors.is_empty();
+        for message in errors {
+            self.diags.error(span.clone(), message);
+        }
+        ok.then_some(StorageDevice {
+            node,
+            path,
+            regions,
+            interrupts,
+        })
+    }
+
+    /// `home_cpu`: a core of the board.
+    fn home_cpu(&mut self, value: &Spanned<Int>, name: &str) -> Option<u64> {
+        let cpu = self.uint(value, &format!("home_cpu of storage \"{name}\""))?;
+        let present = self.board.as_ref()?.cpus();
+        if !present.contains(&cpu) {
+            let list: Vec<String> = present.iter().map(u64::to_string).collect();
+            self.diags.error(
+                value.span(),
+                format!(
+                    "home_cpu {cpu} of storage \"{name}\" does not exist on the board (its cpus are {})",
+                    list.join(", ")
+                ),
+            );
+            return None;
+        }
+        Some(cpu)
+    }
+
+    /// A partition's `disks`, each on its own. Those that fail are left
+    /// out.
+    pub(super) fn disks(&mut self, raw: &RawPartition, name: &str) -> Vec<Disk> {
+        let Some(list) = &raw.disks else {
+            return Vec::new();
+        };
+        let mut disks = Vec::new();
+        for (slot, entry) in list.get_ref().iter().enumerate() {
+            if slot == layout::VIRTIO_SLOTS {
+                self.diags.error(
+                    entry.span(),
+                    format!(
+                        "partition \"{name}\" has more than {} disks: each takes one of its {} virtio-mmio slots",
+                        layout::VIRTIO_SLOTS,
+                        layout::VIRTIO_SLOTS
+                    ),
+                );
+            }
+            if let Some(disk) = self.disk(entry, name, slot) {
+                disks.push(disk);
+            }
+        }
+        disks
+    }
+
+    fn disk(&mut self, entry: &Spanned<RawDisk>, name: &str, slot: usize) -> Option<Disk> {
+        let raw = entry.get_ref();
+        let what = format!("disk {slot} of partition \"{name}\"");
+        let wanted = &raw.storage.get_ref().0;
+        let storage = self.storage.iter().position(|s| s.name == *wanted);
+        if storage.is_none() {
+            let known: Vec<String> = self
+                .storage
+                .iter()
+                .map(|s| format!("\"{}\"", s.name))
+                .collect();
+            let known = if known.is_empty() {
+                "there is no [[storage]] table".to_owned()
+            } else {
+                format!("the storage devices are {}", known.join(", "))
+            };
+            self.diags.error(
+                raw.storage.span(),
+                format!("{what}: unknown storage \"{wanted}\" ({known})"),
+            );
+        }
+        let (extent, span) = match (&raw.gpt, &raw.lba, &raw.sectors) {
+            (Some(_), Some(_), _) | (Some(_), None, Some(_)) => {
+                // At whichever of the two comes first.
+                let at = [&raw.lba, &raw.sectors]
+                    .into_iter()
+                    .flatten()
+                    .map(Spanned::span)
+                    .min_by_key(|s| s.start)
+                    .expect("lba or sectors");
+                self.diags.error(
+                    at,
+                    format!(
+                        "{what} gives both gpt and an LBA range: a disk is either a GPT partition (gpt) or an LBA range (lba and sectors)"
+                    ),
+                );
+                return None;
+            }
+            (Some(gpt), None, None) => (self.gpt_name(gpt, &what), gpt.span()),
+            (None, Some(lba), Some(sectors)) => (self.lba_range(lba, sectors, &what), lba.span()),
+            (None, Some(lba), None) => {
+                self.diags.error(
+                    lba.span(),
+                    format!("{what} has lba but no sectors: an LBA range needs both"),
+                );
+                return None;
+            }
+            (None, None, Some(sectors)) => {
+                self.diags.error(
+                    sectors.span(),
+                    format!("{what} has sectors but no lba: an LBA range needs both"),
+                );
+                return None;
+            }
+            (None, None, None) => {
+                self.diags.error(
+                    entry.span(),
+                    format!(
+                        "{what} says not which sectors it is: give gpt = \"<GPT partition name>\", or lba and sectors"
+                    ),
+                );
+                return None;
+            }
+        };
+        Some(Disk {
+            slot,
+            storage: storage?,
+            extent: extent?,
+            read_only: raw.read_only.as_ref().is_some_and(|v| *v.get_ref()),
+            span,
+        })
+    }
+
+    /// `gpt`: a GPT partition name, which the partition entry holds as at
+    /// most 36 UTF-16 code units.
+    fn gpt_name(&mut self, value: &Spanned<Str>, what: &str) -> Option<OwnedDiskExtent> {
+        let gpt = &value.get_ref().0;
+        let units = gpt.encode_utf16().count();
+        let problem = if gpt.is_empty() {
+            Some(format!("GPT partition name of {what} is empty"))
+        } else if units > layout::GPT_NAME_MAX {
+            Some(format!(
+                "GPT partition name \"{gpt}\" of {what} is {units} UTF-16 code units long: a GPT name holds at most {}",
+                layout::GPT_NAME_MAX
+            ))
+        } else if gpt.contains('\0') {
+            Some(format!(
+                "GPT partition name of {what} must not contain a NUL character"
+            ))
+        } else {
+            None
+        };
+        match problem {
+            Some(message) => {
+                self.diags.error(value.span(), message);
+                None
+            }
+            None => Some(OwnedDiskExtent::Gpt(gpt.clone())),
+        }
+    }
+
+    /// `lba` and `sectors`: a non-empty range of 512-byte sectors whose
+    /// end, in bytes, is a 64-bit number.
+    fn lba_range(
+        &mut self,
+        lba: &Spanned<Int>,
+        sectors: &Spanned<Int>,
+        what: &str,
+    ) -> Option<OwnedDiskExtent> {
+        let start = self.uint(lba, &format!("lba of {what}"));
+        let count = self.uint(sectors, &format!("sectors of {what}"));
+        let (start, count) = (start?, count?);
+        if count == 0 {
+            self.diags
+                .error(sectors.span(), format!("sectors of {what} must not be 0"));
+            return None;
+        }
+        // Both came from non-negative i64s, so only the byte count can
+        // overflow.
+        let end = start + count;
+        if end.checked_mul(layout::SECTOR_SIZE).is_none() {
+            self.diags.error(
+                sectors.span(),
+                format!(
+                    "{what} (sectors {start}..{end}) ends at or beyond byte 2^64: byte offsets on a disk are 64-bit"
+                ),
+            );
+            return None;
+        }
+        Some(OwnedDiskExtent::Lba {
+            start,
+            sectors: count,
+        })
+    }
+
+    /// Disks on one storage device share sectors only if all of them are
+    /// read-only. Only what the config says can be compared here: LBA
+    /// ranges with LBA ranges, GPT names with GPT names. Where a GPT
+    /// partition lies is known only once the disk's table is read, at boot.
+    pub(super) fn disk_sharing(&mut self, parts: &[Part<'_>]) {
+        let all: Vec<(&str, &Disk)> = parts
+            .iter()
+            .flat_map(|p| p.disks.iter().map(move |d| (p.name.as_str(), d)))
+            .collect();
+        for (j, &(name, disk)) in all.iter().enumerate() {
+            for &(other_name, other) in &all[..j] {
+                if other.storage != disk.storage
+                    || (other.read_only && disk.read_only)
+                    || !same_sectors(&disk.extent, &other.extent)
+                {
+                    continue;
+                }
+                let message = format!(
+                    "disk {} of partition \"{name}\" ({}{}) overlaps disk {} of partition \"{other_name}\" ({}{}) on storage \"{}\": two disks may share sectors only if both are read_only",
+                    disk.slot,
+                    disk.extent.describe(),
+                    if disk.read_only { ", read-only" } else { "" },
+                    other.slot,
+                    other.extent.describe(),
+                    if other.read_only { ", read-only" } else { "" },
+                    self.storage[disk.storage].name
+                );
+                self.diags.error(disk.span.clone(), message);
+            }
+        }
+    }
+
+    /// The name of the storage device at `node`, if one is.
+    pub(super) fn storage_at(&self, node: NodeId) -> Option<&str> {
+        self.mediated()
+            .find(|(_, d)| d.node == node)
+            .map(|(name, _)| name)
+    }
+
+    /// The storage devices that passed their checks, by name: the
+    /// hypervisor's, so no passthrough device may touch their pages or
+    /// their interrupts.
+    pub(super) fn mediated(&self) -> impl Iterator<Item = (&str, &StorageDevice)> {
+        self.storage
+            .iter()
+            .filter_map(|s| Some((s.name.as_str(), s.device.as_ref()?)))
+    }
+}
+
+/// Whether two extents are known, from the config alone, to share sectors.
+fn same_sectors(a: &OwnedDiskExtent, b: &OwnedDiskExtent) -> bool {
+    match (a, b) {
+        (OwnedDiskExtent::Gpt(x), OwnedDiskExtent::Gpt(y)) => x == y,
+        (
+            OwnedDiskExtent::Lba {
+                start: a,
+                sectors: n,
+            },
+            OwnedDiskExtent::Lba {
+                start: b,
+                sectors: m,
+            },
+        ) => a < &(b + m) && b < &(a + n),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lba(start: u64, sectors: u64) -> OwnedDiskExtent {
+        OwnedDiskExtent::Lba { start, sectors }
+    }
+
+    #[test]
+    fn lba_ranges_share_sectors_when_they_overlap() {
+        assert!(same_sectors(&lba(0, 10), &lba(9, 1)));
+        assert!(same_sectors(&lba(9, 1), &lba(0, 10)));
+        assert!(same_sectors(&lba(5, 1), &lba(0, 10)), "contained");
+        assert!(!same_sectors(&lba(0, 10), &lba(10, 1)), "adjacent");
+        assert!(!same_sectors(&lba(10, 1), &lba(0, 10)), "adjacent");
+    }
+
+    #[test]
+    fn gpt_names_share_sectors_when_equal() {
+        let gpt = |n: &str| OwnedDiskExtent::Gpt(n.to_owned());
+        assert!(same_sectors(&gpt("a"), &gpt("a")));
+        assert!(!same_sectors(&gpt("a"), &gpt("A")), "case matters");
+        assert!(!same_sectors(&gpt("a"), &lba(0, 1)), "unknown until boot");
+    }
+}
