@@ -217,6 +217,7 @@ mod tests {
         on_fault: OnFault::Restart,
         initrd: &[],
         watchdog: false,
+        disks: &[],
     };
 
     #[test]

@@ -358,6 +358,7 @@ mod tests {
             on_fault: OnFault::Stop,
             initrd: &[],
             watchdog: false,
+            disks: &[],
         }];
         let system = System {
             board: "qemu-virt",
@@ -369,6 +370,7 @@ mod tests {
                 console: "/pl011@9000000",
             },
             partitions: &PARTS,
+            storage: &[],
         };
         let errors = p
             .check(
