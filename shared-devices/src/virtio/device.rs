@@ -100,6 +100,7 @@ pub struct DeviceContext<'a> {
     used_notify: bool,
     config_changed: bool,
     needs_reset: bool,
+    again: Option<u16>,
 }
 
 impl<'a> DeviceContext<'a> {
@@ -119,6 +120,7 @@ impl<'a> DeviceContext<'a> {
             used_notify: false,
             config_changed: false,
             needs_reset: false,
+            again: None,
         }
     }
 
@@ -194,7 +196,21 @@ impl<'a> DeviceContext<'a> {
         self.config_changed = true;
     }
 
-    pub(crate) fn outcome(&self) -> (bool, bool, bool) {
-        (self.used_notify, self.config_changed, self.needs_reset)
+    /// The device stopped with work left on `queue` because it used up
+    /// its budget for one call (so that a driver that keeps the ring full
+    /// cannot hold the core): the transport reports it as
+    /// [`super::mmio::Effects::notify`], and the hypervisor calls
+    /// `notify_queue` again once other work has had its turn.
+    pub fn more_work(&mut self, queue: u16) {
+        self.again = Some(queue);
+    }
+
+    pub(crate) fn outcome(&self) -> (bool, bool, bool, Option<u16>) {
+        (
+            self.used_notify,
+            self.config_changed,
+            self.needs_reset,
+            self.again,
+        )
     }
 }

@@ -183,7 +183,9 @@ mod tests {
         mem.write(0x4000_00fc, &[1, 2, 3, 4]).unwrap();
         assert_eq!(mem.read_u32(0x4000_00fc), Ok(0x0403_0201));
         assert_eq!(mem.read_u16(0x4000_00fe), Ok(0x0403));
-        let err = |gpa, len| Err(MemoryError { gpa, len });
+        fn err<T>(gpa: u64, len: u64) -> Result<T, MemoryError> {
+            Err(MemoryError { gpa, len })
+        }
         assert_eq!(mem.write(0x4000_00fd, &[0; 4]), err(0x4000_00fd, 4));
         assert_eq!(mem.read_u64(0x3fff_fffc), err(0x3fff_fffc, 8), "before");
         assert_eq!(mem.read_u16(u64::MAX), err(u64::MAX, 2), "wraps");

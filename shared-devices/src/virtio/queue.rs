@@ -234,7 +234,7 @@ impl VirtQueue {
         if l.num == 0 || !l.num.is_power_of_two() || l.num > u32::from(self.max_size) {
             return Err(SetupError::Size(l.num));
         }
-        if l.desc % 16 != 0 || l.avail % 2 != 0 || l.used % 4 != 0 {
+        if !l.desc.is_multiple_of(16) || !l.avail.is_multiple_of(2) || !l.used.is_multiple_of(4) {
             return Err(SetupError::Misaligned);
         }
         let fits = |base: u64, len: u64| base.checked_add(len).is_some();
@@ -434,7 +434,7 @@ impl DescriptorChain {
                 if !self.indirect_ok || self.in_indirect || flags & DESC_F_NEXT != 0 {
                     return Err(QueueError::BadIndirect);
                 }
-                if len == 0 || len % 16 != 0 {
+                if len == 0 || !len.is_multiple_of(16) {
                     return Err(QueueError::BadIndirect);
                 }
                 end.ok_or(QueueError::AddressOverflow)?;
@@ -451,10 +451,7 @@ impl DescriptorChain {
                 return Err(QueueError::ReadableAfterWritable);
             }
             end.ok_or(QueueError::AddressOverflow)?;
-            self.total = self
-                .total
-                .checked_add(len)
-                .ok_or(QueueError::ChainTooBig)?;
+            self.total = self.total.checked_add(len).ok_or(QueueError::ChainTooBig)?;
             self.writable_seen |= writable;
             if flags & DESC_F_NEXT != 0 {
                 self.next = Some(next);
@@ -500,10 +497,7 @@ pub struct ChainBuffers<const N: usize> {
 
 impl<const N: usize> ChainBuffers<N> {
     /// Walks `chain` to its end.
-    pub fn collect(
-        mut chain: DescriptorChain,
-        mem: &dyn GuestMemory,
-    ) -> Result<Self, QueueError> {
+    pub fn collect(mut chain: DescriptorChain, mem: &dyn GuestMemory) -> Result<Self, QueueError> {
         let mut b = Self {
             token: chain.token(),
             readable: heapless::Vec::new(),
@@ -628,7 +622,8 @@ impl<const N: usize> ChainBuffers<N> {
     }
 }
 
-/// More pieces than the caller can hold.
+/// [`pieces`] as a list of at most `M` regions (`Overflowed` if it takes
+/// more).
 fn collect_pieces<const M: usize>(
     regions: &[Region],
     offset: u32,
@@ -649,7 +644,7 @@ fn pieces(
     len: usize,
 ) -> Result<impl Iterator<Item = Region> + '_, StreamError> {
     let total: u64 = regions.iter().map(|r| u64::from(r.len)).sum();
-    let end = u64::from(offset) + len as u64;
+    let end = u64::from(offset).saturating_add(len as u64);
     if end > total {
         return Err(StreamError::OutOfRange);
     }
@@ -704,7 +699,10 @@ mod tests {
         let mut d = Driver::new(8);
         let mut q = queue(&d, false, false);
         assert_eq!(q.pop(0, &mem).unwrap().map(|c| c.token()), None);
-        let a = d.add(&mem, &[(BASE + 0x8000, 16, false), (BASE + 0x9000, 512, true)]);
+        let a = d.add(
+            &mem,
+            &[(BASE + 0x8000, 16, false), (BASE + 0x9000, 512, true)],
+        );
         let b = d.add(&mem, &[(BASE + 0xa000, 1, true)]);
         d.publish(&mem);
         let ca = q.pop(0, &mem).unwrap().unwrap();
@@ -775,7 +773,10 @@ mod tests {
             try_layout(64, u64::MAX - 15, 0, 0),
             Err(SetupError::Overflow)
         );
-        assert_eq!(try_layout(64, 0, 0, u64::MAX - 3), Err(SetupError::Overflow));
+        assert_eq!(
+            try_layout(64, 0, 0, u64::MAX - 3),
+            Err(SetupError::Overflow)
+        );
         assert_eq!(try_layout(64, 0x1000, 0x2000, 0x3000), Ok(()));
         // Layout writes while ready are ignored.
         q.set_layout(|l| l.desc = 0x5000);
@@ -789,7 +790,7 @@ mod tests {
         let mem = SliceMemory::new(BASE, &mut ram);
         let mut d = Driver::new(8);
         let mut q = queue(&d, false, false);
-        let mut pop_walk = |d: &mut Driver, q: &mut VirtQueue| {
+        let pop_walk = |d: &mut Driver, q: &mut VirtQueue| {
             d.publish(&mem);
             let c = q.pop(0, &mem)?.unwrap();
             walk(c, &mem)
@@ -845,7 +846,7 @@ mod tests {
             Err(QueueError::Memory(_))
         ));
         // avail.idx running ahead by more than the queue size.
-        let mut d = Driver::new(8);
+        let d = Driver::new(8);
         q.disable();
         q.set_layout(|l| *l = d.layout());
         q.enable(false, false).unwrap();
@@ -895,7 +896,7 @@ mod tests {
             ]
         );
 
-        let mut bad = |d: &mut Driver, q: &mut VirtQueue| {
+        let bad = |d: &mut Driver, q: &mut VirtQueue| {
             d.push_head(&mem, 5);
             d.publish(&mem);
             walk(q.pop(0, &mem).unwrap().unwrap(), &mem)
@@ -927,7 +928,7 @@ mod tests {
         // Without EVENT_IDX: interrupt unless NO_INTERRUPT.
         let mut d = Driver::new(4);
         let mut q = queue(&d, false, false);
-        let mut one = |d: &mut Driver, q: &mut VirtQueue| {
+        let one = |d: &mut Driver, q: &mut VirtQueue| {
             d.add(&mem, &[(BASE + 0x8000, 1, true)]);
             d.publish(&mem);
             let c = q.pop(0, &mem).unwrap().unwrap();
@@ -988,6 +989,57 @@ mod tests {
         q.reset();
         assert!(!q.is_ready());
         assert_eq!(q.layout(), QueueLayout::default());
+    }
+
+    /// Records what the queue does to memory, to check where the fences
+    /// fall.
+    struct Logged<'a> {
+        mem: SliceMemory<'a>,
+        log: std::cell::RefCell<Vec<String>>,
+    }
+
+    impl GuestMemory for Logged<'_> {
+        fn read(&self, gpa: u64, buf: &mut [u8]) -> Result<(), MemoryError> {
+            self.log.borrow_mut().push(format!("r{:x}", gpa - BASE));
+            self.mem.read(gpa, buf)
+        }
+        fn write(&self, gpa: u64, data: &[u8]) -> Result<(), MemoryError> {
+            self.log.borrow_mut().push(format!("w{:x}", gpa - BASE));
+            self.mem.write(gpa, data)
+        }
+        fn check(&self, gpa: u64, len: u64) -> Result<(), MemoryError> {
+            self.mem.check(gpa, len)
+        }
+        fn fence(&self, kind: Fence) {
+            self.log.borrow_mut().push(format!("{kind:?}"));
+        }
+    }
+
+    #[test]
+    fn fences_where_the_memory_model_needs_them() {
+        let mut ram = vec![0u8; RAM];
+        let mem = Logged {
+            mem: SliceMemory::new(BASE, &mut ram),
+            log: Default::default(),
+        };
+        let mut d = Driver::new(4);
+        let mut q = queue(&d, true, false);
+        d.add(&mem.mem, &[(BASE + 0x8000, 1, true)]);
+        d.publish(&mem.mem);
+        let c = q.pop(0, &mem).unwrap().unwrap();
+        // avail.idx, then the fence, then the ring entry.
+        assert_eq!(*mem.log.borrow(), ["r3002", "Acquire", "r3004"]);
+        mem.log.borrow_mut().clear();
+        q.push(c.token(), 1, &mem).unwrap();
+        // Element, release, used.idx, full fence, used_event.
+        assert_eq!(
+            *mem.log.borrow(),
+            ["w4004", "Release", "w4002", "Full", "r300c"]
+        );
+        mem.log.borrow_mut().clear();
+        q.enable_notification(&mem).unwrap();
+        // avail_event, full fence, avail.idx again.
+        assert_eq!(*mem.log.borrow(), ["w4024", "Full", "r3002"]);
     }
 
     #[test]

@@ -123,3 +123,41 @@ impl Driver {
         v
     }
 }
+
+/// The Linux virtio-mmio probe and virtio core initialisation, up to
+/// DRIVER_OK, with queue 0 at `d`'s layout; checks the device accepts
+/// `features`.
+pub fn bring_up<D: super::device::VirtioDevice>(
+    t: &mut super::mmio::MmioTransport<D>,
+    d: &Driver,
+    features: u64,
+) -> super::mmio::Effects {
+    use super::mmio::{reg, status};
+    let w =
+        |t: &mut super::mmio::MmioTransport<D>, offset, v: u32| t.write(offset, 4, u64::from(v));
+    assert_eq!(t.read(reg::MAGIC_VALUE, 4), 0x7472_6976);
+    let _ = w(t, reg::STATUS, 0);
+    let _ = w(t, reg::STATUS, status::ACKNOWLEDGE);
+    let _ = w(t, reg::STATUS, status::ACKNOWLEDGE | status::DRIVER);
+    let _ = w(t, reg::DRIVER_FEATURES_SEL, 0);
+    let _ = w(t, reg::DRIVER_FEATURES, features as u32);
+    let _ = w(t, reg::DRIVER_FEATURES_SEL, 1);
+    let _ = w(t, reg::DRIVER_FEATURES, (features >> 32) as u32);
+    let s = status::ACKNOWLEDGE | status::DRIVER | status::FEATURES_OK;
+    let _ = w(t, reg::STATUS, s);
+    assert_eq!(t.read(reg::STATUS, 4), u64::from(s), "features refused");
+    let _ = w(t, reg::QUEUE_SEL, 0);
+    assert_eq!(t.read(reg::QUEUE_READY, 4), 0);
+    let l = d.layout();
+    assert!(u64::from(l.num) <= t.read(reg::QUEUE_NUM_MAX, 4));
+    let _ = w(t, reg::QUEUE_NUM, l.num);
+    let _ = w(t, reg::QUEUE_DESC_LOW, l.desc as u32);
+    let _ = w(t, reg::QUEUE_DESC_HIGH, (l.desc >> 32) as u32);
+    let _ = w(t, reg::QUEUE_DRIVER_LOW, l.avail as u32);
+    let _ = w(t, reg::QUEUE_DRIVER_HIGH, (l.avail >> 32) as u32);
+    let _ = w(t, reg::QUEUE_DEVICE_LOW, l.used as u32);
+    let _ = w(t, reg::QUEUE_DEVICE_HIGH, (l.used >> 32) as u32);
+    let _ = w(t, reg::QUEUE_READY, 1);
+    assert_eq!(t.read(reg::QUEUE_READY, 4), 1);
+    w(t, reg::STATUS, s | status::DRIVER_OK)
+}
