@@ -7,6 +7,7 @@
 #![cfg_attr(not(test), no_std)]
 
 pub mod console;
+pub mod gpt;
 pub mod pl011;
 pub mod sp805;
 pub mod virtio;

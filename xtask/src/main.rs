@@ -3,12 +3,14 @@
 //! One module per subcommand (`build`, `run`, `check_config`, `lint`,
 //! `test`), helpers for the rest: `paths`, `process` (running programs),
 //! `prereqs`, `board`, `images` (guest and hypervisor images), `guests`
-//! (the Linux guests' kernel and initramfs), `qemu`, and
+//! (the Linux guests' kernel and initramfs), `disk` (GPT disk images),
+//! `qemu`, and
 //! the scenario framework (`scenario`) with its scenarios (`scenarios`).
 
 mod board;
 mod build;
 mod check_config;
+mod disk;
 mod guests;
 mod images;
 mod lint;
@@ -33,11 +35,15 @@ commands:
   build [--config FILE]              check prerequisites, build the guest images,
                                      check the config, build the hypervisor image
                                      (target/hv/<config-stem>.bin)
-  run [--config FILE] [-- ARGS...]   build, then boot it in QEMU on this terminal;
-                                     ARGS go to QEMU. Quit with Ctrl-A then X
+  run [--config FILE] [-- ARGS...]   build, then boot it in QEMU on this terminal
+                                     with the board's disk attached; ARGS go to
+                                     QEMU. Quit with Ctrl-A then X
   guests [--boot [-- ARGS...]]       build the Linux guests' kernel and initramfs
                                      (target/partitions/<guest>/); --boot then
                                      boots ivi on QEMU without the hypervisor
+  disk [--fresh] [--board NAME]      write the board's GPT disk image if missing
+                                     (target/disk/<board>.img; --fresh rewrites
+                                     it) and print its partition table
   check-config FILE...               validate configs: a summary for a valid one,
                                      file:line:col: message for each error
   lint                               cargo fmt --check and clippy -D warnings,
@@ -81,6 +87,7 @@ fn dispatch(args: Vec<String>) -> Result<ExitCode> {
             check_config::run(&files)?;
         }
         "guests" => guests::command(rest)?,
+        "disk" => disk::command(rest)?,
         "lint" => {
             no_extra(command, rest)?;
             lint::run()?;

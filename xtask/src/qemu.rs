@@ -1,7 +1,8 @@
 //! The QEMU command line for a board, and QEMU processes that never outlive
 //! xtask.
 
-use std::path::Path;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 
 use anyhow::Result;
@@ -13,10 +14,11 @@ use crate::process::{Cmd, spawn_error};
 /// `qemu-system-aarch64 -M <machine> -cpu <cpu> -smp <smp> -m <memory>
 /// -nographic -kernel <image>` for `board`. With `-nographic` the serial
 /// port and the QEMU monitor share the terminal (Ctrl-A X quits, Ctrl-A C
-/// switches to the monitor). `changes` replaces some of the board's values.
+/// switches to the monitor). `changes` replaces some of the board's values
+/// and may attach a disk.
 pub fn command(board: &Board, image: &Path, changes: &MachineChanges) -> Result<Cmd> {
     let qemu = board.qemu()?;
-    Ok(Cmd::new(QEMU)
+    let cmd = Cmd::new(QEMU)
         .arg("-M")
         .arg(changes.machine.unwrap_or(&qemu.machine))
         .arg("-cpu")
@@ -28,12 +30,33 @@ pub fn command(board: &Board, image: &Path, changes: &MachineChanges) -> Result<
         .args(changes.icount.map(|v| ["-icount", v]).into_iter().flatten())
         .arg("-nographic")
         .arg("-kernel")
-        .arg(image))
+        .arg(image);
+    Ok(match &changes.disk {
+        Some(disk) => cmd.args(disk_args(disk)),
+        None => cmd,
+    })
+}
+
+/// A raw disk image as a virtio-blk device on virtio-mmio. QEMU fills the
+/// virtio-mmio transports from the highest address down: on `virt` the
+/// first device is at 0x0a00_3e00 (`/virtio_mmio@a003e00`, SPI 47). Modern
+/// (version 2) virtio-mmio, not QEMU's legacy default.
+fn disk_args(disk: &Path) -> [OsString; 6] {
+    // QEMU option values escape commas by doubling them.
+    let file = disk.to_string_lossy().replace(',', ",,");
+    [
+        "-global".into(),
+        "virtio-mmio.force-legacy=false".into(),
+        "-drive".into(),
+        format!("if=none,id=disk0,file={file},format=raw").into(),
+        "-device".into(),
+        "virtio-blk-device,drive=disk0".into(),
+    ]
 }
 
 /// Departures from the board's QEMU machine, e.g. to boot a config on a
 /// machine it does not match.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct MachineChanges {
     /// `-M` value.
     pub machine: Option<&'static str>,
@@ -43,6 +66,8 @@ pub struct MachineChanges {
     pub memory: Option<&'static str>,
     /// `-icount` value: deterministic virtual time, for measurements.
     pub icount: Option<&'static str>,
+    /// A raw disk image to attach as the board's virtio-blk disk.
+    pub disk: Option<PathBuf>,
 }
 
 /// A running QEMU. It is killed when this is dropped, and by the kernel
@@ -117,8 +142,6 @@ fn die_with_parent(_command: &mut Command) {}
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
-
     use super::*;
     use crate::paths;
     use crate::scenario::Scenario;
@@ -196,5 +219,80 @@ mod tests {
             );
         }
         assert_eq!(processes_mentioning(&image.display().to_string()), 0);
+    }
+
+    /// `disk` attaches a raw image as a modern virtio-blk device.
+    #[test]
+    fn disk_arguments() {
+        let board = Board::load("qemu-virt").unwrap();
+        let changes = MachineChanges {
+            disk: Some(PathBuf::from("/tmp/a,b.img")),
+            ..Default::default()
+        };
+        let text = command(&board, Path::new("hv.bin"), &changes)
+            .unwrap()
+            .text()
+            .to_string();
+        assert!(
+            text.ends_with(
+                " -global virtio-mmio.force-legacy=false \
+                 -drive if=none,id=disk0,file=/tmp/a,,b.img,format=raw \
+                 -device virtio-blk-device,drive=disk0"
+            ),
+            "{text}"
+        );
+        let plain = command(&board, Path::new("hv.bin"), &Default::default()).unwrap();
+        assert!(!plain.text().contains("-drive"));
+    }
+
+    /// The disk is the virtio-mmio transport at 0x0a003e00 (magic "virt",
+    /// version 2, device ID 2 = block), read through QEMU's monitor before
+    /// any code runs.
+    #[test]
+    fn disk_is_the_first_virtio_mmio_transport() {
+        use std::io::{Read as _, Write as _};
+        use std::process::Stdio;
+
+        if !crate::process::on_path(QEMU) {
+            eprintln!("{QEMU} is not installed: not checking the disk's transport");
+            return;
+        }
+        let disk = paths::target_dir()
+            .join("xtask-test-qemu")
+            .join("transport.img");
+        crate::disk::create_fresh(crate::disk::QEMU_VIRT_LAYOUT, &disk).unwrap();
+        let board = Board::load("qemu-virt").unwrap();
+        let changes = MachineChanges {
+            disk: Some(disk),
+            ..Default::default()
+        };
+        let cmd = command(&board, &dummy_kernel(), &changes)
+            .unwrap()
+            .args(["-S", "-serial", "null", "-monitor", "stdio"]);
+        let text = cmd.text().to_string();
+        let mut command = cmd.into_command();
+        command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut qemu = Qemu::spawn(command, &text).unwrap();
+        let mut stdin = qemu.child().stdin.take().unwrap();
+        stdin
+            .write_all(b"xp /3wx 0xa003e00\nxp /3wx 0xa003c00\nquit\n")
+            .unwrap();
+        drop(stdin);
+        let mut out = Vec::new();
+        let mut stdout = qemu.child().stdout.take().unwrap();
+        stdout.read_to_end(&mut out).unwrap();
+        let out = String::from_utf8_lossy(&out);
+        assert!(
+            out.contains("000000000a003e00: 0x74726976 0x00000002 0x00000002"),
+            "{text}: {out}"
+        );
+        // The next transport down is empty (device ID 0).
+        assert!(
+            out.contains("000000000a003c00: 0x74726976 0x00000002 0x00000000"),
+            "{text}: {out}"
+        );
     }
 }

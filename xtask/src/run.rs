@@ -1,19 +1,24 @@
 //! `cargo xtask run [--config FILE] [-- QEMU ARGS]`: build, then boot the
-//! system in QEMU with the serial console on this terminal.
+//! system in QEMU with the serial console on this terminal, and the board's
+//! disk (`target/disk/<board>.img`, kept between runs) attached.
 
 use std::path::Path;
 
 use anyhow::{Result, bail};
 
 use crate::board::{self, Board};
-use crate::build;
 use crate::process::step;
-use crate::qemu::{self, Qemu};
+use crate::qemu::{self, MachineChanges, Qemu};
+use crate::{build, disk};
 
 pub fn run(config: &Path, extra_args: &[String]) -> Result<()> {
     let image = build::run(config)?;
     let board = Board::load(&board::name_for_config(config)?)?;
-    let cmd = qemu::command(&board, &image, &Default::default())?.args(extra_args);
+    let changes = MachineChanges {
+        disk: disk::for_board(&board.name, false)?,
+        ..Default::default()
+    };
+    let cmd = qemu::command(&board, &image, &changes)?.args(extra_args);
     step("Starting QEMU (quit with Ctrl-A then X; Ctrl-A C toggles the QEMU monitor)");
     println!("$ {}", cmd.text());
     let text = cmd.text().to_string();

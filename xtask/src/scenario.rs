@@ -9,6 +9,10 @@
 //! `target/test-logs/<name>.log`; QEMU's own standard error is kept there
 //! too, each line prefixed with `qemu-stderr: `.
 //!
+//! A scenario may boot with a disk: `.disk(layout)` writes a fresh image of
+//! that layout to `target/test-disks/<name>.img` before QEMU starts, and
+//! `.check_disk(...)` judges the image after QEMU has stopped.
+//!
 //! ```ignore
 //! Scenario::new("two-partitions", "config/qemu-virt/tests/two.toml")
 //!     .timeout(30)
@@ -22,7 +26,7 @@
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::thread::{self, JoinHandle};
@@ -62,7 +66,16 @@ pub struct Scenario {
     inputs: Vec<(Regex, Vec<u8>)>,
     /// A measurement printed with the result (e.g. a worst-case latency).
     report: Option<LinesReport>,
+    /// Disk layout (relative to the workspace root) of the fresh disk.
+    pub disk: Option<&'static str>,
+    /// Run on the fresh disk before QEMU starts.
+    disk_setup: Option<DiskCheck>,
+    /// Judged on the disk after QEMU has stopped.
+    disk_checks: Vec<(String, DiskCheck)>,
 }
+
+/// Works on or checks a scenario's disk image: `Err` says what is wrong.
+pub type DiskCheck = Box<dyn Fn(&Path) -> Result<(), String>>;
 
 /// Turns the console lines into a one-line measurement.
 pub type LinesReport = Box<dyn Fn(&[String]) -> String>;
@@ -120,6 +133,9 @@ impl Scenario {
             stop: Stop::Expected,
             inputs: Vec::new(),
             report: None,
+            disk: None,
+            disk_setup: None,
+            disk_checks: Vec::new(),
         }
     }
 
@@ -163,6 +179,38 @@ impl Scenario {
     /// Boot with this much RAM (`-m` value) instead of the board's.
     pub fn memory(mut self, memory: &'static str) -> Self {
         self.machine.memory = Some(memory);
+        self
+    }
+
+    /// Boot with a fresh disk image of `layout` (a `disk.toml`, relative to
+    /// the workspace root, e.g. [`crate::disk::QEMU_VIRT_LAYOUT`]), written
+    /// to `target/test-disks/<name>.img` before each run.
+    #[allow(dead_code, reason = "for the storage scenarios")]
+    pub fn disk(mut self, layout: &'static str) -> Self {
+        self.disk = Some(layout);
+        self.machine.disk = Some(crate::disk::test_disk(self.name));
+        self
+    }
+
+    /// Runs `setup` on the fresh disk image before QEMU starts (e.g. to put
+    /// data on it with [`crate::disk::write_partition`]).
+    #[allow(dead_code, reason = "for the storage scenarios")]
+    pub fn prepare_disk(mut self, setup: impl Fn(&Path) -> Result<(), String> + 'static) -> Self {
+        self.disk_setup = Some(Box::new(setup));
+        self
+    }
+
+    /// `check` over the disk image, once QEMU has stopped, must return `Ok`
+    /// (see [`crate::disk::read_partition`], [`crate::disk::hash_outside`],
+    /// [`crate::disk::check_unchanged_outside`]).
+    #[allow(dead_code, reason = "for the storage scenarios")]
+    pub fn check_disk(
+        mut self,
+        description: &str,
+        check: impl Fn(&Path) -> Result<(), String> + 'static,
+    ) -> Self {
+        self.disk_checks
+            .push((description.to_string(), Box::new(check)));
         self
     }
 
@@ -251,6 +299,7 @@ impl Scenario {
         let mut log_file = BufWriter::new(
             File::create(log).with_context(|| format!("cannot create {}", log.display()))?,
         );
+        let disk = self.prepare_fresh_disk()?;
         command
             .stdin(if self.inputs.is_empty() {
                 Stdio::null()
@@ -373,6 +422,15 @@ impl Scenario {
                 failures.push(e);
             }
         }
+        for (description, check) in &self.disk_checks {
+            let result = match &disk {
+                Some(disk) => check(disk),
+                None => Err("the scenario has no disk (`.disk(layout)`)".to_string()),
+            };
+            if let Err(e) = result {
+                failures.push(format!("{description}: {e}"));
+            }
+        }
         let report = self.report.as_ref().map(|report| report(&lines));
         if let Some(report) = &report {
             writeln!(log_file, "xtask: {report}")?;
@@ -383,6 +441,19 @@ impl Scenario {
             duration: start.elapsed(),
             report,
         })
+    }
+
+    /// Writes the fresh disk (and runs the setup on it), if the scenario
+    /// has one; returns its path.
+    fn prepare_fresh_disk(&self) -> Result<Option<PathBuf>> {
+        let (Some(layout), Some(image)) = (self.disk, &self.machine.disk) else {
+            return Ok(None);
+        };
+        crate::disk::create_fresh(layout, image)?;
+        if let Some(setup) = &self.disk_setup {
+            setup(image).map_err(|e| anyhow::anyhow!("preparing {}: {e}", image.display()))?;
+        }
+        Ok(Some(image.clone()))
     }
 
     fn stop_description(&self) -> String {
@@ -694,6 +765,79 @@ mod tests {
             &prints_then_waits(r"tick=1\ntick=3\ndone\ntick=3\n"),
         );
         assert_eq!(outcome.failures, ["ticks never skip: 1 is followed by 3"]);
+    }
+
+    /// A fresh disk per run, set up before and checked after the process.
+    #[test]
+    fn disks_are_fresh_prepared_and_checked() {
+        use crate::disk::{self, QEMU_VIRT_LAYOUT};
+
+        let image = disk::test_disk("t-disk");
+        let scenario = Scenario::new("t-disk", "")
+            .timeout(10)
+            .disk(QEMU_VIRT_LAYOUT)
+            .prepare_disk(|image| {
+                disk::write_partition(image, "ivi-data", 0, b"seed").map_err(|e| e.to_string())
+            })
+            .stop_on("^done$")
+            .check_disk(
+                "ivi-data starts with SEED",
+                |image| match disk::read_partition(image, "ivi-data", 0, 4) {
+                    Ok(bytes) if bytes == b"SEED" => Ok(()),
+                    other => Err(format!("{other:?}")),
+                },
+            )
+            .check_disk("nothing else changed", |image| {
+                disk::check_unchanged_outside(image, QEMU_VIRT_LAYOUT, &["ivi-data"])
+                    .map_err(|e| e.to_string())
+            });
+        assert_eq!(scenario.machine.disk.as_ref(), Some(&image));
+        // ivi-data starts at LBA 4096, shared-ro at LBA 69632.
+        let write = |text: &str, lba: u64| {
+            format!(
+                "printf {text} | dd of={} bs=512 seek={lba} conv=notrunc status=none",
+                image.display()
+            )
+        };
+        let seeded = format!(
+            "test \"$(head -c 4 {0} 2>/dev/null; dd if={0} bs=512 skip=4096 count=1 status=none | head -c 4)\" = seed",
+            image.display()
+        );
+        let script = format!(
+            "{seeded} && {} && echo done; exec sleep 60",
+            write("SEED", 4096)
+        );
+        let outcome = run(&scenario, &script);
+        assert!(
+            outcome.passed(),
+            "{:?} {:?}",
+            outcome.failures,
+            outcome.lines
+        );
+
+        // The next run starts from a fresh disk: "seed" again, not "SEED".
+        let script = format!(
+            "{seeded} && {} && echo done; exec sleep 60",
+            write("x", 69632)
+        );
+        let outcome = run(&scenario, &script);
+        assert_eq!(
+            outcome.failures,
+            [
+                "ivi-data starts with SEED: Ok([115, 101, 101, 100])",
+                "nothing else changed: LBA 69632 changed (sector 0 of partition \"shared-ro\")"
+            ]
+        );
+
+        let no_disk = Scenario::new("t-no-disk", "")
+            .timeout(10)
+            .stop_on("^done$")
+            .check_disk("x", |_| Ok(()));
+        let outcome = run(&no_disk, &prints_then_waits(r"done\n"));
+        assert_eq!(
+            outcome.failures,
+            ["x: the scenario has no disk (`.disk(layout)`)"]
+        );
     }
 
     #[test]
