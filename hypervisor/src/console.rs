@@ -182,6 +182,7 @@ fn write_direct(text: &[u8]) {
 /// Bytes typed on the physical console (its receive interrupt).
 pub fn receive() {
     let Some(mux) = MUX.get() else { return };
+    let mut dropped = (0usize, 0u32);
     while let Some(byte) = uart::read_byte() {
         let input = mux.router.lock().feed(byte);
         match input {
@@ -191,10 +192,7 @@ pub fn receive() {
                     let mut u = p.uart.lock();
                     let before = u.interrupt();
                     if !u.receive(byte) {
-                        log::warn!(
-                            "console: input to {} dropped: its UART is not reading",
-                            p.name()
-                        );
+                        dropped = (target, dropped.1 + 1);
                     }
                     u.interrupt() && !before
                 };
@@ -207,6 +205,13 @@ pub fn receive() {
             }
             Input::Nothing => {}
         }
+    }
+    if dropped.1 > 0 {
+        log::warn!(
+            "console: {} input byte(s) to {} dropped: it is not reading",
+            dropped.1,
+            mux.tags[dropped.0]
+        );
     }
 }
 

@@ -35,6 +35,8 @@ pub struct BootInfo {
     pub restart_count: u32,
     /// Guest-physical [start, end) of the initial RAM disk, if any.
     pub initrd: Option<(u64, u64)>,
+    /// Virtio-mmio slots in use (the partition's disks, in order).
+    pub virtio_slots: usize,
 }
 
 /// Builds the partition's DTB.
@@ -150,6 +152,17 @@ pub fn build(
         w.end_node();
     }
 
+    for slot in 0..boot.virtio_slots {
+        let base = layout::virtio_slot_base(slot);
+        w.begin_node(&format!("virtio_mmio@{base:x}"));
+        w.prop_str("compatible", "virtio,mmio");
+        w.prop_reg64("reg", &[(base, layout::VIRTIO_STRIDE)]);
+        let spi = layout::VIRTIO_FIRST_INTID + slot as u32 - 32;
+        w.prop_cells("interrupts", &[0, spi, IRQ_TYPE_LEVEL_HIGH]);
+        w.prop_empty("dma-coherent");
+        w.end_node();
+    }
+
     for device in partition.devices {
         let node = host
             .find_node(device.path)
@@ -227,6 +240,7 @@ mod tests {
         let boot = BootInfo {
             restart_count: 2,
             initrd: Some((0x4200_0000, 0x4210_0000)),
+            virtio_slots: 2,
         };
         let blob = build(&PART, &platform, &host, boot).unwrap();
         let dt = Fdt::new(&blob).unwrap();
@@ -292,6 +306,20 @@ mod tests {
             );
         }
         assert_eq!(dt.find_node("/cpus/cpu@2").map(|n| n.name), None);
+        let disk = dt
+            .find_node("/virtio_mmio@b000200")
+            .expect("second virtio slot");
+        assert_eq!(disk.compatible().unwrap().first(), "virtio,mmio");
+        let cells: Vec<u8> = [0u32, 65, 4].iter().flat_map(|c| c.to_be_bytes()).collect();
+        assert_eq!(disk.property("interrupts").unwrap().value, cells);
+        assert!(dt.find_node("/virtio_mmio@b000400").is_none());
+        let disk = dt
+            .find_node("/virtio_mmio@b000200")
+            .expect("second virtio slot");
+        assert_eq!(disk.compatible().unwrap().first(), "virtio,mmio");
+        let cells: Vec<u8> = [0u32, 65, 4].iter().flat_map(|c| c.to_be_bytes()).collect();
+        assert_eq!(disk.property("interrupts").unwrap().value, cells);
+        assert!(dt.find_node("/virtio_mmio@b000400").is_none());
         assert!(
             dt.find_node("/watchdog@9100000").is_none(),
             "no watchdog unless configured"

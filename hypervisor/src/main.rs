@@ -9,6 +9,7 @@ mod arch;
 mod console;
 mod heap;
 mod runtime;
+mod storage;
 mod traps;
 mod virq;
 
@@ -184,6 +185,35 @@ fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>, entered: u64) -> ! {
         });
     }
 
+    // The service core does the hypervisor's own work (console output and
+    // input, storage I/O): the boot core if it runs no partition, else any
+    // free core.
+    let service_cpu = core::iter::once(me)
+        .chain(0..cpus.len())
+        .find(|&c| cpus[c].vcpu.is_none());
+
+    // Mediated storage: open each physical disk on the boot core; its I/O
+    // then runs on its home core.
+    let priorities: Vec<u8> = system.partitions.iter().map(|p| p.priority).collect();
+    let mut storage = Vec::new();
+    for s in system.storage {
+        let home = s
+            .home_cpu
+            .and_then(|mpidr| platform.logical_cpu(mpidr))
+            .or(service_cpu);
+        let Some(home) = home else {
+            error!(
+                "storage {}: no free core to do its I/O; its disks are not offered",
+                s.name
+            );
+            continue;
+        };
+        match storage::open_storage(s, home, &priorities) {
+            Ok(rt) => storage.push(rt),
+            Err(e) => error!("storage {}: {e}; its disks are not offered", s.name),
+        }
+    }
+
     // Partitions: stage-2 tables and virtual devices.
     let mut partitions = Vec::new();
     for (index, p) in system.partitions.iter().enumerate() {
@@ -195,8 +225,24 @@ fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>, entered: u64) -> ! {
             .iter()
             .flat_map(|d| d.interrupts.iter().copied())
             .collect();
+        let mut disks = Vec::new();
+        for (slot, d) in p.disks.iter().enumerate() {
+            // Storage entries that failed to open are missing from `storage`.
+            let opened = storage
+                .iter()
+                .position(|s| s.name == system.storage[d.storage].name);
+            match opened.map(|i| (i, storage::open_virt_disk(&storage[i], i, d, p.name))) {
+                Some((_, Ok(disk))) => disks.push(disk),
+                Some((_, Err(e))) => error!("partition {}: disk {slot}: {e}", p.name),
+                None => error!(
+                    "partition {}: disk {slot}: its storage is not available",
+                    p.name
+                ),
+            }
+        }
         let virtual_spis: Vec<u32> = core::iter::once(layout::UART_INTID)
             .chain(p.watchdog.then_some(layout::WATCHDOG_INTID))
+            .chain((0..disks.len()).map(storage::slot_intid))
             .collect();
         let vcpu_cpus: Vec<usize> = p
             .cpus
@@ -222,6 +268,7 @@ fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>, entered: u64) -> ! {
             vttbr: root | (vmid << 48),
             vcpu_cpus,
             watchdog: p.watchdog.then(|| Mutex::new(Sp805::new())),
+            disks,
             vgic: Mutex::new(VGic::new(p.cpus.len(), &hardware, &virtual_spis, lines)),
             uart: Mutex::new(Pl011::new()),
             lifecycle: Mutex::new(runtime::Lifecycle::Stopped),
@@ -230,11 +277,6 @@ fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>, entered: u64) -> ! {
     }
     info!("page tables: {} of 4 KiB used", arena.tables_used());
 
-    // The service core does the hypervisor's own work (console output and
-    // input): the boot core if it runs no partition, else any free core.
-    let service_cpu = core::iter::once(me)
-        .chain(0..cpus.len())
-        .find(|&c| cpus[c].vcpu.is_none());
     let console_intid = platform.console_interrupt;
     let hv = runtime::install(Hv {
         platform,
@@ -243,10 +285,11 @@ fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>, entered: u64) -> ! {
         cpus,
         partitions,
         console_intid,
+        storage,
     });
     cpu_init(me);
     match service_cpu {
-        Some(c) => info!("service core: cpu {c} (console output and input)"),
+        Some(c) => info!("service core: cpu {c} (console, storage I/O)"),
         None => warn!("every core runs a partition: console output is drained by the writing core"),
     }
     let names: Vec<&'static str> = hv.partitions.iter().map(|p| p.name()).collect();

@@ -61,6 +61,8 @@ pub struct PartitionRt {
     pub vcpu_cpus: Vec<usize>,
     pub vgic: Mutex<VGic>,
     pub uart: Mutex<Pl011>,
+    /// Virtual disks (virtio-blk), by virtio slot.
+    pub disks: Vec<crate::storage::VirtDisk>,
     /// The virtual SP805, if the config gives the partition one.
     pub watchdog: Option<Mutex<Sp805>>,
     pub lifecycle: Mutex<Lifecycle>,
@@ -87,6 +89,8 @@ pub struct Hv {
     pub partitions: Vec<PartitionRt>,
     /// The physical console's receive interrupt (INTID), if it has one.
     pub console_intid: Option<u32>,
+    /// Mediated physical disks (`[[storage]]`).
+    pub storage: Vec<crate::storage::StorageRt>,
 }
 
 static HV: Once<Hv> = Once::new();
@@ -151,6 +155,9 @@ pub fn virtual_line_high(p: &PartitionRt, intid: u32) -> bool {
     match intid {
         layout::UART_INTID => p.uart.lock().interrupt(),
         layout::WATCHDOG_INTID => p.watchdog.as_ref().is_some_and(|w| w.lock().interrupt()),
+        _ if intid >= layout::VIRTIO_FIRST_INTID => {
+            crate::storage::line_high(p, (intid - layout::VIRTIO_FIRST_INTID) as usize)
+        }
         _ => false,
     }
 }
@@ -243,6 +250,7 @@ pub fn boot_partition(p: &PartitionRt) -> Result<(), String> {
     let boot = guest_dt::BootInfo {
         restart_count: p.restarts.load(Ordering::Acquire),
         initrd: (!initrd.is_empty()).then(|| (initrd_gpa, initrd_gpa + initrd.len() as u64)),
+        virtio_slots: p.disks.len(),
     };
     let host = fdt::Fdt::new(&hv.host_dtb).map_err(|e| alloc::format!("platform DTB: {e:?}"))?;
     let dtb = guest_dt::build(p.desc, &hv.platform, &host, boot)?;
@@ -303,7 +311,9 @@ pub fn stop_partition(p: &PartitionRt, then: OnFault) -> ! {
             core::hint::spin_loop();
         }
     }
-    // Every vCPU of the partition is parked: nothing runs in its memory.
+    // Every vCPU of the partition is parked; once its disk requests are done,
+    // nothing touches its memory.
+    crate::storage::quiesce(p);
     p.vgic.lock().reset(&mut |e| apply_effect(p, e));
     p.uart.lock().reset();
     if let Some(w) = &p.watchdog {
@@ -357,6 +367,7 @@ pub extern "C" fn idle_loop() -> ! {
         crate::traps::service_interrupts();
         handle_requests();
         crate::console::service();
+        crate::storage::service();
         let me = this_cpu();
         let start = {
             let mut power = me.power.lock();

@@ -284,6 +284,10 @@ fn emulate_mmio(p: &PartitionRt, vcpu: usize, frame: &mut Frame, ipa: u64, a: Mm
             runtime::raise_virtual_spi(p, layout::UART_INTID);
         }
         read
+    } else if let Some(slot) = virtio_slot(p, ipa) {
+        let off = (ipa - layout::VIRTIO_BASE) % layout::VIRTIO_STRIDE;
+        let value = crate::storage::mmio(p, slot, off, a.size, a.write.then_some(value));
+        (!a.write).then_some(value)
     } else if let Some(watchdog) = p.watchdog.as_ref().filter(|_| {
         (layout::WATCHDOG_BASE..layout::WATCHDOG_BASE + layout::WATCHDOG_SIZE).contains(&ipa)
     }) {
@@ -313,6 +317,13 @@ fn emulate_mmio(p: &PartitionRt, vcpu: usize, frame: &mut Frame, ipa: u64, a: Mm
         frame.set_reg(a.reg, v);
     }
     true
+}
+
+/// The partition's virtio slot whose registers `ipa` falls in.
+fn virtio_slot(p: &PartitionRt, ipa: u64) -> Option<usize> {
+    let offset = ipa.checked_sub(layout::VIRTIO_BASE)?;
+    let slot = (offset / layout::VIRTIO_STRIDE) as usize;
+    (slot < p.disks.len()).then_some(slot)
 }
 
 // ---- virtual SGIs ----

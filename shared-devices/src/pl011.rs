@@ -3,7 +3,7 @@
 //! transmit FIFO is the console mediator's queue for this partition (full
 //! when it cannot take another line: `set_tx_full`),
 //! received bytes (console input while the partition has focus) wait in a
-//! 32-byte FIFO, and the PrimeCell identification registers identify a
+//! 1 KiB receive buffer, and the PrimeCell identification registers identify a
 //! PL011 r1p5.
 
 use crate::console::{Line, LineBuffer};
@@ -35,7 +35,10 @@ const INT_RX: u32 = 1 << 4;
 const INT_RT: u32 = 1 << 6;
 /// Transmit interrupt: raised while the transmit FIFO is not full.
 const INT_TX: u32 = 1 << 5;
-const RX_FIFO: usize = 32;
+/// Received bytes held for the guest. Bigger than the PL011's own 32-entry
+/// FIFO (drivers cannot tell: they read until RXFE), so a line pasted into
+/// the console is not lost while the guest takes its interrupt.
+const RX_FIFO: usize = 1024;
 /// PeriphID0..3 then PCellID0..3, at 0xfe0..0xffc.
 const ID: [u32; 8] = [0x11, 0x10, 0x34, 0x00, 0x0d, 0xf0, 0x05, 0xb1];
 

@@ -26,6 +26,7 @@ pub fn all() -> Vec<Scenario> {
         ivi_boot(),
         ivi_lifecycle(),
         boot_time(),
+        storage(),
     ]
 }
 
@@ -347,7 +348,12 @@ fn ivi_lifecycle() -> Scenario {
         .expect(r"^\[hv\] INFO  partition ivi: PSCI SYSTEM_OFF$")
         .expect(r"^\[hv\] WARN  partition ivi: stopped$")
         .check("the cluster beats on after the IVI is off", |lines| {
-            at_least_after(lines, r"partition ivi: stopped$", r"^\[cluster\] heartbeat: n=", 25)
+            at_least_after(
+                lines,
+                r"partition ivi: stopped$",
+                r"^\[cluster\] heartbeat: n=",
+                25,
+            )
         })
         .expect_none(r"^\[cluster\] heartbeat: LATE")
         .check("the cluster's heartbeat never skips", |lines| {
@@ -397,6 +403,68 @@ fn boot_time() -> Scenario {
                 _ => "boot times: markers missing".into(),
             }
         })
+}
+
+/// Mediated storage: one physical disk, each partition on its own GPT
+/// partitions through virtio-blk. The cluster's odometer record survives
+/// its restarts; Linux binds virtio_blk, its data survives a reboot, its
+/// read-only disk refuses writes; nothing outside the partitions' own
+/// writable ranges of the image changes; out-of-range requests fail.
+fn storage() -> Scenario {
+    Scenario::new("storage", "config/qemu-virt/tests/storage.toml")
+        .disk(crate::disk::QEMU_VIRT_LAYOUT)
+        .timeout(180)
+        .expect(r"^\[cluster\] odometer: disk 2048 sectors id 'cluster'$")
+        .expect(r"^\[cluster\] odometer: boot 1 km 100$")
+        .expect(r"^\[cluster\] odometer: boot 3 km 300$")
+        .expect_exactly(3, r"^\[cluster\] odometer: read-back ok$")
+        .expect_exactly(3, r"^\[cluster\] odometer: read past end -> error IOERR$")
+        .expect_exactly(3, r"^\[cluster\] odometer: write past end -> error IOERR$")
+        .expect(r"^\[ivi\] \[ *[0-9.]+\] virtio_blk virtio0: \[vda\] 65536 512-byte logical blocks")
+        .expect(r"^\[ivi\] ivi: storage: shared-ro starts with +a5 a5 5a 5a a1 a5 5a 5a$")
+        .expect(r"^\[ivi\] ivi: storage: write to the read-only disk refused$")
+        .expect(r"^\[ivi\] ivi: storage: read back [0-9a-f]{32}$")
+        .check(
+            "the IVI reads back what it wrote before its reboot",
+            |lines| {
+                let sum = |re: &str| {
+                    let re = regex::Regex::new(re).unwrap();
+                    lines
+                        .iter()
+                        .find_map(|l| Some(re.captures(l)?[1].to_string()))
+                };
+                match (
+                    sum(r"ivi: storage: wrote ([0-9a-f]{32})$"),
+                    sum(r"ivi: storage: read back ([0-9a-f]{32})$"),
+                ) {
+                    (Some(w), Some(r)) if w == r => Ok(()),
+                    (w, r) => Err(format!("wrote {w:?}, read back {r:?}")),
+                }
+            },
+        )
+        .check_disk(
+            "writes land only in the partitions' own writable ranges",
+            |image| {
+                crate::disk::check_unchanged_outside(
+                    image,
+                    crate::disk::QEMU_VIRT_LAYOUT,
+                    &["cluster-odo", "ivi-data"],
+                )
+                .map_err(|e| format!("{e:#}"))
+            },
+        )
+        .check_disk(
+            "the odometer record is on the cluster's partition",
+            |image| {
+                let record = crate::disk::read_partition(image, "cluster-odo", 0, 8)
+                    .map_err(|e| format!("{e:#}"))?;
+                if record == b"ODOMETER" {
+                    Ok(())
+                } else {
+                    Err(format!("sector 0 starts with {record:?}"))
+                }
+            },
+        )
 }
 
 /// At least `n` lines matching `pattern` after the first line matching

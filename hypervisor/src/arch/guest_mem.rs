@@ -10,6 +10,7 @@
 use super::cpu::clean_dcache;
 use config::model::MemoryMap;
 use hypervisor::guest_map::to_host;
+use shared_devices::virtio::memory::{Fence, MemoryError};
 
 /// The guest-physical address of a range outside the partition's memory.
 #[derive(Debug)]
@@ -35,5 +36,64 @@ pub fn scrub(map: &[MemoryMap]) {
         // SAFETY: the region is the partition's own RAM (see module docs).
         unsafe { core::ptr::write_bytes(m.host as *mut u8, 0, m.size as usize) };
         clean_dcache(m.host, m.size);
+    }
+}
+
+/// A partition's memory as the virtio device models see it: every access
+/// bounds-checked against its memory map.
+pub struct PartitionMemory {
+    pub map: &'static [MemoryMap],
+}
+
+impl shared_devices::virtio::memory::GuestMemory for PartitionMemory {
+    fn read(&self, gpa: u64, buf: &mut [u8]) -> Result<(), MemoryError> {
+        let len = buf.len() as u64;
+        let host = to_host(self.map, gpa, len).ok_or(MemoryError { gpa, len })?;
+        // SAFETY: [host, host+len) is inside the partition's own RAM (checked
+        // above), identity mapped at EL2.
+        unsafe { core::ptr::copy_nonoverlapping(host as *const u8, buf.as_mut_ptr(), buf.len()) };
+        Ok(())
+    }
+
+    fn write(&self, gpa: u64, data: &[u8]) -> Result<(), MemoryError> {
+        let len = data.len() as u64;
+        let host = to_host(self.map, gpa, len).ok_or(MemoryError { gpa, len })?;
+        // SAFETY: as for `read`.
+        unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), host as *mut u8, data.len()) };
+        Ok(())
+    }
+
+    fn check(&self, gpa: u64, len: u64) -> Result<(), MemoryError> {
+        to_host(self.map, gpa, len)
+            .map(|_| ())
+            .ok_or(MemoryError { gpa, len })
+    }
+
+    fn read_u16(&self, gpa: u64) -> Result<u16, MemoryError> {
+        let host = to_host(self.map, gpa, 2)
+            .filter(|h| h % 2 == 0)
+            .ok_or(MemoryError { gpa, len: 2 })?;
+        // SAFETY: aligned, inside the partition's RAM; one 16-bit access so
+        // ring indices are never torn.
+        Ok(unsafe { core::ptr::read_volatile(host as *const u16) })
+    }
+
+    fn write_u16(&self, gpa: u64, value: u16) -> Result<(), MemoryError> {
+        let host = to_host(self.map, gpa, 2)
+            .filter(|h| h % 2 == 0)
+            .ok_or(MemoryError { gpa, len: 2 })?;
+        // SAFETY: as for `read_u16`.
+        unsafe { core::ptr::write_volatile(host as *mut u16, value) };
+        Ok(())
+    }
+
+    fn fence(&self, fence: Fence) {
+        // SAFETY: barriers only.
+        unsafe {
+            match fence {
+                Fence::Acquire => core::arch::asm!("dmb ishld", options(nostack)),
+                Fence::Release | Fence::Full => core::arch::asm!("dmb ish", options(nostack)),
+            }
+        }
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod boot_dtb;
 pub mod cpu;
+pub mod dma;
 pub mod gic;
 pub mod guest_mem;
 pub mod mmu;

@@ -1,0 +1,406 @@
+//! Physical block devices the hypervisor mediates (`[[storage]]` in the
+//! config): opening the virtio-blk device and finding the partitions'
+//! extents in its GPT. Physical I/O happens only on the device's home core
+//! (see docs/architecture.md).
+
+use crate::arch::cpu;
+use crate::arch::dma::{self, El2Hal};
+use crate::arch::guest_mem::PartitionMemory;
+use crate::runtime::{self, PartitionRt, hv};
+use alloc::format;
+use alloc::string::String;
+use alloc::vec;
+use config::layout;
+use config::model::{Disk, DiskExtent, Storage};
+use core::sync::atomic::AtomicBool;
+use core::sync::atomic::Ordering;
+use log::info;
+use shared_devices::gpt::{self, Extent, Header};
+use shared_devices::virtio::blk::SEG_MAX;
+use shared_devices::virtio::blk::{BackendStatus, BlkToken, DiskConfig, PhysOp, VirtioBlk};
+use shared_devices::virtio::memory::GuestMemory;
+use shared_devices::virtio::mmio::Effects;
+use shared_devices::virtio::mmio::MmioTransport as MmioTransport2;
+use shared_devices::virtio::queue::Region;
+use shared_devices::virtio::sched::{Limits, Scheduler};
+use spin::Mutex;
+use virtio_drivers::device::blk::{SECTOR_SIZE, VirtIOBlk};
+use virtio_drivers::transport::mmio::MmioTransport;
+
+pub struct PhysicalDisk {
+    blk: VirtIOBlk<El2Hal, MmioTransport<'static>>,
+}
+
+impl PhysicalDisk {
+    /// Initialises the virtio-blk device in the virtio-mmio frame at `base`.
+    pub fn open(base: u64, size: u64) -> Result<PhysicalDisk, String> {
+        let transport = dma::mmio_transport(base, size)
+            .map_err(|e| format!("virtio-mmio at {base:#x}: {e:?}"))?;
+        let blk =
+            VirtIOBlk::new(transport).map_err(|e| format!("virtio-blk at {base:#x}: {e:?}"))?;
+        Ok(PhysicalDisk { blk })
+    }
+
+    /// Size in 512-byte sectors.
+    pub fn sectors(&self) -> u64 {
+        self.blk.capacity()
+    }
+
+    pub fn read_only(&self) -> bool {
+        self.blk.readonly()
+    }
+
+    /// Blocking read of whole sectors (boot-time use: the GPT).
+    pub fn read(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), String> {
+        self.blk
+            .read_blocks(lba as usize, buf)
+            .map_err(|e| format!("read at LBA {lba}: {e:?}"))
+    }
+
+    pub fn write(&mut self, lba: u64, buf: &[u8]) -> Result<(), String> {
+        self.blk
+            .write_blocks(lba as usize, buf)
+            .map_err(|e| format!("write at LBA {lba}: {e:?}"))
+    }
+
+    pub fn flush(&mut self) -> Result<(), String> {
+        self.blk.flush().map_err(|e| format!("flush: {e:?}"))
+    }
+
+    /// Finds the GPT partition called `name`.
+    pub fn gpt_extent(&mut self, name: &str) -> Result<Option<Extent>, String> {
+        let mut sector = [0u8; SECTOR_SIZE];
+        self.read(0, &mut sector)?;
+        gpt::check_protective_mbr(&sector).map_err(|e| format!("GPT: {e}"))?;
+        self.read(1, &mut sector)?;
+        let header = Header::parse(&sector).map_err(|e| format!("GPT: {e}"))?;
+        header
+            .check_disk_size(self.sectors())
+            .map_err(|e| format!("GPT: {e}"))?;
+        let mut entries = vec![0u8; header.entries_sectors() as usize * SECTOR_SIZE];
+        self.read(header.entries_lba(), &mut entries)?;
+        gpt::find_by_name(&header, &entries[..header.entries_len()], name)
+            .map_err(|e| format!("GPT: {e}"))
+    }
+}
+
+// ---- the storage mediator ----
+
+/// A request between the partition's virtio-blk model and the physical
+/// disk: whose it is and which of its disks.
+#[derive(Clone, Copy, Debug)]
+pub struct Item {
+    pub partition: usize,
+    pub disk: usize,
+    pub token: BlkToken,
+}
+
+/// Partitions a storage device can serve (scheduler queues).
+pub const MAX_PARTITIONS: usize = 8;
+/// Requests waiting per partition.
+const DEPTH: usize = 64;
+/// Physical requests dispatched at most; with `others_in_flight` = 1 below,
+/// one slot is always kept for the highest-priority partition. (This first
+/// version executes them one at a time on the home core.)
+const IN_FLIGHT: usize = 2;
+
+pub type Sched = Scheduler<Item, MAX_PARTITIONS, DEPTH, IN_FLIGHT>;
+
+/// A mediated physical disk (`[[storage]]`).
+pub struct StorageRt {
+    pub name: &'static str,
+    /// The core that does this disk's physical I/O.
+    pub home_cpu: usize,
+    pub disk: Mutex<PhysicalDisk>,
+    pub sched: Mutex<Sched>,
+    /// Work was queued since the home core last looked.
+    pub work: AtomicBool,
+}
+
+/// One of a partition's virtual disks: virtio-blk on virtio-mmio slot n.
+pub struct VirtDisk {
+    pub storage: usize,
+    pub transport: Mutex<MmioTransport2<VirtioBlk>>,
+}
+
+/// Opens a `[[storage]]` device for the hypervisor's partitions, with a
+/// scheduler queue per partition at the partition's priority.
+pub fn open_storage(
+    desc: &Storage,
+    home_cpu: usize,
+    priorities: &[u8],
+) -> Result<StorageRt, String> {
+    let region = desc
+        .regions
+        .first()
+        .ok_or("storage device has no registers")?;
+    let disk = PhysicalDisk::open(region.base, region.size)?;
+    info!(
+        "storage {}: virtio-blk at {:#x}, {} MiB{}, I/O on cpu {home_cpu}",
+        desc.name,
+        region.base,
+        disk.sectors() >> 11,
+        if disk.read_only() { ", read-only" } else { "" }
+    );
+    // The safety partition may wait behind at most one lower-priority
+    // physical request (K = 1); a starved queue gets a turn after 8 passes.
+    let limits = Limits {
+        in_flight: IN_FLIGHT,
+        others_in_flight: 1,
+        starvation: 8,
+    };
+    let sched = Sched::new(priorities, limits).map_err(|e| format!("scheduler: {e:?}"))?;
+    Ok(StorageRt {
+        name: desc.name,
+        home_cpu,
+        disk: Mutex::new(disk),
+        sched: Mutex::new(sched),
+        work: AtomicBool::new(false),
+    })
+}
+
+/// The virtual disk a partition's `disk` entry describes, its extent
+/// resolved on the physical disk (GPT name or LBA range).
+pub fn open_virt_disk(
+    storage: &StorageRt,
+    index: usize,
+    d: &Disk,
+    partition: &str,
+) -> Result<VirtDisk, String> {
+    let mut phys = storage.disk.lock();
+    let capacity = phys.sectors();
+    let (start, sectors) = match d.extent {
+        DiskExtent::Gpt(name) => {
+            let extent = phys
+                .gpt_extent(name)?
+                .ok_or_else(|| format!("no GPT partition named {name:?}"))?;
+            (extent.first_lba(), extent.sectors())
+        }
+        DiskExtent::Lba { start, sectors } => (start, sectors),
+    };
+    let mut cfg = DiskConfig::new(start, sectors);
+    cfg.read_only = d.read_only || phys.read_only();
+    cfg.write_zeroes = !cfg.read_only;
+    // GET_ID: the partition's name (zero padded, as the spec allows).
+    for (slot, byte) in cfg.id.iter_mut().zip(partition.bytes()) {
+        *slot = byte;
+    }
+    let blk =
+        VirtioBlk::new(cfg, capacity).map_err(|e| format!("disk LBA {start}+{sectors}: {e:?}"))?;
+    info!(
+        "partition {partition}: disk {index} = {} LBA {start}..{} ({} MiB){}",
+        storage.name,
+        start + sectors,
+        sectors >> 11,
+        if cfg.read_only { ", read-only" } else { "" }
+    );
+    Ok(VirtDisk {
+        storage: index,
+        transport: Mutex::new(MmioTransport2::new(blk)),
+    })
+}
+
+/// Runs one physical request synchronously: data moves between the disk and
+/// the partition's buffers through a bounce buffer, so the physical device
+/// never sees guest memory.
+pub fn execute(
+    disk: &mut PhysicalDisk,
+    op: PhysOp,
+    lba: u64,
+    sectors: u64,
+    segments: &[Region],
+    mem: &dyn GuestMemory,
+) -> BackendStatus {
+    let bytes = (sectors * SECTOR_SIZE as u64) as usize;
+    let result = match op {
+        PhysOp::Read => {
+            let mut buf = vec![0u8; bytes];
+            disk.read(lba, &mut buf)
+                .and_then(|()| scatter(&buf, segments, mem))
+        }
+        PhysOp::Write { durable } => {
+            let mut buf = vec![0u8; bytes];
+            gather(&mut buf, segments, mem)
+                .and_then(|()| disk.write(lba, &buf))
+                .and_then(|()| if durable { disk.flush() } else { Ok(()) })
+        }
+        PhysOp::Flush => disk.flush(),
+        PhysOp::WriteZeroes { .. } => disk.write(lba, &vec![0u8; bytes]),
+        PhysOp::Discard => return BackendStatus::Unsupported,
+    };
+    match result {
+        Ok(()) => BackendStatus::Ok,
+        Err(e) => {
+            log::warn!("storage: {e}");
+            BackendStatus::IoError
+        }
+    }
+}
+
+fn scatter(buf: &[u8], segments: &[Region], mem: &dyn GuestMemory) -> Result<(), String> {
+    let mut at = 0;
+    for s in segments {
+        let end = at + s.len as usize;
+        mem.write(s.gpa, &buf[at..end])
+            .map_err(|e| format!("guest buffer {:#x}: {e:?}", e.gpa))?;
+        at = end;
+    }
+    Ok(())
+}
+
+fn gather(buf: &mut [u8], segments: &[Region], mem: &dyn GuestMemory) -> Result<(), String> {
+    let mut at = 0;
+    for s in segments {
+        let end = at + s.len as usize;
+        mem.read(s.gpa, &mut buf[at..end])
+            .map_err(|e| format!("guest buffer {:#x}: {e:?}", e.gpa))?;
+        at = end;
+    }
+    Ok(())
+}
+
+/// The interrupt of virtio slot `slot`.
+pub fn slot_intid(slot: usize) -> u32 {
+    layout::VIRTIO_FIRST_INTID + slot as u32
+}
+
+/// A guest access to the registers of its virtio-blk disk `slot` (a read
+/// when `write` is `None`); returns the value read.
+pub fn mmio(p: &PartitionRt, slot: usize, offset: u64, size: u8, write: Option<u64>) -> u64 {
+    let hv = hv();
+    let disk = &p.disks[slot];
+    let storage = &hv.storage[disk.storage];
+    let mem = PartitionMemory { map: p.desc.memory };
+    let mut transport = disk.transport.lock();
+    let (value, mut fx) = match write {
+        Some(v) => (0, transport.write(offset, size as usize, v)),
+        None => (transport.read(offset, size as usize), Effects::default()),
+    };
+    // Parse what the driver queued: the partition's own work, on its own core.
+    for _ in 0..NOTIFY_ROUNDS {
+        let Some(queue) = fx.notify.take() else { break };
+        fx = fx.and(transport.notify_queue(queue, &mem));
+    }
+    let mut queued = false;
+    while let Some(token) = transport.device_mut().take_pending() {
+        let item = Item {
+            partition: p.index,
+            disk: slot,
+            token,
+        };
+        if storage.sched.lock().enqueue(p.index, item).is_ok() {
+            queued = true;
+        } else {
+            let (_, more) = transport.with_device(&mem, |blk, ctx| {
+                blk.complete(token, BackendStatus::IoError, ctx)
+            });
+            fx = fx.and(more);
+        }
+    }
+    drop(transport);
+    if fx.reset {
+        drop_queued(storage, p.index);
+    }
+    if fx.irq == Some(true) {
+        runtime::raise_virtual_spi(p, slot_intid(slot));
+    }
+    if queued {
+        storage.work.store(true, Ordering::Release);
+        if storage.home_cpu != cpu::current() {
+            runtime::kick(storage.home_cpu, 0);
+        }
+    }
+    value
+}
+
+/// Rounds of queue processing per notification; a driver that keeps the
+/// device busy longer gets the rest on its next notification.
+const NOTIFY_ROUNDS: usize = 8;
+
+/// Completes (as orphans, writing nothing) the requests of `partition`
+/// still waiting for `storage`: after a device reset or partition stop.
+fn drop_queued(storage: &StorageRt, partition: usize) {
+    let mut dropped = heapless::Vec::<Item, DEPTH>::new();
+    storage.sched.lock().cancel(partition, |item| {
+        let _ = dropped.push(item);
+    });
+    let p = &hv().partitions[partition];
+    let mem = PartitionMemory { map: p.desc.memory };
+    for item in dropped {
+        let mut t = p.disks[item.disk].transport.lock();
+        // Orphaned by the reset: completing only frees the slot, no
+        // interrupt follows.
+        let _ = t.with_device(&mem, |blk, ctx| {
+            blk.complete(item.token, BackendStatus::IoError, ctx)
+        });
+    }
+}
+
+/// Level of virtio slot `slot`'s interrupt line.
+pub fn line_high(p: &PartitionRt, slot: usize) -> bool {
+    p.disks
+        .get(slot)
+        .is_some_and(|d| d.transport.lock().irq_level())
+}
+
+/// On the home core: runs the queued physical I/O, highest priority first
+/// (the scheduler's order), and completes each request to its partition.
+pub fn service() {
+    let hv = hv();
+    let me = cpu::current();
+    for storage in hv.storage.iter().filter(|s| s.home_cpu == me) {
+        if !storage.work.swap(false, Ordering::AcqRel) {
+            continue;
+        }
+        loop {
+            let Some(dispatch) = storage.sched.lock().dispatch() else {
+                break;
+            };
+            let item = dispatch.item;
+            let p = &hv.partitions[item.partition];
+            let disk = &p.disks[item.disk];
+            let mem = PartitionMemory { map: p.desc.memory };
+            // Copy the request out so the partition's device is not locked
+            // while the physical disk works.
+            let request = disk
+                .transport
+                .lock()
+                .device()
+                .physical_request(item.token)
+                .and_then(|r| {
+                    let segments = heapless::Vec::<Region, SEG_MAX>::from_slice(r.segments).ok()?;
+                    Some((r.op, r.lba, r.sectors, segments))
+                });
+            let status = match request {
+                Some((op, lba, sectors, segments)) => {
+                    execute(&mut storage.disk.lock(), op, lba, sectors, &segments, &mem)
+                }
+                None => BackendStatus::IoError, // orphaned by a reset: nothing to do
+            };
+            let (_, fx) = disk
+                .transport
+                .lock()
+                .with_device(&mem, |blk, ctx| blk.complete(item.token, status, ctx));
+            storage.sched.lock().complete(dispatch.id);
+            if fx.irq == Some(true) {
+                runtime::raise_virtual_spi(p, slot_intid(item.disk));
+            }
+        }
+    }
+}
+
+/// Before a partition's memory is scrubbed: reset its virtual disks, drop
+/// its queued requests, and wait until none of its requests is in flight.
+pub fn quiesce(p: &PartitionRt) {
+    let hv = hv();
+    for disk in &p.disks {
+        // The partition is stopped: nobody is left to interrupt.
+        let _ = disk.transport.lock().reset();
+    }
+    for storage in &hv.storage {
+        drop_queued(storage, p.index);
+        while storage.sched.lock().in_flight_of(p.index) > 0 {
+            core::hint::spin_loop();
+        }
+    }
+}
