@@ -73,13 +73,14 @@ partition \"cluster\": asil-b, priority 200, cpus [1], on_fault stop, watchdog o
   memory guest 0x40000000..0x41000000 -> host 0x48000000..0x49000000 (16 MiB)
   disk 0 (virtio-mmio guest 0xb000000, INTID 96): storage \"disk0\" gpt \"cluster-odo\"
   image {build}/odometer.img (64 bytes)
+  bootargs \"odometer.reboot=3\"
 partition \"ivi\": qm, priority 10, cpus [2, 3], on_fault stop, watchdog off
   memory guest 0x40000000..0x50000000 -> host 0x50000000..0x60000000 (256 MiB)
   disk 0 (virtio-mmio guest 0xb000000, INTID 96): storage \"disk0\" gpt \"ivi-data\"
   disk 1 (virtio-mmio guest 0xb000200, INTID 97): storage \"disk0\" gpt \"shared-ro\", read-only
   image {build}/ivi/Image (64 bytes)
   initrd {build}/ivi/initramfs.cpio.gz (2097152 bytes)
-  bootargs \"console=ttyAMA0 panic=1\"
+  bootargs \"console=ttyAMA0 panic=1 ivi.test=storage\"
 ",
         dtb = fx.ctx.boards_dir.join("qemu-virt/qemu-virt.dtb").display(),
         build = build.display(),
