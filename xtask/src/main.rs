@@ -4,13 +4,14 @@
 //! `test`), helpers for the rest: `paths`, `process` (running programs),
 //! `prereqs`, `board`, `images` (guest and hypervisor images), `guests`
 //! (the Linux guests' kernel and initramfs), `disk` (GPT disk images),
-//! `qemu`, and
+//! `qemu`, `fuzz` (cargo-fuzz runs), and
 //! the scenario framework (`scenario`) with its scenarios (`scenarios`).
 
 mod board;
 mod build;
 mod check_config;
 mod disk;
+mod fuzz;
 mod guests;
 mod images;
 mod lint;
@@ -44,6 +45,8 @@ commands:
   disk [--fresh] [--board NAME]      write the board's GPT disk image if missing
                                      (target/disk/<board>.img; --fresh rewrites
                                      it) and print its partition table
+  fuzz [--seconds N]                 run each cargo-fuzz target of the device side
+                                     for N seconds (default 20)
   check-config FILE...               validate configs: a summary for a valid one,
                                      file:line:col: message for each error
   lint                               cargo fmt --check and clippy -D warnings,
@@ -88,6 +91,7 @@ fn dispatch(args: Vec<String>) -> Result<ExitCode> {
         }
         "guests" => guests::command(rest)?,
         "disk" => disk::command(rest)?,
+        "fuzz" => fuzz::command(rest)?,
         "lint" => {
             no_extra(command, rest)?;
             lint::run()?;

@@ -62,6 +62,13 @@ impl Cmd {
         self
     }
 
+    /// Runs without `key` in the environment (e.g. a toolchain override
+    /// inherited from the cargo that runs xtask).
+    pub fn env_remove(mut self, key: &str) -> Self {
+        self.command.env_remove(key);
+        self
+    }
+
     /// The command as a shell would read it.
     pub fn text(&self) -> &str {
         &self.text

@@ -1,0 +1,58 @@
+//! `cargo xtask fuzz`: a short run of every cargo-fuzz target of the
+//! device side (shared-devices/fuzz), as CI does on every change. The
+//! targets need the nightly toolchain and cargo-fuzz, which are installed
+//! here when missing.
+
+use anyhow::{Context, Result, bail};
+
+use crate::process::{Cmd, on_path, step};
+
+const FUZZ_DIR: &str = "shared-devices/fuzz";
+
+/// Every target in shared-devices/fuzz/Cargo.toml, in the order they run.
+const TARGETS: [&str; 3] = ["virtio_blk", "sched", "gpt"];
+
+pub fn command(args: &[String]) -> Result<()> {
+    let seconds = match args {
+        [] => 20,
+        [flag, n] if flag == "--seconds" => n.parse().context("--seconds needs a number")?,
+        _ => bail!("usage: cargo xtask fuzz [--seconds N]"),
+    };
+    prerequisites()?;
+    for target in TARGETS {
+        step(format!("Fuzzing {target} for {seconds} s"));
+        nightly_cargo()
+            .args(["fuzz", "run", "--fuzz-dir", FUZZ_DIR, target, "--"])
+            .arg(format!("-max_total_time={seconds}"))
+            .arg("-max_len=8192")
+            .run()
+            .with_context(|| {
+                format!("fuzz target {target} found a problem (see {FUZZ_DIR}/artifacts/{target}/)")
+            })?;
+    }
+    Ok(())
+}
+
+/// `cargo +nightly`, through rustup, not the cargo running xtask.
+fn nightly_cargo() -> Cmd {
+    Cmd::new("cargo")
+        .arg("+nightly")
+        .env_remove("RUSTUP_TOOLCHAIN")
+}
+
+fn prerequisites() -> Result<()> {
+    let toolchains = Cmd::new("rustup").args(["toolchain", "list"]).read()?;
+    if !toolchains.lines().any(|l| l.starts_with("nightly")) {
+        step("Installing the nightly toolchain (cargo-fuzz needs it)");
+        Cmd::new("rustup")
+            .args(["toolchain", "install", "nightly", "--profile", "minimal"])
+            .run()?;
+    }
+    if !on_path("cargo-fuzz") {
+        step("Installing cargo-fuzz");
+        Cmd::cargo()
+            .args(["install", "cargo-fuzz", "--locked"])
+            .run()?;
+    }
+    Ok(())
+}
