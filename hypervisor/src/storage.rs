@@ -272,6 +272,7 @@ pub fn mmio(p: &PartitionRt, slot: usize, offset: u64, size: u8, write: Option<u
     let storage = &hv.storage[disk.storage];
     let mem = PartitionMemory { map: p.desc.memory };
     let mut transport = disk.transport.lock();
+    let broken_before = transport.status() & NEEDS_RESET != 0;
     let (value, mut fx) = match write {
         Some(v) => (0, transport.write(offset, size as usize, v)),
         None => (transport.read(offset, size as usize), Effects::default()),
@@ -297,7 +298,14 @@ pub fn mmio(p: &PartitionRt, slot: usize, offset: u64, size: u8, write: Option<u
             fx = fx.and(more);
         }
     }
+    let broken = !broken_before && transport.status() & NEEDS_RESET != 0;
     drop(transport);
+    if broken {
+        log::warn!(
+            "partition {}: disk {slot}: malformed virtqueue request; device needs reset",
+            p.name()
+        );
+    }
     if fx.reset {
         drop_queued(storage, p.index);
     }
@@ -312,6 +320,10 @@ pub fn mmio(p: &PartitionRt, slot: usize, offset: u64, size: u8, write: Option<u
     }
     value
 }
+
+/// virtio device status: DEVICE_NEEDS_RESET (the device gave up on a
+/// malformed queue).
+const NEEDS_RESET: u32 = 0x40;
 
 /// Rounds of queue processing per notification; a driver that keeps the
 /// device busy longer gets the rest on its next notification.

@@ -27,6 +27,7 @@ pub fn all() -> Vec<Scenario> {
         ivi_lifecycle(),
         boot_time(),
         storage(),
+        hostile_blk(),
     ]
 }
 
@@ -465,6 +466,31 @@ fn storage() -> Scenario {
                 }
             },
         )
+}
+
+/// A partition submitting malformed virtqueue requests gets errors or a
+/// device reset, never anyone else's data; the hypervisor logs and goes
+/// on, and the cluster's storage I/O on the same physical disk is
+/// unaffected.
+fn hostile_blk() -> Scenario {
+    Scenario::new("hostile-blk", "config/qemu-virt/tests/hostile-blk.toml")
+        .disk(crate::disk::QEMU_VIRT_LAYOUT)
+        .timeout(60)
+        .expect(r"^\[hostile\] blkfuzz: looping-chain -> ")
+        .expect(r"^\[hostile\] blkfuzz: head-out-of-range -> ")
+        .expect(r"^\[hostile\] blkfuzz: buffer-outside-ram -> (completed status 1 \(IOERR\)|device reset/needs-reset)")
+        .expect(r"^\[hostile\] blkfuzz: huge-length -> ")
+        .expect(r"^\[hostile\] blkfuzz: wrong-direction -> ")
+        .expect(r"^\[hostile\] blkfuzz: short-header -> ")
+        .expect(r"^\[hostile\] blkfuzz: valid request after abuse -> ok$")
+        .expect_at_least(3, r"^\[hv\] WARN  partition hostile: disk 0: malformed virtqueue request")
+        .expect(r"^\[cluster\] odometer: boot 3 km 300$")
+        .expect_exactly(3, r"^\[cluster\] odometer: read-back ok$")
+        .expect_none(r"completed status 0 \(OK\)|PANIC|FATAL")
+        .check_disk("the hostile partition wrote nothing outside its own disk", |image| {
+            crate::disk::check_unchanged_outside(image, crate::disk::QEMU_VIRT_LAYOUT, &["cluster-odo", "ivi-data"])
+                .map_err(|e| format!("{e:#}"))
+        })
 }
 
 /// At least `n` lines matching `pattern` after the first line matching
