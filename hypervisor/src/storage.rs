@@ -7,13 +7,15 @@ use crate::arch::cpu;
 use crate::arch::dma::{self, El2Hal};
 use crate::arch::guest_mem::PartitionMemory;
 use crate::runtime::{self, PartitionRt, hv};
+use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec;
+use alloc::vec::Vec;
 use config::layout;
 use config::model::{Disk, DiskExtent, Storage};
-use core::sync::atomic::AtomicBool;
 use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicBool, AtomicUsize};
 use log::info;
 use shared_devices::gpt::{self, Extent, Header};
 use shared_devices::virtio::blk::SEG_MAX;
@@ -22,13 +24,21 @@ use shared_devices::virtio::memory::GuestMemory;
 use shared_devices::virtio::mmio::Effects;
 use shared_devices::virtio::mmio::MmioTransport as MmioTransport2;
 use shared_devices::virtio::queue::Region;
+use shared_devices::virtio::sched::Dispatch;
 use shared_devices::virtio::sched::{Limits, Scheduler};
 use spin::Mutex;
-use virtio_drivers::device::blk::{SECTOR_SIZE, VirtIOBlk};
+use virtio_drivers::device::blk::{BlkReq, BlkResp, SECTOR_SIZE, VirtIOBlk};
 use virtio_drivers::transport::mmio::MmioTransport;
 
 pub struct PhysicalDisk {
     blk: VirtIOBlk<El2Hal, MmioTransport<'static>>,
+}
+
+impl PhysicalDisk {
+    /// The next request the device has completed, if any.
+    pub fn peek_used(&mut self) -> Option<u16> {
+        self.blk.peek_used()
+    }
 }
 
 impl PhysicalDisk {
@@ -99,10 +109,10 @@ pub struct Item {
 pub const MAX_PARTITIONS: usize = 8;
 /// Requests waiting per partition.
 const DEPTH: usize = 64;
-/// Physical requests dispatched at most; with `others_in_flight` = 1 below,
-/// one slot is always kept for the highest-priority partition. (This first
-/// version executes them one at a time on the home core.)
-const IN_FLIGHT: usize = 2;
+/// Physical requests in flight at most (virtio-drivers' queue has 16
+/// descriptors, 3 per request); with `others_in_flight` = 1 below, three
+/// are always kept for the highest-priority partition.
+const IN_FLIGHT: usize = 4;
 
 pub type Sched = Scheduler<Item, MAX_PARTITIONS, DEPTH, IN_FLIGHT>;
 
@@ -115,6 +125,8 @@ pub struct StorageRt {
     pub sched: Mutex<Sched>,
     /// Work was queued since the home core last looked.
     pub work: AtomicBool,
+    /// Most physical requests seen in flight at once (reported when it grows).
+    pub most_in_flight: AtomicUsize,
 }
 
 /// One of a partition's virtual disks: virtio-blk on virtio-mmio slot n.
@@ -156,6 +168,7 @@ pub fn open_storage(
         disk: Mutex::new(disk),
         sched: Mutex::new(sched),
         work: AtomicBool::new(false),
+        most_in_flight: AtomicUsize::new(0),
     })
 }
 
@@ -355,8 +368,21 @@ pub fn line_high(p: &PartitionRt, slot: usize) -> bool {
         .is_some_and(|d| d.transport.lock().irq_level())
 }
 
-/// On the home core: runs the queued physical I/O, highest priority first
-/// (the scheduler's order), and completes each request to its partition.
+/// A physical request on the device: the buffers virtio-drivers lends to
+/// the device until it completes (boxed, so they never move).
+struct InFlight {
+    dispatched: Dispatch<Item>,
+    token: u16,
+    write: bool,
+    req: Box<BlkReq>,
+    resp: Box<BlkResp>,
+    buf: Vec<u8>,
+    segments: heapless::Vec<Region, SEG_MAX>,
+}
+
+/// On the home core: keeps the physical disk busy with the scheduler's
+/// requests (several in flight), completes each to its partition as the
+/// device finishes it, and returns when nothing is queued or in flight.
 pub fn service() {
     let hv = hv();
     let me = cpu::current();
@@ -364,40 +390,183 @@ pub fn service() {
         if !storage.work.swap(false, Ordering::AcqRel) {
             continue;
         }
+        let mut in_flight: Vec<InFlight> = Vec::new();
         loop {
-            let Some(dispatch) = storage.sched.lock().dispatch() else {
-                break;
-            };
-            let item = dispatch.item;
-            let p = &hv.partitions[item.partition];
-            let disk = &p.disks[item.disk];
-            let mem = PartitionMemory { map: p.desc.memory };
-            // Copy the request out so the partition's device is not locked
-            // while the physical disk works.
-            let request = disk
-                .transport
-                .lock()
-                .device()
-                .physical_request(item.token)
-                .and_then(|r| {
-                    let segments = heapless::Vec::<Region, SEG_MAX>::from_slice(r.segments).ok()?;
-                    Some((r.op, r.lba, r.sectors, segments))
-                });
-            let status = match request {
-                Some((op, lba, sectors, segments)) => {
-                    execute(&mut storage.disk.lock(), op, lba, sectors, &segments, &mem)
+            // (The scheduler's lock must not be held across `start`, which
+            // completes requests itself.)
+            loop {
+                let next = storage.sched.lock().dispatch();
+                let Some(dispatched) = next else { break };
+                if let Some(started) = start(storage, dispatched, &mut in_flight) {
+                    in_flight.push(started);
+                    if in_flight.len()
+                        > storage
+                            .most_in_flight
+                            .fetch_max(in_flight.len(), Ordering::Relaxed)
+                    {
+                        info!(
+                            "storage {}: {} physical requests in flight (new high)",
+                            storage.name,
+                            in_flight.len()
+                        );
+                    }
                 }
-                None => BackendStatus::IoError, // orphaned by a reset: nothing to do
-            };
-            let (_, fx) = disk
-                .transport
-                .lock()
-                .with_device(&mem, |blk, ctx| blk.complete(item.token, status, ctx));
-            storage.sched.lock().complete(dispatch.id);
-            if fx.irq == Some(true) {
-                runtime::raise_virtual_spi(p, slot_intid(item.disk));
+            }
+            if in_flight.is_empty() {
+                break;
+            }
+            poll(storage, &mut in_flight);
+        }
+    }
+}
+
+/// Finishes whatever the device has completed since the last look.
+fn poll(storage: &StorageRt, in_flight: &mut Vec<InFlight>) {
+    let done = storage.disk.lock().peek_used();
+    let Some(token) = done else {
+        core::hint::spin_loop();
+        return;
+    };
+    match in_flight.iter().position(|f| f.token == token) {
+        Some(i) => finish(storage, in_flight.swap_remove(i)),
+        None => log::error!(
+            "storage {}: device completed unknown request {token}",
+            storage.name
+        ),
+    }
+}
+
+/// Starts a dispatched request: reads and writes go to the device without
+/// waiting; the rest (flush, a write that must be durable, write-zeroes)
+/// waits until everything in flight has finished, then runs to completion
+/// here, so a flush covers every write completed before it.
+fn start(
+    storage: &StorageRt,
+    dispatched: Dispatch<Item>,
+    in_flight: &mut Vec<InFlight>,
+) -> Option<InFlight> {
+    let hv = hv();
+    let item = dispatched.item;
+    let p = &hv.partitions[item.partition];
+    let mem = PartitionMemory { map: p.desc.memory };
+    // Copy the request out so the partition's device is not locked while
+    // the physical disk works.
+    let request = p.disks[item.disk]
+        .transport
+        .lock()
+        .device()
+        .physical_request(item.token)
+        .and_then(|r| {
+            let segments = heapless::Vec::<Region, SEG_MAX>::from_slice(r.segments).ok()?;
+            Some((r.op, r.lba, r.sectors, segments))
+        });
+    let Some((op, lba, sectors, segments)) = request else {
+        // Orphaned by a reset: nothing to do.
+        complete(storage, dispatched, BackendStatus::IoError);
+        return None;
+    };
+    let bytes = (sectors * SECTOR_SIZE as u64) as usize;
+    let mut req = Box::new(BlkReq::default());
+    let mut resp = Box::new(BlkResp::default());
+    let mut buf = vec![0u8; bytes];
+    let mut disk = storage.disk.lock();
+    let started = match op {
+        PhysOp::Read => {
+            // SAFETY: the buffers are boxed or heap-allocated, kept in the
+            // returned InFlight untouched until the device completes them.
+            unsafe {
+                disk.blk
+                    .read_blocks_nb(lba as usize, &mut req, &mut buf, &mut resp)
             }
         }
+        PhysOp::Write { durable: false } => match gather(&mut buf, &segments, &mem) {
+            // SAFETY: as for reads.
+            Ok(()) => unsafe {
+                disk.blk
+                    .write_blocks_nb(lba as usize, &mut req, &buf, &mut resp)
+            },
+            Err(e) => {
+                drop(disk);
+                log::warn!("storage: {e}");
+                complete(storage, dispatched, BackendStatus::IoError);
+                return None;
+            }
+        },
+        _ => {
+            drop(disk);
+            while !in_flight.is_empty() {
+                poll(storage, in_flight);
+            }
+            let status = execute(&mut storage.disk.lock(), op, lba, sectors, &segments, &mem);
+            complete(storage, dispatched, status);
+            return None;
+        }
+    };
+    match started {
+        Ok(token) => Some(InFlight {
+            dispatched,
+            token,
+            write: op != PhysOp::Read,
+            req,
+            resp,
+            buf,
+            segments,
+        }),
+        Err(e) => {
+            drop(disk);
+            log::warn!("storage {}: could not start a request: {e:?}", storage.name);
+            complete(storage, dispatched, BackendStatus::IoError);
+            None
+        }
+    }
+}
+
+/// The device finished `f`: collect it from the driver, copy read data to
+/// the partition, complete it to the partition's virtio-blk.
+fn finish(storage: &StorageRt, mut f: InFlight) {
+    let mut disk = storage.disk.lock();
+    // SAFETY: the same buffers as at submission, untouched since.
+    let result = unsafe {
+        if f.write {
+            disk.blk
+                .complete_write_blocks(f.token, &f.req, &f.buf, &mut f.resp)
+        } else {
+            disk.blk
+                .complete_read_blocks(f.token, &f.req, &mut f.buf, &mut f.resp)
+        }
+    };
+    drop(disk);
+    let p = &hv().partitions[f.dispatched.item.partition];
+    let mem = PartitionMemory { map: p.desc.memory };
+    let status = match result {
+        Ok(()) if f.write => BackendStatus::Ok,
+        Ok(()) => match scatter(&f.buf, &f.segments, &mem) {
+            Ok(()) => BackendStatus::Ok,
+            Err(e) => {
+                log::warn!("storage: {e}");
+                BackendStatus::IoError
+            }
+        },
+        Err(e) => {
+            log::warn!("storage {}: physical request failed: {e:?}", storage.name);
+            BackendStatus::IoError
+        }
+    };
+    complete(storage, f.dispatched, status);
+}
+
+/// Reports a physical request's end to the partition and the scheduler.
+fn complete(storage: &StorageRt, dispatched: Dispatch<Item>, status: BackendStatus) {
+    let item = dispatched.item;
+    let p = &hv().partitions[item.partition];
+    let mem = PartitionMemory { map: p.desc.memory };
+    let (_, fx) = p.disks[item.disk]
+        .transport
+        .lock()
+        .with_device(&mem, |blk, ctx| blk.complete(item.token, status, ctx));
+    storage.sched.lock().complete(dispatched.id);
+    if fx.irq == Some(true) {
+        runtime::raise_virtual_spi(p, slot_intid(item.disk));
     }
 }
 
