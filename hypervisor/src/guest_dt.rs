@@ -39,6 +39,25 @@ pub struct BootInfo {
     pub virtio_slots: usize,
 }
 
+/// An emulated Arm PrimeCell device: registers `(base, size, intid)`, a
+/// level-triggered SPI, and the partition's fixed clock as both its
+/// function clock (`clock`) and `apb_pclk`, which the AMBA bus requires.
+fn primecell(
+    w: &mut FdtWriter,
+    name: &str,
+    compatible: &str,
+    (base, size, intid): (u64, u64, u32),
+    clock: &str,
+) {
+    w.begin_node(name);
+    w.prop_strs("compatible", &[compatible, "arm,primecell"]);
+    w.prop_reg64("reg", &[(base, size)]);
+    w.prop_cells("interrupts", &[0, intid - 32, IRQ_TYPE_LEVEL_HIGH]);
+    w.prop_cells("clocks", &[CLOCK_PHANDLE, CLOCK_PHANDLE]);
+    w.prop_strs("clock-names", &[clock, "apb_pclk"]);
+    w.end_node();
+}
+
 /// Builds the partition's DTB.
 pub fn build(
     partition: &Partition,
@@ -128,28 +147,17 @@ pub fn build(
     w.prop_u32("phandle", CLOCK_PHANDLE);
     w.end_node();
 
-    w.begin_node(node_name(&uart_path));
-    w.prop_strs("compatible", &["arm,pl011", "arm,primecell"]);
-    w.prop_reg64("reg", &[(layout::UART_BASE, layout::UART_SIZE)]);
-    w.prop_cells(
-        "interrupts",
-        &[0, layout::UART_INTID - 32, IRQ_TYPE_LEVEL_HIGH],
-    );
-    w.prop_cells("clocks", &[CLOCK_PHANDLE, CLOCK_PHANDLE]);
-    w.prop_strs("clock-names", &["uartclk", "apb_pclk"]);
-    w.end_node();
+    let uart = (layout::UART_BASE, layout::UART_SIZE, layout::UART_INTID);
+    primecell(&mut w, node_name(&uart_path), "arm,pl011", uart, "uartclk");
 
     if partition.watchdog {
-        w.begin_node(&format!("watchdog@{:x}", layout::WATCHDOG_BASE));
-        w.prop_strs("compatible", &["arm,sp805", "arm,primecell"]);
-        w.prop_reg64("reg", &[(layout::WATCHDOG_BASE, layout::WATCHDOG_SIZE)]);
-        w.prop_cells(
-            "interrupts",
-            &[0, layout::WATCHDOG_INTID - 32, IRQ_TYPE_LEVEL_HIGH],
+        let name = format!("watchdog@{:x}", layout::WATCHDOG_BASE);
+        let watchdog = (
+            layout::WATCHDOG_BASE,
+            layout::WATCHDOG_SIZE,
+            layout::WATCHDOG_INTID,
         );
-        w.prop_cells("clocks", &[CLOCK_PHANDLE, CLOCK_PHANDLE]);
-        w.prop_strs("clock-names", &["wdog_clk", "apb_pclk"]);
-        w.end_node();
+        primecell(&mut w, &name, "arm,sp805", watchdog, "wdog_clk");
     }
 
     for slot in 0..boot.virtio_slots {

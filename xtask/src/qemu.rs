@@ -70,6 +70,18 @@ pub struct MachineChanges {
     pub disk: Option<PathBuf>,
 }
 
+/// Runs `cmd` on this terminal until QEMU is quit; an error if it fails.
+pub fn run_interactive(cmd: Cmd) -> Result<()> {
+    println!("$ {}", cmd.text());
+    let text = cmd.text().to_string();
+    let mut qemu = Qemu::spawn(cmd.into_command(), &text)?;
+    let status = qemu.child().wait()?;
+    if !status.success() {
+        anyhow::bail!("QEMU exited with {status}");
+    }
+    Ok(())
+}
+
 /// A running QEMU. It is killed when this is dropped, and by the kernel
 /// when xtask dies for any reason (panic with `panic = "abort"`, a signal),
 /// so no emulator is left behind.

@@ -4,11 +4,11 @@
 
 use std::path::Path;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 
 use crate::board::{self, Board};
 use crate::process::step;
-use crate::qemu::{self, MachineChanges, Qemu};
+use crate::qemu::{self, MachineChanges};
 use crate::{build, disk};
 
 pub fn run(config: &Path, extra_args: &[String]) -> Result<()> {
@@ -20,12 +20,5 @@ pub fn run(config: &Path, extra_args: &[String]) -> Result<()> {
     };
     let cmd = qemu::command(&board, &image, &changes)?.args(extra_args);
     step("Starting QEMU (quit with Ctrl-A then X; Ctrl-A C toggles the QEMU monitor)");
-    println!("$ {}", cmd.text());
-    let text = cmd.text().to_string();
-    let mut qemu = Qemu::spawn(cmd.into_command(), &text)?;
-    let status = qemu.child().wait()?;
-    if !status.success() {
-        bail!("QEMU exited with {status}");
-    }
-    Ok(())
+    qemu::run_interactive(cmd)
 }

@@ -8,13 +8,12 @@
 
 use std::time::Duration;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 
 use super::Assets;
 use crate::paths;
 use crate::prereqs::QEMU;
 use crate::process::{Cmd, step};
-use crate::qemu::Qemu;
 use crate::scenario::Scenario;
 
 /// The machine: what the ivi partition gets on the default config, as far
@@ -48,14 +47,7 @@ pub fn command(assets: &Assets) -> Cmd {
 pub fn boot(assets: &Assets, extra: &[String]) -> Result<()> {
     let cmd = command(assets).args(extra);
     step("Starting QEMU without the hypervisor (quit with Ctrl-A then X)");
-    println!("$ {}", cmd.text());
-    let text = cmd.text().to_string();
-    let mut qemu = Qemu::spawn(cmd.into_command(), &text)?;
-    let status = qemu.child().wait()?;
-    if !status.success() {
-        bail!("QEMU exited with {status}");
-    }
-    Ok(())
+    crate::qemu::run_interactive(cmd)
 }
 
 /// Boots to the shell and judges the console: userspace comes up, the
