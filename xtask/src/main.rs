@@ -4,9 +4,10 @@
 //! `test`), helpers for the rest: `paths`, `process` (running programs),
 //! `prereqs`, `board`, `images` (guest and hypervisor images), `guests`
 //! (the Linux guests' kernel and initramfs), `disk` (GPT disk images),
-//! `qemu`, `fuzz` (cargo-fuzz runs), and
+//! `qemu`, `fuzz` (cargo-fuzz runs), `bench` (the storage benchmark), and
 //! the scenario framework (`scenario`) with its scenarios (`scenarios`).
 
+mod bench;
 mod board;
 mod build;
 mod check_config;
@@ -53,6 +54,11 @@ commands:
                                      host and bare-metal targets
   test [FILTER]                      host unit tests, invalid configs, QEMU
                                      scenarios (those whose name contains FILTER)
+  bench [--icount VALUE]             mediated-storage benchmark under QEMU -icount
+                                     (default shift=0): cluster disk latency alone
+                                     and under IVI write load, IVI throughput
+                                     mediated vs passed through
+                                     (target/bench/results.json)
   help                               this text
 
 FILE defaults to config/qemu-virt/default.toml.";
@@ -104,6 +110,7 @@ fn dispatch(args: Vec<String>) -> Result<ExitCode> {
             };
             return test::run(filter);
         }
+        "bench" => return bench::command(rest),
         "help" | "-h" | "--help" => println!("{USAGE}"),
         other => bail!("unknown command `{other}`\n\n{USAGE}"),
     }

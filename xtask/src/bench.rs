@@ -1,0 +1,631 @@
+//! `cargo xtask bench`: the mediated-storage benchmark.
+//!
+//! Three systems, each booted once under QEMU `-icount shift=0` (virtual
+//! time advances one nanosecond per instruction executed, and with the
+//! host's clock while every core is idle, e.g. waiting for the host to
+//! finish a disk write) with a fresh disk of `board/qemu-virt/disk.toml`'s
+//! layout:
+//!
+//! - `storage-alone`: the cluster (`blklat`) times single one-sector
+//!   requests on its GPT partition while the IVI sits idle at its shell;
+//! - `storage-loaded`: the same, while the IVI writes its own partition of
+//!   the same physical disk as fast as it can (`ivi.test=blkload`);
+//! - `storage-direct`: the IVI alone with the physical virtio-blk device
+//!   passed through, writing the same partition the same way: the
+//!   baseline for the mediator's throughput.
+//!
+//! The configs are in `config/qemu-virt/bench/`. Each run's console goes
+//! to `target/bench/<name>.log`; the table is printed and also written to
+//! `target/bench/results.json`. A benchmark measures, it does not judge:
+//! a run fails only when its markers are missing or the disk image changed
+//! outside the partitions' own GPT partitions.
+//!
+//! Under `-icount` QEMU runs every core on one host thread, in turn, so
+//! the cores share one virtual timeline: the IVI's CPU work (not only its
+//! I/O) delays the cluster's requests, which dedicated cores would not.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use regex::Regex;
+use serde_json::{Value, json};
+
+use crate::board::{self, Board};
+use crate::disk::QEMU_VIRT_LAYOUT;
+use crate::paths;
+use crate::process::step;
+use crate::qemu;
+use crate::scenario::{Outcome, Scenario};
+use crate::{guests, images, prereqs};
+
+/// The `-icount` value of every run unless `--icount` says otherwise.
+const ICOUNT: &str = "shift=0";
+/// Wall-clock limit of each run (each takes under a minute: Linux boots in
+/// about 30 s under `-icount`).
+const RUN_TIMEOUT_S: u64 = 170;
+/// IVI write passes the passthrough run waits for.
+const PASSES: usize = 10;
+
+const BLKLAT_RESULT: &str = r"^\[cluster\] blklat: n=(\d+) p50_us=(\d+) p99_us=(\d+) max_us=(\d+)$";
+const BLKLAT_DETAIL: &str =
+    r"^\[cluster\] blklat: reads p50_us=(\d+) p99_us=(\d+) writes p50_us=(\d+) p99_us=(\d+)$";
+const BLKLAT_FROM: &str = r"^\[cluster\] blklat: measuring from counter (\d+)$";
+const BLKLAT_UNTIL: &str = r"^\[cluster\] blklat: measured until counter (\d+)$";
+/// What ends a `blklat` run, well or not.
+const BLKLAT_END: &str = r"^\[cluster\] blklat: (done|no virtio-blk device|device at|empty disk)";
+const PASS: &str =
+    r"^\[ivi\] ivi: blkload: wrote (\d+) bytes in (\d+) ms \(pass (\d+), counter (\d+) to (\d+)\)$";
+const LOAD_FAILED: &str = r"^\[ivi\] ivi: blkload: dd to .* failed";
+const COUNTER_HZ: &str = r"^\[hv\] INFO  entered at counter \d+ \(\d+ ms at (\d+) Hz\)";
+
+const USAGE: &str = "usage: cargo xtask bench [--icount VALUE]";
+
+pub fn command(args: &[String]) -> Result<ExitCode> {
+    let icount: &'static str = match args {
+        [] => ICOUNT,
+        [flag, value] if flag == "--icount" && !value.is_empty() => value.clone().leak(),
+        _ => bail!(USAGE),
+    };
+    prereqs::ensure()?;
+    let runs = runs(icount);
+    let configs: Vec<PathBuf> = runs
+        .iter()
+        .map(|(_, s)| paths::root().join(s.config))
+        .collect();
+    images::build_guests()?;
+    guests::build_referenced(&configs)?;
+    let dir = bench_dir();
+    paths::create_dir(&dir)?;
+
+    let mut results = Vec::new();
+    for (key, scenario) in &runs {
+        step(format!("bench {key}: {}", scenario.config));
+        let started = Instant::now();
+        let outcome = run(scenario)?;
+        let wall = started.elapsed();
+        let status = if outcome.passed() { "ok" } else { "FAILED" };
+        println!(
+            "{status}  {} ({:.1}s wall, log {})",
+            scenario.name,
+            wall.as_secs_f64(),
+            paths::display(&log_path(scenario))
+        );
+        for failure in &outcome.failures {
+            for line in failure.lines() {
+                println!("    {line}");
+            }
+        }
+        results.push(RunResult {
+            key,
+            scenario,
+            outcome,
+            wall,
+        });
+    }
+
+    let summary = Summary::from_runs(icount, &results);
+    println!();
+    print!("{}", summary.table());
+    let json = summary.json(&results);
+    let file = dir.join("results.json");
+    std::fs::write(&file, serde_json::to_string_pretty(&json)? + "\n")
+        .with_context(|| format!("cannot write {}", file.display()))?;
+    println!("\nresults: {}", paths::display(&file));
+    Ok(if results.iter().all(|r| r.outcome.passed()) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `target/bench/`: logs and results.
+fn bench_dir() -> PathBuf {
+    paths::target_dir().join("bench")
+}
+
+fn log_path(scenario: &Scenario) -> PathBuf {
+    bench_dir().join(format!("{}.log", scenario.name))
+}
+
+/// The runs, in order, each with its key in the results.
+fn runs(icount: &'static str) -> Vec<(&'static str, Scenario)> {
+    let base = |name, config| {
+        Scenario::new(name, config)
+            .icount(icount)
+            .disk(QEMU_VIRT_LAYOUT)
+            .timeout(RUN_TIMEOUT_S)
+    };
+    let latency = |s: Scenario| {
+        s.expect(BLKLAT_RESULT)
+            .expect(BLKLAT_FROM)
+            .expect(BLKLAT_UNTIL)
+            .expect_none(r"^\[cluster\] blklat: request \d+ .* -> error")
+    };
+    // Sanity, not timing: each partition wrote inside its own GPT
+    // partition only.
+    let writes_inside = |s: Scenario, names: &'static [&'static str]| {
+        s.check_disk(
+            &format!("the image changed only inside {}", names.join(", ")),
+            move |image| {
+                crate::disk::check_unchanged_outside(image, QEMU_VIRT_LAYOUT, names)
+                    .map_err(|e| format!("{e:#}"))
+            },
+        )
+    };
+    let (pass, failed) = (regex(PASS), regex(LOAD_FAILED));
+    let (pass2, failed2) = (pass.clone(), failed.clone());
+    vec![
+        (
+            "alone",
+            writes_inside(
+                latency(base(
+                    "bench-storage-alone",
+                    "config/qemu-virt/bench/storage-alone.toml",
+                )),
+                &["cluster-odo", "ivi-data"],
+            )
+            .stop_on(BLKLAT_END),
+        ),
+        (
+            "loaded",
+            writes_inside(
+                latency(base(
+                    "bench-storage-loaded",
+                    "config/qemu-virt/bench/storage-loaded.toml",
+                )),
+                &["cluster-odo", "ivi-data"],
+            )
+            .expect(r"^\[ivi\] ivi: blkload: start on /dev/vda,")
+            .expect_none(LOAD_FAILED)
+            .stop_when("blklat done and an IVI pass ended after it", move |lines| {
+                lines.iter().any(|l| failed.is_match(l))
+                    || crate::scenario::after(lines, BLKLAT_END)
+                        .is_some_and(|rest| rest.iter().any(|l| pass.is_match(l)))
+            }),
+        ),
+        (
+            "direct",
+            writes_inside(
+                base(
+                    "bench-storage-direct",
+                    "config/qemu-virt/bench/storage-direct.toml",
+                ),
+                &["ivi-data"],
+            )
+            .expect(r"^\[ivi\] ivi: blkload: start on /dev/vda2,")
+            .expect_at_least(PASSES, PASS)
+            .expect_none(LOAD_FAILED)
+            .stop_when(&format!("{PASSES} IVI passes"), move |lines| {
+                lines.iter().any(|l| failed2.is_match(l))
+                    || lines.iter().filter(|l| pass2.is_match(l)).count() >= PASSES
+            }),
+        ),
+    ]
+}
+
+/// Compiles one of this module's patterns (checked by its tests).
+fn regex(pattern: &str) -> Regex {
+    Regex::new(pattern).unwrap_or_else(|e| panic!("bad regex in bench.rs: {e}"))
+}
+
+/// Builds the run's hypervisor image and boots it (as `cargo xtask test`
+/// boots a scenario), the console going to `target/bench/<name>.log`.
+fn run(scenario: &Scenario) -> Result<Outcome> {
+    let config = paths::root().join(scenario.config);
+    let image = images::build_hypervisor(&config)?;
+    let board = Board::load(&board::name_for_config(&config)?)?;
+    let cmd = qemu::command(&board, &image, &scenario.machine)?;
+    let text = cmd.text().to_string();
+    println!("$ {text}");
+    scenario.run(cmd.into_command(), &text, &log_path(scenario))
+}
+
+struct RunResult<'a> {
+    key: &'static str,
+    scenario: &'a Scenario,
+    outcome: Outcome,
+    wall: Duration,
+}
+
+/// `blklat`'s result lines.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Latency {
+    n: u64,
+    p50_us: u64,
+    p99_us: u64,
+    max_us: u64,
+    reads_p50_us: u64,
+    reads_p99_us: u64,
+    writes_p50_us: u64,
+    writes_p99_us: u64,
+    /// Counter values at the start and end of the measurement.
+    window: (u64, u64),
+}
+
+impl Latency {
+    fn parse(lines: &[String]) -> Option<Latency> {
+        let r = captures(lines, BLKLAT_RESULT)?;
+        let d = captures(lines, BLKLAT_DETAIL).unwrap_or_default();
+        let from = captures(lines, BLKLAT_FROM)?;
+        let until = captures(lines, BLKLAT_UNTIL)?;
+        let get = |v: &[u64], i: usize| v.get(i).copied().unwrap_or(0);
+        Some(Latency {
+            n: r[0],
+            p50_us: r[1],
+            p99_us: r[2],
+            max_us: r[3],
+            reads_p50_us: get(&d, 0),
+            reads_p99_us: get(&d, 1),
+            writes_p50_us: get(&d, 2),
+            writes_p99_us: get(&d, 3),
+            window: (from[0], until[0]),
+        })
+    }
+
+    fn json(&self) -> Value {
+        json!({
+            "n": self.n,
+            "p50_us": self.p50_us,
+            "p99_us": self.p99_us,
+            "max_us": self.max_us,
+            "reads": { "p50_us": self.reads_p50_us, "p99_us": self.reads_p99_us },
+            "writes": { "p50_us": self.writes_p50_us, "p99_us": self.writes_p99_us },
+            "window_counter": [self.window.0, self.window.1],
+        })
+    }
+}
+
+/// One pass of the IVI's write load.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Pass {
+    bytes: u64,
+    number: u64,
+    /// Counter values before and after.
+    from: u64,
+    until: u64,
+}
+
+impl Pass {
+    fn parse_all(lines: &[String]) -> Vec<Pass> {
+        let re = regex(PASS);
+        lines
+            .iter()
+            .filter_map(|l| {
+                let c = re.captures(l)?;
+                let n = |i: usize| c[i].parse::<u64>().ok();
+                Some(Pass {
+                    bytes: n(1)?,
+                    number: n(3)?,
+                    from: n(4)?,
+                    until: n(5)?,
+                })
+            })
+            .collect()
+    }
+
+    fn overlaps(&self, window: (u64, u64)) -> bool {
+        self.from < window.1 && window.0 < self.until
+    }
+}
+
+/// Write throughput over some passes, in MB/s (10^6 bytes per second) of
+/// counter time.
+#[derive(Clone, Debug, PartialEq)]
+struct Throughput {
+    mb_s: f64,
+    passes: Vec<u64>,
+    bytes: u64,
+    seconds: f64,
+}
+
+impl Throughput {
+    fn over(passes: &[Pass], hz: u64) -> Option<Throughput> {
+        let bytes: u64 = passes.iter().map(|p| p.bytes).sum();
+        let ticks: u64 = passes.iter().map(|p| p.until.saturating_sub(p.from)).sum();
+        if passes.is_empty() || ticks == 0 || hz == 0 {
+            return None;
+        }
+        let seconds = ticks as f64 / hz as f64;
+        Some(Throughput {
+            mb_s: bytes as f64 / seconds / 1e6,
+            passes: passes.iter().map(|p| p.number).collect(),
+            bytes,
+            seconds,
+        })
+    }
+
+    fn json(&self) -> Value {
+        json!({
+            "mb_per_s": round(self.mb_s, 2),
+            "bytes": self.bytes,
+            "seconds": round(self.seconds, 4),
+            "passes": self.passes,
+        })
+    }
+}
+
+/// How much of `window` the passes cover (0..=1).
+fn coverage(passes: &[Pass], window: (u64, u64)) -> f64 {
+    let length = window.1.saturating_sub(window.0);
+    if length == 0 {
+        return 0.0;
+    }
+    let covered: u64 = passes
+        .iter()
+        .map(|p| p.until.min(window.1).saturating_sub(p.from.max(window.0)))
+        .sum();
+    covered as f64 / length as f64
+}
+
+/// Everything the runs measured.
+#[derive(Debug, Default)]
+struct Summary {
+    icount: &'static str,
+    hz: Option<u64>,
+    alone: Option<Latency>,
+    loaded: Option<Latency>,
+    /// Share of the loaded measurement during which the IVI was writing.
+    load_coverage: Option<f64>,
+    /// The loaded run's passes outside the cluster's measurement (the
+    /// mediator with one writer), or all of them if none is.
+    mediated: Option<Throughput>,
+    /// The loaded run's passes that overlap the cluster's measurement.
+    mediated_during: Option<Throughput>,
+    direct: Option<Throughput>,
+}
+
+impl Summary {
+    fn from_runs(icount: &'static str, results: &[RunResult<'_>]) -> Summary {
+        let lines = |key: &str| {
+            results
+                .iter()
+                .find(|r| r.key == key)
+                .map(|r| r.outcome.lines.as_slice())
+                .unwrap_or(&[])
+        };
+        let hz = results
+            .iter()
+            .find_map(|r| captures(&r.outcome.lines, COUNTER_HZ))
+            .map(|v| v[0]);
+        let mut summary = Summary {
+            icount,
+            hz,
+            alone: Latency::parse(lines("alone")),
+            loaded: Latency::parse(lines("loaded")),
+            ..Summary::default()
+        };
+        let hz = hz.unwrap_or(0);
+        let passes = Pass::parse_all(lines("loaded"));
+        if let Some(loaded) = &summary.loaded {
+            let (during, clean): (Vec<Pass>, Vec<Pass>) =
+                passes.iter().partition(|p| p.overlaps(loaded.window));
+            summary.load_coverage = Some(coverage(&during, loaded.window));
+            summary.mediated_during = Throughput::over(&during, hz);
+            summary.mediated =
+                Throughput::over(if clean.is_empty() { &passes } else { &clean }, hz);
+        } else {
+            summary.mediated = Throughput::over(&passes, hz);
+        }
+        let direct = Pass::parse_all(lines("direct"));
+        summary.direct = Throughput::over(&direct, hz);
+        summary
+    }
+
+    fn latency_ratio(&self) -> Option<(f64, f64)> {
+        let (a, l) = (self.alone?, self.loaded?);
+        Some((ratio(l.p50_us, a.p50_us)?, ratio(l.p99_us, a.p99_us)?))
+    }
+
+    fn throughput_ratio(&self) -> Option<f64> {
+        let (m, d) = (self.mediated.as_ref()?, self.direct.as_ref()?);
+        (d.mb_s > 0.0).then(|| m.mb_s / d.mb_s)
+    }
+
+    fn table(&self) -> String {
+        let mut t = String::new();
+        let _ = writeln!(
+            t,
+            "Mediated storage, QEMU -icount {} (virtual time)\n",
+            self.icount
+        );
+        let _ = writeln!(
+            t,
+            "cluster one-sector request latency     p50 us   p99 us   max us     n"
+        );
+        for (label, latency) in [
+            ("  alone (IVI idle)", &self.alone),
+            ("  under IVI write load", &self.loaded),
+        ] {
+            match latency {
+                Some(l) => {
+                    let _ = writeln!(
+                        t,
+                        "{label:<38} {:>7} {:>8} {:>8} {:>5}",
+                        l.p50_us, l.p99_us, l.max_us, l.n
+                    );
+                }
+                None => {
+                    let _ = writeln!(t, "{label:<38} {:>7}", "-");
+                }
+            }
+        }
+        match self.latency_ratio() {
+            Some((p50, p99)) => {
+                let _ = writeln!(
+                    t,
+                    "{:<38} {:>7} {:>8}",
+                    "  under load / alone",
+                    format!("x{p50:.2}"),
+                    format!("x{p99:.2}")
+                );
+            }
+            None => {
+                let _ = writeln!(t, "{:<38} {:>7}", "  under load / alone", "-");
+            }
+        }
+        if let Some(c) = self.load_coverage {
+            let _ = writeln!(
+                t,
+                "  (the IVI was writing during {:.0}% of the loaded measurement)",
+                c * 100.0
+            );
+        }
+        let _ = writeln!(
+            t,
+            "\nIVI write throughput (O_DIRECT 1 MiB writes)   MB/s   passes"
+        );
+        let row = |t: &mut String, label: &str, v: &Option<Throughput>| match v {
+            Some(v) => {
+                let _ = writeln!(t, "{label:<44} {:>7.1}   {}", v.mb_s, ranges(&v.passes));
+            }
+            None => {
+                let _ = writeln!(t, "{label:<44} {:>7}", "-");
+            }
+        };
+        row(&mut t, "  mediated (cluster idle)", &self.mediated);
+        row(
+            &mut t,
+            "  mediated (cluster measuring)",
+            &self.mediated_during,
+        );
+        row(&mut t, "  passed through", &self.direct);
+        match self.throughput_ratio() {
+            Some(r) => {
+                let _ = writeln!(t, "{:<44} {:>7.2}", "  mediated / passed through", r);
+            }
+            None => {
+                let _ = writeln!(t, "{:<44} {:>7}", "  mediated / passed through", "-");
+            }
+        }
+        t
+    }
+
+    fn json(&self, results: &[RunResult<'_>]) -> Value {
+        let opt = |v: Option<Value>| v.unwrap_or(Value::Null);
+        json!({
+            "icount": self.icount,
+            "counter_hz": self.hz,
+            "cluster_latency": {
+                "alone": opt(self.alone.map(|l| l.json())),
+                "loaded": opt(self.loaded.map(|l| l.json())),
+                "loaded_over_alone": opt(self.latency_ratio().map(|(p50, p99)| json!({
+                    "p50": round(p50, 3),
+                    "p99": round(p99, 3),
+                }))),
+                "load_coverage": self.load_coverage.map(|c| round(c, 3)),
+            },
+            "ivi_write_throughput": {
+                "mediated": opt(self.mediated.as_ref().map(Throughput::json)),
+                "mediated_while_cluster_measures": opt(self.mediated_during.as_ref().map(Throughput::json)),
+                "direct": opt(self.direct.as_ref().map(Throughput::json)),
+                "mediated_over_direct": self.throughput_ratio().map(|r| round(r, 3)),
+            },
+            "runs": results.iter().map(|r| json!({
+                "key": r.key,
+                "name": r.scenario.name,
+                "config": r.scenario.config,
+                "log": paths::display(&log_path(r.scenario)),
+                "wall_seconds": round(r.wall.as_secs_f64(), 1),
+                "ok": r.outcome.passed(),
+                "failures": r.outcome.failures,
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// The capture groups of the first line matching `pattern`, as numbers.
+fn captures(lines: &[String], pattern: &str) -> Option<Vec<u64>> {
+    let re = Regex::new(pattern).ok()?;
+    lines.iter().find_map(|l| {
+        let c = re.captures(l)?;
+        c.iter().skip(1).map(|m| m?.as_str().parse().ok()).collect()
+    })
+}
+
+/// `1-3,5,7-8` for `[1, 2, 3, 5, 7, 8]` (sorted numbers).
+fn ranges(numbers: &[u64]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < numbers.len() {
+        let mut j = i;
+        while j + 1 < numbers.len() && numbers[j + 1] == numbers[j] + 1 {
+            j += 1;
+        }
+        parts.push(if j == i {
+            numbers[i].to_string()
+        } else {
+            format!("{}-{}", numbers[i], numbers[j])
+        });
+        i = j + 1;
+    }
+    parts.join(",")
+}
+
+fn ratio(a: u64, b: u64) -> Option<f64> {
+    (b > 0).then(|| a as f64 / b as f64)
+}
+
+fn round(value: f64, digits: i32) -> f64 {
+    let scale = 10f64.powi(digits);
+    (value * scale).round() / scale
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(text: &str) -> Vec<String> {
+        text.lines().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn patterns_are_valid() {
+        for p in [
+            BLKLAT_RESULT,
+            BLKLAT_DETAIL,
+            BLKLAT_FROM,
+            BLKLAT_UNTIL,
+            BLKLAT_END,
+            PASS,
+            LOAD_FAILED,
+            COUNTER_HZ,
+        ] {
+            Regex::new(p).unwrap();
+        }
+        assert_eq!(runs(ICOUNT).len(), 3);
+    }
+
+    #[test]
+    fn parses_latency_and_passes() {
+        let log = lines(
+            "[hv] INFO  entered at counter 100 (0 ms at 1000 Hz)\n\
+             [cluster] blklat: measuring from counter 5000\n\
+             [ivi] ivi: blkload: wrote 1000 bytes in 2000 ms (pass 1, counter 1000 to 3000)\n\
+             [ivi] ivi: blkload: wrote 1000 bytes in 4000 ms (pass 2, counter 3000 to 7000)\n\
+             [cluster] blklat: measured until counter 6000\n\
+             [cluster] blklat: n=200 p50_us=40 p99_us=90 max_us=120\n\
+             [cluster] blklat: reads p50_us=30 p99_us=80 writes p50_us=50 p99_us=95\n\
+             [cluster] blklat: done\n",
+        );
+        let l = Latency::parse(&log).unwrap();
+        assert_eq!((l.n, l.p50_us, l.p99_us, l.max_us), (200, 40, 90, 120));
+        assert_eq!((l.writes_p50_us, l.writes_p99_us), (50, 95));
+        assert_eq!(l.window, (5000, 6000));
+        let passes = Pass::parse_all(&log);
+        assert_eq!(passes.len(), 2);
+        assert!(!passes[0].overlaps(l.window) && passes[1].overlaps(l.window));
+        assert_eq!(coverage(&passes[1..], l.window), 1.0);
+        assert_eq!(coverage(&passes[..1], l.window), 0.0);
+        let t = Throughput::over(&passes[..1], 1000).unwrap();
+        assert_eq!((t.bytes, t.seconds), (1000, 2.0));
+        assert!((t.mb_s - 0.0005).abs() < 1e-12);
+        assert!(Throughput::over(&[], 1000).is_none());
+        assert_eq!(captures(&log, COUNTER_HZ), Some(vec![1000]));
+        assert!(Latency::parse(&log[..3]).is_none());
+        assert_eq!(ranges(&[1, 2, 3, 5, 7, 8]), "1-3,5,7-8");
+        assert_eq!(ranges(&[]), "");
+    }
+}
