@@ -424,7 +424,9 @@ pub fn service() {
 fn poll(storage: &StorageRt, in_flight: &mut Vec<InFlight>) {
     let done = storage.disk.lock().peek_used();
     let Some(token) = done else {
-        core::hint::spin_loop();
+        // A hint on hardware; under QEMU -icount it lets the other cores run.
+        // SAFETY: `yield` has no effect beyond scheduling hints.
+        unsafe { core::arch::asm!("yield", options(nomem, nostack)) };
         return;
     };
     match in_flight.iter().position(|f| f.token == token) {
