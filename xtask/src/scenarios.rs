@@ -275,7 +275,7 @@ fn console_flood() -> Scenario {
         .expect(r"^\[beat\] heartbeat: n=100 ")
         .expect_none(r"^\[beat\] .*\[|^\[flood\] .*\[beat\]")
         .check("every heartbeat arrives, in order", |lines| {
-            consecutive(&numbers(lines, r"^\[beat\] heartbeat: n=(\d+) "))
+            consecutive(&beats(lines, "beat"))
         })
         .check("flood lines arrive whole", |lines| {
             let cut = lines
@@ -303,7 +303,7 @@ fn watchdog() -> Scenario {
         .expect_none(r"watchdog: still alive")
         .expect(r"^\[beat\] heartbeat: n=\d+ ")
         .check("the heartbeat never skips", |lines| {
-            consecutive(&numbers(lines, r"^\[beat\] heartbeat: n=(\d+) "))
+            consecutive(&beats(lines, "beat"))
         })
 }
 
@@ -326,7 +326,7 @@ fn ivi_boot() -> Scenario {
         .expect(r"^\[cluster\] heartbeat: n=\d+ ")
         .expect_none(r"^\[hv\] (WARN|ERROR)")
         .check("the cluster's heartbeat never skips", |lines| {
-            consecutive(&numbers(lines, r"^\[cluster\] heartbeat: n=(\d+) "))
+            consecutive(&beats(lines, "cluster"))
         })
 }
 
@@ -358,7 +358,7 @@ fn ivi_lifecycle() -> Scenario {
         })
         .expect_none(r"^\[cluster\] heartbeat: LATE")
         .check("the cluster's heartbeat never skips", |lines| {
-            let beats = numbers(lines, r"^\[cluster\] heartbeat: n=(\d+) ");
+            let beats = beats(lines, "cluster");
             if beats.len() < 100 {
                 return Err(format!("only {} heartbeats", beats.len()));
             }
@@ -369,7 +369,7 @@ fn ivi_lifecycle() -> Scenario {
                 .into_iter()
                 .max()
                 .unwrap_or(0);
-            let beats = numbers(lines, r"^\[cluster\] heartbeat: n=(\d+) ").len();
+            let beats = beats(lines, "cluster").len();
             format!(
                 "cluster heartbeat: {beats} beats, none missed, worst gap {worst} ms (period 20 ms)"
             )
@@ -491,6 +491,11 @@ fn hostile_blk() -> Scenario {
             crate::disk::check_unchanged_outside(image, crate::disk::QEMU_VIRT_LAYOUT, &["cluster-odo", "ivi-data"])
                 .map_err(|e| format!("{e:#}"))
         })
+}
+
+/// The beat numbers a `heartbeat` partition named `partition` printed.
+fn beats(lines: &[String], partition: &str) -> Vec<u64> {
+    numbers(lines, &format!(r"^\[{partition}\] heartbeat: n=(\d+) "))
 }
 
 /// At least `n` lines matching `pattern` after the first line matching
