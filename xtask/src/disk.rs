@@ -671,6 +671,68 @@ pub fn check_unchanged_outside(image: &Path, layout: &str, names: &[&str]) -> Re
     })
 }
 
+/// Checks the ext2/3/4 file system a guest made on partition `name`: the
+/// partition is copied out of the image, `e2fsck -fn` (read-only, forced)
+/// must find it consistent, and the files under `dir` (copied out with
+/// `debugfs rdump`) must match the md5 list `dir/sums` the guest wrote
+/// there (`md5sum -c`). Needs e2fsprogs and coreutils on the host.
+#[allow(dead_code, reason = "for the storage scenarios")]
+pub fn check_ext_files(image: &Path, name: &str, dir: &str, sums: &str) -> Result<()> {
+    use crate::process::Cmd;
+    let extent = partition_extent(image, name)?;
+    let work = paths::target_dir().join("disks").join(format!(
+        "{}-{name}",
+        image.file_stem().unwrap_or_default().to_string_lossy()
+    ));
+    if work.exists() {
+        std::fs::remove_dir_all(&work)?;
+    }
+    paths::create_dir(&work)?;
+    let fs_image = work.join("fs.img");
+    {
+        let mut from = File::open(image)?;
+        from.seek(SeekFrom::Start(extent.first_lba() * SECTOR))?;
+        let mut to = File::create(&fs_image)?;
+        let copied = std::io::copy(&mut from.take(extent.bytes()), &mut to)?;
+        ensure!(
+            copied == extent.bytes(),
+            "{} ends inside partition {name:?}",
+            image.display()
+        );
+    }
+    let program = |name: &str| {
+        crate::process::find_program(name)
+            .with_context(|| format!("{name} is not installed (Debian package e2fsprogs)"))
+    };
+    Cmd::new(program("e2fsck")?)
+        .args(["-f", "-n"])
+        .arg(&fs_image)
+        .read()?;
+    let files = work.join("files");
+    paths::create_dir(&files)?;
+    Cmd::new(program("debugfs")?)
+        .arg("-R")
+        .arg(format!("rdump {dir} {}", files.display()))
+        .arg(&fs_image)
+        .read()?;
+    let leaf = dir
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or_default();
+    let copied = files.join(leaf);
+    ensure!(
+        copied.join(sums).is_file(),
+        "the file system on {name:?} has no {dir}/{sums}"
+    );
+    Cmd::new("md5sum")
+        .args(["-c", "--strict", sums])
+        .current_dir(&copied)
+        .read()
+        .with_context(|| format!("files in {dir} on {name:?} differ from {sums}"))?;
+    Ok(())
+}
+
 /// Writes `bytes` at byte `offset` of partition `name` (found through the
 /// image's GPT), e.g. to give a scenario a disk with data on it.
 #[allow(dead_code, reason = "for the storage scenarios")]
@@ -711,6 +773,69 @@ mod tests {
 
     fn u64_at(b: &[u8], at: usize) -> u64 {
         u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
+    }
+
+    /// A file system a "guest" made on ivi-data passes; a flipped byte in
+    /// one of its files, or a damaged superblock, fails with the reason.
+    #[test]
+    fn checks_a_guest_file_system() {
+        let tool = |name: &str| crate::process::find_program(name);
+        let Some(mke2fs) = tool("mke2fs") else {
+            panic!("mke2fs is missing: install e2fsprogs (cargo xtask test does)");
+        };
+        let image = scratch("ext.img");
+        write_image(&qemu_virt(), &image).unwrap();
+        let tree = scratch("ext-tree");
+        let _ = std::fs::remove_dir_all(&tree);
+        std::fs::create_dir_all(tree.join("data/logs")).unwrap();
+        std::fs::write(tree.join("data/map.bin"), vec![7u8; 70_000]).unwrap();
+        std::fs::write(tree.join("data/logs/trip.log"), b"12 km\n").unwrap();
+        // What the guest does: md5sum's own list of the files.
+        let sums = Cmd::new("md5sum")
+            .args(["map.bin", "logs/trip.log"])
+            .current_dir(tree.join("data"))
+            .read()
+            .unwrap();
+        std::fs::write(tree.join("data/SUMS"), &sums).unwrap();
+        let fs_image = scratch("ext-fs.img");
+        let _ = std::fs::remove_file(&fs_image);
+        Cmd::new(mke2fs)
+            .args(["-q", "-t", "ext2", "-d"])
+            .arg(&tree)
+            .arg(&fs_image)
+            .arg("8M")
+            .read()
+            .unwrap();
+        let fs = std::fs::read(&fs_image).unwrap();
+        write_partition(&image, "ivi-data", 0, &fs).unwrap();
+        check_ext_files(&image, "ivi-data", "/data", "SUMS").unwrap();
+
+        // One byte of map.bin changed on the disk.
+        let at = fs.windows(8).position(|w| w == [7u8; 8]).unwrap() as u64;
+        write_partition(&image, "ivi-data", at, &[8]).unwrap();
+        let e = format!(
+            "{:#}",
+            check_ext_files(&image, "ivi-data", "/data", "SUMS").unwrap_err()
+        );
+        assert!(
+            e.contains("differ from SUMS") && e.contains("map.bin: FAILED"),
+            "{e}"
+        );
+        write_partition(&image, "ivi-data", at, &[7]).unwrap();
+        check_ext_files(&image, "ivi-data", "/data", "SUMS").unwrap();
+
+        // No such directory, and a broken superblock.
+        let e = format!(
+            "{:#}",
+            check_ext_files(&image, "ivi-data", "/nope", "SUMS").unwrap_err()
+        );
+        assert!(e.contains("has no /nope/SUMS"), "{e}");
+        write_partition(&image, "ivi-data", 1024 + 56, &[0, 0]).unwrap();
+        let e = format!(
+            "{:#}",
+            check_ext_files(&image, "ivi-data", "/data", "SUMS").unwrap_err()
+        );
+        assert!(e.contains("e2fsck"), "{e}");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Prerequisites: the Rust targets and components listed in
-//! `rust-toolchain.toml`, `llvm-objcopy`, and QEMU >= 8.2.
+//! `rust-toolchain.toml`, `llvm-objcopy`, QEMU >= 8.2, and e2fsprogs (the
+//! storage scenarios check the file systems guests make on the disk image).
 //!
 //! What is missing is installed when that can be done without asking
 //! (rustup; apt as root). Otherwise the error carries the exact command
@@ -36,6 +37,39 @@ pub fn ensure() -> Result<()> {
     step("Checking prerequisites");
     ensure_rust()?;
     ensure_qemu()?;
+    ensure_e2fsprogs()?;
+    Ok(())
+}
+
+/// Debian's package with `e2fsck` and `debugfs`.
+const E2FSPROGS: &str = "e2fsprogs";
+
+/// `e2fsck` and `debugfs`, installed with apt as root when missing.
+pub fn ensure_e2fsprogs() -> Result<()> {
+    let present = || {
+        ["e2fsck", "debugfs"]
+            .iter()
+            .all(|p| process::find_program(p).is_some())
+    };
+    if present() {
+        return Ok(());
+    }
+    if !process::on_path("apt-get") {
+        bail!("e2fsck and debugfs are missing: install e2fsprogs with your package manager");
+    }
+    if !is_root() {
+        bail!(
+            "e2fsck and debugfs are missing. Fix it with:\n\n  sudo apt-get install -y {E2FSPROGS}\n"
+        );
+    }
+    step(format!("Installing {E2FSPROGS} with apt"));
+    Cmd::new("apt-get")
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .args(["install", "-y", E2FSPROGS])
+        .run()?;
+    if !present() {
+        bail!("e2fsck and debugfs are still missing after installing {E2FSPROGS}");
+    }
     Ok(())
 }
 

@@ -69,6 +69,12 @@ impl Cmd {
         self
     }
 
+    /// Runs in `dir` instead of the workspace root.
+    pub fn current_dir(mut self, dir: impl AsRef<std::path::Path>) -> Self {
+        self.command.current_dir(dir);
+        self
+    }
+
     /// The command as a shell would read it.
     pub fn text(&self) -> &str {
         &self.text
@@ -98,7 +104,8 @@ impl Cmd {
     }
 
     /// Runs the command silently and returns its standard output; on failure
-    /// the error carries its standard error.
+    /// the error carries what it printed (checkers such as `e2fsck` report
+    /// on standard output).
     pub fn read(mut self) -> Result<String> {
         let output = self
             .command
@@ -106,11 +113,13 @@ impl Cmd {
             .output()
             .map_err(|e| spawn_error(&self.text, e))?;
         if !output.status.success() {
+            let stdout = String::from_utf8_lossy(&output.stdout);
             let stderr = String::from_utf8_lossy(&output.stderr);
             bail!(
-                "`{}` failed ({}):\n{}",
+                "`{}` failed ({}):\n{}{}",
                 self.text,
                 output.status,
+                stdout,
                 stderr.trim_end()
             );
         }
@@ -142,6 +151,16 @@ pub fn check(text: &str, status: ExitStatus) -> Result<()> {
 pub fn on_path(program: &str) -> bool {
     std::env::var_os("PATH")
         .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+}
+
+/// Where `program` is: on PATH, or in the sbin directories a normal
+/// user's PATH often lacks on Debian (`e2fsck`, `debugfs`).
+pub fn find_program(program: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/sbin"].map(std::path::PathBuf::from))
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
 }
 
 /// Quotes a word for display when a shell would need it.

@@ -424,23 +424,40 @@ fn storage() -> Scenario {
         .expect(r"^\[ivi\] \[ *[0-9.]+\] virtio_blk virtio0: \[vda\] 65536 512-byte logical blocks")
         .expect(r"^\[ivi\] ivi: storage: shared-ro starts with +a5 a5 5a 5a a1 a5 5a 5a$")
         .expect(r"^\[ivi\] ivi: storage: write to the read-only disk refused$")
-        .expect(r"^\[ivi\] ivi: storage: read back [0-9a-f]{32}$")
+        .expect(r"^\[ivi\] ivi: storage: made a file system on vda$")
+        .expect_exactly(3, r"^\[ivi\] ivi: storage: wrote \S+ [0-9a-f]{32}$")
+        .expect(r"^\[ivi\] ivi: storage: every file matches SUMS$")
+        .expect(r"^\[ivi\] ivi: storage: unmounted$")
+        .expect_none(r"ivi: storage: .*(failed|differ)")
         .check(
-            "the IVI reads back what it wrote before its reboot",
+            "the IVI reads back every file it wrote before its reboot",
             |lines| {
-                let sum = |re: &str| {
+                let sums = |re: &str| -> Vec<(String, String)> {
                     let re = regex::Regex::new(re).unwrap();
-                    lines
+                    let mut sums: Vec<_> = lines
                         .iter()
-                        .find_map(|l| Some(re.captures(l)?[1].to_string()))
+                        .filter_map(|l| {
+                            let c = re.captures(l)?;
+                            Some((c[1].to_string(), c[2].to_string()))
+                        })
+                        .collect();
+                    sums.sort();
+                    sums
                 };
-                match (
-                    sum(r"ivi: storage: wrote ([0-9a-f]{32})$"),
-                    sum(r"ivi: storage: read back ([0-9a-f]{32})$"),
-                ) {
-                    (Some(w), Some(r)) if w == r => Ok(()),
-                    (w, r) => Err(format!("wrote {w:?}, read back {r:?}")),
+                let wrote = sums(r"ivi: storage: wrote (\S+) ([0-9a-f]{32})$");
+                let read = sums(r"ivi: storage: read back (\S+) ([0-9a-f]{32})$");
+                if !wrote.is_empty() && wrote == read {
+                    Ok(())
+                } else {
+                    Err(format!("wrote {wrote:?}, read back {read:?}"))
                 }
+            },
+        )
+        .check_disk(
+            "the IVI's file system on the image is consistent and its files match SUMS",
+            |image| {
+                crate::disk::check_ext_files(image, "ivi-data", "/data", "SUMS")
+                    .map_err(|e| format!("{e:#}"))
             },
         )
         .check_disk(
