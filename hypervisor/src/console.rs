@@ -80,15 +80,35 @@ fn enqueue(source: usize, line: Line) {
         write_direct(line.text);
         return;
     };
+    let here = mux.service_cpu == Some(cpu::current());
+    if here {
+        // The service core's own log line (partitions' lines come from
+        // their cores). The hypervisor's log never loses a line: with its
+        // queue full, the service core writes lines at the line rate until
+        // there is room (a burst at boot, not something a guest controls).
+        while !mux.queues[source].lock().has_room_for_a_line() {
+            match drain(mux, 1, true) {
+                Some(ready_at) => {
+                    while cpu::counter() < ready_at {
+                        core::hint::spin_loop();
+                    }
+                }
+                None => break,
+            }
+        }
+    }
     mux.queues[source].lock().push(line);
     match mux.service_cpu {
-        Some(service) if service == cpu::current() => drain(mux, usize::MAX, true),
+        // Its idle loop drains.
+        Some(_) if here => mux.requested.store(true, Ordering::Release),
         Some(service) => {
             if !mux.requested.swap(true, Ordering::AcqRel) {
                 runtime::kick(service, 0);
             }
         }
-        None => drain(mux, INLINE_BUDGET, false),
+        None => {
+            drain(mux, INLINE_BUDGET, false);
+        }
     }
 }
 
@@ -99,26 +119,39 @@ pub fn has_room(index: usize) -> bool {
         .is_none_or(|mux| mux.queues[index].lock().has_room_for_a_line())
 }
 
-/// Called by the service core whenever it is woken: drains everything.
-pub fn service() {
-    if let Some(mux) = MUX.get()
-        && mux.requested.swap(false, Ordering::AcqRel)
-    {
-        drain(mux, usize::MAX, true);
+/// Called by the service core whenever it is woken: writes the lines
+/// whose turn has come at the line rate, never waiting for the UART.
+/// Returns when it is ready for the next line (counter value) if lines
+/// are still waiting.
+pub fn service() -> Option<u64> {
+    let mux = MUX.get()?;
+    if mux.service_cpu != Some(cpu::current()) || !mux.requested.swap(false, Ordering::AcqRel) {
+        return None;
     }
+    let due = drain(mux, usize::MAX, true);
+    if due.is_some() {
+        mux.requested.store(true, Ordering::Release);
+    }
+    due
 }
 
-/// Writes up to `budget` lines, one per source in turn.
-fn drain(mux: &Mux, budget: usize, paced: bool) {
+/// Writes up to `budget` lines, one per source in turn. Paced, it stops
+/// at the first line the UART is not ready for (at the line rate) and
+/// returns when it will be.
+fn drain(mux: &Mux, budget: usize, paced: bool) -> Option<u64> {
     let Some(_guard) = mux.drain.try_lock() else {
-        return; // someone else is draining and will take our line too
+        return None; // someone else is draining and will take our line too
     };
     let mut line: heapless::Vec<u8, { LINE_MAX + 1 }> = heapless::Vec::new();
     let mut written = 0;
     let mut idle_sources = 0;
     while written < budget && idle_sources < mux.queues.len() {
-        let source = mux.cursor.fetch_add(1, Ordering::Relaxed) % mux.queues.len();
         let now = cpu::counter();
+        let ready_at = mux.busy_until.load(Ordering::Relaxed);
+        if paced && now < ready_at {
+            return Some(ready_at);
+        }
+        let source = mux.cursor.fetch_add(1, Ordering::Relaxed) % mux.queues.len();
         let report_due = now >= mux.next_drop_report[source].load(Ordering::Relaxed);
         let (got, dropped) = {
             let mut q = mux.queues[source].lock();
@@ -135,32 +168,30 @@ fn drain(mux: &Mux, budget: usize, paced: bool) {
                 "WARN  console: {}: {dropped} line(s) dropped, output too fast",
                 mux.tags[source]
             );
-            emit(mux, "hv", note.as_bytes(), paced);
+            emit(mux, "hv", note.as_bytes());
         }
         if !got {
             idle_sources += 1;
             continue;
         }
         idle_sources = 0;
-        emit(mux, mux.tags[source], &line, paced);
+        emit(mux, mux.tags[source], &line);
         written += 1;
         if source < mux.queues.len() - 1 {
             runtime::console_room(source);
         }
     }
+    None
 }
 
-fn emit(mux: &Mux, tag: &str, text: &[u8], paced: bool) {
+/// Writes one tagged line; the UART is busy with it (at the line rate)
+/// until `busy_until`.
+fn emit(mux: &Mux, tag: &str, text: &[u8]) {
     let bytes = (tag.len() + text.len() + 4) as u64;
-    if paced {
-        while cpu::counter() < mux.busy_until.load(Ordering::Relaxed) {
-            core::hint::spin_loop();
-        }
-    }
     write_tagged(tag, text);
-    let now = cpu::counter();
+    let start = cpu::counter().max(mux.busy_until.load(Ordering::Relaxed));
     mux.busy_until
-        .store(now + bytes * mux.ticks_per_byte, Ordering::Relaxed);
+        .store(start + bytes * mux.ticks_per_byte, Ordering::Relaxed);
 }
 
 fn write_tagged(tag: &str, text: &[u8]) {

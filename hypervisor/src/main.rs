@@ -300,6 +300,12 @@ fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>, entered: u64) -> ! {
         gic::set_spi_enabled(gicd, intid, true);
         arch::uart::enable_receive_interrupt();
     }
+    for s in &hv.storage {
+        if let Some(intid) = s.intid {
+            gic::route_spi(gicd, intid, hv.cpus[s.home_cpu].mpidr);
+            gic::set_spi_enabled(gicd, intid, true);
+        }
+    }
 
     // Bring up every core that runs a vCPU, and the service core; the
     // rest stay off.

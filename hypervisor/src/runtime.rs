@@ -366,7 +366,10 @@ pub extern "C" fn idle_loop() -> ! {
     loop {
         crate::traps::service_interrupts();
         handle_requests();
-        crate::console::service();
+        // Neither waits: the console writes the lines the line rate allows
+        // now and says when the next is due; storage starts and finishes
+        // requests, and the device's interrupt says when more is done.
+        let console_due = crate::console::service();
         crate::storage::service();
         let me = this_cpu();
         let start = {
@@ -381,6 +384,11 @@ pub extern "C" fn idle_loop() -> ! {
         };
         if let (Some((entry, context)), Some((p, vcpu))) = (start, current_vcpu()) {
             enter_vcpu(p, vcpu, entry, context);
+        }
+        if current_vcpu().is_none() {
+            // No partition's watchdog uses this core's EL2 timer: it wakes
+            // us for the console's next line.
+            cpu::set_hyp_timer(console_due);
         }
         cpu::wfi();
     }

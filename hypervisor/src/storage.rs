@@ -15,7 +15,7 @@ use alloc::vec::Vec;
 use config::layout;
 use config::model::{Disk, DiskExtent, Storage};
 use core::sync::atomic::Ordering;
-use core::sync::atomic::{AtomicBool, AtomicUsize};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
 use log::info;
 use shared_devices::gpt::{self, Extent, Header};
 use shared_devices::virtio::blk::SEG_MAX;
@@ -38,6 +38,12 @@ impl PhysicalDisk {
     /// The next request the device has completed, if any.
     pub fn peek_used(&mut self) -> Option<u16> {
         self.blk.peek_used()
+    }
+
+    /// Lowers the device's interrupt line (its interrupt status is read and
+    /// acknowledged).
+    pub fn ack_interrupt(&mut self) {
+        let _ = self.blk.ack_interrupt();
     }
 }
 
@@ -103,6 +109,8 @@ pub struct Item {
     pub partition: usize,
     pub disk: usize,
     pub token: BlkToken,
+    /// Counter value when it was queued (how long it waited to dispatch).
+    pub queued_at: u64,
 }
 
 /// Partitions a storage device can serve (scheduler queues).
@@ -127,7 +135,28 @@ pub struct StorageRt {
     pub work: AtomicBool,
     /// Most physical requests seen in flight at once (reported when it grows).
     pub most_in_flight: AtomicUsize,
+    /// What the top partition's requests met here (reported when it grows).
+    pub top_waits: TopWaits,
+    /// The device's interrupt (a used buffer), routed to the home core.
+    pub intid: Option<u32>,
+    /// Requests on the device; only the home core touches them.
+    in_flight: Mutex<Vec<InFlight>>,
 }
+
+/// The temporal-isolation record of one disk: the most lower-priority
+/// requests a top-partition request found in flight when it was
+/// dispatched (the scheduler keeps this at or below `K`), and its longest
+/// wait from being queued to being dispatched. New highs are logged (the
+/// wait only from [`WAIT_REPORT_US`] on), so the log shows the worst case
+/// a run met.
+#[derive(Default)]
+pub struct TopWaits {
+    behind: AtomicUsize,
+    wait_us: AtomicU64,
+}
+
+/// Top-partition waits below this are not worth a log line.
+pub const WAIT_REPORT_US: u64 = 1000;
 
 /// One of a partition's virtual disks: virtio-blk on virtio-mmio slot n.
 pub struct VirtDisk {
@@ -146,7 +175,10 @@ pub fn open_storage(
         .regions
         .first()
         .ok_or("storage device has no registers")?;
-    let disk = PhysicalDisk::open(region.base, region.size)?;
+    let mut disk = PhysicalDisk::open(region.base, region.size)?;
+    // Completions interrupt the home core, which then finishes them; it
+    // never spins waiting for the device (except for flushes, below).
+    disk.blk.enable_interrupts();
     info!(
         "storage {}: virtio-blk at {:#x}, {} MiB{}, I/O on cpu {home_cpu}",
         desc.name,
@@ -169,6 +201,9 @@ pub fn open_storage(
         sched: Mutex::new(sched),
         work: AtomicBool::new(false),
         most_in_flight: AtomicUsize::new(0),
+        top_waits: TopWaits::default(),
+        intid: desc.interrupts.first().copied(),
+        in_flight: Mutex::new(Vec::new()),
     })
 }
 
@@ -301,6 +336,7 @@ pub fn mmio(p: &PartitionRt, slot: usize, offset: u64, size: u8, write: Option<u
             partition: p.index,
             disk: slot,
             token,
+            queued_at: cpu::counter(),
         };
         if storage.sched.lock().enqueue(p.index, item).is_ok() {
             queued = true;
@@ -380,61 +416,124 @@ struct InFlight {
     segments: heapless::Vec<Region, SEG_MAX>,
 }
 
-/// On the home core: keeps the physical disk busy with the scheduler's
-/// requests (several in flight), completes each to its partition as the
-/// device finishes it, and returns when nothing is queued or in flight.
-pub fn service() {
+/// On the home core, whenever it is woken (a partition queued work, the
+/// device interrupted) or polls: starts what the scheduler allows (several
+/// requests in flight), finishes what the device has completed, and
+/// starts more as slots free up. Never waits for the device except for
+/// requests that must run alone (see [`start`]). Returns whether requests
+/// are still on the device (their completion interrupt will come).
+pub fn service() -> bool {
     let hv = hv();
     let me = cpu::current();
+    let mut busy = false;
     for storage in hv.storage.iter().filter(|s| s.home_cpu == me) {
-        if !storage.work.swap(false, Ordering::AcqRel) {
+        let mut in_flight = storage.in_flight.lock();
+        if !storage.work.swap(false, Ordering::AcqRel) && in_flight.is_empty() {
             continue;
         }
-        let mut in_flight: Vec<InFlight> = Vec::new();
         loop {
-            // (The scheduler's lock must not be held across `start`, which
-            // completes requests itself.)
-            loop {
-                let next = storage.sched.lock().dispatch();
-                let Some(dispatched) = next else { break };
-                if let Some(started) = start(storage, dispatched, &mut in_flight) {
-                    in_flight.push(started);
-                    if in_flight.len()
-                        > storage
-                            .most_in_flight
-                            .fetch_max(in_flight.len(), Ordering::Relaxed)
-                    {
-                        info!(
-                            "storage {}: {} physical requests in flight (new high)",
-                            storage.name,
-                            in_flight.len()
-                        );
-                    }
-                }
-            }
-            if in_flight.is_empty() {
+            dispatch(storage, &mut in_flight);
+            if !harvest(storage, &mut in_flight) {
                 break;
             }
-            poll(storage, &mut in_flight);
+        }
+        busy |= !in_flight.is_empty();
+    }
+    busy
+}
+
+/// A physical interrupt taken on this core: if it is a storage device's,
+/// lowers its line and marks the device for [`service`]; `false` if it is
+/// no storage device's.
+pub fn interrupt(intid: u32) -> bool {
+    let Some(storage) = hv().storage.iter().find(|s| s.intid == Some(intid)) else {
+        return false;
+    };
+    storage.disk.lock().ack_interrupt();
+    storage.work.store(true, Ordering::Release);
+    true
+}
+
+/// Starts every request the scheduler lets go now.
+fn dispatch(storage: &StorageRt, in_flight: &mut Vec<InFlight>) {
+    // (The scheduler's lock must not be held across `start`, which
+    // completes requests itself.)
+    loop {
+        let next = {
+            let mut sched = storage.sched.lock();
+            sched.dispatch().map(|d| {
+                let behind = sched.is_top(d.partition).then(|| sched.others_in_flight());
+                (d, behind)
+            })
+        };
+        let Some((dispatched, behind)) = next else {
+            break;
+        };
+        if let Some(behind) = behind {
+            note_top_dispatch(storage, &dispatched, behind);
+        }
+        if let Some(started) = start(storage, dispatched, in_flight) {
+            in_flight.push(started);
+            if in_flight.len()
+                > storage
+                    .most_in_flight
+                    .fetch_max(in_flight.len(), Ordering::Relaxed)
+            {
+                info!(
+                    "storage {}: {} physical requests in flight (new high)",
+                    storage.name,
+                    in_flight.len()
+                );
+            }
         }
     }
 }
 
-/// Finishes whatever the device has completed since the last look.
-fn poll(storage: &StorageRt, in_flight: &mut Vec<InFlight>) {
-    let done = storage.disk.lock().peek_used();
-    let Some(token) = done else {
-        // A hint on hardware; under QEMU -icount it lets the other cores run.
-        // SAFETY: `yield` has no effect beyond scheduling hints.
-        unsafe { core::arch::asm!("yield", options(nomem, nostack)) };
-        return;
-    };
-    match in_flight.iter().position(|f| f.token == token) {
-        Some(i) => finish(storage, in_flight.swap_remove(i)),
-        None => log::error!(
-            "storage {}: device completed unknown request {token}",
-            storage.name
-        ),
+/// Records (and logs when it is a new high) what a top-partition request
+/// met: `behind` lower-priority requests in flight, and its wait since it
+/// was queued.
+fn note_top_dispatch(storage: &StorageRt, dispatched: &Dispatch<Item>, behind: usize) {
+    let name = || hv().partitions[dispatched.partition].name();
+    let waits = &storage.top_waits;
+    if behind > waits.behind.fetch_max(behind, Ordering::Relaxed) {
+        info!(
+            "storage {}: a request of partition {} was dispatched behind {behind} \
+             lower-priority request(s) (new high)",
+            storage.name,
+            name()
+        );
+    }
+    let ticks = cpu::counter().saturating_sub(dispatched.item.queued_at);
+    let wait_us = ticks.saturating_mul(1_000_000) / cpu::counter_frequency().max(1);
+    if wait_us >= WAIT_REPORT_US && wait_us > waits.wait_us.fetch_max(wait_us, Ordering::Relaxed) {
+        info!(
+            "storage {}: a request of partition {} waited {wait_us} us to be dispatched (new high)",
+            storage.name,
+            name()
+        );
+    }
+}
+
+/// Finishes whatever the device has completed since the last look;
+/// whether it finished anything.
+fn harvest(storage: &StorageRt, in_flight: &mut Vec<InFlight>) -> bool {
+    let mut finished = false;
+    loop {
+        let done = storage.disk.lock().peek_used();
+        let Some(token) = done else { return finished };
+        match in_flight.iter().position(|f| f.token == token) {
+            Some(i) => {
+                finish(storage, in_flight.swap_remove(i));
+                finished = true;
+            }
+            None => {
+                log::error!(
+                    "storage {}: device completed unknown request {token}",
+                    storage.name
+                );
+                return finished;
+            }
+        }
     }
 }
 
@@ -496,8 +595,12 @@ fn start(
         },
         _ => {
             drop(disk);
+            // A barrier: what is in flight finishes first, so a flush
+            // covers every write completed before it.
             while !in_flight.is_empty() {
-                poll(storage, in_flight);
+                if !harvest(storage, in_flight) {
+                    core::hint::spin_loop();
+                }
             }
             let status = execute(&mut storage.disk.lock(), op, lba, sectors, &segments, &mem);
             complete(storage, dispatched, status);
@@ -583,7 +686,13 @@ pub fn quiesce(p: &PartitionRt) {
     for storage in &hv.storage {
         drop_queued(storage, p.index);
         while storage.sched.lock().in_flight_of(p.index) > 0 {
-            core::hint::spin_loop();
+            if storage.home_cpu == cpu::current() {
+                // Nobody else finishes this core's requests.
+                storage.work.store(true, Ordering::Release);
+                service();
+            } else {
+                core::hint::spin_loop();
+            }
         }
     }
 }

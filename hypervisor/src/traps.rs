@@ -138,6 +138,10 @@ extern "C" fn handle_lower_sync(frame: &mut Frame) {
 #[unsafe(no_mangle)]
 extern "C" fn handle_lower_irq(_frame: &mut Frame) {
     service_interrupts();
+    // A storage device homed on this partition core (`home_cpu`): its work
+    // is done here, between the partition's instructions, in steps that
+    // never wait for the device.
+    crate::storage::service();
     if let Some((p, vcpu)) = runtime::current_vcpu() {
         before_guest_return(p, vcpu);
     }
@@ -198,6 +202,10 @@ pub fn service_interrupts() {
         gic::eoi(intid);
         if Some(intid) == hv.console_intid {
             console::receive();
+            gic::deactivate(intid);
+            continue;
+        }
+        if crate::storage::interrupt(intid) {
             gic::deactivate(intid);
             continue;
         }

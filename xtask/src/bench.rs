@@ -132,31 +132,7 @@ fn log_path(scenario: &Scenario) -> PathBuf {
 
 /// The runs, in order, each with its key in the results.
 fn runs(icount: &'static str) -> Vec<(&'static str, Scenario)> {
-    let base = |name, config| {
-        Scenario::new(name, config)
-            .icount(icount)
-            .disk(QEMU_VIRT_LAYOUT)
-            .timeout(RUN_TIMEOUT_S)
-    };
-    let latency = |s: Scenario| {
-        s.expect(BLKLAT_RESULT)
-            .expect(BLKLAT_FROM)
-            .expect(BLKLAT_UNTIL)
-            .expect_none(r"^\[cluster\] blklat: request \d+ .* -> error")
-    };
-    // Sanity, not timing: each partition wrote inside its own GPT
-    // partition only.
-    let writes_inside = |s: Scenario, names: &'static [&'static str]| {
-        s.check_disk(
-            &format!("the image changed only inside {}", names.join(", ")),
-            move |image| {
-                crate::disk::check_unchanged_outside(image, QEMU_VIRT_LAYOUT, names)
-                    .map_err(|e| format!("{e:#}"))
-            },
-        )
-    };
     let (pass, failed) = (regex(PASS), regex(LOAD_FAILED));
-    let (pass2, failed2) = (pass.clone(), failed.clone());
     vec![
         (
             "alone",
@@ -164,34 +140,20 @@ fn runs(icount: &'static str) -> Vec<(&'static str, Scenario)> {
                 latency(base(
                     "bench-storage-alone",
                     "config/qemu-virt/bench/storage-alone.toml",
+                    icount,
                 )),
                 &["cluster-odo", "ivi-data"],
             )
             .stop_on(BLKLAT_END),
         ),
-        (
-            "loaded",
-            writes_inside(
-                latency(base(
-                    "bench-storage-loaded",
-                    "config/qemu-virt/bench/storage-loaded.toml",
-                )),
-                &["cluster-odo", "ivi-data"],
-            )
-            .expect(r"^\[ivi\] ivi: blkload: start on /dev/vda,")
-            .expect_none(LOAD_FAILED)
-            .stop_when("blklat done and an IVI pass ended after it", move |lines| {
-                lines.iter().any(|l| failed.is_match(l))
-                    || crate::scenario::after(lines, BLKLAT_END)
-                        .is_some_and(|rest| rest.iter().any(|l| pass.is_match(l)))
-            }),
-        ),
+        ("loaded", loaded_run("bench-storage-loaded", icount)),
         (
             "direct",
             writes_inside(
                 base(
                     "bench-storage-direct",
                     "config/qemu-virt/bench/storage-direct.toml",
+                    icount,
                 ),
                 &["ivi-data"],
             )
@@ -199,11 +161,72 @@ fn runs(icount: &'static str) -> Vec<(&'static str, Scenario)> {
             .expect_at_least(PASSES, PASS)
             .expect_none(LOAD_FAILED)
             .stop_when(&format!("{PASSES} IVI passes"), move |lines| {
-                lines.iter().any(|l| failed2.is_match(l))
-                    || lines.iter().filter(|l| pass2.is_match(l)).count() >= PASSES
+                lines.iter().any(|l| failed.is_match(l))
+                    || lines.iter().filter(|l| pass.is_match(l)).count() >= PASSES
             }),
         ),
     ]
+}
+
+/// The cluster times its requests while the IVI writes its own partition
+/// of the same disk flat out (`storage-loaded.toml`); it stops once an IVI
+/// pass has ended after the cluster finished, so the load covered the
+/// whole measurement. The bench's `loaded` run, and what the
+/// `storage-priority` scenario judges.
+pub(crate) fn loaded_run(name: &'static str, icount: &'static str) -> Scenario {
+    let (pass, failed) = (regex(PASS), regex(LOAD_FAILED));
+    let config = "config/qemu-virt/bench/storage-loaded.toml";
+    writes_inside(
+        latency(base(name, config, icount)),
+        &["cluster-odo", "ivi-data"],
+    )
+    .expect(r"^\[ivi\] ivi: blkload: start on /dev/vda,")
+    .expect_none(LOAD_FAILED)
+    .stop_when("blklat done and an IVI pass ended after it", move |lines| {
+        lines.iter().any(|l| failed.is_match(l))
+            || crate::scenario::after(lines, BLKLAT_END)
+                .is_some_and(|rest| rest.iter().any(|l| pass.is_match(l)))
+    })
+}
+
+/// A run of `config` under `-icount icount` with a fresh disk.
+fn base(name: &'static str, config: &'static str, icount: &'static str) -> Scenario {
+    Scenario::new(name, config)
+        .icount(icount)
+        .disk(QEMU_VIRT_LAYOUT)
+        .timeout(RUN_TIMEOUT_S)
+}
+
+/// The cluster's `blklat` measurement completed without errors.
+fn latency(s: Scenario) -> Scenario {
+    s.expect(BLKLAT_RESULT)
+        .expect(BLKLAT_FROM)
+        .expect(BLKLAT_UNTIL)
+        .expect_none(r"^\[cluster\] blklat: request \d+ .* -> error")
+}
+
+/// Sanity, not timing: each partition wrote inside its own GPT partition
+/// only.
+fn writes_inside(s: Scenario, names: &'static [&'static str]) -> Scenario {
+    s.check_disk(
+        &format!("the image changed only inside {}", names.join(", ")),
+        move |image| {
+            crate::disk::check_unchanged_outside(image, QEMU_VIRT_LAYOUT, names)
+                .map_err(|e| format!("{e:#}"))
+        },
+    )
+}
+
+/// From a [`loaded_run`]'s console: the cluster's p99 and worst latency
+/// (µs), and how much of its measurement the IVI's write load covered
+/// (0..=1).
+pub(crate) fn loaded_latency(lines: &[String]) -> Option<(u64, u64, f64)> {
+    let l = Latency::parse(lines)?;
+    let passes: Vec<Pass> = Pass::parse_all(lines)
+        .into_iter()
+        .filter(|p| p.overlaps(l.window))
+        .collect();
+    Some((l.p99_us, l.max_us, coverage(&passes, l.window)))
 }
 
 /// Compiles one of this module's patterns (checked by its tests).

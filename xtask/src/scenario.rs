@@ -176,6 +176,12 @@ impl Scenario {
         self
     }
 
+    /// QEMU's `-drive cache=` mode for the scenario's disk.
+    pub fn disk_cache(mut self, mode: &'static str) -> Self {
+        self.machine.disk_cache = Some(mode);
+        self
+    }
+
     /// Boot with this much RAM (`-m` value) instead of the board's.
     pub fn memory(mut self, memory: &'static str) -> Self {
         self.machine.memory = Some(memory);
