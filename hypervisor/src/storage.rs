@@ -363,7 +363,10 @@ pub fn mmio(p: &PartitionRt, slot: usize, offset: u64, size: u8, write: Option<u
     }
     if queued {
         storage.work.store(true, Ordering::Release);
-        if storage.home_cpu != cpu::current() {
+        if storage.home_cpu == cpu::current() {
+            // This partition's core is the disk's home: it does the work.
+            service();
+        } else {
             runtime::kick(storage.home_cpu, 0);
         }
     }

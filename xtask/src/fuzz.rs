@@ -21,8 +21,18 @@ pub fn command(args: &[String]) -> Result<()> {
     prerequisites()?;
     for target in TARGETS {
         step(format!("Fuzzing {target} for {seconds} s"));
+        // The corpus (kept between runs, not in git), then the committed
+        // seeds, if the target has any: libFuzzer reads every directory
+        // and adds what it finds to the first.
+        let corpus = format!("{FUZZ_DIR}/corpus/{target}");
+        std::fs::create_dir_all(&corpus).with_context(|| format!("cannot create {corpus}"))?;
+        let seeds = format!("{FUZZ_DIR}/seeds/{target}");
+        let seeds = std::path::Path::new(&seeds).is_dir().then_some(seeds);
         nightly_cargo()
-            .args(["fuzz", "run", "--fuzz-dir", FUZZ_DIR, target, "--"])
+            .args(["fuzz", "run", "--fuzz-dir", FUZZ_DIR, target])
+            .arg(&corpus)
+            .args(seeds)
+            .arg("--")
             .arg(format!("-max_total_time={seconds}"))
             .arg("-max_len=8192")
             .run()

@@ -29,6 +29,7 @@ pub fn all() -> Vec<Scenario> {
         storage(),
         hostile_blk(),
         storage_priority(),
+        storage_home(),
     ]
 }
 
@@ -509,6 +510,34 @@ fn hostile_blk() -> Scenario {
             crate::disk::check_unchanged_outside(image, crate::disk::QEMU_VIRT_LAYOUT, &["cluster-odo", "ivi-data"])
                 .map_err(|e| format!("{e:#}"))
         })
+}
+
+/// A disk whose home core is a partition's (`home_cpu` = the IVI's only
+/// core): the disk's work is done there, between the IVI's instructions,
+/// and the cluster's odometer persists across its restarts as usual.
+fn storage_home() -> Scenario {
+    Scenario::new("storage-home", "config/qemu-virt/tests/storage-home.toml")
+        .disk(crate::disk::QEMU_VIRT_LAYOUT)
+        .timeout(60)
+        .expect(r"^\[hv\] INFO  storage disk0: virtio-blk at 0xa003e00, 64 MiB, I/O on cpu 2$")
+        .expect(r"^\[cluster\] odometer: boot 10 km 1000$")
+        .expect_exactly(10, r"^\[cluster\] odometer: read-back ok$")
+        .expect(r"^\[ivi\] hello: tick=3 pattern=ok$")
+        .expect_none(r"pattern=BAD|PANIC|ERROR")
+        // The hypervisor's own lines keep their order: restarts after the
+        // IVI's vCPU started mean the odometer did its I/O (write, flush,
+        // read back) while cpu 2 ran the IVI.
+        .check(
+            "the cluster's disk I/O went on while cpu 2 ran the IVI",
+            |lines| {
+                at_least_after(
+                    lines,
+                    r"^\[hv\] INFO  partition ivi: vcpu 0 booting .* on cpu 2$",
+                    r"^\[hv\] WARN  partition cluster: restarting",
+                    3,
+                )
+            },
+        )
 }
 
 /// Bound on the cluster's p99 one-sector request latency under the IVI's
