@@ -1467,6 +1467,34 @@ fn home_cpu_must_exist() {
     }
 }
 
+/// A partition's core may be a storage's home only if no lower-priority
+/// partition uses that storage: it would do their I/O.
+#[test]
+fn home_cpu_not_on_a_partition_above_another_user() {
+    let cluster = disk("gpt = \"cluster-odo\"");
+    let ivi = disk("gpt = \"ivi-data\"");
+    let home = |cpu: u32| format!("{DISK0}home_cpu = {cpu}\n");
+    assert_only(
+        &errors(&with_disks(&cluster, &ivi, &home(1))),
+        "29:12",
+        "home_cpu 1 of storage \"disk0\" is a core of partition \"cluster\" (priority 200), which would do the I/O of lower-priority partition \"ivi\": use a core of the lowest-priority partition on this storage, a free core, or leave home_cpu out (the service core)",
+    );
+    // The lowest-priority user's core, a free core, or the cluster's own
+    // core while only the cluster uses the storage: fine.
+    for (cluster, ivi, cpu) in [
+        (&cluster, &ivi, 3),
+        (&cluster, &ivi, 0),
+        (&cluster, &String::new(), 1),
+    ] {
+        let text = with_disks(cluster, ivi, &home(cpu));
+        assert!(
+            errors(&text).is_empty(),
+            "home_cpu {cpu}: {:?}",
+            errors(&text)
+        );
+    }
+}
+
 #[test]
 fn storage_device_cannot_be_passed_through() {
     let text = format!("{}\n{DISK0}", with_devices("", "\"/virtio_mmio@a003e00\""));

@@ -127,6 +127,8 @@ struct Storage {
     /// checks.
     device: Option<StorageDevice>,
     home_cpu: Option<u64>,
+    /// Where `home_cpu` is written.
+    home_cpu_span: Option<Span>,
     /// Whether everything about it passed.
     ok: bool,
 }
@@ -195,6 +197,7 @@ impl Validator<'_, '_> {
         }
         self.device_sharing(&parts);
         self.disk_sharing(&parts);
+        self.home_cores(&parts);
 
         let board = self.board.take()?;
         let hypervisor = hypervisor?;

@@ -52,6 +52,7 @@ impl Validator<'_, '_> {
             name,
             device,
             home_cpu,
+            home_cpu_span: raw.home_cpu.as_ref().map(|v| v.span()),
         }
     }
 
@@ -346,6 +347,35 @@ impl Validator<'_, '_> {
                     self.storage[disk.storage].name
                 );
                 self.diags.error(disk.span.clone(), message);
+            }
+        }
+    }
+
+    /// A storage device's home core does the physical I/O of every
+    /// partition with disks on it: it may be a partition's core only if no
+    /// lower-priority partition uses the device, or that lower-priority
+    /// partition would make it do its work.
+    pub(super) fn home_cores(&mut self, parts: &[Part<'_>]) {
+        for (index, storage) in self.storage.iter().enumerate() {
+            let (Some(cpu), Some(span)) = (storage.home_cpu, &storage.home_cpu_span) else {
+                continue;
+            };
+            let Some(owner) = parts.iter().find(|p| p.cpus.contains(&cpu)) else {
+                continue;
+            };
+            let Some(priority) = owner.priority else {
+                continue;
+            };
+            let lower = parts.iter().find(|p| {
+                p.priority.is_some_and(|q| q < priority)
+                    && p.disks.iter().any(|d| d.storage == index)
+            });
+            if let Some(lower) = lower {
+                let message = format!(
+                    "home_cpu {cpu} of storage \"{}\" is a core of partition \"{}\" (priority {priority}), which would do the I/O of lower-priority partition \"{}\": use a core of the lowest-priority partition on this storage, a free core, or leave home_cpu out (the service core)",
+                    storage.name, owner.name, lower.name
+                );
+                self.diags.error(span.clone(), message);
             }
         }
     }
