@@ -18,8 +18,8 @@ use core::sync::atomic::Ordering;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
 use log::info;
 use shared_devices::gpt::{self, Extent, Header};
-use shared_devices::virtio::blk::SEG_MAX;
 use shared_devices::virtio::blk::{BackendStatus, BlkToken, DiskConfig, PhysOp, VirtioBlk};
+use shared_devices::virtio::blk::{MAX_REQUEST_BYTES, SEG_MAX};
 use shared_devices::virtio::memory::GuestMemory;
 use shared_devices::virtio::mmio::Effects;
 use shared_devices::virtio::mmio::MmioTransport as MmioTransport2;
@@ -260,20 +260,19 @@ pub fn execute(
     mem: &dyn GuestMemory,
 ) -> BackendStatus {
     let bytes = (sectors * SECTOR_SIZE as u64) as usize;
+    let buffer = || bounce_buffer(bytes).ok_or_else(|| format!("no memory for {bytes} bytes"));
     let result = match op {
-        PhysOp::Read => {
-            let mut buf = vec![0u8; bytes];
+        PhysOp::Read => buffer().and_then(|mut buf| {
             disk.read(lba, &mut buf)
                 .and_then(|()| scatter(&buf, segments, mem))
-        }
-        PhysOp::Write { durable } => {
-            let mut buf = vec![0u8; bytes];
+        }),
+        PhysOp::Write { durable } => buffer().and_then(|mut buf| {
             gather(&mut buf, segments, mem)
                 .and_then(|()| disk.write(lba, &buf))
                 .and_then(|()| if durable { disk.flush() } else { Ok(()) })
-        }
+        }),
         PhysOp::Flush => disk.flush(),
-        PhysOp::WriteZeroes { .. } => disk.write(lba, &vec![0u8; bytes]),
+        PhysOp::WriteZeroes { .. } => buffer().and_then(|buf| disk.write(lba, &buf)),
         PhysOp::Discard => return BackendStatus::Unsupported,
     };
     match result {
@@ -283,6 +282,20 @@ pub fn execute(
             BackendStatus::IoError
         }
     }
+}
+
+/// A zeroed buffer for one request's data. The block model keeps every
+/// request within `MAX_REQUEST_BYTES`, so with `IN_FLIGHT` requests this
+/// stays bounded; still, a heap that cannot give it fails the request
+/// (logged) instead of the hypervisor.
+fn bounce_buffer(bytes: usize) -> Option<Vec<u8>> {
+    let mut buf = Vec::new();
+    if bytes as u64 > MAX_REQUEST_BYTES || buf.try_reserve_exact(bytes).is_err() {
+        log::error!("storage: no bounce buffer of {bytes} bytes for a request");
+        return None;
+    }
+    buf.resize(bytes, 0);
+    Some(buf)
 }
 
 fn scatter(buf: &[u8], segments: &[Region], mem: &dyn GuestMemory) -> Result<(), String> {
@@ -572,7 +585,15 @@ fn start(
     let bytes = (sectors * SECTOR_SIZE as u64) as usize;
     let mut req = Box::new(BlkReq::default());
     let mut resp = Box::new(BlkResp::default());
-    let mut buf = vec![0u8; bytes];
+    let data = if matches!(op, PhysOp::Read | PhysOp::Write { .. }) {
+        bytes
+    } else {
+        0
+    };
+    let Some(mut buf) = bounce_buffer(data) else {
+        complete(storage, dispatched, BackendStatus::IoError);
+        return None;
+    };
     let mut disk = storage.disk.lock();
     let started = match op {
         PhysOp::Read => {

@@ -58,11 +58,16 @@ pub mod feature {
     pub const BLK_BLK_SIZE: u64 = 1 << 6;
     /// virtio-blk: FLUSH requests, and writes may be cached until one.
     pub const BLK_FLUSH: u64 = 1 << 9;
+    /// virtio-blk: DISCARD requests.
+    pub const BLK_DISCARD: u64 = 1 << 13;
+    /// virtio-blk: WRITE_ZEROES requests.
+    pub const BLK_WRITE_ZEROES: u64 = 1 << 14;
     /// A non-legacy device (mandatory on virtio-mmio version 2).
     pub const VERSION_1: u64 = 1 << 32;
     /// What this driver accepts when offered (no indirect descriptors, no
     /// event index, no packed ring: one plain split queue).
-    pub const ACCEPTED: u64 = VERSION_1 | BLK_RO | BLK_BLK_SIZE | BLK_FLUSH;
+    pub const ACCEPTED: u64 =
+        VERSION_1 | BLK_RO | BLK_BLK_SIZE | BLK_FLUSH | BLK_DISCARD | BLK_WRITE_ZEROES;
 }
 
 /// virtio-blk configuration space (§5.2.4), offsets from `reg::CONFIG`.
@@ -71,6 +76,8 @@ pub mod blk_config {
     pub const CAPACITY: usize = 0x00;
     /// u32, valid with `BLK_BLK_SIZE`.
     pub const BLK_SIZE: usize = 0x14;
+    /// u32, valid with `BLK_WRITE_ZEROES`: sectors per request at most.
+    pub const MAX_WRITE_ZEROES_SECTORS: usize = 0x30;
 }
 
 /// Split virtqueue descriptor flags (§2.7.5).
@@ -93,6 +100,18 @@ pub mod req {
     pub const OUT: u32 = 1;
     pub const FLUSH: u32 = 4;
     pub const GET_ID: u32 = 8;
+    pub const DISCARD: u32 = 11;
+    pub const WRITE_ZEROES: u32 = 13;
+}
+
+/// The 16-byte range a DISCARD or WRITE_ZEROES request carries
+/// (`struct virtio_blk_discard_write_zeroes`); flag bit 0 is `unmap`.
+pub fn range_segment(sector: u64, sectors: u32, flags: u32) -> [u8; 16] {
+    let mut s = [0u8; 16];
+    s[0..8].copy_from_slice(&sector.to_le_bytes());
+    s[8..12].copy_from_slice(&sectors.to_le_bytes());
+    s[12..16].copy_from_slice(&flags.to_le_bytes());
+    s
 }
 
 /// The status byte the device writes last.

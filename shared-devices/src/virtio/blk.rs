@@ -8,10 +8,14 @@
 //! one the model does not support with VIRTIO_BLK_S_UNSUPP, a write to a
 //! read-only disk with IOERR.
 //!
-//! Offered: VERSION_1, INDIRECT_DESC, EVENT_IDX, SEG_MAX, BLK_SIZE, FLUSH
-//! (what the Linux virtio_blk driver uses), plus RO, DISCARD and
-//! WRITE_ZEROES as the disk's configuration says. One request queue of
-//! [`QUEUE_SIZE`] entries.
+//! Offered: VERSION_1, INDIRECT_DESC, EVENT_IDX, SIZE_MAX, SEG_MAX,
+//! BLK_SIZE, FLUSH (what the Linux virtio_blk driver uses), plus RO,
+//! DISCARD and WRITE_ZEROES as the disk's configuration says. One request
+//! queue of [`QUEUE_SIZE`] entries. No request covers more than
+//! [`MAX_REQUEST_BYTES`] (segments of at most [`SIZE_MAX`] bytes, at most
+//! [`SEG_MAX`] of them; discard and write-zeroes ranges as configured), so
+//! a backend that buffers requests needs bounded memory per request, and a
+//! partition cannot make it allocate more whatever it submits.
 //!
 //! Life of a request:
 //! 1. The driver notifies; [`VirtioBlk`] (through
@@ -62,6 +66,12 @@ pub const SECTOR: u64 = 512;
 pub const QUEUE_SIZE: u16 = 128;
 /// Data segments per request (`seg_max`).
 pub const SEG_MAX: usize = 32;
+/// Bytes per data segment at most (`size_max`): Linux's virtio_blk builds
+/// its requests within it; a larger segment fails with IOERR.
+pub const SIZE_MAX: u32 = 64 * 1024;
+/// Data bytes per request at most, and the default limit of one discard
+/// or write-zeroes range.
+pub const MAX_REQUEST_BYTES: u64 = SEG_MAX as u64 * SIZE_MAX as u64;
 /// Requests held at once per virtual disk.
 pub const SLOTS: usize = 32;
 /// Length of the device ID string (GET_ID).
@@ -74,6 +84,7 @@ const BUFFERS: usize = SEG_MAX + 1;
 
 /// Feature bits (§5.2.3).
 pub mod features {
+    pub const SIZE_MAX: u64 = 1 << 1;
     pub const SEG_MAX: u64 = 1 << 2;
     pub const RO: u64 = 1 << 5;
     pub const BLK_SIZE: u64 = 1 << 6;
@@ -131,8 +142,8 @@ impl DiskConfig {
             blk_size: 512,
             discard: false,
             write_zeroes: false,
-            max_discard_sectors: 1 << 22,
-            max_write_zeroes_sectors: 1 << 22,
+            max_discard_sectors: (MAX_REQUEST_BYTES / SECTOR) as u32,
+            max_write_zeroes_sectors: (MAX_REQUEST_BYTES / SECTOR) as u32,
             id: [0; ID_BYTES],
         }
     }
@@ -540,6 +551,9 @@ impl VirtioBlk {
                 let Ok(segments) = segments else {
                     return Done(status::IOERR);
                 };
+                if segments.iter().any(|r| r.len > SIZE_MAX) {
+                    return Done(status::IOERR);
+                }
                 // The physical device will reach these directly; refuse
                 // anything outside the partition's RAM now.
                 if segments
@@ -633,6 +647,7 @@ impl VirtioBlk {
         let mut c = [0u8; 60];
         let mut put = |at: usize, v: &[u8]| c[at..at + v.len()].copy_from_slice(v);
         put(0, &self.cfg.sectors.to_le_bytes());
+        put(8, &SIZE_MAX.to_le_bytes());
         put(12, &(SEG_MAX as u32).to_le_bytes());
         put(20, &self.cfg.blk_size.to_le_bytes());
         if self.cfg.discard {
@@ -657,6 +672,7 @@ impl VirtioDevice for VirtioBlk {
         let mut f = feature::VERSION_1
             | feature::INDIRECT_DESC
             | feature::EVENT_IDX
+            | features::SIZE_MAX
             | features::SEG_MAX
             | features::BLK_SIZE
             | features::FLUSH;

@@ -13,12 +13,18 @@
 //! blkfuzz: <case> -> no completion within 100 ms
 //! blkfuzz: re-init -> ok                        (after any but a clean completion)
 //! blkfuzz: valid request after abuse -> ok      | -> failed: <what>
+//! blkfuzz: write-zeroes whole disk in one request -> ok | -> error <status>
+//! blkfuzz: write-zeroes whole disk in <n>-sector requests -> ok, zeros read back | -> <what>
+//! blkfuzz: write-zeroes past end -> error <status>        | -> ok LEAK
+//! blkfuzz: discard whole disk -> ok | -> error <status>
 //! blkfuzz: done
 //! blkfuzz: tick=<n>                             (every 500 ms)
 //! ```
 //! The cases, in order: `looping-chain`, `head-out-of-range`,
 //! `next-out-of-range`, `buffer-outside-ram`, `huge-length`,
-//! `wrong-direction`, `short-header`, `avail-idx-jump`.
+//! `wrong-direction`, `short-header`, `avail-idx-jump`. Then valid but
+//! large requests: WRITE_ZEROES and DISCARD of the whole disk (a device
+//! that buffered them whole would run out of memory).
 
 #![no_std]
 #![no_main]
@@ -85,6 +91,7 @@ fn main() -> ! {
         Ok(()) => println!("blkfuzz: valid request after abuse -> ok"),
         Err(what) => println!("blkfuzz: valid request after abuse -> failed: {}", what),
     }
+    whole_disk(&mut blk);
     println!("blkfuzz: done");
     tick()
 }
@@ -284,6 +291,56 @@ fn round_trip(blk: &mut VirtioBlk) -> Result<(), Failure> {
         return Err(Failure::Differs);
     }
     Ok(())
+}
+
+/// Valid requests as big as the disk: WRITE_ZEROES of every sector in
+/// one request (over the device's limit: refused), then in requests of
+/// the limit (markers in the first and last sector must read back as
+/// zeros), one past the end, and DISCARD of every sector.
+fn whole_disk(blk: &mut VirtioBlk) {
+    blk.set_timeout_ms(30_000);
+    let sectors = blk.capacity();
+    match blk.write_zeroes(0, sectors as u32) {
+        Ok(()) => println!("blkfuzz: write-zeroes whole disk in one request -> ok"),
+        Err(e) => println!(
+            "blkfuzz: write-zeroes whole disk in one request -> error {}",
+            e
+        ),
+    }
+    let step = u64::from(blk.max_write_zeroes_sectors().max(1));
+    let last = sectors - 1;
+    let marker = [0x5au8; SECTOR];
+    let zeroed = (|| -> Result<bool, Failure> {
+        let op = |what| move |e| Failure::Op(what, e);
+        blk.write(0, &marker).map_err(op("write"))?;
+        blk.write(last, &marker).map_err(op("write"))?;
+        let mut at = 0;
+        while at < sectors {
+            let n = step.min(sectors - at);
+            blk.write_zeroes(at, n as u32).map_err(op("write-zeroes"))?;
+            at += n;
+        }
+        let (mut first, mut end) = ([1u8; SECTOR], [1u8; SECTOR]);
+        blk.read(0, &mut first).map_err(op("read"))?;
+        blk.read(last, &mut end).map_err(op("read"))?;
+        Ok(first.iter().chain(end.iter()).all(|&b| b == 0))
+    })();
+    match zeroed {
+        Ok(true) => println!(
+            "blkfuzz: write-zeroes whole disk in {}-sector requests -> ok, zeros read back",
+            step
+        ),
+        Ok(false) => println!("blkfuzz: write-zeroes whole disk -> ok, but data read back"),
+        Err(what) => println!("blkfuzz: write-zeroes whole disk -> {}", what),
+    }
+    match blk.write_zeroes(sectors, 1) {
+        Ok(()) => println!("blkfuzz: write-zeroes past end -> ok LEAK"),
+        Err(e) => println!("blkfuzz: write-zeroes past end -> error {}", e),
+    }
+    match blk.discard(0, sectors as u32) {
+        Ok(()) => println!("blkfuzz: discard whole disk -> ok"),
+        Err(e) => println!("blkfuzz: discard whole disk -> error {}", e),
+    }
 }
 
 enum Failure {

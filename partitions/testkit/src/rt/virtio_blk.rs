@@ -384,6 +384,14 @@ impl VirtioBlk {
         value
     }
 
+    /// The most sectors one WRITE_ZEROES may cover (0 unless offered).
+    pub fn max_write_zeroes_sectors(&self) -> u32 {
+        if self.features & feature::BLK_WRITE_ZEROES == 0 {
+            return 0;
+        }
+        self.read_reg(reg::CONFIG + blk_config::MAX_WRITE_ZEROES_SECTORS)
+    }
+
     /// Disk size in 512-byte sectors (as read at initialisation).
     pub fn capacity(&self) -> u64 {
         self.capacity
@@ -440,6 +448,22 @@ impl VirtioBlk {
             return Ok(());
         }
         self.request(req::FLUSH, 0, Data::None)?;
+        Ok(())
+    }
+
+    /// Makes `sectors` sectors from `sector` on read as zeroes
+    /// (WRITE_ZEROES, which the device must have offered).
+    pub fn write_zeroes(&mut self, sector: u64, sectors: u32) -> Result<(), BlkError> {
+        let segment = virtio::range_segment(sector, sectors, 0);
+        self.request(req::WRITE_ZEROES, 0, Data::Out(&segment))?;
+        Ok(())
+    }
+
+    /// Tells the device `sectors` sectors from `sector` on are unused
+    /// (DISCARD, which the device must have offered).
+    pub fn discard(&mut self, sector: u64, sectors: u32) -> Result<(), BlkError> {
+        let segment = virtio::range_segment(sector, sectors, 0);
+        self.request(req::DISCARD, 0, Data::Out(&segment))?;
         Ok(())
     }
 

@@ -14,6 +14,7 @@ const QSIZE: u16 = 64;
 const LINUX: u64 = feature::VERSION_1
     | feature::INDIRECT_DESC
     | feature::EVENT_IDX
+    | features::SIZE_MAX
     | features::SEG_MAX
     | features::BLK_SIZE
     | features::FLUSH;
@@ -226,6 +227,7 @@ fn config_space_and_features() {
     assert_eq!(t.read(reg::QUEUE_NUM_MAX, 4), 128);
     assert_eq!(t.read(reg::CONFIG, 4), 64, "capacity, low half");
     assert_eq!(t.read(reg::CONFIG + 4, 4), 0, "capacity, high half");
+    assert_eq!(t.read(reg::CONFIG + 8, 4), u64::from(SIZE_MAX));
     assert_eq!(t.read(reg::CONFIG + 12, 4), SEG_MAX as u64);
     assert_eq!(t.read(reg::CONFIG + 20, 4), 4096);
     assert_eq!(t.read(reg::CONFIG + 36, 4), 0, "no discard limits");
@@ -558,6 +560,42 @@ fn segments_outside_ram_and_too_many_segments() {
         s.run();
         assert_eq!(s.read(0, BUFS + 0x100, 1), [st], "{n} segments");
     }
+}
+
+/// A segment of `size_max` bytes is fine, one sector more is refused
+/// before anything starts: no request needs more than MAX_REQUEST_BYTES.
+#[test]
+fn segment_larger_than_size_max() {
+    let mut rams = new_rams(1);
+    let mut disk = vec![0u8; DISK_SECTORS as usize * 512];
+    let mut s = System::new(
+        &mut rams,
+        &[DiskConfig::new(0, 200)],
+        LINUX,
+        &mut disk,
+        Limits::default(),
+    );
+    let size_max = u64::from(SIZE_MAX);
+    for (len, st) in [(size_max, status::OK), (size_max + 512, status::IOERR)] {
+        let p = &mut s.parts[0];
+        p.mem.write(BUFS + 0x100, &[UNSET]).unwrap();
+        p.d.add(
+            &p.mem,
+            &[
+                (BUFS, 16, false),
+                (BUFS + 0x1000, len as u32, true),
+                (BUFS + 0x100, 1, true),
+            ],
+        );
+        let _ = s.kick(0);
+        s.run();
+        assert_eq!(s.read(0, BUFS + 0x100, 1), [st], "a {len}-byte segment");
+    }
+    assert_eq!(MAX_REQUEST_BYTES, SEG_MAX as u64 * size_max);
+    assert_eq!(
+        DiskConfig::new(0, 1).max_write_zeroes_sectors,
+        (MAX_REQUEST_BYTES / 512) as u32
+    );
 }
 
 #[test]
