@@ -13,6 +13,26 @@ pub fn to_host(map: &[MemoryMap], gpa: u64, len: u64) -> Option<u64> {
         .map(|m| m.host + (gpa - m.guest))
 }
 
+/// The host-physical pieces of `len` bytes at guest-physical `gpa`, in
+/// order: one per memory region the range runs through (regions that are
+/// adjacent in guest-physical space need not be on the host). `None` if any
+/// byte is outside the partition's memory, or the range runs through more
+/// than 16 regions.
+pub fn host_ranges(map: &[MemoryMap], gpa: u64, len: u64) -> Option<heapless::Vec<(u64, u64), 16>> {
+    let end = gpa.checked_add(len)?;
+    let mut pieces = heapless::Vec::new();
+    let mut at = gpa;
+    while at < end {
+        let m = map
+            .iter()
+            .find(|m| at >= m.guest && at < m.guest + m.size)?;
+        let n = end.min(m.guest + m.size) - at;
+        pieces.push((m.host + (at - m.guest), n)).ok()?;
+        at += n;
+    }
+    Some(pieces)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -29,6 +49,38 @@ mod tests {
             size: 0x1000,
         },
     ];
+
+    #[test]
+    fn splits_ranges_at_region_ends() {
+        let map = [
+            MemoryMap {
+                guest: 0x1000,
+                host: 0x9000,
+                size: 0x1000,
+            },
+            MemoryMap {
+                guest: 0x2000,
+                host: 0x5000,
+                size: 0x1000,
+            },
+        ];
+        assert_eq!(
+            host_ranges(&map, 0x1f00, 0x200).unwrap()[..],
+            [(0x9f00, 0x100), (0x5000, 0x100)]
+        );
+        assert_eq!(
+            host_ranges(&map, 0x1000, 0x10).unwrap()[..],
+            [(0x9000, 0x10)]
+        );
+        assert_eq!(
+            host_ranges(&map, 0x2f00, 0x200),
+            None,
+            "runs past the last region"
+        );
+        assert_eq!(host_ranges(&map, 0x800, 0x900), None, "starts before");
+        assert_eq!(host_ranges(&map, u64::MAX, 2), None, "wraps");
+        assert_eq!(host_ranges(&map, 0x1000, 0).unwrap().len(), 0);
+    }
 
     #[test]
     fn translates_inside_regions_only() {

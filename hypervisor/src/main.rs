@@ -8,6 +8,7 @@ extern crate alloc;
 mod arch;
 mod console;
 mod heap;
+mod phys_blk;
 mod runtime;
 mod storage;
 mod traps;

@@ -1,104 +1,33 @@
-//! Physical block devices the hypervisor mediates (`[[storage]]` in the
-//! config): opening the virtio-blk device and finding the partitions'
-//! extents in its GPT. Physical I/O happens only on the device's home core
-//! (see docs/architecture.md).
+//! The storage mediator's hypervisor half (`[[storage]]` in the config):
+//! each partition's virtual virtio-blk disks (the model in
+//! `shared_devices::virtio::blk`), the scheduler per physical disk, and the
+//! physical requests on the disk's home core (see docs/architecture.md).
+//! Data moves directly between the physical disk and the partitions' RAM:
+//! the block model has checked every segment against the partition's
+//! memory map, and the home core translates them to host addresses.
 
 use crate::arch::cpu;
-use crate::arch::dma::{self, El2Hal};
 use crate::arch::guest_mem::PartitionMemory;
+use crate::phys_blk::{self, PhysicalDisk, Request};
 use crate::runtime::{self, PartitionRt, hv};
-use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
-use alloc::vec;
 use alloc::vec::Vec;
 use config::layout;
-use config::model::{Disk, DiskExtent, Storage};
+use config::model::{Disk, DiskExtent, MemoryMap, Storage};
 use core::sync::atomic::Ordering;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
 use log::info;
-use shared_devices::gpt::{self, Extent, Header};
+use shared_devices::latency::LatencyWindow;
 use shared_devices::virtio::blk::{BackendStatus, BlkToken, DiskConfig, PhysOp, VirtioBlk};
 use shared_devices::virtio::blk::{MAX_REQUEST_BYTES, SEG_MAX};
-use shared_devices::virtio::memory::GuestMemory;
+use shared_devices::virtio::driver::Buf;
 use shared_devices::virtio::mmio::Effects;
 use shared_devices::virtio::mmio::MmioTransport as MmioTransport2;
 use shared_devices::virtio::queue::Region;
 use shared_devices::virtio::sched::Dispatch;
 use shared_devices::virtio::sched::{Limits, Scheduler};
 use spin::Mutex;
-use virtio_drivers::device::blk::{BlkReq, BlkResp, SECTOR_SIZE, VirtIOBlk};
-use virtio_drivers::transport::mmio::MmioTransport;
-
-pub struct PhysicalDisk {
-    blk: VirtIOBlk<El2Hal, MmioTransport<'static>>,
-}
-
-impl PhysicalDisk {
-    /// The next request the device has completed, if any.
-    pub fn peek_used(&mut self) -> Option<u16> {
-        self.blk.peek_used()
-    }
-
-    /// Lowers the device's interrupt line (its interrupt status is read and
-    /// acknowledged).
-    pub fn ack_interrupt(&mut self) {
-        let _ = self.blk.ack_interrupt();
-    }
-}
-
-impl PhysicalDisk {
-    /// Initialises the virtio-blk device in the virtio-mmio frame at `base`.
-    pub fn open(base: u64, size: u64) -> Result<PhysicalDisk, String> {
-        let transport = dma::mmio_transport(base, size)
-            .map_err(|e| format!("virtio-mmio at {base:#x}: {e:?}"))?;
-        let blk =
-            VirtIOBlk::new(transport).map_err(|e| format!("virtio-blk at {base:#x}: {e:?}"))?;
-        Ok(PhysicalDisk { blk })
-    }
-
-    /// Size in 512-byte sectors.
-    pub fn sectors(&self) -> u64 {
-        self.blk.capacity()
-    }
-
-    pub fn read_only(&self) -> bool {
-        self.blk.readonly()
-    }
-
-    /// Blocking read of whole sectors (boot-time use: the GPT).
-    pub fn read(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), String> {
-        self.blk
-            .read_blocks(lba as usize, buf)
-            .map_err(|e| format!("read at LBA {lba}: {e:?}"))
-    }
-
-    pub fn write(&mut self, lba: u64, buf: &[u8]) -> Result<(), String> {
-        self.blk
-            .write_blocks(lba as usize, buf)
-            .map_err(|e| format!("write at LBA {lba}: {e:?}"))
-    }
-
-    pub fn flush(&mut self) -> Result<(), String> {
-        self.blk.flush().map_err(|e| format!("flush: {e:?}"))
-    }
-
-    /// Finds the GPT partition called `name`.
-    pub fn gpt_extent(&mut self, name: &str) -> Result<Option<Extent>, String> {
-        let mut sector = [0u8; SECTOR_SIZE];
-        self.read(0, &mut sector)?;
-        gpt::check_protective_mbr(&sector).map_err(|e| format!("GPT: {e}"))?;
-        self.read(1, &mut sector)?;
-        let header = Header::parse(&sector).map_err(|e| format!("GPT: {e}"))?;
-        header
-            .check_disk_size(self.sectors())
-            .map_err(|e| format!("GPT: {e}"))?;
-        let mut entries = vec![0u8; header.entries_sectors() as usize * SECTOR_SIZE];
-        self.read(header.entries_lba(), &mut entries)?;
-        gpt::find_by_name(&header, &entries[..header.entries_len()], name)
-            .map_err(|e| format!("GPT: {e}"))
-    }
-}
 
 // ---- the storage mediator ----
 
@@ -117,10 +46,10 @@ pub struct Item {
 pub const MAX_PARTITIONS: usize = 8;
 /// Requests waiting per partition.
 const DEPTH: usize = 64;
-/// Physical requests in flight at most (virtio-drivers' queue has 16
-/// descriptors, 3 per request); with `others_in_flight` = 1 below, three
-/// are always kept for the highest-priority partition.
-const IN_FLIGHT: usize = 4;
+/// Physical requests in flight at most (the physical driver's slots);
+/// with `others_in_flight` = 1 below, three are always kept for the
+/// highest-priority partition.
+const IN_FLIGHT: usize = phys_blk::SLOTS;
 
 pub type Sched = Scheduler<Item, MAX_PARTITIONS, DEPTH, IN_FLIGHT>;
 
@@ -148,12 +77,17 @@ pub struct StorageRt {
 /// dispatched (the scheduler keeps this at or below `K`), and its longest
 /// wait from being queued to being dispatched. New highs are logged (the
 /// wait only from [`WAIT_REPORT_US`] on), so the log shows the worst case
-/// a run met.
+/// a run met; so is a summary of every [`WAIT_WINDOW`] waits (median, 99th
+/// percentile, maximum), which shows how they usually go.
 #[derive(Default)]
 pub struct TopWaits {
     behind: AtomicUsize,
     wait_us: AtomicU64,
+    window: Mutex<LatencyWindow<WAIT_WINDOW>>,
 }
+
+/// Top-partition dispatches per logged summary.
+pub const WAIT_WINDOW: usize = 500;
 
 /// Top-partition waits below this are not worth a log line.
 pub const WAIT_REPORT_US: u64 = 1000;
@@ -175,16 +109,25 @@ pub fn open_storage(
         .regions
         .first()
         .ok_or("storage device has no registers")?;
-    let mut disk = PhysicalDisk::open(region.base, region.size)?;
     // Completions interrupt the home core, which then finishes them; it
-    // never spins waiting for the device (except for flushes, below).
-    disk.blk.enable_interrupts();
+    // never waits for the device.
+    let disk = PhysicalDisk::open(region.base, region.size)?;
     info!(
-        "storage {}: virtio-blk at {:#x}, {} MiB{}, I/O on cpu {home_cpu}",
+        "storage {}: virtio-blk at {:#x}, {} MiB{}{}{}, I/O on cpu {home_cpu}",
         desc.name,
         region.base,
         disk.sectors() >> 11,
-        if disk.read_only() { ", read-only" } else { "" }
+        if disk.read_only() { ", read-only" } else { "" },
+        if disk.max_discard_sectors() > 0 {
+            ", discard"
+        } else {
+            ""
+        },
+        if disk.max_write_zeroes_sectors() > 0 {
+            ", write-zeroes"
+        } else {
+            ""
+        },
     );
     // The safety partition may wait behind at most one lower-priority
     // physical request (K = 1); a starved queue gets a turn after 8 passes.
@@ -228,7 +171,18 @@ pub fn open_virt_disk(
     };
     let mut cfg = DiskConfig::new(start, sectors);
     cfg.read_only = d.read_only || phys.read_only();
+    // DISCARD where the physical disk has it; WRITE_ZEROES always (zeros
+    // are written where the disk has no WRITE_ZEROES), within its limits.
+    cfg.discard = !cfg.read_only && phys.max_discard_sectors() > 0;
+    cfg.max_discard_sectors = cfg
+        .max_discard_sectors
+        .min(phys.max_discard_sectors().max(1));
     cfg.write_zeroes = !cfg.read_only;
+    if phys.max_write_zeroes_sectors() > 0 {
+        cfg.max_write_zeroes_sectors = cfg
+            .max_write_zeroes_sectors
+            .min(phys.max_write_zeroes_sectors());
+    }
     // GET_ID: the partition's name (zero padded, as the spec allows).
     for (slot, byte) in cfg.id.iter_mut().zip(partition.bytes()) {
         *slot = byte;
@@ -246,78 +200,6 @@ pub fn open_virt_disk(
         storage: index,
         transport: Mutex::new(MmioTransport2::new(blk)),
     })
-}
-
-/// Runs one physical request synchronously: data moves between the disk and
-/// the partition's buffers through a bounce buffer, so the physical device
-/// never sees guest memory.
-pub fn execute(
-    disk: &mut PhysicalDisk,
-    op: PhysOp,
-    lba: u64,
-    sectors: u64,
-    segments: &[Region],
-    mem: &dyn GuestMemory,
-) -> BackendStatus {
-    let bytes = (sectors * SECTOR_SIZE as u64) as usize;
-    let buffer = || bounce_buffer(bytes).ok_or_else(|| format!("no memory for {bytes} bytes"));
-    let result = match op {
-        PhysOp::Read => buffer().and_then(|mut buf| {
-            disk.read(lba, &mut buf)
-                .and_then(|()| scatter(&buf, segments, mem))
-        }),
-        PhysOp::Write { durable } => buffer().and_then(|mut buf| {
-            gather(&mut buf, segments, mem)
-                .and_then(|()| disk.write(lba, &buf))
-                .and_then(|()| if durable { disk.flush() } else { Ok(()) })
-        }),
-        PhysOp::Flush => disk.flush(),
-        PhysOp::WriteZeroes { .. } => buffer().and_then(|buf| disk.write(lba, &buf)),
-        PhysOp::Discard => return BackendStatus::Unsupported,
-    };
-    match result {
-        Ok(()) => BackendStatus::Ok,
-        Err(e) => {
-            log::warn!("storage: {e}");
-            BackendStatus::IoError
-        }
-    }
-}
-
-/// A zeroed buffer for one request's data. The block model keeps every
-/// request within `MAX_REQUEST_BYTES`, so with `IN_FLIGHT` requests this
-/// stays bounded; still, a heap that cannot give it fails the request
-/// (logged) instead of the hypervisor.
-fn bounce_buffer(bytes: usize) -> Option<Vec<u8>> {
-    let mut buf = Vec::new();
-    if bytes as u64 > MAX_REQUEST_BYTES || buf.try_reserve_exact(bytes).is_err() {
-        log::error!("storage: no bounce buffer of {bytes} bytes for a request");
-        return None;
-    }
-    buf.resize(bytes, 0);
-    Some(buf)
-}
-
-fn scatter(buf: &[u8], segments: &[Region], mem: &dyn GuestMemory) -> Result<(), String> {
-    let mut at = 0;
-    for s in segments {
-        let end = at + s.len as usize;
-        mem.write(s.gpa, &buf[at..end])
-            .map_err(|e| format!("guest buffer {:#x}: {e:?}", e.gpa))?;
-        at = end;
-    }
-    Ok(())
-}
-
-fn gather(buf: &mut [u8], segments: &[Region], mem: &dyn GuestMemory) -> Result<(), String> {
-    let mut at = 0;
-    for s in segments {
-        let end = at + s.len as usize;
-        mem.read(s.gpa, &mut buf[at..end])
-            .map_err(|e| format!("guest buffer {:#x}: {e:?}", e.gpa))?;
-        at = end;
-    }
-    Ok(())
 }
 
 /// The interrupt of virtio slot `slot`.
@@ -420,24 +302,22 @@ pub fn line_high(p: &PartitionRt, slot: usize) -> bool {
         .is_some_and(|d| d.transport.lock().irq_level())
 }
 
-/// A physical request on the device: the buffers virtio-drivers lends to
-/// the device until it completes (boxed, so they never move).
+/// A request on the physical disk.
 struct InFlight {
     dispatched: Dispatch<Item>,
-    token: u16,
-    write: bool,
-    req: Box<BlkReq>,
-    resp: Box<BlkResp>,
-    buf: Vec<u8>,
-    segments: heapless::Vec<Region, SEG_MAX>,
+    /// The physical driver's slot and the ring id its completion carries.
+    slot: usize,
+    ring: u16,
+    /// A durable write: a FLUSH follows the write before it completes.
+    then_flush: bool,
 }
 
 /// On the home core, whenever it is woken (a partition queued work, the
 /// device interrupted) or polls: starts what the scheduler allows (several
 /// requests in flight), finishes what the device has completed, and
-/// starts more as slots free up. Never waits for the device except for
-/// requests that must run alone (see [`start`]). Returns whether requests
-/// are still on the device (their completion interrupt will come).
+/// starts more as slots free up. Never waits for the device. Returns
+/// whether requests are still on the device (their completion interrupt
+/// will come).
 pub fn service() -> bool {
     let hv = hv();
     let me = cpu::current();
@@ -528,6 +408,21 @@ fn note_top_dispatch(storage: &StorageRt, dispatched: &Dispatch<Item>, behind: u
             name()
         );
     }
+    let summary = waits
+        .window
+        .lock()
+        .record(wait_us.min(u64::from(u32::MAX)) as u32);
+    if let Some(s) = summary {
+        info!(
+            "storage {}: partition {}: last {} dispatches waited p50 {} us, p99 {} us, max {} us",
+            storage.name,
+            name(),
+            s.samples,
+            s.p50,
+            s.p99,
+            s.max
+        );
+    }
 }
 
 /// Finishes whatever the device has completed since the last look;
@@ -535,39 +430,38 @@ fn note_top_dispatch(storage: &StorageRt, dispatched: &Dispatch<Item>, behind: u
 fn harvest(storage: &StorageRt, in_flight: &mut Vec<InFlight>) -> bool {
     let mut finished = false;
     loop {
-        let done = storage.disk.lock().peek_used();
-        let Some(token) = done else { return finished };
-        match in_flight.iter().position(|f| f.token == token) {
+        let done = storage.disk.lock().take_used();
+        let Some(ring) = done else { return finished };
+        match in_flight.iter().position(|f| f.ring == ring) {
             Some(i) => {
-                finish(storage, in_flight.swap_remove(i));
+                let f = in_flight.swap_remove(i);
+                if let Some(again) = finish(storage, f) {
+                    in_flight.push(again);
+                }
                 finished = true;
             }
-            None => {
-                log::error!(
-                    "storage {}: device completed unknown request {token}",
-                    storage.name
-                );
-                return finished;
-            }
+            None => log::error!(
+                "storage {}: device completed unknown request {ring}",
+                storage.name
+            ),
         }
     }
 }
 
-/// Starts a dispatched request: reads and writes go to the device without
-/// waiting; the rest (flush, a write that must be durable, write-zeroes)
-/// waits until everything in flight has finished, then runs to completion
-/// here, so a flush covers every write completed before it.
+/// Starts a dispatched request on the physical disk, without waiting:
+/// data buffers are the partition's own RAM, translated to host addresses
+/// (the model checked them against its map); a write-zeroes without
+/// physical WRITE_ZEROES writes the driver's zeros. A FLUSH needs no
+/// barrier: it covers every write the device completed before it, and the
+/// partition's writes complete to it only after they did.
 fn start(
     storage: &StorageRt,
     dispatched: Dispatch<Item>,
-    in_flight: &mut Vec<InFlight>,
+    in_flight: &[InFlight],
 ) -> Option<InFlight> {
     let hv = hv();
     let item = dispatched.item;
     let p = &hv.partitions[item.partition];
-    let mem = PartitionMemory { map: p.desc.memory };
-    // Copy the request out so the partition's device is not locked while
-    // the physical disk works.
     let request = p.disks[item.disk]
         .transport
         .lock()
@@ -582,106 +476,144 @@ fn start(
         complete(storage, dispatched, BackendStatus::IoError);
         return None;
     };
-    let bytes = (sectors * SECTOR_SIZE as u64) as usize;
-    let mut req = Box::new(BlkReq::default());
-    let mut resp = Box::new(BlkResp::default());
-    let data = if matches!(op, PhysOp::Read | PhysOp::Write { .. }) {
-        bytes
-    } else {
-        0
-    };
-    let Some(mut buf) = bounce_buffer(data) else {
+    let Some(slot) = (0..phys_blk::SLOTS).find(|s| in_flight.iter().all(|f| f.slot != *s)) else {
+        log::error!(
+            "storage {}: no free slot for a dispatched request",
+            storage.name
+        );
         complete(storage, dispatched, BackendStatus::IoError);
         return None;
     };
     let mut disk = storage.disk.lock();
-    let started = match op {
-        PhysOp::Read => {
-            // SAFETY: the buffers are boxed or heap-allocated, kept in the
-            // returned InFlight untouched until the device completes them.
-            unsafe {
-                disk.blk
-                    .read_blocks_nb(lba as usize, &mut req, &mut buf, &mut resp)
+    let mut then_flush = false;
+    let (request, data) = match op {
+        PhysOp::Read | PhysOp::Write { .. } => {
+            let read = op == PhysOp::Read;
+            let Some(data) = host_buffers(p.desc.memory, &segments, read) else {
+                drop(disk);
+                log::warn!("storage: partition {}: a buffer left its memory", p.name());
+                complete(storage, dispatched, BackendStatus::IoError);
+                return None;
+            };
+            if let PhysOp::Write { durable } = op {
+                then_flush = durable && disk.has_flush();
+                (Request::Write { lba }, data)
+            } else {
+                (Request::Read { lba }, data)
             }
         }
-        PhysOp::Write { durable: false } => match gather(&mut buf, &segments, &mem) {
-            // SAFETY: as for reads.
-            Ok(()) => unsafe {
-                disk.blk
-                    .write_blocks_nb(lba as usize, &mut req, &buf, &mut resp)
+        PhysOp::Flush if !disk.has_flush() => {
+            drop(disk);
+            complete(storage, dispatched, BackendStatus::Ok);
+            return None;
+        }
+        PhysOp::Flush => (Request::Flush, heapless::Vec::new()),
+        PhysOp::Discard if disk.max_discard_sectors() > 0 => (
+            Request::Discard {
+                lba,
+                sectors: sectors as u32,
             },
-            Err(e) => {
+            heapless::Vec::new(),
+        ),
+        PhysOp::Discard => {
+            drop(disk);
+            complete(storage, dispatched, BackendStatus::Unsupported);
+            return None;
+        }
+        PhysOp::WriteZeroes { unmap } if disk.max_write_zeroes_sectors() > 0 => (
+            Request::WriteZeroes {
+                lba,
+                sectors: sectors as u32,
+                unmap,
+            },
+            heapless::Vec::new(),
+        ),
+        PhysOp::WriteZeroes { .. } => {
+            // The model keeps the range within MAX_REQUEST_BYTES, which
+            // the driver's zeros cover.
+            let bytes = sectors * phys_blk::SECTOR;
+            if bytes > MAX_REQUEST_BYTES {
                 drop(disk);
-                log::warn!("storage: {e}");
                 complete(storage, dispatched, BackendStatus::IoError);
                 return None;
             }
-        },
-        _ => {
-            drop(disk);
-            // A barrier: what is in flight finishes first, so a flush
-            // covers every write completed before it.
-            while !in_flight.is_empty() {
-                if !harvest(storage, in_flight) {
-                    core::hint::spin_loop();
-                }
-            }
-            let status = execute(&mut storage.disk.lock(), op, lba, sectors, &segments, &mem);
-            complete(storage, dispatched, status);
-            return None;
+            (Request::Write { lba }, disk.zero_bufs(bytes))
         }
     };
-    match started {
-        Ok(token) => Some(InFlight {
+    match disk.submit(slot, request, &data) {
+        Ok(ring) => Some(InFlight {
             dispatched,
-            token,
-            write: op != PhysOp::Read,
-            req,
-            resp,
-            buf,
-            segments,
+            slot,
+            ring,
+            then_flush,
         }),
         Err(e) => {
             drop(disk);
-            log::warn!("storage {}: could not start a request: {e:?}", storage.name);
+            log::warn!("storage {}: could not start a request: {e}", storage.name);
             complete(storage, dispatched, BackendStatus::IoError);
             None
         }
     }
 }
 
-/// The device finished `f`: collect it from the driver, copy read data to
-/// the partition, complete it to the partition's virtio-blk.
-fn finish(storage: &StorageRt, mut f: InFlight) {
-    let mut disk = storage.disk.lock();
-    // SAFETY: the same buffers as at submission, untouched since.
-    let result = unsafe {
-        if f.write {
-            disk.blk
-                .complete_write_blocks(f.token, &f.req, &f.buf, &mut f.resp)
-        } else {
-            disk.blk
-                .complete_read_blocks(f.token, &f.req, &mut f.buf, &mut f.resp)
+/// The host-physical buffers of a partition's data segments (split where
+/// a segment crosses from one of its memory regions into the next);
+/// `None` if one is not in its memory.
+fn host_buffers(
+    map: &[MemoryMap],
+    segments: &[Region],
+    device_writes: bool,
+) -> Option<heapless::Vec<Buf, { phys_blk::MAX_DATA_BUFS }>> {
+    let mut bufs = heapless::Vec::new();
+    for s in segments {
+        for (addr, len) in hypervisor::guest_map::host_ranges(map, s.gpa, u64::from(s.len))? {
+            bufs.push(Buf {
+                addr,
+                len: len as u32,
+                device_writes,
+            })
+            .ok()?;
         }
-    };
-    drop(disk);
-    let p = &hv().partitions[f.dispatched.item.partition];
-    let mem = PartitionMemory { map: p.desc.memory };
-    let status = match result {
-        Ok(()) if f.write => BackendStatus::Ok,
-        Ok(()) => match scatter(&f.buf, &f.segments, &mem) {
-            Ok(()) => BackendStatus::Ok,
-            Err(e) => {
-                log::warn!("storage: {e}");
-                BackendStatus::IoError
-            }
-        },
-        Err(e) => {
-            log::warn!("storage {}: physical request failed: {e:?}", storage.name);
+    }
+    Some(bufs)
+}
+
+/// The device finished `f`: its status goes to the partition, or, for a
+/// durable write that succeeded, a FLUSH follows in the same slot (returned
+/// as the request still in flight).
+fn finish(storage: &StorageRt, f: InFlight) -> Option<InFlight> {
+    let mut disk = storage.disk.lock();
+    let status = match disk.status(f.slot) {
+        0 => BackendStatus::Ok,
+        2 => BackendStatus::Unsupported,
+        s => {
+            log::warn!(
+                "storage {}: physical request failed (status {s})",
+                storage.name
+            );
             BackendStatus::IoError
         }
     };
+    if f.then_flush && status == BackendStatus::Ok {
+        match disk.submit(f.slot, Request::Flush, &[]) {
+            Ok(ring) => {
+                return Some(InFlight {
+                    ring,
+                    then_flush: false,
+                    ..f
+                });
+            }
+            Err(e) => log::warn!("storage {}: could not flush: {e}", storage.name),
+        }
+    }
+    drop(disk);
+    let status = if f.then_flush {
+        BackendStatus::IoError
+    } else {
+        status
+    };
     complete(storage, f.dispatched, status);
+    None
 }
 
 /// Reports a physical request's end to the partition and the scheduler.

@@ -8,6 +8,7 @@
 
 pub mod console;
 pub mod gpt;
+pub mod latency;
 pub mod pl011;
 pub mod sp805;
 pub mod virtio;

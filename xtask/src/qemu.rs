@@ -32,7 +32,7 @@ pub fn command(board: &Board, image: &Path, changes: &MachineChanges) -> Result<
         .arg("-kernel")
         .arg(image);
     Ok(match &changes.disk {
-        Some(disk) => cmd.args(disk_args(disk, changes.disk_cache)),
+        Some(disk) => cmd.args(disk_args(disk, changes.drive_options)),
         None => cmd,
     })
 }
@@ -40,17 +40,17 @@ pub fn command(board: &Board, image: &Path, changes: &MachineChanges) -> Result<
 /// A raw disk image as a virtio-blk device on virtio-mmio. QEMU fills the
 /// virtio-mmio transports from the highest address down: on `virt` the
 /// first device is at 0x0a00_3e00 (`/virtio_mmio@a003e00`, SPI 47). Modern
-/// (version 2) virtio-mmio, not QEMU's legacy default. `cache` is QEMU's
-/// `-drive cache=` mode, QEMU's default (writeback) if `None`.
-fn disk_args(disk: &Path, cache: Option<&str>) -> [OsString; 6] {
+/// (version 2) virtio-mmio, not QEMU's legacy default. `options` are more
+/// `-drive` options (e.g. `cache=unsafe,discard=unmap`).
+fn disk_args(disk: &Path, options: Option<&str>) -> [OsString; 6] {
     // QEMU option values escape commas by doubling them.
     let file = disk.to_string_lossy().replace(',', ",,");
-    let cache = cache.map(|c| format!(",cache={c}")).unwrap_or_default();
+    let options = options.map(|o| format!(",{o}")).unwrap_or_default();
     [
         "-global".into(),
         "virtio-mmio.force-legacy=false".into(),
         "-drive".into(),
-        format!("if=none,id=disk0,file={file},format=raw{cache}").into(),
+        format!("if=none,id=disk0,file={file},format=raw{options}").into(),
         "-device".into(),
         "virtio-blk-device,drive=disk0".into(),
     ]
@@ -70,9 +70,10 @@ pub struct MachineChanges {
     pub icount: Option<&'static str>,
     /// A raw disk image to attach as the board's virtio-blk disk.
     pub disk: Option<PathBuf>,
-    /// Its `-drive cache=` mode (`unsafe`: the host never syncs it, so a
-    /// guest's flush costs no host disk time).
-    pub disk_cache: Option<&'static str>,
+    /// More `-drive` options for it: `cache=unsafe` (the host never syncs
+    /// it, so a guest's flush costs no host disk time), `discard=unmap`
+    /// (discarded sectors become holes in the image and read as zeros).
+    pub drive_options: Option<&'static str>,
 }
 
 /// Runs `cmd` on this terminal until QEMU is quit; an error if it fails.

@@ -176,9 +176,10 @@ impl Scenario {
         self
     }
 
-    /// QEMU's `-drive cache=` mode for the scenario's disk.
-    pub fn disk_cache(mut self, mode: &'static str) -> Self {
-        self.machine.disk_cache = Some(mode);
+    /// More QEMU `-drive` options for the scenario's disk (see
+    /// [`crate::qemu::MachineChanges::drive_options`]).
+    pub fn drive_options(mut self, options: &'static str) -> Self {
+        self.machine.drive_options = Some(options);
         self
     }
 

@@ -1,52 +1,154 @@
-//! DMA memory for the hypervisor's own (physical-side) device drivers, as
-//! the `virtio-drivers` crate's `Hal`. EL2 identity-maps RAM, so a heap
-//! address is the bus address; devices on the supported boards are cache
-//! coherent (`dma-coherent`), so sharing a buffer needs no copy.
+//! What the hypervisor's own device drivers (the physical disk) need from
+//! the machine: device registers, and memory shared with a device.
+//!
+//! EL2 identity-maps RAM, so a heap address is also the bus address the
+//! device uses; devices on the supported boards are cache coherent
+//! (`dma-coherent`), so sharing memory needs barriers but no cache
+//! maintenance. Device registers come from the platform DT and are
+//! identity-mapped as device memory at EL2; the config validator keeps
+//! every such device away from the partitions.
 
-use alloc::alloc::{Layout, alloc_zeroed, dealloc};
-use core::ptr::NonNull;
-use virtio_drivers::transport::mmio::{MmioError, MmioTransport, VirtIOHeader};
-use virtio_drivers::{BufferDirection, Hal, PAGE_SIZE, PhysAddr};
+use alloc::alloc::{Layout, alloc_zeroed};
+use shared_devices::virtio::memory::{Fence, GuestMemory, MemoryError};
 
-pub struct El2Hal;
-
-fn layout(pages: usize) -> Layout {
-    Layout::from_size_align(pages * PAGE_SIZE, PAGE_SIZE).expect("DMA allocation size")
+/// A device's register frame.
+pub struct Mmio {
+    base: u64,
+    size: u64,
 }
 
-// SAFETY: allocations are page aligned, zeroed, owned until `dma_dealloc`;
-// physical == virtual under the EL2 identity map.
-unsafe impl Hal for El2Hal {
-    fn dma_alloc(pages: usize, _direction: BufferDirection) -> (PhysAddr, NonNull<u8>) {
-        // SAFETY: the layout has a non-zero size (pages >= 1 per the trait).
-        let ptr = unsafe { alloc_zeroed(layout(pages)) };
-        let ptr = NonNull::new(ptr).expect("out of heap for DMA");
-        (ptr.as_ptr() as usize as PhysAddr, ptr)
+impl Mmio {
+    /// The frame `base..base + size` of a device the hypervisor owns (from
+    /// the platform DT; no partition maps it).
+    pub fn new(base: u64, size: u64) -> Self {
+        assert!(
+            base != 0 && base.is_multiple_of(4),
+            "device registers at {base:#x}"
+        );
+        Self { base, size }
     }
 
-    unsafe fn dma_dealloc(_paddr: PhysAddr, vaddr: NonNull<u8>, pages: usize) -> i32 {
-        // SAFETY: the caller passes what `dma_alloc` returned, with its size.
-        unsafe { dealloc(vaddr.as_ptr(), layout(pages)) };
-        0
+    pub fn base(&self) -> u64 {
+        self.base
     }
 
-    unsafe fn mmio_phys_to_virt(paddr: PhysAddr, _size: usize) -> NonNull<u8> {
-        NonNull::new(paddr as usize as *mut u8).expect("MMIO at address 0")
+    fn at(&self, offset: u64) -> *mut u32 {
+        assert!(
+            offset.is_multiple_of(4) && offset + 4 <= self.size,
+            "register {offset:#x} outside the {:#x}-byte frame",
+            self.size
+        );
+        (self.base + offset) as usize as *mut u32
     }
 
-    unsafe fn share(buffer: NonNull<[u8]>, _direction: BufferDirection) -> PhysAddr {
-        buffer.as_ptr() as *mut u8 as usize as PhysAddr
+    pub fn read32(&self, offset: u64) -> u32 {
+        // SAFETY: an aligned register inside the device's frame (checked
+        // above), mapped as device memory; reads have no effect on memory.
+        unsafe { core::ptr::read_volatile(self.at(offset)) }
     }
 
-    unsafe fn unshare(_paddr: PhysAddr, _buffer: NonNull<[u8]>, _direction: BufferDirection) {}
+    /// Writes a register; memory written before (e.g. a ring the write
+    /// tells the device about) is visible to the device first.
+    pub fn write32(&self, offset: u64, value: u32) {
+        let at = self.at(offset);
+        // SAFETY: as for `read32`; the barrier orders earlier memory writes
+        // before the register write.
+        unsafe {
+            core::arch::asm!("dsb st", options(nostack));
+            core::ptr::write_volatile(at, value);
+        }
+    }
 }
 
-/// The virtio-mmio transport of the physical device at `base` (non-zero).
-pub fn mmio_transport(base: u64, size: u64) -> Result<MmioTransport<'static>, MmioError> {
-    let header =
-        NonNull::new(base as usize as *mut VirtIOHeader).expect("virtio-mmio frame at address 0");
-    // SAFETY: `base` is a virtio-mmio register frame from the platform DT,
-    // identity mapped as device memory at EL2, used by the hypervisor only
-    // (the config validator keeps it out of every partition).
-    unsafe { MmioTransport::new(header, size as usize) }
+/// Memory shared with a device: allocated once, zeroed, never freed (it
+/// lives as long as the device), and reached only through bounds-checked
+/// accesses, as [`GuestMemory`] (addresses are bus addresses).
+pub struct DmaRegion {
+    base: u64,
+    len: u64,
+}
+
+impl DmaRegion {
+    /// `len` bytes, page aligned; `None` if the heap cannot give them.
+    pub fn alloc(len: usize) -> Option<Self> {
+        let layout = Layout::from_size_align(len.max(1), 4096).ok()?;
+        // SAFETY: the layout has a non-zero size.
+        let ptr = unsafe { alloc_zeroed(layout) };
+        (!ptr.is_null()).then_some(Self {
+            base: ptr as usize as u64,
+            len: len as u64,
+        })
+    }
+
+    pub fn base(&self) -> u64 {
+        self.base
+    }
+
+    fn host(&self, addr: u64, len: u64) -> Result<*mut u8, MemoryError> {
+        let end = addr.checked_add(len);
+        if addr < self.base || end.is_none_or(|e| e > self.base + self.len) {
+            return Err(MemoryError { gpa: addr, len });
+        }
+        Ok(addr as usize as *mut u8)
+    }
+}
+
+impl GuestMemory for DmaRegion {
+    fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), MemoryError> {
+        let from = self.host(addr, buf.len() as u64)?;
+        // SAFETY: inside the allocation (checked above); the device may
+        // write it concurrently, which a byte copy tolerates.
+        unsafe { core::ptr::copy_nonoverlapping(from, buf.as_mut_ptr(), buf.len()) };
+        Ok(())
+    }
+
+    fn write(&self, addr: u64, data: &[u8]) -> Result<(), MemoryError> {
+        let to = self.host(addr, data.len() as u64)?;
+        // SAFETY: as for `read`.
+        unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), to, data.len()) };
+        Ok(())
+    }
+
+    fn check(&self, addr: u64, len: u64) -> Result<(), MemoryError> {
+        self.host(addr, len).map(|_| ())
+    }
+
+    fn fence(&self, fence: Fence) {
+        // Ordering against a device, not another core: outer shareable.
+        // SAFETY: barriers only.
+        unsafe {
+            match fence {
+                Fence::Acquire => core::arch::asm!("dmb oshld", options(nostack)),
+                Fence::Release | Fence::Full => core::arch::asm!("dmb osh", options(nostack)),
+            }
+        }
+    }
+
+    fn read_u16(&self, addr: u64) -> Result<u16, MemoryError> {
+        let at = self.host(addr, 2)?;
+        if !addr.is_multiple_of(2) {
+            return Err(MemoryError { gpa: addr, len: 2 });
+        }
+        // SAFETY: aligned, inside the allocation; one 16-bit load.
+        Ok(unsafe { core::ptr::read_volatile(at as *const u16) })
+    }
+
+    fn write_u16(&self, addr: u64, value: u16) -> Result<(), MemoryError> {
+        let at = self.host(addr, 2)?;
+        if !addr.is_multiple_of(2) {
+            return Err(MemoryError { gpa: addr, len: 2 });
+        }
+        // SAFETY: as for `read_u16`; one 16-bit store.
+        unsafe { core::ptr::write_volatile(at as *mut u16, value) };
+        Ok(())
+    }
+
+    fn read_u32(&self, addr: u64) -> Result<u32, MemoryError> {
+        let at = self.host(addr, 4)?;
+        if !addr.is_multiple_of(4) {
+            return Err(MemoryError { gpa: addr, len: 4 });
+        }
+        // SAFETY: aligned, inside the allocation; one 32-bit load.
+        Ok(unsafe { core::ptr::read_volatile(at as *const u32) })
+    }
 }

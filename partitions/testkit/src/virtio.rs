@@ -76,6 +76,8 @@ pub mod blk_config {
     pub const CAPACITY: usize = 0x00;
     /// u32, valid with `BLK_BLK_SIZE`.
     pub const BLK_SIZE: usize = 0x14;
+    /// u32, valid with `BLK_DISCARD`: sectors per request at most.
+    pub const MAX_DISCARD_SECTORS: usize = 0x24;
     /// u32, valid with `BLK_WRITE_ZEROES`: sectors per request at most.
     pub const MAX_WRITE_ZEROES_SECTORS: usize = 0x30;
 }

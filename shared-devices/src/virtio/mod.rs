@@ -70,6 +70,7 @@
 
 pub mod blk;
 pub mod device;
+pub mod driver;
 pub mod memory;
 pub mod mmio;
 pub mod queue;

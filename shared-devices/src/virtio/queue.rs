@@ -34,7 +34,7 @@ pub const AVAIL_F_NO_INTERRUPT: u16 = 1;
 /// full ring from an empty one).
 pub const MAX_SIZE: u16 = 32768;
 
-const DESC_BYTES: u64 = 16;
+pub const DESC_BYTES: u64 = 16;
 
 /// A guest-physical buffer: `len` bytes at `gpa`. `gpa + len` never
 /// overflows for regions produced here.

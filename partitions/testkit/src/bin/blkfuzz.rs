@@ -16,7 +16,8 @@
 //! blkfuzz: write-zeroes whole disk in one request -> ok | -> error <status>
 //! blkfuzz: write-zeroes whole disk in <n>-sector requests -> ok, zeros read back | -> <what>
 //! blkfuzz: write-zeroes past end -> error <status>        | -> ok LEAK
-//! blkfuzz: discard whole disk -> ok | -> error <status>
+//! blkfuzz: discard whole disk in one request -> ok | -> error <status>
+//! blkfuzz: discard whole disk in <n>-sector requests -> ok, zeros read back | ...
 //! blkfuzz: done
 //! blkfuzz: tick=<n>                             (every 500 ms)
 //! ```
@@ -314,12 +315,7 @@ fn whole_disk(blk: &mut VirtioBlk) {
         let op = |what| move |e| Failure::Op(what, e);
         blk.write(0, &marker).map_err(op("write"))?;
         blk.write(last, &marker).map_err(op("write"))?;
-        let mut at = 0;
-        while at < sectors {
-            let n = step.min(sectors - at);
-            blk.write_zeroes(at, n as u32).map_err(op("write-zeroes"))?;
-            at += n;
-        }
+        in_steps(sectors, step, |at, n| blk.write_zeroes(at, n)).map_err(op("write-zeroes"))?;
         let (mut first, mut end) = ([1u8; SECTOR], [1u8; SECTOR]);
         blk.read(0, &mut first).map_err(op("read"))?;
         blk.read(last, &mut end).map_err(op("read"))?;
@@ -338,9 +334,46 @@ fn whole_disk(blk: &mut VirtioBlk) {
         Err(e) => println!("blkfuzz: write-zeroes past end -> error {}", e),
     }
     match blk.discard(0, sectors as u32) {
-        Ok(()) => println!("blkfuzz: discard whole disk -> ok"),
-        Err(e) => println!("blkfuzz: discard whole disk -> error {}", e),
+        Ok(()) => println!("blkfuzz: discard whole disk in one request -> ok"),
+        Err(e) => println!("blkfuzz: discard whole disk in one request -> error {}", e),
     }
+    // Discarded sectors read back as anything; on a disk image that turns
+    // them into holes (QEMU discard=unmap), as zeros.
+    let step = u64::from(blk.max_discard_sectors().max(1));
+    let discarded = (|| -> Result<bool, Failure> {
+        let op = |what| move |e| Failure::Op(what, e);
+        blk.write(last, &marker).map_err(op("write"))?;
+        in_steps(sectors, step, |at, n| blk.discard(at, n)).map_err(op("discard"))?;
+        let mut end = [1u8; SECTOR];
+        blk.read(last, &mut end).map_err(op("read"))?;
+        Ok(end.iter().all(|&b| b == 0))
+    })();
+    match discarded {
+        Ok(true) => println!(
+            "blkfuzz: discard whole disk in {}-sector requests -> ok, zeros read back",
+            step
+        ),
+        Ok(false) => println!(
+            "blkfuzz: discard whole disk in {}-sector requests -> ok, data still there",
+            step
+        ),
+        Err(what) => println!("blkfuzz: discard whole disk -> {}", what),
+    }
+}
+
+/// Calls `f(first, count)` for `sectors` sectors in pieces of `step`.
+fn in_steps(
+    sectors: u64,
+    step: u64,
+    mut f: impl FnMut(u64, u32) -> Result<(), BlkError>,
+) -> Result<(), BlkError> {
+    let mut at = 0;
+    while at < sectors {
+        let n = step.min(sectors - at);
+        f(at, n as u32)?;
+        at += n;
+    }
+    Ok(())
 }
 
 enum Failure {

@@ -384,6 +384,14 @@ impl VirtioBlk {
         value
     }
 
+    /// The most sectors one DISCARD may cover (0 unless offered).
+    pub fn max_discard_sectors(&self) -> u32 {
+        if self.features & feature::BLK_DISCARD == 0 {
+            return 0;
+        }
+        self.read_reg(reg::CONFIG + blk_config::MAX_DISCARD_SECTORS)
+    }
+
     /// The most sectors one WRITE_ZEROES may cover (0 unless offered).
     pub fn max_write_zeroes_sectors(&self) -> u32 {
         if self.features & feature::BLK_WRITE_ZEROES == 0 {
