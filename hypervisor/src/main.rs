@@ -330,9 +330,7 @@ fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>, entered: u64) -> ! {
         }
     }
     for p in &hv.partitions {
-        if let Err(e) = runtime::boot_partition(p) {
-            error!("partition {}: not started: {e}", p.name());
-        }
+        runtime::request_boot(p);
     }
     arch::restart_on_fresh_stack(me, runtime::idle_loop)
 }

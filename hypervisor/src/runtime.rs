@@ -25,6 +25,8 @@ use spin::{Mutex, Once};
 pub const KICK_SGI: u32 = 0;
 /// Request bit: stop the vCPU running on this core and park.
 pub const REQ_STOP: u32 = 1 << 0;
+/// Boot the partition whose vCPU 0 this core runs (at system start).
+pub const REQ_BOOT: u32 = 1 << 1;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Power {
@@ -347,6 +349,22 @@ pub fn handle_requests() {
         me.requests.fetch_and(!REQ_STOP, Ordering::AcqRel);
         park();
     }
+    if me.requests.load(Ordering::Acquire) & REQ_BOOT != 0 {
+        me.requests.fetch_and(!REQ_BOOT, Ordering::AcqRel);
+        if let Some((p, 0)) = current_vcpu()
+            && let Err(e) = boot_partition(p)
+        {
+            error!("partition {}: not started: {e}", p.name());
+        }
+    }
+}
+
+/// Has the first core of partition `p` boot it: each partition's memory
+/// is scrubbed and loaded by its own core, in parallel, so a big partition
+/// (the IVI's Linux) does not hold up a small one (the cluster), nor the
+/// service core's I/O for it.
+pub fn request_boot(p: &PartitionRt) {
+    kick(p.vcpu_cpus[0], REQ_BOOT);
 }
 
 /// Turns this core's vCPU off (PSCI CPU_OFF).
