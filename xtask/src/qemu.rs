@@ -32,7 +32,11 @@ pub fn command(board: &Board, image: &Path, changes: &MachineChanges) -> Result<
         .arg("-kernel")
         .arg(image);
     Ok(match &changes.disk {
-        Some(disk) => cmd.args(disk_args(disk, changes.drive_options)),
+        Some(disk) => cmd.args(disk_args(
+            disk,
+            changes.drive_options,
+            changes.device_options,
+        )),
         None => cmd,
     })
 }
@@ -40,19 +44,21 @@ pub fn command(board: &Board, image: &Path, changes: &MachineChanges) -> Result<
 /// A raw disk image as a virtio-blk device on virtio-mmio. QEMU fills the
 /// virtio-mmio transports from the highest address down: on `virt` the
 /// first device is at 0x0a00_3e00 (`/virtio_mmio@a003e00`, SPI 47). Modern
-/// (version 2) virtio-mmio, not QEMU's legacy default. `options` are more
-/// `-drive` options (e.g. `cache=unsafe,discard=unmap`).
-fn disk_args(disk: &Path, options: Option<&str>) -> [OsString; 6] {
+/// (version 2) virtio-mmio, not QEMU's legacy default. `drive` and
+/// `device` are more `-drive` options (e.g. `cache=unsafe,discard=unmap`)
+/// and `-device` properties (e.g. `write-zeroes=off`).
+fn disk_args(disk: &Path, drive: Option<&str>, device: Option<&str>) -> [OsString; 6] {
     // QEMU option values escape commas by doubling them.
     let file = disk.to_string_lossy().replace(',', ",,");
-    let options = options.map(|o| format!(",{o}")).unwrap_or_default();
+    let more = |o: Option<&str>| o.map(|o| format!(",{o}")).unwrap_or_default();
+    let (options, properties) = (more(drive), more(device));
     [
         "-global".into(),
         "virtio-mmio.force-legacy=false".into(),
         "-drive".into(),
         format!("if=none,id=disk0,file={file},format=raw{options}").into(),
         "-device".into(),
-        "virtio-blk-device,drive=disk0".into(),
+        format!("virtio-blk-device,drive=disk0{properties}").into(),
     ]
 }
 
@@ -74,6 +80,9 @@ pub struct MachineChanges {
     /// it, so a guest's flush costs no host disk time), `discard=unmap`
     /// (discarded sectors become holes in the image and read as zeros).
     pub drive_options: Option<&'static str>,
+    /// More `-device` properties for it (`write-zeroes=off,discard=off`: a
+    /// disk without those requests).
+    pub device_options: Option<&'static str>,
 }
 
 /// Runs `cmd` on this terminal until QEMU is quit; an error if it fails.

@@ -183,6 +183,12 @@ impl Scenario {
         self
     }
 
+    /// More QEMU `-device` properties for the scenario's disk.
+    pub fn device_options(mut self, options: &'static str) -> Self {
+        self.machine.device_options = Some(options);
+        self
+    }
+
     /// Boot with this much RAM (`-m` value) instead of the board's.
     pub fn memory(mut self, memory: &'static str) -> Self {
         self.machine.memory = Some(memory);
@@ -219,6 +225,22 @@ impl Scenario {
         self.disk_checks
             .push((description.to_string(), Box::new(check)));
         self
+    }
+
+    /// The disk image, once QEMU has stopped, must still be the pristine
+    /// image of the scenario's layout outside the partitions `names` (the
+    /// writable disks of the config): nobody wrote anywhere else.
+    pub fn writes_only_inside(self, names: &'static [&'static str]) -> Self {
+        let layout = self
+            .disk
+            .expect("writes_only_inside needs .disk(layout) first");
+        self.check_disk(
+            &format!("the image changed only inside {}", names.join(", ")),
+            move |image| {
+                crate::disk::check_unchanged_outside(image, layout, names)
+                    .map_err(|e| format!("{e:#}"))
+            },
+        )
     }
 
     /// After the stop condition holds, keep watching for `millis` and fail
