@@ -32,11 +32,7 @@ pub fn command(board: &Board, image: &Path, changes: &MachineChanges) -> Result<
         .arg("-kernel")
         .arg(image);
     Ok(match &changes.disk {
-        Some(disk) => cmd.args(disk_args(
-            disk,
-            changes.drive_options,
-            changes.device_options,
-        )),
+        Some(disk) => cmd.args(disk_args(disk, changes)),
         None => cmd,
     })
 }
@@ -44,19 +40,28 @@ pub fn command(board: &Board, image: &Path, changes: &MachineChanges) -> Result<
 /// A raw disk image as a virtio-blk device on virtio-mmio. QEMU fills the
 /// virtio-mmio transports from the highest address down: on `virt` the
 /// first device is at 0x0a00_3e00 (`/virtio_mmio@a003e00`, SPI 47). Modern
-/// (version 2) virtio-mmio, not QEMU's legacy default. `drive` and
-/// `device` are more `-drive` options (e.g. `cache=unsafe,discard=unmap`)
-/// and `-device` properties (e.g. `write-zeroes=off`).
-fn disk_args(disk: &Path, drive: Option<&str>, device: Option<&str>) -> [OsString; 6] {
+/// (version 2) virtio-mmio, not QEMU's legacy default. With
+/// `failing_read_lba` the image is reached through QEMU's blkdebug driver,
+/// which fails every read of that sector with EIO.
+fn disk_args(disk: &Path, changes: &MachineChanges) -> [OsString; 6] {
     // QEMU option values escape commas by doubling them.
     let file = disk.to_string_lossy().replace(',', ",,");
+    let file = match changes.failing_read_lba {
+        None => format!("file={file}"),
+        Some(lba) => format!(
+            "file.driver=blkdebug,file.inject-error.0.event=read_aio,\
+             file.inject-error.0.iotype=read,file.inject-error.0.errno=5,\
+             file.inject-error.0.sector={lba},\
+             file.image.driver=file,file.image.filename={file}"
+        ),
+    };
     let more = |o: Option<&str>| o.map(|o| format!(",{o}")).unwrap_or_default();
-    let (options, properties) = (more(drive), more(device));
+    let (options, properties) = (more(changes.drive_options), more(changes.device_options));
     [
         "-global".into(),
         "virtio-mmio.force-legacy=false".into(),
         "-drive".into(),
-        format!("if=none,id=disk0,file={file},format=raw{options}").into(),
+        format!("if=none,id=disk0,{file},format=raw{options}").into(),
         "-device".into(),
         format!("virtio-blk-device,drive=disk0{properties}").into(),
     ]
@@ -83,6 +88,9 @@ pub struct MachineChanges {
     /// More `-device` properties for it (`write-zeroes=off,discard=off`: a
     /// disk without those requests).
     pub device_options: Option<&'static str>,
+    /// A sector of the disk whose every read fails with an I/O error (a
+    /// physical disk error, injected by QEMU's blkdebug driver).
+    pub failing_read_lba: Option<u64>,
 }
 
 /// Runs `cmd` on this terminal until QEMU is quit; an error if it fails.
@@ -265,6 +273,24 @@ mod tests {
                 " -global virtio-mmio.force-legacy=false \
                  -drive if=none,id=disk0,file=/tmp/a,,b.img,format=raw \
                  -device virtio-blk-device,drive=disk0"
+            ),
+            "{text}"
+        );
+        let failing = MachineChanges {
+            failing_read_lba: Some(69631),
+            ..changes
+        };
+        let text = command(&board, Path::new("hv.bin"), &failing)
+            .unwrap()
+            .text()
+            .to_string();
+        assert!(
+            text.contains(
+                " -drive if=none,id=disk0,file.driver=blkdebug,\
+                 file.inject-error.0.event=read_aio,file.inject-error.0.iotype=read,\
+                 file.inject-error.0.errno=5,\
+                 file.inject-error.0.sector=69631,file.image.driver=file,\
+                 file.image.filename=/tmp/a,,b.img,format=raw "
             ),
             "{text}"
         );

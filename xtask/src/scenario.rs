@@ -205,6 +205,19 @@ impl Scenario {
         self
     }
 
+    /// Every read of the last sector of GPT partition `partition` of the
+    /// scenario's disk fails on the physical disk with an I/O error (QEMU
+    /// blkdebug). After [`Scenario::disk`].
+    pub fn failing_last_sector_of(mut self, partition: &str) -> Self {
+        let layout = self.disk.expect("failing_last_sector_of needs a disk");
+        let lba = crate::disk::Layout::load(&crate::paths::root().join(layout))
+            .ok()
+            .and_then(|l| l.partition(partition).map(|p| p.last_lba))
+            .unwrap_or_else(|| panic!("{layout} has no partition {partition:?}"));
+        self.machine.failing_read_lba = Some(lba);
+        self
+    }
+
     /// Runs `setup` on the fresh disk image before QEMU starts (e.g. to put
     /// data on it with [`crate::disk::write_partition`]).
     #[allow(dead_code, reason = "for the storage scenarios")]

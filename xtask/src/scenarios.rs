@@ -32,6 +32,7 @@ pub fn all() -> Vec<Scenario> {
         storage_home(),
         storage_console_flood(),
         plain_disk(),
+        disk_error(),
     ]
 }
 
@@ -566,6 +567,30 @@ fn plain_disk() -> Scenario {
         .expect(r"^\[hostile\] blkfuzz: discard whole disk in one request -> error UNSUPP$")
         .expect(r"^\[hostile\] blkfuzz: done$")
         .expect_exactly(3, r"^\[cluster\] odometer: read-back ok$")
+        .writes_only_inside(&["cluster-odo", "ivi-data"])
+}
+
+/// A physical disk error: every read of the last sector of ivi-data fails
+/// on the disk itself (QEMU blkdebug). The partition that owns it gets
+/// IOERR for exactly those reads and goes on using the rest of its disk;
+/// the hypervisor logs the failure; the cluster's odometer on the same
+/// disk is not affected.
+fn disk_error() -> Scenario {
+    Scenario::new("disk-error", "config/qemu-virt/tests/hostile-blk.toml")
+        .disk(crate::disk::QEMU_VIRT_LAYOUT)
+        .failing_last_sector_of("ivi-data")
+        .timeout(60)
+        .expect(r"^\[hostile\] blkfuzz: valid request after abuse -> ok$")
+        .expect(r"^\[hostile\] blkfuzz: write-zeroes whole disk -> read -> error IOERR$")
+        .expect(r"^\[hostile\] blkfuzz: discard whole disk -> read -> error IOERR$")
+        .expect(r"^\[hostile\] blkfuzz: done$")
+        .expect_exactly(
+            2,
+            r"^\[hv\] WARN  storage disk0: physical request failed \(status 1\)$",
+        )
+        .expect(r"^\[cluster\] odometer: boot 3 km 300$")
+        .expect_exactly(3, r"^\[cluster\] odometer: read-back ok$")
+        .expect_none(r"PANIC|FATAL")
         .writes_only_inside(&["cluster-odo", "ivi-data"])
 }
 
