@@ -207,8 +207,12 @@ impl Layout {
         self.sectors * SECTOR
     }
 
-    pub fn partition(&self, name: &str) -> Option<&Partition> {
-        self.partitions.iter().find(|p| p.name == name)
+    /// The partition named `name`; an error naming it if there is none.
+    pub fn partition(&self, name: &str) -> Result<&Partition> {
+        self.partitions
+            .iter()
+            .find(|p| p.name == name)
+            .with_context(|| format!("the layout has no partition named {name:?}"))
     }
 
     fn last_usable(&self) -> u64 {
@@ -628,13 +632,10 @@ pub fn check_unchanged_outside(image: &Path, layout: &str, names: &[&str]) -> Re
         image.display(),
         layout.size()
     );
-    let mut excluded = Vec::new();
-    for name in names {
-        match layout.partition(name) {
-            Some(p) => excluded.push(p.bytes()),
-            None => bail!("the layout has no partition named {name:?}"),
-        }
-    }
+    let mut excluded = names
+        .iter()
+        .map(|name| Ok(layout.partition(name)?.bytes()))
+        .collect::<Result<Vec<_>>>()?;
     excluded.sort_by_key(|r| r.start);
     let mut ranges = Vec::new();
     let mut at = 0;

@@ -211,9 +211,8 @@ impl Scenario {
     pub fn failing_last_sector_of(mut self, partition: &str) -> Self {
         let layout = self.disk.expect("failing_last_sector_of needs a disk");
         let lba = crate::disk::Layout::load(&crate::paths::root().join(layout))
-            .ok()
-            .and_then(|l| l.partition(partition).map(|p| p.last_lba))
-            .unwrap_or_else(|| panic!("{layout} has no partition {partition:?}"));
+            .and_then(|l| Ok(l.partition(partition)?.last_lba))
+            .unwrap_or_else(|e| panic!("{layout}: {e:#}"));
         self.machine.failing_read_lba = Some(lba);
         self
     }
