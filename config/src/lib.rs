@@ -12,6 +12,7 @@
 //! [`check`] is what `cargo xtask check-config` runs. The file format is
 //! described in `docs/config.md`.
 #![cfg_attr(not(feature = "std"), no_std)]
+#![forbid(unsafe_code)]
 
 pub mod layout;
 pub mod model;

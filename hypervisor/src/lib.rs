@@ -1,18 +1,25 @@
-//! The portable part of the hypervisor: page tables, device trees, the
-//! vGIC register model, PSCI decoding, exception syndromes and the guest
-//! memory map. Everything here is safe Rust and runs under `cargo test` on
-//! the host; the EL2 binary (`main.rs` and `arch/`) adds the registers,
-//! traps and raw memory access.
-#![cfg_attr(not(test), no_std)]
+//! The hypervisor, everything but its entry: the partition machinery and
+//! the mediators, on top of an architecture interface. The EL2 binary
+//! (`main.rs`) is the boot sequence only.
+//!
+//! Layers, each importing only the ones below it:
+//! - [`mediators`]: shared physical devices (console, storage), and
+//!   [`drivers`]: the hypervisor's own physical device drivers;
+//! - [`partition`]: partitions at run time: traps, trapped MMIO, virtual
+//!   interrupts, PSCI, watchdog, life cycle;
+//! - [`dt`] and [`memory`]: device trees and memory maps (portable logic);
+//! - [`arch`]: the CPU, the GIC and raw memory, with a real AArch64
+//!   implementation and a fake one for host tests.
+//!
+//! On the host (`cargo test -p hypervisor`) it builds with the fake
+//! architecture, so every layer runs under test.
+#![cfg_attr(target_os = "none", no_std)]
 
 extern crate alloc;
 
-pub mod esr;
-pub mod fdt_writer;
-pub mod guest_dt;
-pub mod guest_map;
-pub mod pagetable;
-pub mod platform;
-pub mod psci;
-pub mod ranges;
-pub mod vgic;
+pub mod arch;
+pub mod drivers;
+pub mod dt;
+pub mod mediators;
+pub mod memory;
+pub mod partition;

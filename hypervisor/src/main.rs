@@ -1,33 +1,40 @@
-//! The EL2 hypervisor binary: boot, partition set-up, and the per-core
-//! idle loop from which vCPUs run. See docs/architecture.md.
+//! The EL2 hypervisor binary: the entry points `boot.S` jumps to, and the
+//! boot sequence that reads the platform device tree, checks the config
+//! against it, builds the partitions and their emulated devices, starts
+//! the mediators and the cores. Everything it builds lives in the
+//! `hypervisor` library; see docs/architecture.md.
 #![no_std]
 #![no_main]
 
 extern crate alloc;
 
-mod arch;
-mod console;
-mod heap;
-mod phys_blk;
-mod runtime;
-mod storage;
-mod traps;
-mod virq;
-
+use alloc::vec;
 use alloc::vec::Vec;
-use arch::{cpu, gic, mmu};
 use config::layout;
 use config::model::{Region, System};
-use core::sync::atomic::AtomicU32;
-use hypervisor::pagetable::{Attributes, PageTable, Regime, TableArena};
-use hypervisor::platform::{Conduit, Platform};
-use hypervisor::ranges::Ranges;
-use hypervisor::vgic::VGic;
+use core::arch::global_asm;
+use hypervisor::arch::{self, Frame, MAX_CPUS, cpu, gic, mmu};
+use hypervisor::drivers::pl011::{self as uart, emergency};
+use hypervisor::dt::platform::{Conduit, Platform};
+use hypervisor::mediators::console::{self, Console};
+use hypervisor::mediators::storage::{self, Storage};
+use hypervisor::memory::pagetable::{Attributes, PageTable, Regime, TableArena};
+use hypervisor::memory::ranges::Ranges;
+use hypervisor::partition::vgic::VGic;
+use hypervisor::partition::{
+    self, Hypervisor, Lifecycle, Mediator, Partition, PhysicalCpu, Window, lifecycle, mmio,
+    vgic_mmio, watchdog,
+};
 use log::{error, info, warn};
-use runtime::{CpuRt, Hv, PartitionRt, Power};
-use shared_devices::pl011::Pl011;
 use shared_devices::sp805::Sp805;
 use spin::Mutex;
+
+global_asm!(
+    include_str!("arch/aarch64/boot.S"),
+    stack_size = const arch::aarch64::STACK_SIZE,
+    max_cpus = const MAX_CPUS,
+    frame_size = const core::mem::size_of::<Frame>(),
+);
 
 mod generated {
     include!(concat!(env!("OUT_DIR"), "/system.rs"));
@@ -35,24 +42,19 @@ mod generated {
 }
 use generated::SYSTEM;
 
-/// Stops this core for good (fatal hypervisor errors only).
-pub fn halt() -> ! {
-    loop {
-        cpu::wfi();
-    }
-}
+use arch::halt;
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
-    console::emergency(format_args!("\n[hv] PANIC: {info}\n"));
+    emergency(format_args!("\n[hv] PANIC: {info}\n"));
     halt()
 }
 
 /// Entered from boot.S at EL1 or EL3: nothing can work, say so and stop.
 #[unsafe(no_mangle)]
 extern "C" fn wrong_exception_level(el: u64) -> ! {
-    arch::uart::set_base(generated::EARLY_UART);
-    console::emergency(format_args!(
+    uart::set_base(generated::EARLY_UART);
+    emergency(format_args!(
         "hypervisor: entered at EL{el}, but it must be entered at EL2 \
          (QEMU: -M virt,virtualization=on; boards: boot it from EL2-capable firmware). Stopping.\n"
     ));
@@ -61,8 +63,8 @@ extern "C" fn wrong_exception_level(el: u64) -> ! {
 
 #[unsafe(no_mangle)]
 extern "C" fn wrong_load_address(actual: u64, linked: u64) -> ! {
-    arch::uart::set_base(generated::EARLY_UART);
-    console::emergency(format_args!(
+    uart::set_base(generated::EARLY_UART);
+    emergency(format_args!(
         "hypervisor: loaded at {actual:#x} but linked for {linked:#x}; load it at its link address. Stopping.\n"
     ));
     halt()
@@ -94,28 +96,28 @@ fn early_ram(fdt: &fdt::Fdt) -> Ranges {
 #[unsafe(no_mangle)]
 extern "C" fn primary_main(dtb_pa: u64) -> ! {
     let entered = cpu::counter();
-    arch::uart::set_base(generated::EARLY_UART);
+    uart::set_base(generated::EARLY_UART);
     let Some(blob) = arch::boot_dtb::borrow(dtb_pa) else {
-        console::emergency(format_args!(
+        emergency(format_args!(
             "hypervisor: no valid device tree at {dtb_pa:#x} (x0). Stopping.\n"
         ));
         halt()
     };
     let Ok(fdt) = fdt::Fdt::new(blob) else {
-        console::emergency(format_args!(
+        emergency(format_args!(
             "hypervisor: the device tree at {dtb_pa:#x} does not parse. Stopping.\n"
         ));
         halt()
     };
     let mut arena = mmu::take_arena();
     if let Err(e) = mmu::build_el2_map(&mut arena, &early_ram(&fdt)) {
-        console::emergency(format_args!(
+        emergency(format_args!(
             "hypervisor: cannot build the EL2 map: {e:?}. Stopping.\n"
         ));
         halt()
     }
     mmu::enable();
-    heap::init();
+    arch::aarch64::heap::init();
     console::init_logger();
     let host_dtb = blob.to_vec();
     boot(host_dtb, arena, entered)
@@ -128,7 +130,7 @@ fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>, entered: u64) -> ! {
     let system: &System = &SYSTEM;
     let platform = Platform::parse(&fdt, system.hypervisor.console)
         .unwrap_or_else(|e| fatal(format_args!("device tree: {e}")));
-    arch::uart::set_base(platform.console.base);
+    uart::set_base(platform.console.base);
     let (image_start, image_end) = arch::image_range();
     info!(
         "hypervisor {} for board {}: image {image_start:#x}..{image_end:#x}",
@@ -167,7 +169,7 @@ fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>, entered: u64) -> ! {
     let lines = gic::lines(gicd);
 
     // Cores and their vCPU assignment.
-    let mut cpus = Vec::new();
+    let mut cpus: Vec<PhysicalCpu> = Vec::new();
     for &mpidr in platform.cpus.iter() {
         let rd = gic::find_redistributor(platform.gicr.base, platform.gicr.size, mpidr)
             .unwrap_or_else(|| fatal(format_args!("no redistributor for cpu {mpidr:#x}")));
@@ -176,14 +178,7 @@ fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>, entered: u64) -> ! {
             .iter()
             .enumerate()
             .find_map(|(pi, p)| p.cpus.iter().position(|&c| c == mpidr).map(|v| (pi, v)));
-        cpus.push(CpuRt {
-            mpidr,
-            rd,
-            vcpu,
-            power: Mutex::new(Power::Off),
-            requests: AtomicU32::new(0),
-            pending: Default::default(),
-        });
+        cpus.push(PhysicalCpu::new(mpidr, rd, vcpu));
     }
 
     // The service core does the hypervisor's own work (console output and
@@ -196,7 +191,7 @@ fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>, entered: u64) -> ! {
     // Mediated storage: open each physical disk on the boot core; its I/O
     // then runs on its home core.
     let priorities: Vec<u8> = system.partitions.iter().map(|p| p.priority).collect();
-    let mut storage = Vec::new();
+    let mut storage: Vec<&'static storage::StorageDevice> = Vec::new();
     for s in system.storage {
         let home = s
             .home_cpu
@@ -210,13 +205,18 @@ fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>, entered: u64) -> ! {
             continue;
         };
         match storage::open_storage(s, home, &priorities) {
-            Ok(rt) => storage.push(rt),
+            Ok(device) => storage.push(leak(device)),
             Err(e) => error!("storage {}: {e}; its disks are not offered", s.name),
         }
     }
 
-    // Partitions: stage-2 tables and virtual devices.
+    // The console: one virtual UART per partition.
+    let names: Vec<&'static str> = system.partitions.iter().map(|p| p.name).collect();
+    let console = Console::new(&names, service_cpu, generated::CONSOLE_BAUD);
+
+    // Partitions: stage-2 tables and emulated devices.
     let mut partitions = Vec::new();
+    let mut virt_disks: Vec<&'static storage::VirtDisk> = Vec::new();
     for (index, p) in system.partitions.iter().enumerate() {
         let vmid = index as u64 + 1;
         let root = build_stage2(&mut arena, p)
@@ -226,25 +226,69 @@ fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>, entered: u64) -> ! {
             .iter()
             .flat_map(|d| d.interrupts.iter().copied())
             .collect();
-        let mut disks = Vec::new();
-        for (slot, d) in p.disks.iter().enumerate() {
+        let mut windows = vec![
+            Window {
+                base: layout::GICD_BASE,
+                size: layout::GICD_SIZE,
+                intid: None,
+                device: &vgic_mmio::Distributor,
+            },
+            Window {
+                base: layout::GICR_BASE,
+                size: layout::GICR_STRIDE * p.cpus.len() as u64,
+                intid: None,
+                device: &vgic_mmio::Redistributors,
+            },
+            Window {
+                base: layout::UART_BASE,
+                size: layout::UART_SIZE,
+                intid: Some(layout::UART_INTID),
+                device: console,
+            },
+        ];
+        if p.watchdog {
+            windows.push(Window {
+                base: layout::WATCHDOG_BASE,
+                size: layout::WATCHDOG_SIZE,
+                intid: Some(layout::WATCHDOG_INTID),
+                device: &watchdog::Watchdog,
+            });
+        }
+        let mut slot = 0;
+        for (n, d) in p.disks.iter().enumerate() {
             // Storage entries that failed to open are missing from `storage`.
             let opened = storage
                 .iter()
-                .position(|s| s.name == system.storage[d.storage].name);
-            match opened.map(|i| (i, storage::open_virt_disk(&storage[i], i, d, p.name))) {
-                Some((_, Ok(disk))) => disks.push(disk),
-                Some((_, Err(e))) => error!("partition {}: disk {slot}: {e}", p.name),
-                None => error!(
-                    "partition {}: disk {slot}: its storage is not available",
+                .find(|s| s.name == system.storage[d.storage].name);
+            let Some(&device) = opened else {
+                error!(
+                    "partition {}: disk {n}: its storage is not available",
                     p.name
-                ),
+                );
+                continue;
+            };
+            match storage::open_virt_disk(device, d, (index, p.name), slot) {
+                Ok(disk) => {
+                    let disk = leak(disk);
+                    virt_disks.push(disk);
+                    windows.push(Window {
+                        base: layout::VIRTIO_BASE + slot as u64 * layout::VIRTIO_STRIDE,
+                        size: layout::VIRTIO_STRIDE,
+                        intid: Some(disk.intid()),
+                        device: disk,
+                    });
+                    slot += 1;
+                }
+                Err(e) => error!("partition {}: disk {n}: {e}", p.name),
             }
         }
-        let virtual_spis: Vec<u32> = core::iter::once(layout::UART_INTID)
-            .chain(p.watchdog.then_some(layout::WATCHDOG_INTID))
-            .chain((0..disks.len()).map(storage::slot_intid))
-            .collect();
+        if let Err((a, b)) = mmio::sort_windows(&mut windows) {
+            fatal(format_args!(
+                "partition {}: emulated devices at {a:#x} and {b:#x} overlap",
+                p.name
+            ));
+        }
+        let virtual_spis: Vec<u32> = windows.iter().filter_map(|w| w.intid).collect();
         let vcpu_cpus: Vec<usize> = p
             .cpus
             .iter()
@@ -263,49 +307,59 @@ fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>, entered: u64) -> ! {
             p.devices.len(),
             p.on_fault.as_str()
         );
-        partitions.push(PartitionRt {
+        partitions.push(Partition {
             index,
-            desc: p,
+            config: p,
             vttbr: root | (vmid << 48),
             vcpu_cpus,
             watchdog: p.watchdog.then(|| Mutex::new(Sp805::new())),
-            disks,
             vgic: Mutex::new(VGic::new(p.cpus.len(), &hardware, &virtual_spis, lines)),
-            uart: Mutex::new(Pl011::new()),
-            lifecycle: Mutex::new(runtime::Lifecycle::Stopped),
-            restarts: AtomicU32::new(0),
+            windows,
+            virtio_slots: slot,
+            lifecycle: Mutex::new(Lifecycle::Stopped),
+            restarts: Default::default(),
         });
     }
     info!("page tables: {} of 4 KiB used", arena.tables_used());
 
+    // Mediators, and the physical interrupts they own (routed to their
+    // home cores).
     let console_intid = platform.console_interrupt;
-    let hv = runtime::install(Hv {
+    let storage_homes: Vec<(u32, usize)> = storage
+        .iter()
+        .filter_map(|s| s.intid.map(|i| (i, s.home_cpu)))
+        .collect();
+    let storage: &'static Storage = leak(Storage::new(storage, virt_disks));
+    let mediators: Vec<&'static dyn Mediator> = vec![console, storage];
+    let mut interrupt_owners: Vec<(u32, &'static dyn Mediator)> = Vec::new();
+    if let Some(intid) = console_intid {
+        interrupt_owners.push((intid, console));
+    }
+    interrupt_owners.extend(storage.interrupts().map(|i| (i, storage as &dyn Mediator)));
+    let hv = partition::install(Hypervisor {
         platform,
         host_dtb,
         gicd,
         cpus,
         partitions,
-        console_intid,
-        storage,
+        mediators,
+        interrupt_owners,
     });
     cpu_init(me);
     match service_cpu {
         Some(c) => info!("service core: cpu {c} (console, storage I/O)"),
         None => warn!("every core runs a partition: console output is drained by the writing core"),
     }
-    let names: Vec<&'static str> = hv.partitions.iter().map(|p| p.name()).collect();
-    console::start(&names, service_cpu, generated::CONSOLE_BAUD);
+    console.start();
     if let Some(intid) = console_intid {
         let handler = service_cpu.unwrap_or(me);
         gic::route_spi(gicd, intid, hv.cpus[handler].mpidr);
         gic::set_spi_enabled(gicd, intid, true);
-        arch::uart::enable_receive_interrupt();
+        uart::enable_receive_interrupt();
     }
-    for s in &hv.storage {
-        if let Some(intid) = s.intid {
-            gic::route_spi(gicd, intid, hv.cpus[s.home_cpu].mpidr);
-            gic::set_spi_enabled(gicd, intid, true);
-        }
+    for (intid, home) in storage_homes {
+        gic::route_spi(gicd, intid, hv.cpus[home].mpidr);
+        gic::set_spi_enabled(gicd, intid, true);
     }
 
     // Bring up every core that runs a vCPU, and the service core; the
@@ -317,9 +371,9 @@ fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>, entered: u64) -> ! {
         }
         let ret = cpu::firmware_call(
             smc,
-            hypervisor::psci::CPU_ON_64 as u64,
+            partition::psci::CPU_ON_64 as u64,
             c.mpidr,
-            arch::secondary_entry as *const () as u64,
+            arch::aarch64::secondary_entry as *const () as u64,
             i as u64,
         );
         if ret != 0 {
@@ -330,27 +384,32 @@ fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>, entered: u64) -> ! {
         }
     }
     for p in &hv.partitions {
-        runtime::request_boot(p);
+        lifecycle::request_boot(p);
     }
-    arch::restart_on_fresh_stack(me, runtime::idle_loop)
+    arch::restart_on_fresh_stack(me, lifecycle::idle_loop)
 }
 
 /// Per-core EL2 and GIC set-up.
 fn cpu_init(me: usize) {
-    let hv = runtime::hv();
+    let hv = partition::hv();
     cpu::set_current(me);
     cpu::init_el2(arch::vectors());
-    let kick = 1 << runtime::KICK_SGI;
+    let kick = 1 << partition::KICK_SGI;
     let maintenance = 1 << hv.platform.gic_maintenance;
     let hyp_timer = 1 << hv.platform.hyp_timer_intid;
-    gic::init_cpu(hv.cpus[me].rd, kick | maintenance | hyp_timer);
+    gic::init_cpu(hv.cpus[me].redistributor, kick | maintenance | hyp_timer);
 }
 
 #[unsafe(no_mangle)]
 extern "C" fn secondary_main(me: usize) -> ! {
     mmu::enable();
     cpu_init(me);
-    arch::restart_on_fresh_stack(me, runtime::idle_loop)
+    arch::restart_on_fresh_stack(me, lifecycle::idle_loop)
+}
+
+/// Puts `value` where it lives as long as the hypervisor.
+fn leak<T>(value: T) -> &'static T {
+    alloc::boxed::Box::leak(alloc::boxed::Box::new(value))
 }
 
 /// A partition's stage-2 map: its memory as normal memory, its passthrough
@@ -359,7 +418,7 @@ extern "C" fn secondary_main(me: usize) -> ! {
 fn build_stage2(
     arena: &mut TableArena,
     p: &config::model::Partition,
-) -> Result<u64, hypervisor::pagetable::MapError> {
+) -> Result<u64, hypervisor::memory::pagetable::MapError> {
     let pt = PageTable::new(arena, Regime::Stage2)?;
     for m in p.memory {
         pt.map(arena, m.guest, m.host, m.size, Attributes::RAM)?;

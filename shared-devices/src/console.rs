@@ -35,6 +35,37 @@ pub struct Line<'a> {
     pub cut: bool,
 }
 
+/// A finished line copied out of its [`LineBuffer`], for carrying in a
+/// device model's effects past the point where the model is unlocked.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OwnedLine {
+    pub text: heapless::Vec<u8, LINE_MAX>,
+    pub cut: bool,
+}
+
+impl OwnedLine {
+    /// A copy of `line`. A [`LineBuffer`] never emits more than
+    /// [`LINE_MAX`] bytes; anything beyond that is dropped.
+    pub fn new(line: Line) -> Self {
+        let n = line.text.len().min(LINE_MAX);
+        let mut text = heapless::Vec::new();
+        // Cannot fail: `n` is at most the capacity.
+        let _ = text.extend_from_slice(&line.text[..n]);
+        Self {
+            text,
+            cut: line.cut,
+        }
+    }
+
+    /// The line, as [`OutputQueue::push`] takes it.
+    pub fn as_line(&self) -> Line<'_> {
+        Line {
+            text: &self.text,
+            cut: self.cut,
+        }
+    }
+}
+
 impl LineBuffer {
     pub const fn new() -> Self {
         Self {
@@ -42,8 +73,9 @@ impl LineBuffer {
         }
     }
 
-    /// Adds one byte; calls `emit` when a line is complete (or full).
-    /// Carriage returns are dropped: the physical console adds its own.
+    /// Adds one byte; calls `emit` when a line is complete (or full), at
+    /// most once per byte. Carriage returns are dropped: the physical
+    /// console adds its own.
     pub fn push(&mut self, byte: u8, emit: &mut dyn FnMut(Line)) {
         match byte {
             b'\n' => {

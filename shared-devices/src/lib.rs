@@ -5,10 +5,12 @@
 //! in and produces effects out; the hypervisor owns the traps, the physical
 //! devices and guest memory (reached through [`virtio::memory::GuestMemory`]).
 #![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
 
 pub mod console;
 pub mod gpt;
 pub mod latency;
+pub mod mmio;
 pub mod pl011;
 pub mod sp805;
 pub mod virtio;

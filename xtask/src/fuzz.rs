@@ -10,7 +10,7 @@ use crate::process::{Cmd, on_path, step};
 const FUZZ_DIR: &str = "shared-devices/fuzz";
 
 /// Every target in shared-devices/fuzz/Cargo.toml, in the order they run.
-const TARGETS: [&str; 3] = ["virtio_blk", "sched", "gpt"];
+const TARGETS: [&str; 5] = ["virtio_blk", "sched", "gpt", "pl011", "sp805"];
 
 pub fn command(args: &[String]) -> Result<()> {
     let seconds = match args {

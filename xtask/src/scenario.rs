@@ -114,7 +114,7 @@ pub enum Stop {
 }
 
 /// Compiles a regex written in a scenario. A bad one is a bug in
-/// `scenarios.rs`, caught by xtask's own tests.
+/// `scenarios/`, caught by xtask's own tests.
 fn regex(pattern: &str) -> Regex {
     Regex::new(pattern).unwrap_or_else(|e| panic!("bad regex in a scenario: {e}"))
 }

@@ -6,8 +6,7 @@ use std::collections::BTreeMap;
 
 use toml::Spanned;
 
-use super::memory::GUEST_PA_LIMIT;
-use super::{Device, Part, Span, Validator, overlaps, page_span};
+use super::{Device, GUEST_PA_LIMIT, Part, Span, VIRTIO_WINDOW, Validator, overlaps, page_span};
 use crate::dtb::{DtInterrupt, MAX_SPI_INTID};
 use crate::layout;
 use crate::model::Region;
@@ -29,11 +28,6 @@ const EMULATED_UART: Region = Region {
 const EMULATED_WATCHDOG: Region = Region {
     base: layout::WATCHDOG_BASE,
     size: layout::WATCHDOG_SIZE,
-};
-/// Kept clear in every partition, however many virtio devices it has.
-pub(super) const VIRTIO_WINDOW: Region = Region {
-    base: layout::VIRTIO_BASE,
-    size: layout::VIRTIO_WINDOW_SIZE,
 };
 
 impl Validator<'_, '_> {

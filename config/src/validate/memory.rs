@@ -1,16 +1,12 @@
 //! Partition memory: each region on its own, then who owns which host
 //! range, then what shares a partition's guest-physical space.
 
-use super::devices::VIRTIO_WINDOW;
-use super::{PAGE, Part, Span, Validator, overlaps, page_span};
+use super::{GUEST_PA_LIMIT, PAGE, Part, Span, VIRTIO_WINDOW, Validator, overlaps, page_span};
 use crate::layout;
 use crate::model::{MemoryMap, Region};
 use crate::owned::range;
 use crate::raw::{RawConfig, RawMap, RawPartition};
 
-/// Guest-physical addresses are limited to 39 bits: the stage-2 tables
-/// start at level 1 with a 4 KiB granule.
-pub(super) const GUEST_PA_LIMIT: u64 = 1 << 39;
 /// Every partition gets emulated devices here (see `crate::layout`).
 const DEVICE_WINDOW: Region = Region {
     base: layout::DEVICE_WINDOW_BASE,

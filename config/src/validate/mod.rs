@@ -16,6 +16,7 @@ use toml::Spanned;
 use crate::Context;
 use crate::diag::Diagnostics;
 use crate::dtb::{Board, NodeId};
+use crate::layout;
 use crate::model::{Criticality, MemoryMap, OnFault, Region};
 use crate::owned::{
     OwnedDevice, OwnedDisk, OwnedDiskExtent, OwnedHypervisor, OwnedInitrd, OwnedPartition,
@@ -26,6 +27,16 @@ use crate::raw::{Int, RawConfig, RawPartition, Str};
 const MIB: u64 = 1 << 20;
 /// Stage-2 translation granule: every mapping is made of 4 KiB pages.
 const PAGE: u64 = 4 << 10;
+/// Guest-physical addresses are limited to 39 bits: the stage-2 tables
+/// start at level 1 with a 4 KiB granule.
+const GUEST_PA_LIMIT: u64 = 1 << 39;
+/// The virtio-mmio window (see `crate::layout`), kept clear of guest memory
+/// and passthrough devices in every partition, however many virtio devices
+/// it has.
+const VIRTIO_WINDOW: Region = Region {
+    base: layout::VIRTIO_BASE,
+    size: layout::VIRTIO_WINDOW_SIZE,
+};
 /// The hypervisor maps its own reservation with 2 MiB blocks.
 const HYPERVISOR_ALIGN: u64 = 2 * MIB;
 const MAX_NAME_LEN: usize = 16;

@@ -1,26 +1,45 @@
-//! Everything that touches AArch64 system registers, the GIC's MMIO or raw
-//! memory lives under `arch/`. Each module documents why its `unsafe` is
-//! sound; the rest of the hypervisor calls the safe functions here.
+//! The architecture interface: what the partition machinery, the mediators
+//! and the drivers may ask of the CPU, the interrupt controller and raw
+//! memory, and nothing else.
+//!
+//! Two implementations provide the same modules (`cpu`, `gic`,
+//! `guest_mem`, `dma`, `mmio`) and the functions at their roots:
+//! - [`aarch64`]: the real one, at EL2. Every `unsafe` block of the
+//!   hypervisor is in it (and in its heap), each with a SAFETY comment.
+//! - `fake`: a simulated machine for host tests (`cargo test -p
+//!   hypervisor`), one per test thread, that records what the code above
+//!   it did (list registers, SGIs sent, interrupts deactivated, timer
+//!   deadlines, guest memory written) and lets a test play the hardware
+//!   (pending interrupts, trap syndromes, the counter).
+//!
+//! The choice is made by target: bare metal gets `aarch64`, the host gets
+//! `fake`.
 
-pub mod boot_dtb;
-pub mod cpu;
-pub mod dma;
-pub mod gic;
-pub mod guest_mem;
-pub mod mmu;
-pub mod uart;
+#[cfg(target_os = "none")]
+pub mod aarch64;
+#[cfg(target_os = "none")]
+pub use aarch64::*;
 
-use core::arch::global_asm;
+#[cfg(not(target_os = "none"))]
+pub mod fake;
+#[cfg(not(target_os = "none"))]
+pub use fake::*;
 
+pub mod list_register;
+
+/// Largest number of physical cores the hypervisor runs on.
 pub const MAX_CPUS: usize = 8;
-pub const STACK_SIZE: usize = 64 * 1024;
 
-/// Guest registers saved on a trap, laid out as `boot.S` stores them.
+/// Guest registers saved on a trap, laid out as `aarch64/boot.S` stores
+/// them.
 #[repr(C)]
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct Frame {
+    /// x0..x30.
     pub x: [u64; 31],
+    /// Where the guest resumes (ELR_EL2).
     pub elr: u64,
+    /// The guest's PSTATE (SPSR_EL2).
     pub spsr: u64,
     _pad: u64,
 }
@@ -31,59 +50,10 @@ impl Frame {
         self.x.get(n as usize).copied().unwrap_or(0)
     }
 
+    /// Writes register `n`; writes to the zero register (31) vanish.
     pub fn set_reg(&mut self, n: u8, value: u64) {
         if let Some(r) = self.x.get_mut(n as usize) {
             *r = value;
         }
     }
-}
-
-global_asm!(
-    include_str!("boot.S"),
-    stack_size = const STACK_SIZE,
-    max_cpus = const MAX_CPUS,
-    frame_size = const core::mem::size_of::<Frame>(),
-);
-
-unsafe extern "C" {
-    static __stacks: u8;
-    static __image_start: u8;
-    static __image_end: u8;
-    fn reset_stack_and_run(stack_top: u64, f: extern "C" fn() -> !) -> !;
-    fn restore_and_eret(frame: *const Frame, stack_top: u64) -> !;
-    pub fn secondary_entry();
-    static el2_vectors: u8;
-}
-
-/// Top of the stack of logical CPU `cpu` (the guest trap frame sits just below).
-pub fn stack_top(cpu: usize) -> u64 {
-    assert!(cpu < MAX_CPUS);
-    let base = &raw const __stacks as u64;
-    base + ((cpu + 1) * STACK_SIZE) as u64
-}
-
-/// Physical range of the hypervisor image, bss included.
-pub fn image_range() -> (u64, u64) {
-    (
-        &raw const __image_start as u64,
-        &raw const __image_end as u64,
-    )
-}
-
-pub fn vectors() -> u64 {
-    &raw const el2_vectors as u64
-}
-
-/// Abandons whatever this core was doing at EL2 and runs `f` on a fresh stack.
-pub fn restart_on_fresh_stack(cpu: usize, f: extern "C" fn() -> !) -> ! {
-    // SAFETY: the stack belongs to this core; nothing on it is referenced
-    // after the switch because `f` never returns and callers hold no locks.
-    unsafe { reset_stack_and_run(stack_top(cpu), f) }
-}
-
-/// Enters the guest with the registers in `frame`.
-pub fn enter_guest(cpu: usize, frame: &Frame) -> ! {
-    // SAFETY: `frame` is read before the stack it may not live on is reused;
-    // `restore_and_eret` only loads registers from it and erets.
-    unsafe { restore_and_eret(frame, stack_top(cpu)) }
 }

@@ -10,7 +10,9 @@
 //!   enabled, and inside the partition's RAM;
 //! - the physical disk outside the partition's window never changes;
 //! - the interrupt line level reported through the effects always matches
-//!   InterruptStatus, and a reset leaves Status and InterruptStatus at 0.
+//!   InterruptStatus, and a reset leaves Status and InterruptStatus at 0;
+//! - register reads (any offset, also far past the window, any width) fit
+//!   in their width and have no effects.
 
 #![no_main]
 
@@ -19,6 +21,7 @@ use std::collections::HashSet;
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
+use shared_devices::mmio::{RegisterFile, Width};
 use shared_devices::virtio::blk::{BlkToken, DiskConfig, MemDisk, VirtioBlk, features};
 use shared_devices::virtio::device::{VirtioDevice, feature};
 use shared_devices::virtio::memory::{Fence, GuestMemory, MemoryError};
@@ -59,12 +62,19 @@ struct Setup {
 enum Op {
     Read {
         offset: u16,
-        size: u8,
+        width: u8,
     },
     Write {
         offset: u16,
-        size: u8,
+        width: u8,
         value: u64,
+    },
+    /// An access anywhere (overflowing offsets).
+    Far {
+        offset: u64,
+        width: u8,
+        value: u64,
+        write: bool,
     },
     /// QueueNotify(0), then whatever the device asks for.
     Notify,
@@ -472,8 +482,33 @@ impl Rig<'_> {
     }
 }
 
+fn width(w: u8) -> Width {
+    Width::ALL[usize::from(w % 4)]
+}
+
+impl Rig<'_> {
+    /// A register read, which must fit the width and have no effects.
+    fn read(&mut self, offset: u64, width: Width) -> u64 {
+        let mut fx = Effects::default();
+        let v = self.t.read(offset, width, &mut fx);
+        assert_eq!(fx, Effects::default(), "a read had effects");
+        assert_eq!(
+            v & !width.mask(),
+            0,
+            "{width:?} read at {offset:#x}: {v:#x}"
+        );
+        v
+    }
+
+    fn write(&mut self, offset: u64, width: Width, value: u64) -> Effects {
+        let mut fx = Effects::default();
+        self.t.write(offset, width, value, &mut fx);
+        fx
+    }
+}
+
 fn w(rig: &mut Rig<'_>, offset: u64, v: u64) {
-    let fx = rig.t.write(offset, 4, v);
+    let fx = rig.write(offset, Width::Word, v);
     rig.layout_seen();
     rig.apply(fx);
 }
@@ -552,23 +587,36 @@ fuzz_target!(|input: Input| {
     for op in input.ops.iter().take(256) {
         rig.mem.snapshot();
         match op {
-            Op::Read { offset, size } => {
-                let _ = rig.t.read(u64::from(*offset), usize::from(*size % 9));
+            Op::Read { offset, width: wd } => {
+                let _ = rig.read(u64::from(*offset), width(*wd));
             }
             Op::Write {
                 offset,
-                size,
+                width: wd,
                 value,
             } => {
-                let fx = rig
-                    .t
-                    .write(u64::from(*offset), usize::from(*size % 9), *value);
+                let fx = rig.write(u64::from(*offset), width(*wd), *value);
                 rig.layout_seen();
                 rig.mem.snapshot();
                 rig.apply(fx);
             }
+            Op::Far {
+                offset,
+                width: wd,
+                value,
+                write,
+            } => {
+                if *write {
+                    let fx = rig.write(*offset, width(*wd), *value);
+                    rig.layout_seen();
+                    rig.mem.snapshot();
+                    rig.apply(fx);
+                } else {
+                    let _ = rig.read(*offset, width(*wd));
+                }
+            }
             Op::Notify => {
-                let fx = rig.t.write(reg::QUEUE_NOTIFY, 4, 0);
+                let fx = rig.write(reg::QUEUE_NOTIFY, Width::Word, 0);
                 rig.apply(fx);
             }
             Op::Poke { at, bytes } => {
@@ -635,7 +683,7 @@ fuzz_target!(|input: Input| {
                 flags,
             } => {
                 if rig.request(kind, sector, sectors, split, indirect, flags) {
-                    let fx = rig.t.write(reg::QUEUE_NOTIFY, 4, 0);
+                    let fx = rig.write(reg::QUEUE_NOTIFY, Width::Word, 0);
                     rig.mem.snapshot();
                     rig.apply(fx);
                 }

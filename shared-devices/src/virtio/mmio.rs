@@ -1,25 +1,28 @@
 //! virtio-mmio version 2 transport, device side (VIRTIO 1.2 §4.2.2).
 //!
 //! The hypervisor forwards every guest access to a virtual device's
-//! register window here: [`MmioTransport::read`] and
-//! [`MmioTransport::write`] take the offset in the window and the access
-//! size, and a write returns [`Effects`] for the hypervisor to carry out:
-//! a queue to process (now, or on the core that does the mediation work),
-//! a new level for the device's interrupt line, a device reset. Neither
-//! touches guest memory; queue processing happens in
-//! [`MmioTransport::notify_queue`] and [`MmioTransport::with_device`],
-//! which are given the partition's [`GuestMemory`].
+//! register window here, through [`RegisterFile`]: `read` and `write`
+//! take the offset in the window and the access [`Width`], and a write
+//! leaves [`Effects`] for the hypervisor to carry out: a queue to process
+//! (now, or on the core that does the mediation work), a new level for the
+//! device's interrupt line, a device reset. Neither touches guest memory;
+//! queue processing happens in [`MmioTransport::notify_queue`] and
+//! [`MmioTransport::with_device`], which are given the partition's
+//! [`GuestMemory`].
 //!
 //! Accesses the driver may not make have defined, harmless results:
 //! register accesses that are not 32-bit and aligned read as 0 and are
 //! ignored on write, as are unknown offsets and write-only registers read
-//! back; configuration space accepts 1, 2, 4 and 8-byte accesses at any
-//! offset and reads 0 beyond its end. The device can be reset (Status = 0)
-//! and re-initialised at any time.
+//! back; configuration space accepts accesses of every width at any
+//! offset, reads 0 beyond its end and ignores writes there, and an access
+//! that would run past the 4 KiB window (or any offset beyond it) reads 0
+//! and is ignored. Reads have no effects. The device can be reset
+//! (Status = 0) and re-initialised at any time.
 
 use super::device::{DeviceContext, MAX_QUEUES, VirtioDevice, feature};
 use super::memory::GuestMemory;
 use super::queue::VirtQueue;
+use crate::mmio::{RegisterFile, Width};
 
 /// "virt", little-endian.
 pub const MAGIC: u32 = 0x7472_6976;
@@ -202,12 +205,12 @@ impl<D: VirtioDevice> MmioTransport<D> {
         self.queues[..n].get_mut(self.queue_sel as usize)
     }
 
-    /// A read of `size` bytes at `offset` in the register window.
-    pub fn read(&self, offset: u64, size: usize) -> u64 {
+    /// A read of `width` at `offset` in the register window.
+    fn read_register(&self, offset: u64, width: Width) -> u64 {
         if offset >= reg::CONFIG {
-            return self.read_config(offset - reg::CONFIG, size);
+            return self.read_config(offset - reg::CONFIG, width);
         }
-        if size != 4 || !offset.is_multiple_of(4) {
+        if width != Width::Word || !width.aligned(offset) {
             return 0;
         }
         let n = self.queue_count();
@@ -236,26 +239,31 @@ impl<D: VirtioDevice> MmioTransport<D> {
         u64::from(v)
     }
 
-    fn read_config(&self, offset: u64, size: usize) -> u64 {
-        let mut b = [0u8; 8];
-        if matches!(size, 1 | 2 | 4 | 8) && offset + size as u64 <= CONFIG_END - reg::CONFIG {
-            self.device.read_config(offset as u32, &mut b[..size]);
-        }
-        u64::from_le_bytes(b)
+    /// The bytes of configuration space an access of `width` at `offset`
+    /// (from its start) covers, if it stays inside the window.
+    fn config_range(offset: u64, width: Width) -> Option<(u32, usize)> {
+        let end = offset.checked_add(width.bytes())?;
+        (end <= CONFIG_END - reg::CONFIG).then_some((offset as u32, width.bytes() as usize))
     }
 
-    /// A write of `size` bytes of `value` at `offset` in the register
-    /// window.
-    pub fn write(&mut self, offset: u64, size: usize, value: u64) -> Effects {
+    fn read_config(&self, offset: u64, width: Width) -> u64 {
+        let mut b = [0u8; 8];
+        if let Some((offset, n)) = Self::config_range(offset, width) {
+            self.device.read_config(offset, &mut b[..n]);
+        }
+        u64::from_le_bytes(b) & width.mask()
+    }
+
+    /// A write of the low `width` bytes of `value` at `offset` in the
+    /// register window.
+    fn write_register(&mut self, offset: u64, width: Width, value: u64) -> Effects {
         if offset >= reg::CONFIG {
-            let off = offset - reg::CONFIG;
-            if matches!(size, 1 | 2 | 4 | 8) && off + size as u64 <= CONFIG_END - reg::CONFIG {
-                self.device
-                    .write_config(off as u32, &value.to_le_bytes()[..size]);
+            if let Some((off, n)) = Self::config_range(offset - reg::CONFIG, width) {
+                self.device.write_config(off, &value.to_le_bytes()[..n]);
             }
             return Effects::default();
         }
-        if size != 4 || !offset.is_multiple_of(4) {
+        if width != Width::Word || !width.aligned(offset) {
             return Effects::default();
         }
         let v = value as u32;
@@ -453,6 +461,20 @@ impl<D: VirtioDevice> MmioTransport<D> {
     }
 }
 
+impl<D: VirtioDevice> RegisterFile for MmioTransport<D> {
+    type Effects = Effects;
+
+    fn read(&mut self, offset: u64, width: Width, _effects: &mut Effects) -> u64 {
+        self.read_register(offset, width)
+    }
+
+    /// The access's effects are merged into `effects` ([`Effects::and`]).
+    fn write(&mut self, offset: u64, width: Width, value: u64, effects: &mut Effects) {
+        let fx = self.write_register(offset, width, value);
+        *effects = effects.and(fx);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::queue::QueueError;
@@ -534,16 +556,31 @@ mod tests {
         }
     }
 
+    /// An access of `width` at `offset`: the value read, or the effects of
+    /// writing `value`.
+    fn rd(t: &mut MmioTransport<Upper>, offset: u64, width: Width) -> u64 {
+        let mut fx = Effects::default();
+        let v = t.read(offset, width, &mut fx);
+        assert_eq!(fx, Effects::default(), "reads have no effects");
+        v
+    }
+
+    fn wr(t: &mut MmioTransport<Upper>, offset: u64, width: Width, value: u64) -> Effects {
+        let mut fx = Effects::default();
+        t.write(offset, width, value, &mut fx);
+        fx
+    }
+
     fn fx(t: &mut MmioTransport<Upper>, offset: u64, v: u32) -> Effects {
-        t.write(offset, 4, u64::from(v))
+        wr(t, offset, Width::Word, u64::from(v))
     }
 
     fn w(t: &mut MmioTransport<Upper>, offset: u64, v: u32) {
         let _ = fx(t, offset, v);
     }
 
-    fn r(t: &MmioTransport<Upper>, offset: u64) -> u32 {
-        t.read(offset, 4) as u32
+    fn r(t: &mut MmioTransport<Upper>, offset: u64) -> u32 {
+        rd(t, offset, Width::Word) as u32
     }
 
     /// The Linux virtio-mmio probe and virtio core sequence, up to
@@ -584,61 +621,102 @@ mod tests {
     #[test]
     fn identifies_itself() {
         let mut t = MmioTransport::new(Upper::default());
-        assert_eq!(r(&t, reg::MAGIC_VALUE), 0x7472_6976);
-        assert_eq!(r(&t, reg::VERSION), 2);
-        assert_eq!(r(&t, reg::DEVICE_ID), 0x42);
-        assert_eq!(r(&t, reg::VENDOR_ID), VENDOR_ID);
+        assert_eq!(r(&mut t, reg::MAGIC_VALUE), 0x7472_6976);
+        assert_eq!(r(&mut t, reg::VERSION), 2);
+        assert_eq!(r(&mut t, reg::DEVICE_ID), 0x42);
+        assert_eq!(r(&mut t, reg::VENDOR_ID), VENDOR_ID);
         w(&mut t, reg::DEVICE_FEATURES_SEL, 0);
-        assert_eq!(r(&t, reg::DEVICE_FEATURES), (1 << 29) | (1 << 3));
+        assert_eq!(r(&mut t, reg::DEVICE_FEATURES), (1 << 29) | (1 << 3));
         w(&mut t, reg::DEVICE_FEATURES_SEL, 1);
         assert_eq!(
-            r(&t, reg::DEVICE_FEATURES),
+            r(&mut t, reg::DEVICE_FEATURES),
             1,
             "VERSION_1; RING_PACKED filtered"
         );
         w(&mut t, reg::DEVICE_FEATURES_SEL, 2);
-        assert_eq!(r(&t, reg::DEVICE_FEATURES), 0);
+        assert_eq!(r(&mut t, reg::DEVICE_FEATURES), 0);
         for (q, max) in [(0, 16), (1, 8), (2, 0), (u32::MAX, 0)] {
             w(&mut t, reg::QUEUE_SEL, q);
-            assert_eq!(r(&t, reg::QUEUE_NUM_MAX), max);
+            assert_eq!(r(&mut t, reg::QUEUE_NUM_MAX), max);
         }
-        assert_eq!(r(&t, reg::SHM_LEN_LOW), u32::MAX, "no shared memory");
-        assert_eq!(r(&t, reg::SHM_BASE_HIGH), u32::MAX);
-        assert_eq!(r(&t, reg::CONFIG_GENERATION), 0);
+        assert_eq!(r(&mut t, reg::SHM_LEN_LOW), u32::MAX, "no shared memory");
+        assert_eq!(r(&mut t, reg::SHM_BASE_HIGH), u32::MAX);
+        assert_eq!(r(&mut t, reg::CONFIG_GENERATION), 0);
     }
 
     #[test]
     fn odd_accesses_are_harmless() {
         let mut t = MmioTransport::new(Upper::default());
-        assert_eq!(t.read(reg::MAGIC_VALUE, 2), 0, "16-bit register read");
-        assert_eq!(t.read(reg::MAGIC_VALUE, 8), 0);
-        assert_eq!(t.read(reg::MAGIC_VALUE + 1, 4), 0, "misaligned");
-        assert_eq!(t.read(0x0f0, 4), 0, "unknown offset");
-        assert_eq!(t.read(reg::QUEUE_DESC_LOW, 4), 0, "write-only");
-        assert_eq!(t.write(reg::STATUS, 1, 1), Effects::default());
-        assert_eq!(r(&t, reg::STATUS), 0, "8-bit status write ignored");
+        assert_eq!(
+            rd(&mut t, reg::MAGIC_VALUE, Width::Half),
+            0,
+            "16-bit register read"
+        );
+        assert_eq!(rd(&mut t, reg::MAGIC_VALUE, Width::Double), 0);
+        assert_eq!(
+            rd(&mut t, reg::MAGIC_VALUE + 1, Width::Word),
+            0,
+            "misaligned"
+        );
+        assert_eq!(rd(&mut t, 0x0f0, Width::Word), 0, "unknown offset");
+        assert_eq!(
+            rd(&mut t, reg::QUEUE_DESC_LOW, Width::Word),
+            0,
+            "write-only"
+        );
+        assert_eq!(wr(&mut t, reg::STATUS, Width::Byte, 1), Effects::default());
+        assert_eq!(r(&mut t, reg::STATUS), 0, "8-bit status write ignored");
         assert_eq!(fx(&mut t, reg::MAGIC_VALUE, 5), Effects::default());
         assert_eq!(fx(&mut t, 0x0f4, 5), Effects::default());
-        assert_eq!(r(&t, reg::MAGIC_VALUE), MAGIC);
+        assert_eq!(r(&mut t, reg::MAGIC_VALUE), MAGIC);
         // Notify before the device is live.
         assert_eq!(fx(&mut t, reg::QUEUE_NOTIFY, 0), Effects::default());
-        assert_eq!(t.read(u64::MAX, 4), 0);
-        assert_eq!(t.write(u64::MAX - 3, 4, 1), Effects::default());
+        for width in Width::ALL {
+            for offset in [0x1000, u64::MAX, u64::MAX - 3, 1 << 40] {
+                assert_eq!(rd(&mut t, offset, width), 0);
+                assert_eq!(wr(&mut t, offset, width, u64::MAX), Effects::default());
+            }
+        }
+    }
+
+    #[test]
+    fn effects_of_writes_accumulate() {
+        let mut t = MmioTransport::new(Upper::default());
+        let mut fx = Effects::default();
+        t.write(reg::STATUS, Width::Word, 0, &mut fx);
+        t.write(reg::STATUS, Width::Word, 1, &mut fx);
+        assert_eq!(
+            fx,
+            Effects {
+                reset: true,
+                ..Default::default()
+            }
+        );
     }
 
     #[test]
     fn config_space_any_width() {
         let mut t = MmioTransport::new(Upper::default());
         t.device_mut().config = *b"0123456789ab";
-        assert_eq!(t.read(0x100, 1), u64::from(b'0'));
-        assert_eq!(t.read(0x101, 2), 0x3231);
-        assert_eq!(t.read(0x104, 4), 0x3736_3534);
-        assert_eq!(t.read(0x104, 8), u64::from_le_bytes(*b"456789ab"));
-        assert_eq!(t.read(0x10a, 4), 0x6261, "beyond the end reads 0");
-        assert_eq!(t.read(0x100, 3), 0, "no 3-byte accesses");
-        assert_eq!(t.read(0xffc, 8), 0, "past the window");
-        let _ = t.write(0x102, 2, 0x5a5a);
+        assert_eq!(rd(&mut t, 0x100, Width::Byte), u64::from(b'0'));
+        assert_eq!(rd(&mut t, 0x101, Width::Half), 0x3231);
+        assert_eq!(rd(&mut t, 0x104, Width::Word), 0x3736_3534);
+        assert_eq!(
+            rd(&mut t, 0x104, Width::Double),
+            u64::from_le_bytes(*b"456789ab")
+        );
+        assert_eq!(
+            rd(&mut t, 0x10a, Width::Word),
+            0x6261,
+            "beyond the end reads 0"
+        );
+        assert_eq!(rd(&mut t, 0xffc, Width::Double), 0, "past the window");
+        let _ = wr(&mut t, 0x102, Width::Half, 0x5a5a);
         assert_eq!(&t.device().config[..5], b"01ZZ4");
+        let _ = wr(&mut t, 0x100, Width::Byte, 0x5a41);
+        assert_eq!(&t.device().config[..2], b"A1", "only the low byte");
+        let _ = wr(&mut t, 0xfff, Width::Half, 0);
+        let _ = wr(&mut t, u64::MAX, Width::Double, 0);
     }
 
     #[test]
@@ -673,7 +751,7 @@ mod tests {
         // DRIVER_OK without FEATURES_OK is not taken.
         w(&mut t, reg::STATUS, 0);
         w(&mut t, reg::STATUS, s | status::DRIVER_OK);
-        assert_eq!(r(&t, reg::STATUS), s);
+        assert_eq!(r(&mut t, reg::STATUS), s);
         assert_eq!(t.device().activated, None);
     }
 
@@ -682,17 +760,17 @@ mod tests {
         let mut t = MmioTransport::new(Upper::default());
         w(&mut t, reg::STATUS, status::ACKNOWLEDGE | status::DRIVER);
         w(&mut t, reg::STATUS, status::ACKNOWLEDGE);
-        assert_eq!(r(&t, reg::STATUS), 3, "clearing ignored");
+        assert_eq!(r(&mut t, reg::STATUS), 3, "clearing ignored");
         w(&mut t, reg::STATUS, 3 | 0x10);
-        assert_eq!(r(&t, reg::STATUS), 3, "undefined bit");
+        assert_eq!(r(&mut t, reg::STATUS), 3, "undefined bit");
         w(&mut t, reg::STATUS, 3 | status::DEVICE_NEEDS_RESET);
         assert_eq!(
-            r(&t, reg::STATUS),
+            r(&mut t, reg::STATUS),
             3,
             "the device's bit is not the driver's"
         );
         w(&mut t, reg::STATUS, 3 | status::FAILED);
-        assert_eq!(r(&t, reg::STATUS), 3 | status::FAILED);
+        assert_eq!(r(&mut t, reg::STATUS), 3 | status::FAILED);
     }
 
     #[test]
@@ -706,16 +784,16 @@ mod tests {
         w(&mut t, reg::QUEUE_DRIVER_LOW, d.layout().avail as u32);
         w(&mut t, reg::QUEUE_DEVICE_LOW, d.layout().used as u32);
         w(&mut t, reg::QUEUE_READY, 1);
-        assert_eq!(r(&t, reg::QUEUE_READY), 0, "needs FEATURES_OK first");
+        assert_eq!(r(&mut t, reg::QUEUE_READY), 0, "needs FEATURES_OK first");
         w(&mut t, reg::DRIVER_FEATURES_SEL, 1);
         w(&mut t, reg::DRIVER_FEATURES, 1);
         w(&mut t, reg::STATUS, 3 | status::FEATURES_OK);
         w(&mut t, reg::QUEUE_NUM, 32);
         w(&mut t, reg::QUEUE_READY, 1);
-        assert_eq!(r(&t, reg::QUEUE_READY), 0, "32 > QueueNumMax");
+        assert_eq!(r(&mut t, reg::QUEUE_READY), 0, "32 > QueueNumMax");
         w(&mut t, reg::QUEUE_NUM, 16);
         w(&mut t, reg::QUEUE_READY, 1);
-        assert_eq!(r(&t, reg::QUEUE_READY), 1);
+        assert_eq!(r(&mut t, reg::QUEUE_READY), 1);
         assert_eq!(t.queue(0).unwrap().layout(), d.layout());
         w(&mut t, reg::QUEUE_DESC_LOW, 0x5000);
         assert_eq!(
@@ -724,11 +802,11 @@ mod tests {
             "frozen while ready"
         );
         w(&mut t, reg::QUEUE_READY, 0);
-        assert_eq!(r(&t, reg::QUEUE_READY), 0);
+        assert_eq!(r(&mut t, reg::QUEUE_READY), 0);
         w(&mut t, reg::QUEUE_SEL, 7);
         w(&mut t, reg::QUEUE_NUM, 1);
         w(&mut t, reg::QUEUE_READY, 1);
-        assert_eq!(r(&t, reg::QUEUE_READY), 0, "queue that does not exist");
+        assert_eq!(r(&mut t, reg::QUEUE_READY), 0, "queue that does not exist");
         assert!(t.queue(7).is_none());
     }
 
@@ -758,7 +836,7 @@ mod tests {
         let mut out = [0u8; 5];
         mem.read(BASE + 0x9000, &mut out).unwrap();
         assert_eq!(&out, b"HELLO");
-        assert_eq!(r(&t, reg::INTERRUPT_STATUS), INT_USED_BUFFER);
+        assert_eq!(r(&mut t, reg::INTERRUPT_STATUS), INT_USED_BUFFER);
         // A second completion while the line is high changes nothing.
         d.add(&mem, &[(BASE + 0x8000, 1, false), (BASE + 0x9000, 1, true)]);
         d.publish(&mem);
@@ -784,13 +862,13 @@ mod tests {
         // A broken ring: avail.idx far ahead.
         d.set_avail_idx(&mem, 100);
         assert_eq!(t.notify_queue(0, &mem).irq, Some(true));
-        assert_ne!(r(&t, reg::STATUS) & status::DEVICE_NEEDS_RESET, 0);
-        assert_eq!(r(&t, reg::INTERRUPT_STATUS), INT_CONFIG_CHANGE);
+        assert_ne!(r(&mut t, reg::STATUS) & status::DEVICE_NEEDS_RESET, 0);
+        assert_eq!(r(&mut t, reg::INTERRUPT_STATUS), INT_CONFIG_CHANGE);
         assert_eq!(fx(&mut t, reg::QUEUE_NOTIFY, 0).notify, None, "not live");
         // The driver may write NEEDS_RESET back with its own bits.
-        let s = r(&t, reg::STATUS);
+        let s = r(&mut t, reg::STATUS);
         w(&mut t, reg::STATUS, s | status::FAILED);
-        assert_eq!(r(&t, reg::STATUS), s | status::FAILED);
+        assert_eq!(r(&mut t, reg::STATUS), s | status::FAILED);
         // Reset lowers the line and clears everything.
         let e = fx(&mut t, reg::STATUS, 0);
         assert_eq!(
@@ -801,8 +879,8 @@ mod tests {
                 ..Default::default()
             }
         );
-        assert_eq!(r(&t, reg::STATUS), 0);
-        assert_eq!(r(&t, reg::QUEUE_READY), 0);
+        assert_eq!(r(&mut t, reg::STATUS), 0);
+        assert_eq!(r(&mut t, reg::QUEUE_READY), 0);
         assert_eq!(t.device().resets, 2, "bring_up reset once");
         // And the driver starts over, with fresh rings.
         let mut ram2 = vec![0u8; RAM];
@@ -819,7 +897,7 @@ mod tests {
         t.device_mut().fail_next = true;
         let _ = fx(&mut t, reg::INTERRUPT_ACK, 3);
         assert_eq!(t.notify_queue(0, &mem).irq, Some(true));
-        assert_eq!(r(&t, reg::INTERRUPT_STATUS), INT_CONFIG_CHANGE);
+        assert_eq!(r(&mut t, reg::INTERRUPT_STATUS), INT_CONFIG_CHANGE);
     }
 
     #[test]
@@ -829,13 +907,13 @@ mod tests {
         let mut t = MmioTransport::new(Upper::default());
         let ((), fx) = t.with_device(&mem, |_, ctx| ctx.config_changed());
         assert_eq!(fx.irq, None, "no interrupt before DRIVER_OK");
-        assert_eq!(r(&t, reg::CONFIG_GENERATION), 1);
+        assert_eq!(r(&mut t, reg::CONFIG_GENERATION), 1);
         let d = Driver::new(16);
         let _ = bring_up(&mut t, &d, feature::VERSION_1);
         let ((), fx) = t.with_device(&mem, |_, ctx| ctx.config_changed());
         assert_eq!(fx.irq, Some(true));
-        assert_eq!(r(&t, reg::CONFIG_GENERATION), 2);
-        assert_eq!(r(&t, reg::INTERRUPT_STATUS), INT_CONFIG_CHANGE);
+        assert_eq!(r(&mut t, reg::CONFIG_GENERATION), 2);
+        assert_eq!(r(&mut t, reg::INTERRUPT_STATUS), INT_CONFIG_CHANGE);
     }
 
     #[test]

@@ -32,10 +32,11 @@
 //! and [`memory::GuestMemory::write_u16`] as single 16-bit accesses and
 //! [`memory::Fence`] as `dmb ishld` / `dmb ish`). Then:
 //!
-//! 1. **Data abort in the window** (ISV set): a load calls
-//!    `transport.read(offset, size)` and writes the value to the
-//!    register; a store calls `transport.write(offset, size, value)` and
-//!    acts on the [`mmio::Effects`]:
+//! 1. **Data abort in the window** (ISV set): through
+//!    [`crate::mmio::RegisterFile`], a load calls
+//!    `transport.read(offset, width, &mut fx)` and writes the value to the
+//!    register; a store calls `transport.write(offset, width, value, &mut
+//!    fx)` and acts on the [`mmio::Effects`] `fx`:
 //!    - `irq: Some(level)`: set the SPI's level in the vGIC (the line is
 //!      level-sensitive: high while InterruptStatus is not 0).
 //!    - `notify: Some(q)`: call `transport.notify_queue(q, &mem)`, on the

@@ -4,6 +4,7 @@
 
 use super::memory::{GuestMemory, SliceMemory};
 use super::queue::{DESC_F_NEXT, DESC_F_WRITE, QueueLayout};
+use crate::mmio::{RegisterFile, Width};
 
 /// Guest RAM of the tests: 128 KiB at 1 GiB. Rings live in the first
 /// 32 KiB, buffers above.
@@ -124,6 +125,18 @@ impl Driver {
     }
 }
 
+/// A 32-bit register read, as a driver makes it.
+pub fn read32<R: RegisterFile>(t: &mut R, offset: u64) -> u64 {
+    t.read(offset, Width::Word, &mut R::Effects::default())
+}
+
+/// A 32-bit register write, as a driver makes it, and its effects.
+pub fn write32<R: RegisterFile>(t: &mut R, offset: u64, value: u32) -> R::Effects {
+    let mut fx = R::Effects::default();
+    t.write(offset, Width::Word, u64::from(value), &mut fx);
+    fx
+}
+
 /// The Linux virtio-mmio probe and virtio core initialisation, up to
 /// DRIVER_OK, with queue 0 at `d`'s layout; checks the device accepts
 /// `features`.
@@ -133,9 +146,8 @@ pub fn bring_up<D: super::device::VirtioDevice>(
     features: u64,
 ) -> super::mmio::Effects {
     use super::mmio::{reg, status};
-    let w =
-        |t: &mut super::mmio::MmioTransport<D>, offset, v: u32| t.write(offset, 4, u64::from(v));
-    assert_eq!(t.read(reg::MAGIC_VALUE, 4), 0x7472_6976);
+    let w = write32::<super::mmio::MmioTransport<D>>;
+    assert_eq!(read32(t, reg::MAGIC_VALUE), 0x7472_6976);
     let _ = w(t, reg::STATUS, 0);
     let _ = w(t, reg::STATUS, status::ACKNOWLEDGE);
     let _ = w(t, reg::STATUS, status::ACKNOWLEDGE | status::DRIVER);
@@ -145,11 +157,11 @@ pub fn bring_up<D: super::device::VirtioDevice>(
     let _ = w(t, reg::DRIVER_FEATURES, (features >> 32) as u32);
     let s = status::ACKNOWLEDGE | status::DRIVER | status::FEATURES_OK;
     let _ = w(t, reg::STATUS, s);
-    assert_eq!(t.read(reg::STATUS, 4), u64::from(s), "features refused");
+    assert_eq!(read32(t, reg::STATUS), u64::from(s), "features refused");
     let _ = w(t, reg::QUEUE_SEL, 0);
-    assert_eq!(t.read(reg::QUEUE_READY, 4), 0);
+    assert_eq!(read32(t, reg::QUEUE_READY), 0);
     let l = d.layout();
-    assert!(u64::from(l.num) <= t.read(reg::QUEUE_NUM_MAX, 4));
+    assert!(u64::from(l.num) <= read32(t, reg::QUEUE_NUM_MAX));
     let _ = w(t, reg::QUEUE_NUM, l.num);
     let _ = w(t, reg::QUEUE_DESC_LOW, l.desc as u32);
     let _ = w(t, reg::QUEUE_DESC_HIGH, (l.desc >> 32) as u32);
@@ -158,6 +170,6 @@ pub fn bring_up<D: super::device::VirtioDevice>(
     let _ = w(t, reg::QUEUE_DEVICE_LOW, l.used as u32);
     let _ = w(t, reg::QUEUE_DEVICE_HIGH, (l.used >> 32) as u32);
     let _ = w(t, reg::QUEUE_READY, 1);
-    assert_eq!(t.read(reg::QUEUE_READY, 4), 1);
+    assert_eq!(read32(t, reg::QUEUE_READY), 1);
     w(t, reg::STATUS, s | status::DRIVER_OK)
 }

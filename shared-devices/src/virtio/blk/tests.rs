@@ -6,7 +6,7 @@ use crate::virtio::memory::SliceMemory;
 use crate::virtio::mmio::{Effects, MmioTransport, reg, status as dev_status};
 use crate::virtio::queue::{DESC_F_INDIRECT, DESC_F_NEXT, DESC_F_WRITE};
 use crate::virtio::sched::{Limits, Scheduler};
-use crate::virtio::test_driver::{BASE, Driver, RAM, bring_up};
+use crate::virtio::test_driver::{BASE, Driver, RAM, bring_up, read32, write32};
 
 const DISK_SECTORS: u64 = 256;
 const QSIZE: u16 = 64;
@@ -132,7 +132,7 @@ impl<'m, 'd> System<'m, 'd> {
     fn kick(&mut self, p: usize) -> Effects {
         let part = &mut self.parts[p];
         part.d.publish(&part.mem);
-        let fx = part.t.write(reg::QUEUE_NOTIFY, 4, 0);
+        let fx = write32(&mut part.t, reg::QUEUE_NOTIFY, 0);
         let fx = match fx.notify {
             Some(q) => fx.and(part.t.notify_queue(q, &part.mem)),
             None => fx,
@@ -222,15 +222,15 @@ fn config_space_and_features() {
     let mut cfg = DiskConfig::new(16, 64);
     cfg.blk_size = 4096;
     let blk = VirtioBlk::new(cfg, DISK_SECTORS).unwrap();
-    let t = MmioTransport::new(blk);
-    assert_eq!(t.read(reg::DEVICE_ID, 4), 2);
-    assert_eq!(t.read(reg::QUEUE_NUM_MAX, 4), 128);
-    assert_eq!(t.read(reg::CONFIG, 4), 64, "capacity, low half");
-    assert_eq!(t.read(reg::CONFIG + 4, 4), 0, "capacity, high half");
-    assert_eq!(t.read(reg::CONFIG + 8, 4), u64::from(SIZE_MAX));
-    assert_eq!(t.read(reg::CONFIG + 12, 4), SEG_MAX as u64);
-    assert_eq!(t.read(reg::CONFIG + 20, 4), 4096);
-    assert_eq!(t.read(reg::CONFIG + 36, 4), 0, "no discard limits");
+    let mut t = MmioTransport::new(blk);
+    assert_eq!(read32(&mut t, reg::DEVICE_ID), 2);
+    assert_eq!(read32(&mut t, reg::QUEUE_NUM_MAX), 128);
+    assert_eq!(read32(&mut t, reg::CONFIG), 64, "capacity, low half");
+    assert_eq!(read32(&mut t, reg::CONFIG + 4), 0, "capacity, high half");
+    assert_eq!(read32(&mut t, reg::CONFIG + 8), u64::from(SIZE_MAX));
+    assert_eq!(read32(&mut t, reg::CONFIG + 12), SEG_MAX as u64);
+    assert_eq!(read32(&mut t, reg::CONFIG + 20), 4096);
+    assert_eq!(read32(&mut t, reg::CONFIG + 36), 0, "no discard limits");
     let f = t.device().device_features();
     assert_eq!(f, LINUX);
 
@@ -240,13 +240,13 @@ fn config_space_and_features() {
     cfg.write_zeroes = true;
     cfg.max_discard_sectors = 32;
     cfg.max_write_zeroes_sectors = 16;
-    let t = MmioTransport::new(VirtioBlk::new(cfg, DISK_SECTORS).unwrap());
+    let mut t = MmioTransport::new(VirtioBlk::new(cfg, DISK_SECTORS).unwrap());
     let f = t.device().device_features();
     assert_eq!(
         f & (features::RO | features::DISCARD | features::WRITE_ZEROES),
         features::RO | features::DISCARD | features::WRITE_ZEROES
     );
-    let c = |o| t.read(reg::CONFIG + o, 4);
+    let mut c = |o| read32(&mut t, reg::CONFIG + o);
     assert_eq!((c(36), c(40), c(44)), (32, 1, 1), "discard");
     assert_eq!((c(48), c(52), c(56)), (16, 1, 0), "write zeroes");
     assert_eq!(c(60), 0, "past the end");
@@ -732,7 +732,7 @@ fn reset_orphans_requests_in_flight() {
     let reqs: Vec<Req> = (0..4).map(|i| s.submit(0, req::IN, i, &[], 512)).collect();
     assert_eq!((s.disk.in_flight(), s.sched.queued(0)), (2, 2));
     // The driver resets the device with four requests out.
-    let fx = s.parts[0].t.write(reg::STATUS, 4, 0);
+    let fx = write32(&mut s.parts[0].t, reg::STATUS, 0);
     assert!(fx.reset);
     assert_eq!(
         s.parts[0].t.device().in_flight(),
@@ -828,7 +828,7 @@ fn work_per_call_is_bounded() {
         p.d.add(&p.mem, &[(BUFS, 16, false)]);
     }
     p.d.publish(&p.mem);
-    let fx = p.t.write(reg::QUEUE_NOTIFY, 4, 0);
+    let fx = write32(&mut p.t, reg::QUEUE_NOTIFY, 0);
     let fx = p.t.notify_queue(fx.notify.unwrap(), &p.mem);
     assert_eq!(
         fx.notify,

@@ -6,14 +6,16 @@
 //! SPIs) go straight into a list register with the HW bit, so the guest's
 //! deactivation also deactivates the physical interrupt.
 
-use crate::arch::gic;
-use crate::runtime::{CpuRt, PartitionRt};
+use super::{Partition, PhysicalCpu, hv, kick, vgic};
+use crate::arch::list_register::*;
+use crate::arch::{cpu, gic};
 use core::sync::atomic::{AtomicU32, Ordering};
 
 /// Interrupt IDs a software interrupt can have: SGIs, PPIs and the low SPIs
 /// the hypervisor's virtual devices use.
 const SOFT_INTIDS: usize = 128;
 
+/// A core's virtual interrupts waiting for a list register.
 #[derive(Default)]
 pub struct Pending {
     bits: [AtomicU32; SOFT_INTIDS / 32],
@@ -22,6 +24,8 @@ pub struct Pending {
 }
 
 impl Pending {
+    /// Makes software interrupt `intid` pending (ignored beyond the
+    /// software range).
     pub fn set(&self, intid: u32) {
         if let Some(w) = self.bits.get(intid as usize / 32) {
             w.fetch_or(1 << (intid % 32), Ordering::AcqRel);
@@ -32,6 +36,14 @@ impl Pending {
         self.hardware[intid as usize / 32].fetch_or(1 << (intid % 32), Ordering::AcqRel);
     }
 
+    /// Is software interrupt `intid` pending?
+    pub fn is_set(&self, intid: u32) -> bool {
+        self.bits
+            .get(intid as usize / 32)
+            .is_some_and(|w| w.load(Ordering::Acquire) & (1 << (intid % 32)) != 0)
+    }
+
+    /// Forgets everything pending (the vCPU stops).
     pub fn clear(&self) {
         for w in self.bits.iter().chain(self.hardware.iter()) {
             w.store(0, Ordering::Release);
@@ -40,13 +52,13 @@ impl Pending {
 }
 
 fn lr_value(intid: u32, priority: u8) -> u64 {
-    gic::LR_STATE_PENDING | gic::LR_GROUP1 | ((priority as u64) << 48) | intid as u64
+    LR_STATE_PENDING | LR_GROUP1 | ((priority as u64) << 48) | intid as u64
 }
 
 /// Software SPIs model level-triggered device lines: ask for a maintenance
 /// interrupt when the guest ends them, to re-raise a line still high.
 fn soft_lr_value(intid: u32, priority: u8) -> u64 {
-    let eoi_notify = if intid >= 32 { gic::LR_EOI } else { 0 };
+    let eoi_notify = if intid >= 32 { LR_EOI } else { 0 };
     lr_value(intid, priority) | eoi_notify
 }
 
@@ -59,9 +71,9 @@ fn free_lr() -> Option<usize> {
 fn try_inject_soft(intid: u32, priority: u8) -> bool {
     for i in 0..gic::num_lrs() {
         let lr = gic::read_lr(i);
-        if lr & gic::LR_STATE_MASK != 0 && lr as u32 == intid {
+        if lr & LR_STATE_MASK != 0 && lr as u32 == intid {
             // Already there: at most add "pending" to "active".
-            gic::write_lr(i, lr | gic::LR_STATE_PENDING);
+            gic::write_lr(i, lr | LR_STATE_PENDING);
             return true;
         }
     }
@@ -79,7 +91,7 @@ fn try_inject_hardware(intid: u32, priority: u8) -> bool {
         Some(i) => {
             gic::write_lr(
                 i,
-                lr_value(intid, priority) | gic::LR_HW | ((intid as u64) << 32),
+                lr_value(intid, priority) | LR_HW | ((intid as u64) << 32),
             );
             true
         }
@@ -89,7 +101,7 @@ fn try_inject_hardware(intid: u32, priority: u8) -> bool {
 
 /// Forwards a physical interrupt (already priority-dropped, still active)
 /// to the vCPU on this core.
-pub fn inject_hardware(cpu: &CpuRt, p: &PartitionRt, vcpu: usize, intid: u32) {
+pub fn inject_hardware(cpu: &PhysicalCpu, p: &Partition, vcpu: usize, intid: u32) {
     let priority = p.vgic.lock().priority(vcpu, intid);
     if !try_inject_hardware(intid, priority) {
         cpu.pending.set_hardware(intid);
@@ -99,7 +111,7 @@ pub fn inject_hardware(cpu: &CpuRt, p: &PartitionRt, vcpu: usize, intid: u32) {
 
 /// Moves whatever is pending for this core's vCPU into free list
 /// registers. Called on every return to the guest.
-pub fn flush(cpu: &CpuRt, p: &PartitionRt, vcpu: usize) {
+pub fn flush(cpu: &PhysicalCpu, p: &Partition, vcpu: usize) {
     let vgic = p.vgic.lock();
     let mut waiting = false;
     for (w, word) in cpu.pending.hardware.iter().enumerate() {
@@ -130,13 +142,29 @@ pub fn flush(cpu: &CpuRt, p: &PartitionRt, vcpu: usize) {
 
 /// EOI maintenance: the guest has ended level-triggered software SPIs.
 /// Frees their list registers and raises again the lines still high.
-pub fn end_of_interrupts(cpu: &CpuRt, p: &PartitionRt) {
+pub fn end_of_interrupts(cpu: &PhysicalCpu, p: &Partition) {
     let ended = gic::ended_lrs();
     for i in (0..gic::num_lrs()).filter(|i| ended & (1 << i) != 0) {
         let intid = gic::read_lr(i) as u32;
         gic::write_lr(i, 0);
-        if crate::runtime::virtual_line_high(p, intid) {
+        let high = p
+            .window_of_intid(intid)
+            .is_some_and(|w| w.device.line_high(p));
+        if high {
             cpu.pending.set(intid);
+        }
+    }
+}
+
+/// A guest write to ICC_SGI1R_EL1 by vCPU `sender`: makes the SGI pending
+/// on each of the partition's vCPUs it names, and wakes their cores.
+pub fn send_sgi(p: &Partition, sender: usize, value: u64) {
+    let (intid, targets) = vgic::sgi_targets(value, sender, p.vcpus());
+    for vcpu in (0..p.vcpus()).filter(|v| targets & (1 << v) != 0) {
+        let cpu = p.vcpu_cpus[vcpu];
+        hv().cpus[cpu].pending.set(intid);
+        if cpu != cpu::current() {
+            kick(cpu, 0);
         }
     }
 }

@@ -2,11 +2,11 @@
 //! table storage shared with stage 2.
 
 use super::cpu::{isb, read_sysreg, write_sysreg};
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use hypervisor::pagetable::{
+use crate::memory::pagetable::{
     Attributes, INPUT_BITS, MapError, PageTable, Regime, Table, TableArena,
 };
-use hypervisor::ranges::Ranges;
+use crate::memory::ranges::Ranges;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Enough for the EL2 map and stage-2 maps of a handful of partitions with
 /// 4 KiB device pages; construction fails cleanly if it runs out.

@@ -293,7 +293,7 @@ impl Platform {
 mod tests {
     use super::*;
 
-    const QEMU_VIRT: &[u8] = include_bytes!("../../board/qemu-virt/qemu-virt.dtb");
+    const QEMU_VIRT: &[u8] = include_bytes!("../../../board/qemu-virt/qemu-virt.dtb");
 
     #[test]
     fn parses_the_qemu_virt_device_tree() {

@@ -188,12 +188,7 @@ pub fn send_sgi(intid: u32, mpidr: u64) {
 
 // ---- virtual CPU interface ----
 
-pub const LR_STATE_PENDING: u64 = 0b01 << 62;
-pub const LR_STATE_MASK: u64 = 0b11 << 62;
-pub const LR_HW: u64 = 1 << 61;
-pub const LR_GROUP1: u64 = 1 << 60;
-/// Software interrupts only: maintenance interrupt when the guest EOIs it.
-pub const LR_EOI: u64 = 1 << 41;
+pub use crate::arch::list_register::*;
 const ICH_HCR_EN: u64 = 1 << 0;
 const ICH_HCR_UIE: u64 = 1 << 1;
 
@@ -242,7 +237,7 @@ pub fn reset_virtual_interface() {
     for i in 0..num_lrs() {
         let lr = read_lr(i);
         if lr & LR_HW != 0 && lr & LR_STATE_MASK != 0 {
-            deactivate(((lr >> 32) & 0x3ff) as u32);
+            deactivate(physical_intid(lr));
         }
         write_lr(i, 0);
     }

@@ -8,8 +8,8 @@
 //! hypervisor and from every other partition.
 
 use super::cpu::clean_dcache;
+use crate::memory::guest_map::to_host;
 use config::model::MemoryMap;
-use hypervisor::guest_map::to_host;
 use shared_devices::virtio::memory::{Fence, MemoryError};
 
 /// The guest-physical address of a range outside the partition's memory.

@@ -62,3 +62,16 @@ pub fn read_byte() -> Option<u8> {
         Some(core::ptr::read_volatile((base + DR) as *const u32) as u8)
     }
 }
+
+/// Last words before a core halts: straight to the UART, with no
+/// allocation, no lock the dying code could hold, and no queue.
+pub fn emergency(args: core::fmt::Arguments) {
+    struct Raw;
+    impl core::fmt::Write for Raw {
+        fn write_str(&mut self, s: &str) -> core::fmt::Result {
+            write_bytes(s.as_bytes());
+            Ok(())
+        }
+    }
+    let _ = core::fmt::Write::write_fmt(&mut Raw, args);
+}

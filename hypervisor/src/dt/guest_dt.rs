@@ -1,8 +1,8 @@
 //! The device tree each partition boots with: only its own vCPUs, memory,
 //! passthrough devices and the hypervisor's virtual devices.
 
-use crate::fdt_writer::FdtWriter;
-use crate::platform::Platform;
+use super::fdt_writer::FdtWriter;
+use super::platform::Platform;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -213,7 +213,7 @@ mod tests {
     use super::*;
     use config::model::*;
 
-    const QEMU_VIRT: &[u8] = include_bytes!("../../board/qemu-virt/qemu-virt.dtb");
+    const QEMU_VIRT: &[u8] = include_bytes!("../../../board/qemu-virt/qemu-virt.dtb");
 
     static PART: Partition = Partition {
         name: "ivi",

@@ -1,29 +1,30 @@
-//! The storage mediator's hypervisor half (`[[storage]]` in the config):
-//! each partition's virtual virtio-blk disks (the model in
-//! `shared_devices::virtio::blk`), the scheduler per physical disk, and the
-//! physical requests on the disk's home core (see docs/architecture.md).
+//! The storage mediator (`[[storage]]` in the config): each partition's
+//! virtual virtio-blk disks (the model in `shared_devices::virtio::blk`,
+//! each an [`EmulatedDevice`] in a virtio-mmio slot), the scheduler per
+//! physical disk, and the physical requests on the disk's home core (see
+//! docs/architecture.md).
 //! Data moves directly between the physical disk and the partitions' RAM:
 //! the block model has checked every segment against the partition's
 //! memory map, and the home core translates them to host addresses.
 
 use crate::arch::cpu;
 use crate::arch::guest_mem::PartitionMemory;
-use crate::phys_blk::{self, PhysicalDisk, Request};
-use crate::runtime::{self, PartitionRt, hv};
+use crate::drivers::virtio_blk::{self as phys_blk, PhysicalDisk, Request};
+use crate::partition::{self, Access, Actions, EmulatedDevice, Mediator, Partition, hv};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use config::layout;
-use config::model::{Disk, DiskExtent, MemoryMap, Storage};
+use config::model::{Disk, DiskExtent, MemoryMap};
 use core::sync::atomic::Ordering;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
 use log::info;
 use shared_devices::latency::LatencyWindow;
+use shared_devices::mmio::RegisterFile;
 use shared_devices::virtio::blk::{BackendStatus, BlkToken, DiskConfig, PhysOp, VirtioBlk};
 use shared_devices::virtio::blk::{MAX_REQUEST_BYTES, SEG_MAX};
 use shared_devices::virtio::driver::Buf;
-use shared_devices::virtio::mmio::Effects;
-use shared_devices::virtio::mmio::MmioTransport as MmioTransport2;
+use shared_devices::virtio::mmio::{Effects, MmioTransport};
 use shared_devices::virtio::queue::Region;
 use shared_devices::virtio::sched::Dispatch;
 use shared_devices::virtio::sched::{Limits, Scheduler};
@@ -33,10 +34,13 @@ use spin::Mutex;
 
 /// A request between the partition's virtio-blk model and the physical
 /// disk: whose it is and which of its disks.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct Item {
+    /// The partition's index.
     pub partition: usize,
-    pub disk: usize,
+    /// Its virtual disk.
+    pub disk: &'static VirtDisk,
+    /// The request in the disk's model.
     pub token: BlkToken,
     /// Counter value when it was queued (how long it waited to dispatch).
     pub queued_at: u64,
@@ -51,10 +55,18 @@ const DEPTH: usize = 64;
 /// highest-priority partition.
 const IN_FLIGHT: usize = phys_blk::SLOTS;
 
+/// The scheduler of one physical disk.
 pub type Sched = Scheduler<Item, MAX_PARTITIONS, DEPTH, IN_FLIGHT>;
 
+/// The storage mediator: every mediated physical disk and every
+/// partition's virtual disk on them.
+pub struct Storage {
+    devices: Vec<&'static StorageDevice>,
+    disks: Vec<&'static VirtDisk>,
+}
+
 /// A mediated physical disk (`[[storage]]`).
-pub struct StorageRt {
+pub struct StorageDevice {
     pub name: &'static str,
     /// The core that does this disk's physical I/O.
     pub home_cpu: usize,
@@ -94,17 +106,36 @@ pub const WAIT_REPORT_US: u64 = 1000;
 
 /// One of a partition's virtual disks: virtio-blk on virtio-mmio slot n.
 pub struct VirtDisk {
-    pub storage: usize,
-    pub transport: Mutex<MmioTransport2<VirtioBlk>>,
+    /// The partition's index.
+    pub partition: usize,
+    /// Its virtio-mmio slot.
+    pub slot: usize,
+    /// The physical disk it lies on.
+    pub device: &'static StorageDevice,
+    /// The transport and the block model.
+    pub transport: Mutex<MmioTransport<VirtioBlk>>,
+}
+
+impl Storage {
+    /// The mediator over the opened physical disks and the virtual disks
+    /// on them.
+    pub fn new(devices: Vec<&'static StorageDevice>, disks: Vec<&'static VirtDisk>) -> Self {
+        Self { devices, disks }
+    }
+
+    /// The physical interrupts it owns.
+    pub fn interrupts(&self) -> impl Iterator<Item = u32> + '_ {
+        self.devices.iter().filter_map(|d| d.intid)
+    }
 }
 
 /// Opens a `[[storage]]` device for the hypervisor's partitions, with a
 /// scheduler queue per partition at the partition's priority.
 pub fn open_storage(
-    desc: &Storage,
+    desc: &config::model::Storage,
     home_cpu: usize,
     priorities: &[u8],
-) -> Result<StorageRt, String> {
+) -> Result<StorageDevice, String> {
     let region = desc
         .regions
         .first()
@@ -137,7 +168,7 @@ pub fn open_storage(
         starvation: 8,
     };
     let sched = Sched::new(priorities, limits).map_err(|e| format!("scheduler: {e:?}"))?;
-    Ok(StorageRt {
+    Ok(StorageDevice {
         name: desc.name,
         home_cpu,
         disk: Mutex::new(disk),
@@ -153,11 +184,12 @@ pub fn open_storage(
 /// The virtual disk a partition's `disk` entry describes, its extent
 /// resolved on the physical disk (GPT name or LBA range).
 pub fn open_virt_disk(
-    storage: &StorageRt,
-    index: usize,
+    storage: &'static StorageDevice,
     d: &Disk,
-    partition: &str,
+    partition: (usize, &str),
+    slot: usize,
 ) -> Result<VirtDisk, String> {
+    let (partition_index, partition) = partition;
     let mut phys = storage.disk.lock();
     let capacity = phys.sectors();
     let (start, sectors) = match d.extent {
@@ -190,15 +222,17 @@ pub fn open_virt_disk(
     let blk =
         VirtioBlk::new(cfg, capacity).map_err(|e| format!("disk LBA {start}+{sectors}: {e:?}"))?;
     info!(
-        "partition {partition}: disk {index} = {} LBA {start}..{} ({} MiB){}",
+        "partition {partition}: disk {slot} = {} LBA {start}..{} ({} MiB){}",
         storage.name,
         start + sectors,
         sectors >> 11,
         if cfg.read_only { ", read-only" } else { "" }
     );
     Ok(VirtDisk {
-        storage: index,
-        transport: Mutex::new(MmioTransport2::new(blk)),
+        partition: partition_index,
+        slot,
+        device: storage,
+        transport: Mutex::new(MmioTransport::new(blk)),
     })
 }
 
@@ -207,65 +241,82 @@ pub fn slot_intid(slot: usize) -> u32 {
     layout::VIRTIO_FIRST_INTID + slot as u32
 }
 
-/// A guest access to the registers of its virtio-blk disk `slot` (a read
-/// when `write` is `None`); returns the value read.
-pub fn mmio(p: &PartitionRt, slot: usize, offset: u64, size: u8, write: Option<u64>) -> u64 {
-    let hv = hv();
-    let disk = &p.disks[slot];
-    let storage = &hv.storage[disk.storage];
-    let mem = PartitionMemory { map: p.desc.memory };
-    let mut transport = disk.transport.lock();
-    let broken_before = transport.status() & NEEDS_RESET != 0;
-    let (value, mut fx) = match write {
-        Some(v) => (0, transport.write(offset, size as usize, v)),
-        None => (transport.read(offset, size as usize), Effects::default()),
-    };
-    // Parse what the driver queued: the partition's own work, on its own core.
-    for _ in 0..NOTIFY_ROUNDS {
-        let Some(queue) = fx.notify.take() else { break };
-        fx = fx.and(transport.notify_queue(queue, &mem));
+impl VirtDisk {
+    /// The disk's virtual SPI.
+    pub fn intid(&self) -> u32 {
+        slot_intid(self.slot)
     }
-    let mut queued = false;
-    while let Some(token) = transport.device_mut().take_pending() {
-        let item = Item {
-            partition: p.index,
-            disk: slot,
-            token,
-            queued_at: cpu::counter(),
+}
+
+/// The registers of a virtual disk's virtio-mmio slot.
+impl EmulatedDevice for VirtDisk {
+    fn read(&'static self, a: &Access, _: &mut Actions) -> u64 {
+        self.transport
+            .lock()
+            .read(a.offset, a.width, &mut Effects::default())
+    }
+
+    /// Parses what the driver queued (the partition's own work, on its own
+    /// core) and hands the requests to the disk's scheduler.
+    fn write(&'static self, a: &Access, value: u64, actions: &mut Actions) {
+        let p = a.partition;
+        let disk: &'static VirtDisk = self;
+        let storage = self.device;
+        let mem = PartitionMemory {
+            map: p.config.memory,
         };
-        if storage.sched.lock().enqueue(p.index, item).is_ok() {
-            queued = true;
-        } else {
-            let (_, more) = transport.with_device(&mem, |blk, ctx| {
-                blk.complete(token, BackendStatus::IoError, ctx)
-            });
-            fx = fx.and(more);
+        let mut transport = self.transport.lock();
+        let broken_before = transport.status() & NEEDS_RESET != 0;
+        let mut fx = Effects::default();
+        transport.write(a.offset, a.width, value, &mut fx);
+        for _ in 0..NOTIFY_ROUNDS {
+            let Some(queue) = fx.notify.take() else { break };
+            fx = fx.and(transport.notify_queue(queue, &mem));
+        }
+        let mut queued = false;
+        while let Some(token) = transport.device_mut().take_pending() {
+            let item = Item {
+                partition: p.index,
+                disk,
+                token,
+                queued_at: cpu::counter(),
+            };
+            if storage.sched.lock().enqueue(p.index, item).is_ok() {
+                queued = true;
+            } else {
+                let (_, more) = transport.with_device(&mem, |blk, ctx| {
+                    blk.complete(token, BackendStatus::IoError, ctx)
+                });
+                fx = fx.and(more);
+            }
+        }
+        let broken = !broken_before && transport.status() & NEEDS_RESET != 0;
+        drop(transport);
+        if broken {
+            log::warn!(
+                "partition {}: disk {}: malformed virtqueue request; device needs reset",
+                p.name(),
+                self.slot
+            );
+        }
+        if fx.reset {
+            drop_queued(storage, p.index);
+        }
+        actions.raise_line = fx.irq == Some(true);
+        if queued {
+            storage.work.store(true, Ordering::Release);
+            actions.wake = Some(storage.home_cpu);
         }
     }
-    let broken = !broken_before && transport.status() & NEEDS_RESET != 0;
-    drop(transport);
-    if broken {
-        log::warn!(
-            "partition {}: disk {slot}: malformed virtqueue request; device needs reset",
-            p.name()
-        );
+
+    fn line_high(&self, _p: &Partition) -> bool {
+        self.transport.lock().irq_level()
     }
-    if fx.reset {
-        drop_queued(storage, p.index);
+
+    fn reset(&self, _p: &Partition) {
+        // The partition is stopped: nobody is left to interrupt.
+        let _ = self.transport.lock().reset();
     }
-    if fx.irq == Some(true) {
-        runtime::raise_virtual_spi(p, slot_intid(slot));
-    }
-    if queued {
-        storage.work.store(true, Ordering::Release);
-        if storage.home_cpu == cpu::current() {
-            // This partition's core is the disk's home: it does the work.
-            service();
-        } else {
-            runtime::kick(storage.home_cpu, 0);
-        }
-    }
-    value
 }
 
 /// virtio device status: DEVICE_NEEDS_RESET (the device gave up on a
@@ -278,15 +329,14 @@ const NOTIFY_ROUNDS: usize = 8;
 
 /// Completes (as orphans, writing nothing) the requests of `partition`
 /// still waiting for `storage`: after a device reset or partition stop.
-fn drop_queued(storage: &StorageRt, partition: usize) {
+fn drop_queued(storage: &StorageDevice, partition: usize) {
     let mut dropped = heapless::Vec::<Item, DEPTH>::new();
     storage.sched.lock().cancel(partition, |item| {
         let _ = dropped.push(item);
     });
-    let p = &hv().partitions[partition];
-    let mem = PartitionMemory { map: p.desc.memory };
     for item in dropped {
-        let mut t = p.disks[item.disk].transport.lock();
+        let mem = memory_of(item.partition);
+        let mut t = item.disk.transport.lock();
         // Orphaned by the reset: completing only frees the slot, no
         // interrupt follows.
         let _ = t.with_device(&mem, |blk, ctx| {
@@ -295,11 +345,11 @@ fn drop_queued(storage: &StorageRt, partition: usize) {
     }
 }
 
-/// Level of virtio slot `slot`'s interrupt line.
-pub fn line_high(p: &PartitionRt, slot: usize) -> bool {
-    p.disks
-        .get(slot)
-        .is_some_and(|d| d.transport.lock().irq_level())
+/// Partition `index`'s memory, as the block model reaches it.
+fn memory_of(index: usize) -> PartitionMemory {
+    PartitionMemory {
+        map: hv().partitions[index].config.memory,
+    }
 }
 
 /// A request on the physical disk.
@@ -312,46 +362,73 @@ struct InFlight {
     then_flush: bool,
 }
 
-/// On the home core, whenever it is woken (a partition queued work, the
-/// device interrupted) or polls: starts what the scheduler allows (several
-/// requests in flight), finishes what the device has completed, and
-/// starts more as slots free up. Never waits for the device. Returns
-/// whether requests are still on the device (their completion interrupt
-/// will come).
-pub fn service() -> bool {
-    let hv = hv();
-    let me = cpu::current();
-    let mut busy = false;
-    for storage in hv.storage.iter().filter(|s| s.home_cpu == me) {
-        let mut in_flight = storage.in_flight.lock();
-        if !storage.work.swap(false, Ordering::AcqRel) && in_flight.is_empty() {
-            continue;
+impl Mediator for Storage {
+    fn name(&self) -> &'static str {
+        "storage"
+    }
+
+    /// On the home core, whenever it is woken (a partition queued work, the
+    /// device interrupted) or polls: starts what the scheduler allows
+    /// (several requests in flight), finishes what the device has
+    /// completed, and starts more as slots free up. Never waits for the
+    /// device; its completion interrupt says when more is done.
+    fn service(&self) -> Option<u64> {
+        let me = cpu::current();
+        for storage in self.devices.iter().filter(|s| s.home_cpu == me) {
+            storage.service();
+        }
+        None
+    }
+
+    /// A disk's used-buffer interrupt: lowers its line and marks it for
+    /// [`Mediator::service`], which runs next on this (its home) core.
+    fn interrupt(&self, intid: u32) {
+        if let Some(storage) = self.devices.iter().find(|s| s.intid == Some(intid)) {
+            storage.disk.lock().ack_interrupt();
+            storage.work.store(true, Ordering::Release);
+        }
+    }
+
+    /// Resets the partition's virtual disks, drops its queued requests,
+    /// and waits until none of its requests is in flight.
+    fn quiesce(&self, p: &Partition) {
+        for disk in self.disks.iter().filter(|d| d.partition == p.index) {
+            // The partition is stopped: nobody is left to interrupt.
+            let _ = disk.transport.lock().reset();
+        }
+        for storage in &self.devices {
+            drop_queued(storage, p.index);
+            while storage.sched.lock().in_flight_of(p.index) > 0 {
+                if storage.home_cpu == cpu::current() {
+                    // Nobody else finishes this core's requests.
+                    storage.work.store(true, Ordering::Release);
+                    storage.service();
+                } else {
+                    core::hint::spin_loop();
+                }
+            }
+        }
+    }
+}
+
+impl StorageDevice {
+    /// Its share of [`Mediator::service`] (on its home core).
+    fn service(&self) {
+        let mut in_flight = self.in_flight.lock();
+        if !self.work.swap(false, Ordering::AcqRel) && in_flight.is_empty() {
+            return;
         }
         loop {
-            dispatch(storage, &mut in_flight);
-            if !harvest(storage, &mut in_flight) {
+            dispatch(self, &mut in_flight);
+            if !harvest(self, &mut in_flight) {
                 break;
             }
         }
-        busy |= !in_flight.is_empty();
     }
-    busy
-}
-
-/// A physical interrupt taken on this core: if it is a storage device's,
-/// lowers its line and marks the device for [`service`]; `false` if it is
-/// no storage device's.
-pub fn interrupt(intid: u32) -> bool {
-    let Some(storage) = hv().storage.iter().find(|s| s.intid == Some(intid)) else {
-        return false;
-    };
-    storage.disk.lock().ack_interrupt();
-    storage.work.store(true, Ordering::Release);
-    true
 }
 
 /// Starts every request the scheduler lets go now.
-fn dispatch(storage: &StorageRt, in_flight: &mut Vec<InFlight>) {
+fn dispatch(storage: &StorageDevice, in_flight: &mut Vec<InFlight>) {
     // (The scheduler's lock must not be held across `start`, which
     // completes requests itself.)
     loop {
@@ -388,7 +465,7 @@ fn dispatch(storage: &StorageRt, in_flight: &mut Vec<InFlight>) {
 /// Records (and logs when it is a new high) what a top-partition request
 /// met: `behind` lower-priority requests in flight, and its wait since it
 /// was queued.
-fn note_top_dispatch(storage: &StorageRt, dispatched: &Dispatch<Item>, behind: usize) {
+fn note_top_dispatch(storage: &StorageDevice, dispatched: &Dispatch<Item>, behind: usize) {
     let name = || hv().partitions[dispatched.partition].name();
     let waits = &storage.top_waits;
     if behind > waits.behind.fetch_max(behind, Ordering::Relaxed) {
@@ -427,7 +504,7 @@ fn note_top_dispatch(storage: &StorageRt, dispatched: &Dispatch<Item>, behind: u
 
 /// Finishes whatever the device has completed since the last look;
 /// whether it finished anything.
-fn harvest(storage: &StorageRt, in_flight: &mut Vec<InFlight>) -> bool {
+fn harvest(storage: &StorageDevice, in_flight: &mut Vec<InFlight>) -> bool {
     let mut finished = false;
     loop {
         let done = storage.disk.lock().take_used();
@@ -455,14 +532,14 @@ fn harvest(storage: &StorageRt, in_flight: &mut Vec<InFlight>) -> bool {
 /// barrier: it covers every write the device completed before it, and the
 /// partition's writes complete to it only after they did.
 fn start(
-    storage: &StorageRt,
+    storage: &StorageDevice,
     dispatched: Dispatch<Item>,
     in_flight: &[InFlight],
 ) -> Option<InFlight> {
-    let hv = hv();
     let item = dispatched.item;
-    let p = &hv.partitions[item.partition];
-    let request = p.disks[item.disk]
+    let p = &hv().partitions[item.partition];
+    let request = item
+        .disk
         .transport
         .lock()
         .device()
@@ -489,7 +566,7 @@ fn start(
     let (request, data) = match op {
         PhysOp::Read | PhysOp::Write { .. } => {
             let read = op == PhysOp::Read;
-            let Some(data) = host_buffers(p.desc.memory, &segments, read) else {
+            let Some(data) = host_buffers(p.config.memory, &segments, read) else {
                 drop(disk);
                 log::warn!("storage: partition {}: a buffer left its memory", p.name());
                 complete(storage, dispatched, BackendStatus::IoError);
@@ -566,7 +643,7 @@ fn host_buffers(
 ) -> Option<heapless::Vec<Buf, { phys_blk::MAX_DATA_BUFS }>> {
     let mut bufs = heapless::Vec::new();
     for s in segments {
-        for (addr, len) in hypervisor::guest_map::host_ranges(map, s.gpa, u64::from(s.len))? {
+        for (addr, len) in crate::memory::guest_map::host_ranges(map, s.gpa, u64::from(s.len))? {
             bufs.push(Buf {
                 addr,
                 len: len as u32,
@@ -581,7 +658,7 @@ fn host_buffers(
 /// The device finished `f`: its status goes to the partition, or, for a
 /// durable write that succeeded, a FLUSH follows in the same slot (returned
 /// as the request still in flight).
-fn finish(storage: &StorageRt, f: InFlight) -> Option<InFlight> {
+fn finish(storage: &StorageDevice, f: InFlight) -> Option<InFlight> {
     let mut disk = storage.disk.lock();
     let status = match disk.status(f.slot) {
         0 => BackendStatus::Ok,
@@ -617,38 +694,17 @@ fn finish(storage: &StorageRt, f: InFlight) -> Option<InFlight> {
 }
 
 /// Reports a physical request's end to the partition and the scheduler.
-fn complete(storage: &StorageRt, dispatched: Dispatch<Item>, status: BackendStatus) {
+fn complete(storage: &StorageDevice, dispatched: Dispatch<Item>, status: BackendStatus) {
     let item = dispatched.item;
-    let p = &hv().partitions[item.partition];
-    let mem = PartitionMemory { map: p.desc.memory };
-    let (_, fx) = p.disks[item.disk]
+    let mem = memory_of(item.partition);
+    let (_, fx) = item
+        .disk
         .transport
         .lock()
         .with_device(&mem, |blk, ctx| blk.complete(item.token, status, ctx));
     storage.sched.lock().complete(dispatched.id);
     if fx.irq == Some(true) {
-        runtime::raise_virtual_spi(p, slot_intid(item.disk));
-    }
-}
-
-/// Before a partition's memory is scrubbed: reset its virtual disks, drop
-/// its queued requests, and wait until none of its requests is in flight.
-pub fn quiesce(p: &PartitionRt) {
-    let hv = hv();
-    for disk in &p.disks {
-        // The partition is stopped: nobody is left to interrupt.
-        let _ = disk.transport.lock().reset();
-    }
-    for storage in &hv.storage {
-        drop_queued(storage, p.index);
-        while storage.sched.lock().in_flight_of(p.index) > 0 {
-            if storage.home_cpu == cpu::current() {
-                // Nobody else finishes this core's requests.
-                storage.work.store(true, Ordering::Release);
-                service();
-            } else {
-                core::hint::spin_loop();
-            }
-        }
+        let p = &hv().partitions[item.partition];
+        partition::raise_virtual_spi(p, item.disk.intid());
     }
 }

@@ -1,5 +1,7 @@
 //! Decoding of ESR_EL2 for exceptions taken from a guest.
 
+use shared_devices::mmio::Width;
+
 /// Exception classes the hypervisor handles.
 pub mod ec {
     pub const UNKNOWN: u32 = 0x00;
@@ -19,13 +21,15 @@ pub fn class(esr: u64) -> u32 {
 /// access without decoding the instruction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MmioAccess {
+    /// A store (else a load).
     pub write: bool,
-    /// Access size in bytes: 1, 2, 4 or 8.
-    pub size: u8,
-    /// Register number; 31 means xzr.
+    /// Access width (SAS).
+    pub width: Width,
+    /// Transfer register (SRT); 31 is the zero register.
     pub reg: u8,
+    /// A load sign-extends into the register (SSE).
     pub sign_extend: bool,
-    /// 64-bit register (otherwise the result is zero-extended from 32 bits).
+    /// 64-bit register (SF; otherwise the result is zero-extended from 32 bits).
     pub sixty_four: bool,
 }
 
@@ -39,7 +43,7 @@ pub fn mmio_access(esr: u64) -> Option<MmioAccess> {
     }
     Some(MmioAccess {
         write: esr & (1 << 6) != 0,
-        size: 1 << ((esr >> 22) & 0b11),
+        width: Width::ALL[((esr >> 22) & 0b11) as usize],
         reg: ((esr >> 16) & 0x1f) as u8,
         sign_extend: esr & (1 << 21) != 0,
         sixty_four: esr & (1 << 15) != 0,
@@ -97,7 +101,7 @@ mod tests {
             a,
             MmioAccess {
                 write: true,
-                size: 4,
+                width: Width::Word,
                 reg: 1,
                 sign_extend: false,
                 sixty_four: false

@@ -1,0 +1,458 @@
+//! The partition machinery on the fake architecture: traps in, what the
+//! hypervisor did to the (simulated) hardware and the guest out.
+
+use super::esr::ec;
+use super::lifecycle::{REQ_STOP, stop_partition};
+use super::trap::{handle_lower_irq, handle_lower_sync};
+use super::*;
+use crate::arch::fake::{self, Left};
+use crate::arch::list_register::*;
+use crate::arch::{Frame, cpu};
+use config::layout;
+use config::model::{
+    Criticality, Device, MemoryMap, OnFault, Partition as PartitionConfig, Region,
+};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
+use shared_devices::mmio::Width;
+use std::sync::atomic::Ordering::SeqCst;
+
+const QEMU_VIRT: &[u8] = include_bytes!("../../../board/qemu-virt/qemu-virt.dtb");
+
+/// A probe device at `PROBE_BASE`: remembers the last write, reads back
+/// a fixed pattern, and has an interrupt line the test controls.
+#[derive(Default)]
+struct Probe {
+    last_write: AtomicU64,
+    writes: AtomicU32,
+    line: AtomicBool,
+    resets: AtomicU32,
+}
+
+const PROBE_BASE: u64 = 0x0a00_0000;
+const PROBE_INTID: u32 = 48;
+const PATTERN: u64 = 0x8877_6655_4433_2211;
+
+impl EmulatedDevice for Probe {
+    fn read(&'static self, a: &Access, _: &mut Actions) -> u64 {
+        (PATTERN >> (8 * (a.offset % 8))) & a.width.mask()
+    }
+
+    fn write(&'static self, _: &Access, value: u64, actions: &mut Actions) {
+        self.last_write.store(value, SeqCst);
+        self.writes.fetch_add(1, SeqCst);
+        actions.raise_line = self.line.load(SeqCst);
+    }
+
+    fn line_high(&self, _: &Partition) -> bool {
+        self.line.load(SeqCst)
+    }
+
+    fn reset(&self, _: &Partition) {
+        self.resets.fetch_add(1, SeqCst);
+    }
+}
+
+/// A mediator that counts how often it was asked to quiesce.
+#[derive(Default)]
+struct CountingMediator {
+    quiesced: AtomicU32,
+}
+
+impl Mediator for CountingMediator {
+    fn name(&self) -> &'static str {
+        "counting"
+    }
+    fn service(&self) -> Option<u64> {
+        None
+    }
+    fn interrupt(&self, _: u32) {}
+    fn quiesce(&self, _: &Partition) {
+        self.quiesced.fetch_add(1, SeqCst);
+    }
+}
+
+static CONFIG: PartitionConfig = PartitionConfig {
+    name: "guest",
+    criticality: Criticality::Qm,
+    priority: 10,
+    cpus: &[1, 2],
+    memory: &[MemoryMap {
+        guest: 0x4000_0000,
+        host: 0x5000_0000,
+        size: 0x100_0000,
+    }],
+    devices: &[Device {
+        path: "/pl061@9030000",
+        regions: &[Region {
+            base: 0x903_0000,
+            size: 0x1000,
+        }],
+        interrupts: &[39],
+    }],
+    disks: &[],
+    image: &[],
+    initrd: &[],
+    bootargs: "",
+    on_fault: OnFault::Inject,
+    watchdog: false,
+};
+
+struct Setup {
+    hv: &'static Hypervisor,
+    probe: &'static Probe,
+    mediator: &'static CountingMediator,
+}
+
+/// A fresh machine with one partition ("guest", vCPUs on cores 1 and 2)
+/// whose windows are the vGIC and the probe; core 1 runs vCPU 0.
+fn setup(on_fault: OnFault) -> Setup {
+    fake::reset_machine();
+    let fdt = fdt::Fdt::new(QEMU_VIRT).unwrap();
+    let platform = crate::dt::platform::Platform::parse(&fdt, "/pl011@9000000").unwrap();
+    let config: &'static PartitionConfig =
+        Box::leak(Box::new(PartitionConfig { on_fault, ..CONFIG }));
+    let probe: &'static Probe = Box::leak(Box::default());
+    let mediator: &'static CountingMediator = Box::leak(Box::default());
+    let mut windows = vec![
+        Window {
+            base: PROBE_BASE,
+            size: 0x1000,
+            intid: Some(PROBE_INTID),
+            device: probe,
+        },
+        Window {
+            base: layout::GICD_BASE,
+            size: layout::GICD_SIZE,
+            intid: None,
+            device: &vgic_mmio::Distributor,
+        },
+        Window {
+            base: layout::GICR_BASE,
+            size: 2 * layout::GICR_STRIDE,
+            intid: None,
+            device: &vgic_mmio::Redistributors,
+        },
+    ];
+    mmio::sort_windows(&mut windows).unwrap();
+    let cpus = (0..4)
+        .map(|c| {
+            let vcpu = match c {
+                1 => Some((0, 0)),
+                2 => Some((0, 1)),
+                _ => None,
+            };
+            PhysicalCpu::new(c as u64, 0x80a_0000 + c as u64 * 0x2_0000, vcpu)
+        })
+        .collect();
+    let partition = Partition {
+        index: 0,
+        config,
+        vttbr: 1 << 48,
+        vcpu_cpus: vec![1, 2],
+        vgic: Mutex::new(VGic::new(2, &[39], &[PROBE_INTID], 288)),
+        watchdog: None,
+        windows,
+        virtio_slots: 0,
+        lifecycle: Mutex::new(Lifecycle::Running),
+        restarts: AtomicU32::new(0),
+    };
+    let hv = install(Hypervisor {
+        platform,
+        host_dtb: QEMU_VIRT.to_vec(),
+        gicd: 0x800_0000,
+        cpus,
+        partitions: vec![partition],
+        mediators: vec![mediator],
+        interrupt_owners: Vec::new(),
+    });
+    *hv.cpus[1].power.lock() = Power::On;
+    *hv.cpus[2].power.lock() = Power::On;
+    cpu::set_current(1);
+    Setup {
+        hv,
+        probe,
+        mediator,
+    }
+}
+
+/// ESR of a data abort with a valid syndrome.
+fn data_abort(write: bool, width: Width, reg: u8, sign_extend: bool, sixty_four: bool) -> u64 {
+    let sas = match width {
+        Width::Byte => 0,
+        Width::Half => 1,
+        Width::Word => 2,
+        Width::Double => 3,
+    };
+    ((ec::DATA_ABORT_LOWER as u64) << 26)
+        | (1 << 25)
+        | (1 << 24)
+        | (sas << 22)
+        | ((sign_extend as u64) << 21)
+        | ((reg as u64) << 16)
+        | ((sixty_four as u64) << 15)
+        | ((write as u64) << 6)
+        | 0x07
+}
+
+/// Takes a data abort at `ipa` on the running core.
+fn trap_at(frame: &mut Frame, ipa: u64, esr: u64) {
+    fake::with(|m| {
+        m.trap = cpu::TrapInfo {
+            esr,
+            far: 0xffff_0000_0000_0000 | (ipa & 0xfff),
+            hpfar: (ipa >> 12) << 4,
+        }
+    });
+    handle_lower_sync(frame);
+}
+
+#[test]
+fn a_byte_load_of_the_last_redistributor_priority_answers() {
+    // The review's attack: `ldrb w3, [GICR + 0x1041d]` (and the last byte
+    // and a 64-bit load there) used to index past the priority array and
+    // panic at EL2 with the vGIC lock held.
+    let s = setup(OnFault::Stop);
+    let mut frame = Frame::default();
+    frame.elr = 0x4008_0000;
+    for (offset, width) in [
+        (0x1_041d, Width::Byte),
+        (0x1_041f, Width::Byte),
+        (0x1_041e, Width::Half),
+        (0x1_041c, Width::Double),
+    ] {
+        frame.x[3] = 0xdead;
+        trap_at(
+            &mut frame,
+            layout::GICR_BASE + layout::GICR_STRIDE + offset,
+            data_abort(false, width, 3, false, true),
+        );
+        assert_eq!(frame.x[3], 0, "{offset:#x} {width:?}");
+    }
+    assert_eq!(
+        frame.elr,
+        0x4008_0000 + 16,
+        "each load was emulated and stepped over"
+    );
+    assert!(
+        s.hv.partitions[0].vgic.try_lock().is_some(),
+        "no lock left held"
+    );
+}
+
+#[test]
+fn loads_are_sized_sign_extended_and_zero_extended() {
+    let _s = setup(OnFault::Stop);
+    let mut frame = Frame::default();
+    // ldrsb x5, [probe + 7]: 0x88 sign-extended into 64 bits.
+    trap_at(
+        &mut frame,
+        PROBE_BASE + 7,
+        data_abort(false, Width::Byte, 5, true, true),
+    );
+    assert_eq!(frame.x[5], 0xffff_ffff_ffff_ff88);
+    // ldrsh w5, [probe + 6]: 0x8877 sign-extended into 32 bits only.
+    trap_at(
+        &mut frame,
+        PROBE_BASE + 6,
+        data_abort(false, Width::Half, 5, true, false),
+    );
+    assert_eq!(frame.x[5], 0xffff_8877);
+    // ldr x5, [probe]: all 8 bytes.
+    trap_at(
+        &mut frame,
+        PROBE_BASE,
+        data_abort(false, Width::Double, 5, false, true),
+    );
+    assert_eq!(frame.x[5], PATTERN);
+    // A load into xzr changes nothing.
+    trap_at(
+        &mut frame,
+        PROBE_BASE,
+        data_abort(false, Width::Double, 31, false, true),
+    );
+    assert_eq!(frame.x[30], 0);
+}
+
+#[test]
+fn stores_reach_the_device_masked_and_raise_its_line() {
+    let s = setup(OnFault::Stop);
+    let mut frame = Frame::default();
+    frame.x[7] = 0x1234_5678_9abc_def0;
+    s.probe.line.store(true, SeqCst);
+    // strh w7, [probe + 2]
+    trap_at(
+        &mut frame,
+        PROBE_BASE + 2,
+        data_abort(true, Width::Half, 7, false, false),
+    );
+    assert_eq!(s.probe.last_write.load(SeqCst), 0xdef0);
+    // The line rose: its SPI is pending on the vCPU it is routed to
+    // (vCPU 0, this core) ... but disabled in the vGIC, so it waits.
+    assert!(fake::with(|m| m.core().lrs.iter().all(|&lr| lr == 0)));
+    // The guest enables it (GICD_CTLR.EnableGrp1, ISENABLER1 bit 16).
+    frame.x[1] = 0b10;
+    trap_at(
+        &mut frame,
+        layout::GICD_BASE,
+        data_abort(true, Width::Word, 1, false, false),
+    );
+    frame.x[1] = 1 << (PROBE_INTID - 32);
+    trap_at(
+        &mut frame,
+        layout::GICD_BASE + 0x104,
+        data_abort(true, Width::Word, 1, false, false),
+    );
+    let lrs = fake::with(|m| m.core().lrs);
+    assert!(
+        lrs.iter()
+            .any(|&lr| lr as u32 == PROBE_INTID && lr & LR_STATE_PENDING != 0 && lr & LR_EOI != 0),
+        "pending in a list register, with EOI maintenance: {lrs:x?}"
+    );
+}
+
+#[test]
+fn a_level_still_high_after_eoi_is_raised_again() {
+    let s = setup(OnFault::Stop);
+    let p = &s.hv.partitions[0];
+    s.probe.line.store(true, SeqCst);
+    fake::with(|m| {
+        m.core().lrs[2] = PROBE_INTID as u64 | LR_EOI | LR_GROUP1;
+        m.core().ended = 1 << 2;
+    });
+    virq::end_of_interrupts(this_cpu(), p);
+    assert_eq!(
+        fake::with(|m| m.core().lrs[2]),
+        0,
+        "ended list register freed"
+    );
+    assert!(
+        hv().cpus[1].pending.is_set(PROBE_INTID),
+        "the line is still high: pending again"
+    );
+}
+
+#[test]
+fn an_access_outside_every_window_faults_per_policy() {
+    let s = setup(OnFault::Inject);
+    let mut frame = Frame::default();
+    frame.spsr = 0x3c5;
+    frame.elr = 0x4000_1000;
+    trap_at(
+        &mut frame,
+        0x0b00_0000,
+        data_abort(false, Width::Word, 1, false, false),
+    );
+    let injected = fake::with(|m| m.core().injected.clone());
+    assert_eq!(injected.len(), 1, "one abort injected");
+    assert_eq!(injected[0] >> 26, 0x25, "data abort from the current EL");
+    assert_eq!(s.probe.writes.load(SeqCst), 0);
+}
+
+#[test]
+fn an_sgi_reaches_only_the_partitions_own_vcpus() {
+    let s = setup(OnFault::Stop);
+    let mut frame = Frame::default();
+    // msr ICC_SGI1R_EL1, x2: SGI 5 to target list {vCPU 1, vCPU 3 (absent)}.
+    frame.x[2] = (5 << 24) | 0b1010;
+    let iss = (3 << 20) | (5 << 17) | (12 << 10) | (2 << 5) | (11 << 1);
+    fake::with(|m| m.trap.esr = ((ec::SYSREG as u64) << 26) | (1 << 25) | iss);
+    handle_lower_sync(&mut frame);
+    assert!(s.hv.cpus[2].pending.is_set(5), "vCPU 1 (core 2) has it");
+    assert!(!s.hv.cpus[1].pending.is_set(5), "not the sender");
+    let sgis = fake::with(|m| m.sgis.clone());
+    assert_eq!(sgis, [(KICK_SGI, 2)], "core 2 kicked, nobody else");
+}
+
+#[test]
+fn stopping_resets_devices_quiesces_mediators_and_parks() {
+    let s = setup(OnFault::Stop);
+    let p = &s.hv.partitions[0];
+    let mut frame = Frame::default();
+    // The guest enables its passthrough SPI 39 (physically backed).
+    frame.x[1] = 0b10;
+    trap_at(
+        &mut frame,
+        layout::GICD_BASE,
+        data_abort(true, Width::Word, 1, false, false),
+    );
+    frame.x[1] = 1 << 7;
+    trap_at(
+        &mut frame,
+        layout::GICD_BASE + 0x104,
+        data_abort(true, Width::Word, 1, false, false),
+    );
+    assert!(fake::with(|m| m.spis_enabled.contains(&39)));
+    // Core 2 plays along: it parks when asked (clears its REQ_STOP bit).
+    let hv = s.hv;
+    let other_core = std::thread::spawn(move || {
+        while hv.cpus[2].requests.load(SeqCst) & REQ_STOP == 0 {
+            std::thread::yield_now();
+        }
+        hv.cpus[2].requests.fetch_and(!REQ_STOP, SeqCst);
+    });
+    let left = fake::run_until_left(|| stop_partition(p, OnFault::Stop));
+    other_core.join().unwrap();
+    assert!(matches!(left, Some(Left::Parked { cpu: 1 })), "{left:?}");
+    assert_eq!(*p.lifecycle.lock(), Lifecycle::Stopped);
+    assert_eq!(s.mediator.quiesced.load(SeqCst), 1);
+    assert_eq!(s.probe.resets.load(SeqCst), 1);
+    assert!(
+        !fake::with(|m| m.spis_enabled.contains(&39)),
+        "the passthrough SPI is disabled again"
+    );
+    assert_eq!(*s.hv.cpus[1].power.lock(), Power::Off);
+    assert_eq!(
+        fake::with(|m| m.sgis.clone()),
+        [(KICK_SGI, 2)],
+        "the other vCPU's core was asked to stop"
+    );
+}
+
+#[test]
+fn a_physical_interrupt_of_the_partition_goes_to_a_list_register() {
+    let s = setup(OnFault::Stop);
+    fake::with(|m| m.core().waiting = vec![39, s.hv.platform.vtimer_intid]);
+    handle_lower_irq(&mut Frame::default());
+    let lrs = fake::with(|m| m.core().lrs);
+    for intid in [39, s.hv.platform.vtimer_intid] {
+        assert!(
+            lrs.iter()
+                .any(|&lr| lr as u32 == intid && lr & LR_HW != 0 && physical_intid(lr) == intid),
+            "{intid} forwarded with the HW bit: {lrs:x?}"
+        );
+    }
+    // Not deactivated by the hypervisor: the guest's deactivation does it.
+    assert!(fake::with(|m| m.deactivated.is_empty()));
+}
+
+#[test]
+fn windows_are_found_by_address() {
+    let s = setup(OnFault::Stop);
+    let p = &s.hv.partitions[0];
+    assert_eq!(
+        mmio::find(p, PROBE_BASE + 0xfff).map(|w| w.base),
+        Some(PROBE_BASE)
+    );
+    assert!(mmio::find(p, PROBE_BASE + 0x1000).is_none());
+    assert!(mmio::find(p, 0).is_none());
+    assert!(mmio::find(p, u64::MAX).is_none());
+    assert_eq!(
+        mmio::find(p, layout::GICR_BASE + 2 * layout::GICR_STRIDE - 1).map(|w| w.base),
+        Some(layout::GICR_BASE)
+    );
+    let mut overlapping = vec![
+        Window {
+            base: 0x1000,
+            size: 0x2000,
+            intid: None,
+            device: s.probe,
+        },
+        Window {
+            base: 0x2000,
+            size: 0x1000,
+            intid: None,
+            device: s.probe,
+        },
+    ];
+    assert_eq!(mmio::sort_windows(&mut overlapping), Err((0x1000, 0x2000)));
+}

@@ -1,0 +1,191 @@
+//! Exceptions taken from guests: MMIO emulation, PSCI, trapped system
+//! registers, interrupts, and faults handled per the partition's
+//! `on_fault` policy. Nothing a guest does here can panic the hypervisor.
+
+use super::esr::{self, ec};
+use super::lifecycle;
+use super::{Partition, current_vcpu, firmware, irq, mmio, service_mediators, this_cpu, virq};
+use crate::arch::cpu::{self, El1Exception};
+use crate::arch::{self, Frame};
+use crate::drivers::pl011;
+use config::model::OnFault;
+use log::warn;
+
+/// What went wrong, for the log and for injection.
+enum Fault {
+    Stage2 { ipa: u64, far: u64, write: bool },
+    InstructionAbort { ipa: u64, far: u64 },
+    Undefined { esr: u64 },
+    SError { esr: u64 },
+}
+
+impl Fault {
+    fn describe(&self) -> alloc::string::String {
+        match *self {
+            Fault::Stage2 { ipa, write, .. } => {
+                alloc::format!(
+                    "stage-2 fault: {} at IPA {ipa:#x}",
+                    if write { "write" } else { "read" }
+                )
+            }
+            Fault::InstructionAbort { ipa, .. } => {
+                alloc::format!("stage-2 fault: instruction fetch at IPA {ipa:#x}")
+            }
+            Fault::Undefined { esr } => {
+                alloc::format!("undefined trap: EC {:#x} (ESR {esr:#x})", esr::class(esr))
+            }
+            Fault::SError { esr } => alloc::format!("SError (ESR {esr:#x})"),
+        }
+    }
+}
+
+/// Applies the partition's fault policy. Returns only for `inject`.
+fn fault(p: &Partition, frame: &mut Frame, f: Fault) {
+    let action = match p.config.on_fault {
+        OnFault::Inject => "inject abort",
+        OnFault::Stop => "stop",
+        OnFault::Restart => "restart",
+    };
+    warn!(
+        "partition {}: {} (pc {:#x}) -> {action}",
+        p.name(),
+        f.describe(),
+        frame.elr
+    );
+    if p.config.on_fault != OnFault::Inject {
+        lifecycle::stop_partition(p, p.config.on_fault);
+    }
+    let from_el0 = frame.spsr & 0b1111 == 0;
+    let il = 1 << 25;
+    const EXTERNAL_ABORT: u64 = 0x10;
+    let e = match f {
+        Fault::Stage2 { far, write, .. } => {
+            let class = if from_el0 { 0x24 } else { 0x25 };
+            El1Exception {
+                esr: (class << 26) | il | ((write as u64) << 6) | EXTERNAL_ABORT,
+                far: Some(far),
+            }
+        }
+        Fault::InstructionAbort { far, .. } => {
+            let class = if from_el0 { 0x20 } else { 0x21 };
+            El1Exception {
+                esr: (class << 26) | il | EXTERNAL_ABORT,
+                far: Some(far),
+            }
+        }
+        Fault::Undefined { .. } => El1Exception { esr: il, far: None },
+        Fault::SError { .. } => {
+            cpu::raise_virtual_serror();
+            return;
+        }
+    };
+    cpu::inject_sync(frame, e);
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn handle_lower_sync(frame: &mut Frame) {
+    let Some((p, vcpu)) = current_vcpu() else {
+        unreachable_guest();
+    };
+    let info = cpu::trap_info();
+    match esr::class(info.esr) {
+        ec::DATA_ABORT_LOWER => {
+            let ipa = ((info.hpfar >> 4) << 12) | (info.far & 0xfff);
+            match esr::mmio_access(info.esr) {
+                Some(access) if mmio::emulate(p, vcpu, frame, ipa, access) => frame.elr += 4,
+                _ => {
+                    let write = info.esr & (1 << 6) != 0;
+                    fault(
+                        p,
+                        frame,
+                        Fault::Stage2 {
+                            ipa,
+                            far: info.far,
+                            write,
+                        },
+                    );
+                }
+            }
+        }
+        ec::INSTR_ABORT_LOWER => {
+            let ipa = ((info.hpfar >> 4) << 12) | (info.far & 0xfff);
+            fault(p, frame, Fault::InstructionAbort { ipa, far: info.far });
+        }
+        // The preferred return address of HVC is the next instruction; of
+        // a trapped SMC, the SMC itself.
+        ec::HVC64 => firmware::call(p, frame),
+        ec::SMC64 => {
+            frame.elr += 4;
+            firmware::call(p, frame);
+        }
+        ec::SYSREG => {
+            let access = esr::sysreg_access(info.esr);
+            if access.id == esr::ICC_SGI1R_EL1 && !access.read {
+                virq::send_sgi(p, vcpu, frame.reg(access.reg));
+                frame.elr += 4;
+            } else {
+                fault(p, frame, Fault::Undefined { esr: info.esr });
+            }
+        }
+        ec::WFX => frame.elr += 4,
+        _ => fault(p, frame, Fault::Undefined { esr: info.esr }),
+    }
+    before_guest_return(p, vcpu);
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn handle_lower_irq(_frame: &mut Frame) {
+    if let Some((p, then)) = irq::service_interrupts() {
+        lifecycle::stop_partition(p, then);
+    }
+    // A mediator homed on this partition core (storage's `home_cpu`): its
+    // work is done here, between the partition's instructions, in steps
+    // that never wait for the device.
+    service_mediators();
+    if let Some((p, vcpu)) = current_vcpu() {
+        before_guest_return(p, vcpu);
+    }
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn handle_lower_serror(frame: &mut Frame) {
+    let Some((p, _)) = current_vcpu() else {
+        unreachable_guest();
+    };
+    fault(
+        p,
+        frame,
+        Fault::SError {
+            esr: cpu::trap_info().esr,
+        },
+    );
+}
+
+/// An exception taken from EL2 itself is a hypervisor bug: report and halt
+/// this core (the others keep running their partitions).
+#[unsafe(no_mangle)]
+pub extern "C" fn handle_hv_exception(frame: &mut Frame) -> ! {
+    let info = cpu::trap_info();
+    pl011::emergency(format_args!(
+        "\n[hv] FATAL cpu {}: exception at EL2: ESR {:#x} ELR {:#x} FAR {:#x}; core halted\n",
+        cpu::current(),
+        info.esr,
+        frame.elr,
+        info.far
+    ));
+    arch::halt()
+}
+
+fn unreachable_guest() -> ! {
+    warn!(
+        "cpu {}: trap from a guest on a core with no vCPU; parking",
+        cpu::current()
+    );
+    lifecycle::park()
+}
+
+/// Cross-core requests and pending interrupts, on every way back to a guest.
+fn before_guest_return(p: &Partition, vcpu: usize) {
+    lifecycle::handle_requests();
+    virq::flush(this_cpu(), p, vcpu);
+}

@@ -1,0 +1,87 @@
+//! The vGIC's register windows: the distributor and the redistributor
+//! frames (one 128 KiB frame per vCPU) as [`EmulatedDevice`]s over the
+//! partition's [`super::vgic::VGic`]. Changes the physical GIC must follow
+//! (passthrough SPIs enabled or routed, the virtual timer's PPI enabled)
+//! are applied by [`apply_gic_effect`].
+
+use super::vgic::Effect;
+use super::{Access, Actions, EmulatedDevice, Partition, hv};
+use crate::arch::gic;
+use config::layout;
+
+/// The distributor window (`layout::GICD_BASE`).
+pub struct Distributor;
+
+/// The redistributor frames (`layout::GICR_BASE`, one per vCPU).
+pub struct Redistributors;
+
+impl EmulatedDevice for Distributor {
+    fn read(&'static self, a: &Access, _: &mut Actions) -> u64 {
+        a.partition.vgic.lock().dist_read(a.offset, a.width)
+    }
+
+    fn write(&'static self, a: &Access, value: u64, _: &mut Actions) {
+        let p = a.partition;
+        p.vgic
+            .lock()
+            .dist_write(a.offset, a.width, value, &mut |e| apply_gic_effect(p, e));
+    }
+
+    /// The whole vGIC (distributor and redistributors) goes back to reset.
+    fn reset(&self, p: &Partition) {
+        p.vgic.lock().reset(&mut |e| apply_gic_effect(p, e));
+    }
+}
+
+impl EmulatedDevice for Redistributors {
+    fn read(&'static self, a: &Access, _: &mut Actions) -> u64 {
+        let (vcpu, offset) = frame_of(a.offset);
+        a.partition.vgic.lock().redist_read(vcpu, offset, a.width)
+    }
+
+    fn write(&'static self, a: &Access, value: u64, _: &mut Actions) {
+        let p = a.partition;
+        let (vcpu, offset) = frame_of(a.offset);
+        p.vgic
+            .lock()
+            .redist_write(vcpu, offset, a.width, value, &mut |e| {
+                apply_gic_effect(p, e)
+            });
+    }
+
+    // Reset with the distributor: one vGIC.
+}
+
+/// The vCPU whose frame holds `offset`, and the offset in that frame.
+fn frame_of(offset: u64) -> (usize, u64) {
+    (
+        (offset / layout::GICR_STRIDE) as usize,
+        offset % layout::GICR_STRIDE,
+    )
+}
+
+/// Applies a vGIC side effect to the physical GIC.
+pub fn apply_gic_effect(p: &Partition, effect: Effect) {
+    let hv = hv();
+    let core_of = |vcpu: usize| p.vcpu_cpus.get(vcpu).map(|&c| &hv.cpus[c]);
+    match effect {
+        Effect::SpiEnable { intid, enable } => gic::set_spi_enabled(hv.gicd, intid, enable),
+        Effect::SpiRoute { intid, vcpu } => {
+            if let Some(c) = core_of(vcpu) {
+                gic::route_spi(hv.gicd, intid, c.mpidr)
+            }
+        }
+        // Only the virtual timer is backed by a physical PPI; SGIs are
+        // purely virtual.
+        Effect::PrivateEnable {
+            vcpu,
+            intid,
+            enable,
+        } if intid == hv.platform.vtimer_intid => {
+            if let Some(c) = core_of(vcpu) {
+                gic::set_private_enabled(c.redistributor, intid, enable)
+            }
+        }
+        Effect::PrivateEnable { .. } => {}
+    }
+}

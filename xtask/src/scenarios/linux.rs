@@ -1,0 +1,74 @@
+//! The Linux partition: booting it, and its reboots, crashes and
+//! power-off.
+
+use super::{at_least_after, beats};
+use crate::scenario::{Scenario, consecutive, numbers};
+
+/// The default system: Debian's stock kernel boots to userspace on its two
+/// cores beside the cluster; its self-check sees exactly its own CPUs,
+/// memory and devices; console input reaches it after Ctrl-] 2.
+pub(super) fn ivi_boot() -> Scenario {
+    Scenario::new("ivi-boot", "config/qemu-virt/default.toml")
+        .timeout(120)
+        .expect(r"^\[ivi\] \[ *[0-9.]+\] Linux version 6\.12")
+        .expect(r"^\[ivi\] \[ *[0-9.]+\] smp: Brought up 1 node, 2 CPUs$")
+        .expect(r"^\[ivi\] ivi: userspace up after ")
+        .expect(r"^\[ivi\] ivi-tool: check ok cpus=2 ")
+        .type_on(r"^\[ivi\] ivi-tool: check ok", b"\x1d2")
+        .type_on(
+            r"console: input goes to partition ivi",
+            b"echo typed-$((6*7))\r",
+        )
+        .expect(r"^\[ivi\] typed-42$")
+        .expect(r"^\[cluster\] heartbeat: n=\d+ ")
+        .expect_none(r"^\[hv\] (WARN|ERROR)")
+        .check("the cluster's heartbeat never skips", |lines| {
+            consecutive(&beats(lines, "cluster"))
+        })
+}
+
+/// Five reboots, a kernel crash and a watchdog expiry of the Linux
+/// partition, each contained by the hypervisor, then a power-off that stops
+/// it for good, while the cluster's heartbeat (every 20 ms) goes on without
+/// missing a beat.
+pub(super) fn ivi_lifecycle() -> Scenario {
+    Scenario::new("ivi-lifecycle", "config/qemu-virt/tests/ivi-lifecycle.toml")
+        .timeout(240)
+        .expect(r"^\[ivi\] ivi: lifecycle: boot 4, rebooting$")
+        // Five reboots, and the panic's own reboot (panic=1).
+        .expect_exactly(6, r"^\[hv\] INFO  partition ivi: PSCI SYSTEM_RESET$")
+        .expect(r"^\[ivi\] ivi: lifecycle: boot 5, crashing the kernel$")
+        .expect(r"^\[ivi\] .*Kernel panic - not syncing: sysrq triggered crash")
+        .expect(r"^\[ivi\] ivi: lifecycle: boot 6, starving the watchdog$")
+        .expect(r"^\[hv\] WARN  partition ivi: watchdog expired -> restart$")
+        .expect(r"^\[hv\] WARN  partition ivi: restarting \(restart #7\)$")
+        .expect(r"^\[ivi\] ivi: lifecycle: done after 7 restarts, powering off$")
+        .expect(r"^\[hv\] INFO  partition ivi: PSCI SYSTEM_OFF$")
+        .expect(r"^\[hv\] WARN  partition ivi: stopped$")
+        .check("the cluster beats on after the IVI is off", |lines| {
+            at_least_after(
+                lines,
+                r"partition ivi: stopped$",
+                r"^\[cluster\] heartbeat: n=",
+                25,
+            )
+        })
+        .expect_none(r"^\[cluster\] heartbeat: LATE")
+        .check("the cluster's heartbeat never skips", |lines| {
+            let beats = beats(lines, "cluster");
+            if beats.len() < 100 {
+                return Err(format!("only {} heartbeats", beats.len()));
+            }
+            consecutive(&beats)
+        })
+        .report(|lines| {
+            let worst = numbers(lines, r"^\[cluster\] heartbeat: .* max_gap_ms=(\d+)$")
+                .into_iter()
+                .max()
+                .unwrap_or(0);
+            let beats = beats(lines, "cluster").len();
+            format!(
+                "cluster heartbeat: {beats} beats, none missed, worst gap {worst} ms (period 20 ms)"
+            )
+        })
+}

@@ -1,0 +1,91 @@
+//! The QEMU scenarios `cargo xtask test` runs (as `qemu/<name>`), in order.
+//!
+//! Each boots one config from `config/qemu-virt/tests/` and judges the
+//! serial console. Hypervisor lines look like `[hv] INFO  message`,
+//! partition console lines like `[cluster] hello: tick=3 pattern=ok`.
+//! Keep each short (at most 240 s even for Linux): TCG runs in real time.
+//!
+//! One file per area: `partitions` (the hypervisor itself: partitions, SMP,
+//! timers, isolation, faults, the watchdog, boot time), `console`, `linux`
+//! (the Linux partition) and `storage`; the helpers they share are here,
+//! and [`all`] lists every scenario in the order they run.
+
+// One module per area. Display, touch and audio scenarios get files of
+// their own here (`display.rs`, `touch.rs`, `audio.rs`) when they come.
+mod console;
+mod linux;
+mod partitions;
+mod storage;
+
+use crate::scenario::{Scenario, after, count, numbers};
+
+pub fn all() -> Vec<Scenario> {
+    vec![
+        partitions::two_partitions(),
+        partitions::smp(),
+        partitions::timer(),
+        partitions::isolation(),
+        partitions::restart(),
+        partitions::stop(),
+        partitions::bad_entry_el(),
+        partitions::platform_mismatch(),
+        console::console_focus(),
+        console::console_flood(),
+        partitions::watchdog(),
+        linux::ivi_boot(),
+        linux::ivi_lifecycle(),
+        partitions::boot_time(),
+        storage::storage(),
+        storage::hostile_blk(),
+        storage::storage_priority(),
+        storage::storage_home(),
+        storage::storage_console_flood(),
+        storage::plain_disk(),
+        storage::disk_error(),
+    ]
+}
+
+/// The beat numbers a `heartbeat` partition named `partition` printed.
+fn beats(lines: &[String], partition: &str) -> Vec<u64> {
+    numbers(lines, &format!(r"^\[{partition}\] heartbeat: n=(\d+) "))
+}
+
+/// At least `n` lines matching `pattern` after the first line matching
+/// `marker`.
+fn at_least_after(lines: &[String], marker: &str, pattern: &str, n: usize) -> Result<(), String> {
+    let Some(rest) = after(lines, marker) else {
+        return Err(format!("no line matches `{marker}`"));
+    };
+    let found = count(rest, pattern);
+    if found >= n {
+        Ok(())
+    } else {
+        Err(format!(
+            "{found} line(s) match `{pattern}` after `{marker}`, expected at least {n}"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scenarios_are_well_formed() {
+        let all = all();
+        let mut names: Vec<&str> = all.iter().map(|s| s.name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), all.len(), "scenario names are unique");
+        for scenario in &all {
+            // Linux boots (several, in ivi-lifecycle) need minutes under
+            // TCG; the whole suite must still stay well under an hour.
+            assert!(
+                scenario.timeout.as_secs() <= 240,
+                "{} is too long",
+                scenario.name
+            );
+            assert!(scenario.config.starts_with("config/"));
+        }
+    }
+}
