@@ -110,6 +110,49 @@ impl LineBuffer {
     }
 }
 
+/// Writes `text` for a terminal with nothing in it that the terminal
+/// would act on: control characters (C0 but tab, DEL, and the C1 range
+/// U+0080..U+009F, which include 8-bit CSI) are written as `\xNN` or
+/// `\u{NN}`, as are bytes that are not UTF-8; everything else passes as
+/// is. So a partition cannot move the cursor, erase its own tag or
+/// overwrite another line, and cannot print a line that looks like another
+/// source's: every line starts with its own tag and ends where the
+/// hypervisor ends it.
+pub fn escape_controls(text: &[u8], out: &mut dyn FnMut(&[u8])) {
+    for chunk in text.utf8_chunks() {
+        let valid = chunk.valid();
+        let mut plain = 0;
+        for (at, c) in valid.char_indices() {
+            let control = (c.is_control() && c != '\t') || ('\u{80}'..='\u{9f}').contains(&c);
+            if !control {
+                continue;
+            }
+            out(&valid.as_bytes()[plain..at]);
+            let mut escaped = heapless::String::<10>::new();
+            let _ = if (c as u32) < 0x80 {
+                core::fmt::write(&mut escaped, format_args!("\\x{:02x}", c as u32))
+            } else {
+                core::fmt::write(&mut escaped, format_args!("\\u{{{:x}}}", c as u32))
+            };
+            out(escaped.as_bytes());
+            plain = at + c.len_utf8();
+        }
+        out(&valid.as_bytes()[plain..]);
+        for &b in chunk.invalid() {
+            let mut escaped = heapless::String::<4>::new();
+            let _ = core::fmt::write(&mut escaped, format_args!("\\x{b:02x}"));
+            out(escaped.as_bytes());
+        }
+    }
+}
+
+/// Bytes `text` takes once escaped by [`escape_controls`].
+pub fn escaped_len(text: &[u8]) -> usize {
+    let mut n = 0;
+    escape_controls(text, &mut |piece| n += piece.len());
+    n
+}
+
 /// Bytes of queued output per partition: about 20 full lines.
 pub const QUEUE_BYTES: usize = 4096;
 
@@ -246,6 +289,36 @@ impl InputRouter {
 
 #[cfg(test)]
 mod tests {
+
+    fn escaped(text: &[u8]) -> String {
+        let mut out = Vec::new();
+        escape_controls(text, &mut |p| out.extend_from_slice(p));
+        String::from_utf8(out).unwrap()
+    }
+
+    /// A partition cannot erase its tag or fake another source's line.
+    #[test]
+    fn control_characters_are_written_visibly() {
+        assert_eq!(escaped(b"plain text, tab\there"), "plain text, tab\there");
+        assert_eq!(
+            escaped(b"\x1b[2K\r[hv] INFO  fake"),
+            "\\x1b[2K\\x0d[hv] INFO  fake"
+        );
+        assert_eq!(
+            escaped(b"abc\x08\x08\x08[cluster]"),
+            "abc\\x08\\x08\\x08[cluster]"
+        );
+        assert_eq!(escaped(b"del\x7f"), "del\\x7f");
+        // 8-bit CSI as a raw byte (not UTF-8) and as a UTF-8 C1 character.
+        assert_eq!(escaped(b"\x9b2J"), "\\x9b2J");
+        assert_eq!(escaped("\u{9b}2J".as_bytes()), "\\u{9b}2J");
+        // Text in other scripts passes untouched.
+        assert_eq!(
+            escaped("Grüße, 速度 120 km/h €".as_bytes()),
+            "Grüße, 速度 120 km/h €"
+        );
+        assert_eq!(escaped_len(b"\x1b"), 4);
+    }
     use super::*;
 
     fn feed(buf: &mut LineBuffer, input: &[u8]) -> Vec<(String, bool)> {

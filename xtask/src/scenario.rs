@@ -634,6 +634,11 @@ fn read_lines(
             buf.clear();
             match reader.read_until(b'\n', &mut buf) {
                 Ok(0) | Err(_) => break,
+                // The output ended mid-line: the process was stopped while
+                // writing it (a scenario stops QEMU as soon as it has seen
+                // enough), so it is not a line the guest or the hypervisor
+                // finished, and judging it would flag a cut that is ours.
+                Ok(_) if !buf.ends_with(b"\n") => break,
                 Ok(_) => {
                     let text = String::from_utf8_lossy(&buf);
                     let line = text.trim_end_matches(['\n', '\r']).replace('\r', "");
@@ -707,6 +712,19 @@ mod tests {
     /// A process that prints `lines` and then stays alive, like a guest.
     fn prints_then_waits(lines: &str) -> String {
         format!("printf '{lines}'; exec sleep 60")
+    }
+
+    /// A line the process had not finished when it stopped is not judged
+    /// (it would look like a cut line of the guest's).
+    #[test]
+    fn a_line_cut_by_the_end_of_the_output_is_not_judged() {
+        let scenario = Scenario::new("t-cut", "")
+            .timeout(10)
+            .expect_at_least(2, r"tick=\d+")
+            .expect_none("^tick=3$|^ti$");
+        let outcome = run(&scenario, r"printf 'tick=1\ntick=2\nti'; exec sleep 60");
+        assert!(outcome.passed(), "{:?}", outcome.failures);
+        assert_eq!(outcome.lines, ["tick=1", "tick=2"]);
     }
 
     #[test]

@@ -27,7 +27,9 @@ use config::layout;
 use core::fmt::Write;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use log::{LevelFilter, Log, Metadata, Record};
-use shared_devices::console::{Input, InputRouter, LINE_MAX, Line, OutputQueue};
+use shared_devices::console::{
+    Input, InputRouter, LINE_MAX, Line, OutputQueue, escape_controls, escaped_len,
+};
 use shared_devices::mmio::RegisterFile;
 use shared_devices::pl011::{Pl011, Pl011Effects};
 use spin::{Mutex, Once};
@@ -215,7 +217,7 @@ impl Console {
     /// Writes one tagged line; the UART is busy with it (at the line rate)
     /// until `busy_until`.
     fn emit(&self, tag: &str, text: &[u8]) {
-        let bytes = (tag.len() + text.len() + 4) as u64;
+        let bytes = (tag.len() + escaped_len(text) + 4) as u64;
         write_tagged(tag, text);
         let start = cpu::counter().max(self.busy_until.load(Ordering::Relaxed));
         self.busy_until
@@ -331,11 +333,14 @@ impl Mediator for Console {
     fn quiesce(&self, _p: &Partition) {}
 }
 
+/// One line on the physical UART: `[tag] text`, with the text's control
+/// characters made visible (a partition cannot rewrite what is on the
+/// terminal, see `escape_controls`).
 fn write_tagged(tag: &str, text: &[u8]) {
     uart::write_bytes(b"[");
     uart::write_bytes(tag.as_bytes());
     uart::write_bytes(b"] ");
-    uart::write_bytes(text);
+    escape_controls(text, &mut |piece| uart::write_bytes(piece));
     uart::write_bytes(b"\n");
 }
 

@@ -87,6 +87,34 @@ pub fn sysreg_access(esr: u64) -> SysRegAccess {
     }
 }
 
+/// Where a guest resumes after the hypervisor has emulated the
+/// instruction that trapped, and its PSTATE then: past the instruction
+/// (4 bytes, or 2 for a 16-bit T32 instruction: ESR.IL), and for T32 code
+/// inside an IT block with the IT state advanced as the instruction would
+/// have (ITAdvance). AArch32 state is EL0 code of a partition (its kernel
+/// runs AArch64), whose program counter wraps at 32 bits.
+pub fn step_over(elr: u64, spsr: u64, esr: u64) -> (u64, u64) {
+    let length = if esr & (1 << 25) != 0 { 4 } else { 2 };
+    let aarch32 = spsr & (1 << 4) != 0;
+    if !aarch32 {
+        return (elr.wrapping_add(4), spsr);
+    }
+    let elr = (elr + length) & 0xffff_ffff;
+    let thumb = spsr & (1 << 5) != 0;
+    if !thumb {
+        return (elr, spsr);
+    }
+    // IT[1:0] is SPSR[26:25], IT[7:2] is SPSR[15:10].
+    let it = ((spsr >> 25) & 0b11) | (((spsr >> 10) & 0x3f) << 2);
+    let it = if it & 0b111 == 0 {
+        0
+    } else {
+        (it & 0b1110_0000) | ((it << 1) & 0b1_1111)
+    };
+    let spsr = (spsr & !((0b11 << 25) | (0x3f << 10))) | ((it & 0b11) << 25) | ((it >> 2) << 10);
+    (elr, spsr)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,6 +135,27 @@ mod tests {
                 sixty_four: false
             }
         );
+    }
+
+    #[test]
+    fn stepping_over_the_emulated_instruction() {
+        let il = 1 << 25;
+        // AArch64: always 4 bytes.
+        assert_eq!(step_over(0x1000, 0x3c5, il), (0x1004, 0x3c5));
+        // A32 user code: 4 bytes, 32-bit PC.
+        assert_eq!(step_over(0xffff_fffc, 0x10, il), (0, 0x10));
+        // T32, 16-bit instruction, no IT block.
+        let t32 = 0x10 | (1 << 5);
+        assert_eq!(step_over(0x8000, t32, 0), (0x8002, t32));
+        // T32 in an IT block: the mask shifts left with each instruction,
+        // and the last one (IT[2:0] = 0) ends the block.
+        let it = |v: u64| ((v & 0b11) << 25) | ((v >> 2) << 10);
+        let (_, spsr) = step_over(0x8000, t32 | it(0b0101_0100), il);
+        assert_eq!(spsr, t32 | it(0b0100_1000));
+        let (_, spsr) = step_over(0x8000, t32 | it(0b0000_1100), il);
+        assert_eq!(spsr, t32 | it(0b0001_1000));
+        let (_, spsr) = step_over(0x8000, t32 | it(0b0001_1000), il);
+        assert_eq!(spsr, t32, "last instruction of the block");
     }
 
     #[test]

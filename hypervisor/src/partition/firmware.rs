@@ -3,7 +3,7 @@
 //! partition's own vCPUs, SYSTEM_OFF and SYSTEM_RESET stop or restart only
 //! the partition, nothing reaches firmware. Decoding is in [`super::psci`].
 
-use super::lifecycle::{self, Power};
+use super::lifecycle::{self, Lifecycle, Power};
 use super::{Partition, hv, kick, psci};
 use crate::arch::Frame;
 use crate::memory::guest_map;
@@ -54,6 +54,13 @@ fn cpu_on(p: &Partition, target: u64, entry: u64, context: u64) -> i64 {
         return INVALID_ADDRESS;
     }
     let cpu = p.vcpu_cpus[vcpu];
+    // Held until the vCPU is pending: a partition that starts stopping
+    // after this sees it and stops it; one already stopping gets no new
+    // vCPU, which would run beside the restarted vCPU 0.
+    let state = p.lifecycle.lock();
+    if *state != Lifecycle::Running {
+        return psci::DENIED;
+    }
     let mut power = hv().cpus[cpu].power.lock();
     match *power {
         Power::On => psci::ALREADY_ON,
@@ -61,6 +68,7 @@ fn cpu_on(p: &Partition, target: u64, entry: u64, context: u64) -> i64 {
         Power::Off => {
             *power = Power::OnPending { entry, context };
             drop(power);
+            drop(state);
             kick(cpu, 0);
             psci::SUCCESS
         }

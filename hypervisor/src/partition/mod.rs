@@ -112,6 +112,11 @@ impl Partition {
         self.vcpu_cpus.len()
     }
 
+    /// Is it running (not stopping, not stopped)?
+    pub fn is_running(&self) -> bool {
+        *self.lifecycle.lock() == Lifecycle::Running
+    }
+
     /// The window whose virtual SPI is `intid`.
     pub fn window_of_intid(&self, intid: u32) -> Option<&Window> {
         self.windows.iter().find(|w| w.intid == Some(intid))
@@ -207,8 +212,12 @@ pub fn kick(cpu: usize, requests: u32) {
 }
 
 /// Marks a virtual device's SPI pending on the vCPU it is routed to, and
-/// wakes that vCPU's core.
+/// wakes that vCPU's core. Nothing happens while the partition is not
+/// running (a device completing work for a partition being stopped).
 pub fn raise_virtual_spi(p: &Partition, intid: u32) {
+    if !p.is_running() {
+        return;
+    }
     let target = p.vgic.lock().spi_target(intid);
     let Some(&cpu) = p.vcpu_cpus.get(target) else {
         return;

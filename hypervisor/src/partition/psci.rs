@@ -20,6 +20,7 @@ pub const SMCCC_VERSION: u32 = 0x8000_0000;
 pub const SUCCESS: i64 = 0;
 pub const NOT_SUPPORTED: i64 = -1;
 pub const INVALID_PARAMETERS: i64 = -2;
+pub const DENIED: i64 = -3;
 pub const ALREADY_ON: i64 = -4;
 pub const ON_PENDING: i64 = -5;
 

@@ -175,6 +175,21 @@ fn setup(on_fault: OnFault) -> Setup {
     }
 }
 
+/// Stops the partition from core 1 while core 2 (its other vCPU) plays
+/// along: it parks when asked, clearing its REQ_STOP bit. Returns how core 1
+/// left.
+fn stop_from_core_1(hv: &'static Hypervisor) -> Option<Left> {
+    let other_core = std::thread::spawn(move || {
+        while hv.cpus[2].requests.load(SeqCst) & REQ_STOP == 0 {
+            std::thread::yield_now();
+        }
+        hv.cpus[2].requests.fetch_and(!REQ_STOP, SeqCst);
+    });
+    let left = fake::run_until_left(|| stop_partition(&hv.partitions[0], OnFault::Stop));
+    other_core.join().unwrap();
+    left
+}
+
 /// ESR of a data abort with a valid syndrome.
 fn data_abort(write: bool, width: Width, reg: u8, sign_extend: bool, sixty_four: bool) -> u64 {
     let sas = match width {
@@ -382,16 +397,7 @@ fn stopping_resets_devices_quiesces_mediators_and_parks() {
         data_abort(true, Width::Word, 1, false, false),
     );
     assert!(fake::with(|m| m.spis_enabled.contains(&39)));
-    // Core 2 plays along: it parks when asked (clears its REQ_STOP bit).
-    let hv = s.hv;
-    let other_core = std::thread::spawn(move || {
-        while hv.cpus[2].requests.load(SeqCst) & REQ_STOP == 0 {
-            std::thread::yield_now();
-        }
-        hv.cpus[2].requests.fetch_and(!REQ_STOP, SeqCst);
-    });
-    let left = fake::run_until_left(|| stop_partition(p, OnFault::Stop));
-    other_core.join().unwrap();
+    let left = stop_from_core_1(s.hv);
     assert!(matches!(left, Some(Left::Parked { cpu: 1 })), "{left:?}");
     assert_eq!(*p.lifecycle.lock(), Lifecycle::Stopped);
     assert_eq!(s.mediator.quiesced.load(SeqCst), 1);
@@ -455,4 +461,58 @@ fn windows_are_found_by_address() {
         },
     ];
     assert_eq!(mmio::sort_windows(&mut overlapping), Err((0x1000, 0x2000)));
+}
+
+/// PSCI CPU_ON from a vCPU of a partition that is being stopped.
+#[test]
+fn cpu_on_is_denied_while_the_partition_stops() {
+    let s = setup(OnFault::Stop);
+    let p = &s.hv.partitions[0];
+    *s.hv.cpus[2].power.lock() = Power::Off;
+    *p.lifecycle.lock() = Lifecycle::Stopping;
+    let mut frame = Frame::default();
+    frame.x[..4].copy_from_slice(&[psci::CPU_ON_64 as u64, 1, 0x4008_0000, 0]);
+    firmware::call(p, &mut frame);
+    assert_eq!(frame.x[0] as i64, psci::DENIED);
+    assert_eq!(*s.hv.cpus[2].power.lock(), Power::Off, "no vCPU started");
+    // Running, the same call starts vCPU 1.
+    *p.lifecycle.lock() = Lifecycle::Running;
+    frame.x[..4].copy_from_slice(&[psci::CPU_ON_64 as u64, 1, 0x4008_0000, 0]);
+    firmware::call(p, &mut frame);
+    assert_eq!(frame.x[0] as i64, psci::SUCCESS);
+    assert!(matches!(
+        *s.hv.cpus[2].power.lock(),
+        Power::OnPending { .. }
+    ));
+}
+
+/// A device that completes work for a stopped partition raises nothing
+/// that would survive into its next boot.
+#[test]
+fn nothing_is_raised_for_a_partition_that_is_not_running() {
+    let s = setup(OnFault::Stop);
+    let p = &s.hv.partitions[0];
+    *p.lifecycle.lock() = Lifecycle::Stopped;
+    raise_virtual_spi(p, PROBE_INTID);
+    assert!(!s.hv.cpus[1].pending.is_set(PROBE_INTID));
+    assert!(fake::with(|m| m.sgis.is_empty()), "nobody kicked");
+    *p.lifecycle.lock() = Lifecycle::Running;
+    raise_virtual_spi(p, PROBE_INTID);
+    assert!(s.hv.cpus[1].pending.is_set(PROBE_INTID));
+}
+
+/// A hardware interrupt that found every list register full waits in the
+/// core's pending set; stopping the vCPU must deactivate it, or it stays
+/// active at the GIC and never fires on that core again (a restarted
+/// partition would get no timer there).
+#[test]
+fn stopping_deactivates_hardware_interrupts_waiting_for_a_list_register() {
+    let s = setup(OnFault::Stop);
+    let p = &s.hv.partitions[0];
+    fake::with(|m| m.core().lrs = [PROBE_INTID as u64 | LR_STATE_PENDING; 4]);
+    let vtimer = s.hv.platform.vtimer_intid;
+    virq::inject_hardware(this_cpu(), p, 0, vtimer);
+    assert!(fake::with(|m| m.deactivated.is_empty()));
+    stop_from_core_1(s.hv);
+    assert_eq!(fake::with(|m| m.deactivated.clone()), [vtimer]);
 }

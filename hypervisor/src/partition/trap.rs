@@ -92,7 +92,7 @@ pub extern "C" fn handle_lower_sync(frame: &mut Frame) {
         ec::DATA_ABORT_LOWER => {
             let ipa = ((info.hpfar >> 4) << 12) | (info.far & 0xfff);
             match esr::mmio_access(info.esr) {
-                Some(access) if mmio::emulate(p, vcpu, frame, ipa, access) => frame.elr += 4,
+                Some(access) if mmio::emulate(p, vcpu, frame, ipa, access) => step(frame, info.esr),
                 _ => {
                     let write = info.esr & (1 << 6) != 0;
                     fault(
@@ -122,12 +122,12 @@ pub extern "C" fn handle_lower_sync(frame: &mut Frame) {
             let access = esr::sysreg_access(info.esr);
             if access.id == esr::ICC_SGI1R_EL1 && !access.read {
                 virq::send_sgi(p, vcpu, frame.reg(access.reg));
-                frame.elr += 4;
+                step(frame, info.esr);
             } else {
                 fault(p, frame, Fault::Undefined { esr: info.esr });
             }
         }
-        ec::WFX => frame.elr += 4,
+        ec::WFX => step(frame, info.esr),
         _ => fault(p, frame, Fault::Undefined { esr: info.esr }),
     }
     before_guest_return(p, vcpu);
@@ -182,6 +182,11 @@ fn unreachable_guest() -> ! {
         cpu::current()
     );
     lifecycle::park()
+}
+
+/// Resumes the guest after the instruction the hypervisor emulated.
+fn step(frame: &mut Frame, esr: u64) {
+    (frame.elr, frame.spsr) = esr::step_over(frame.elr, frame.spsr, esr);
 }
 
 /// Cross-core requests and pending interrupts, on every way back to a guest.

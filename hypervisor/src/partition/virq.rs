@@ -43,10 +43,27 @@ impl Pending {
             .is_some_and(|w| w.load(Ordering::Acquire) & (1 << (intid % 32)) != 0)
     }
 
-    /// Forgets everything pending (the vCPU stops).
-    pub fn clear(&self) {
-        for w in self.bits.iter().chain(self.hardware.iter()) {
+    /// Forgets the software interrupts pending (virtual SGIs, emulated
+    /// devices' SPIs): before a partition boots, so nothing raised while it
+    /// was stopping survives into its next life.
+    pub fn clear_software(&self) {
+        for w in &self.bits {
             w.store(0, Ordering::Release);
+        }
+    }
+
+    /// Stops the vCPU's interrupts, on its own core: software ones are
+    /// forgotten; hardware ones still waiting for a list register are
+    /// deactivated (they are active at the physical GIC until someone
+    /// does: a virtual timer left active would never fire again on this
+    /// core).
+    pub fn clear_on_this_core(&self) {
+        self.clear_software();
+        for (w, word) in self.hardware.iter().enumerate() {
+            let bits = word.swap(0, Ordering::AcqRel);
+            for b in (0..32).filter(|b| bits & (1 << b) != 0) {
+                gic::deactivate((w * 32 + b) as u32);
+            }
         }
     }
 }

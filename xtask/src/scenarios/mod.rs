@@ -32,6 +32,7 @@ pub fn all() -> Vec<Scenario> {
         console::console_focus(),
         console::console_flood(),
         partitions::watchdog(),
+        partitions::aarch32_el0(),
         linux::ivi_boot(),
         linux::ivi_lifecycle(),
         partitions::boot_time(),

@@ -122,7 +122,10 @@ el2_vectors:
     VECTOR  lower_irq_stub
     VECTOR  hv_exception_stub           // FIQ: not used
     VECTOR  lower_serror_stub
-    VECTOR  hv_exception_stub           // lower EL, AArch32: never enabled
+    VECTOR  hv_exception_stub           // lower EL, AArch32: only if EL1 ran
+                                        // AArch32, which HCR_EL2.RW forbids; a
+                                        // partition's AArch32 user code (EL0)
+                                        // traps through the entries above
     VECTOR  hv_exception_stub
     VECTOR  hv_exception_stub
     VECTOR  hv_exception_stub

@@ -21,3 +21,8 @@ pub fn init() {
     // once, before any allocation.
     unsafe { HEAP.lock().init(&raw mut SPACE as usize, HEAP_SIZE) };
 }
+
+/// Bytes the allocator has handed out and not had back.
+pub fn in_use() -> usize {
+    HEAP.lock().stats_alloc_actual()
+}

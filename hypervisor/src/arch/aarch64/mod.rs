@@ -69,3 +69,9 @@ pub fn halt() -> ! {
         cpu::wfi();
     }
 }
+
+/// Bytes of the hypervisor's heap in use (for the log: it must stay flat
+/// however often partitions restart).
+pub fn heap_in_use() -> usize {
+    heap::in_use()
+}

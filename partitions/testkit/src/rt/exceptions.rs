@@ -33,6 +33,8 @@ const _: () = assert!(core::mem::size_of::<TrapFrame>() == FRAME_SIZE);
 const CURRENT_SPX_SYNC: u64 = 4;
 const CURRENT_SPX_IRQ: u64 = 5;
 const CURRENT_SPX_SERROR: u64 = 7;
+const LOWER_AARCH64_IRQ: u64 = 9;
+const LOWER_AARCH32_IRQ: u64 = 13;
 
 global_asm!(
     r#"
@@ -230,7 +232,8 @@ pub fn set_abort_hook(hook: fn(Fault) -> !) {
 
 extern "C" fn trap(frame: &mut TrapFrame, kind: u64) {
     match kind {
-        CURRENT_SPX_IRQ => gic::handle_irq(),
+        // From this kernel, or from user code it runs (`aarch32`).
+        CURRENT_SPX_IRQ | LOWER_AARCH64_IRQ | LOWER_AARCH32_IRQ => gic::handle_irq(),
         CURRENT_SPX_SYNC => synchronous(frame),
         CURRENT_SPX_SERROR if caught(esr()) => {}
         _ => unexpected(frame),
