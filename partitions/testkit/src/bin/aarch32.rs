@@ -83,7 +83,7 @@ fn tick(_intid: u32) {
         FROM_EL0_AARCH32.fetch_add(1, Ordering::Relaxed);
     }
     let n = TICK_COUNT.fetch_add(1, Ordering::Relaxed) + 1;
-    if n % 10 == 0 {
+    if n.is_multiple_of(10) {
         let from = if FROM_EL0_AARCH32.load(Ordering::Relaxed) == n {
             "el0-aarch32"
         } else {
