@@ -44,10 +44,11 @@ use generated::SYSTEM;
 
 use arch::halt;
 
+/// A panic is a hypervisor bug: the whole system stops (see
+/// `partition::fatal`).
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
-    emergency(format_args!("\n[hv] PANIC: {info}\n"));
-    halt()
+    partition::fatal::hypervisor_bug(format_args!("PANIC: {info}"))
 }
 
 /// Entered from boot.S at EL1 or EL3: nothing can work, say so and stop.
@@ -317,6 +318,7 @@ fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>, entered: u64) -> ! {
             windows,
             virtio_slots: slot,
             lifecycle: Mutex::new(Lifecycle::Stopped),
+            reports: Default::default(),
             restarts: Default::default(),
         });
     }

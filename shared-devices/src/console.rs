@@ -156,9 +156,16 @@ pub fn escaped_len(text: &[u8]) -> usize {
 /// Bytes of queued output per partition: about 20 full lines.
 pub const QUEUE_BYTES: usize = 4096;
 
-/// A partition's finished lines waiting for the physical console.
+/// The most bytes any queue holds (the hypervisor's own log gets this
+/// much: it must not lose lines in a burst, and must not wait for the
+/// UART either).
+pub const MAX_QUEUE_BYTES: usize = 16384;
+
+/// A source's finished lines waiting for the physical console.
 pub struct OutputQueue {
-    bytes: heapless::Deque<u8, QUEUE_BYTES>,
+    bytes: heapless::Deque<u8, MAX_QUEUE_BYTES>,
+    /// How many of `bytes` it may use.
+    capacity: usize,
     dropped: u32,
 }
 
@@ -169,9 +176,20 @@ impl Default for OutputQueue {
 }
 
 impl OutputQueue {
+    /// A partition's queue: [`QUEUE_BYTES`].
     pub const fn new() -> Self {
+        Self::with_capacity(QUEUE_BYTES)
+    }
+
+    /// A queue of `capacity` bytes (at most [`MAX_QUEUE_BYTES`]).
+    pub const fn with_capacity(capacity: usize) -> Self {
         Self {
             bytes: heapless::Deque::new(),
+            capacity: if capacity < MAX_QUEUE_BYTES {
+                capacity
+            } else {
+                MAX_QUEUE_BYTES
+            },
             dropped: 0,
         }
     }
@@ -179,7 +197,7 @@ impl OutputQueue {
     /// Queues a line; if it does not fit whole it is dropped and counted.
     pub fn push(&mut self, line: Line) -> bool {
         let needed = line.text.len() + 1 + line.cut as usize;
-        if QUEUE_BYTES - self.bytes.len() < needed {
+        if self.capacity.saturating_sub(self.bytes.len()) < needed {
             self.dropped = self.dropped.saturating_add(1);
             return false;
         }
@@ -212,7 +230,7 @@ impl OutputQueue {
     /// Whether a whole line of any length still fits: what a UART shows
     /// as "transmit FIFO not full".
     pub fn has_room_for_a_line(&self) -> bool {
-        QUEUE_BYTES - self.bytes.len() >= LINE_MAX + 2
+        self.capacity.saturating_sub(self.bytes.len()) >= LINE_MAX + 2
     }
 
     /// Lines dropped since the last call.

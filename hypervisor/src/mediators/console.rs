@@ -28,7 +28,7 @@ use core::fmt::Write;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use log::{LevelFilter, Log, Metadata, Record};
 use shared_devices::console::{
-    Input, InputRouter, LINE_MAX, Line, OutputQueue, escape_controls, escaped_len,
+    Input, InputRouter, LINE_MAX, Line, MAX_QUEUE_BYTES, OutputQueue, escape_controls, escaped_len,
 };
 use shared_devices::mmio::RegisterFile;
 use shared_devices::pl011::{Pl011, Pl011Effects};
@@ -75,9 +75,10 @@ impl Console {
         // 10 bit times per byte (start, 8 data, stop).
         let ticks_per_byte = (cpu::counter_frequency() * 10).div_ceil(baud.max(1));
         let console = Console {
-            queues: tags
+            queues: partition_names
                 .iter()
                 .map(|_| Mutex::new(OutputQueue::new()))
+                .chain([Mutex::new(OutputQueue::with_capacity(MAX_QUEUE_BYTES))])
                 .collect(),
             next_drop_report: tags.iter().map(|_| AtomicU64::new(0)).collect(),
             uarts: partition_names
@@ -106,24 +107,12 @@ impl Console {
         self.queues.len() - 1
     }
 
+    /// Queues a line; nobody ever waits for the UART here. A full queue
+    /// loses the line (counted and reported): the hypervisor's own queue
+    /// is big enough for its bursts at boot, and what partitions make it
+    /// say is rate-limited (`partition::report`).
     fn enqueue(&self, source: usize, line: Line) {
         let here = self.service_cpu == Some(cpu::current());
-        if here {
-            // The service core's own log line (partitions' lines come from
-            // their cores). The hypervisor's log never loses a line: with its
-            // queue full, the service core writes lines at the line rate until
-            // there is room (a burst at boot, not something a guest controls).
-            while !self.queues[source].lock().has_room_for_a_line() {
-                match self.drain(1, true) {
-                    Some(ready_at) => {
-                        while cpu::counter() < ready_at {
-                            core::hint::spin_loop();
-                        }
-                    }
-                    None => break,
-                }
-            }
-        }
         self.queues[source].lock().push(line);
         match self.service_cpu {
             // Its idle loop drains.

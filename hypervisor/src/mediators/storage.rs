@@ -10,7 +10,7 @@
 use crate::arch::cpu;
 use crate::arch::guest_mem::PartitionMemory;
 use crate::drivers::virtio_blk::{self as phys_blk, PhysicalDisk, Request};
-use crate::partition::{self, Access, Actions, EmulatedDevice, Mediator, Partition, hv};
+use crate::partition::{self, Access, Actions, EmulatedDevice, Mediator, Partition, hv, report};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -293,10 +293,13 @@ impl EmulatedDevice for VirtDisk {
         let broken = !broken_before && transport.status() & NEEDS_RESET != 0;
         drop(transport);
         if broken {
-            log::warn!(
-                "partition {}: disk {}: malformed virtqueue request; device needs reset",
-                p.name(),
-                self.slot
+            report::warn(
+                p,
+                report::Kind::Device,
+                format_args!(
+                    "disk {}: malformed virtqueue request; device needs reset",
+                    self.slot
+                ),
             );
         }
         if fx.reset {
@@ -568,7 +571,11 @@ fn start(
             let read = op == PhysOp::Read;
             let Some(data) = host_buffers(p.config.memory, &segments, read) else {
                 drop(disk);
-                log::warn!("storage: partition {}: a buffer left its memory", p.name());
+                report::warn(
+                    p,
+                    report::Kind::Device,
+                    format_args!("storage: a buffer left its memory"),
+                );
                 complete(storage, dispatched, BackendStatus::IoError);
                 return None;
             };

@@ -4,11 +4,11 @@
 //! the partition, nothing reaches firmware. Decoding is in [`super::psci`].
 
 use super::lifecycle::{self, Lifecycle, Power};
-use super::{Partition, hv, kick, psci};
+use super::{Partition, hv, kick, psci, report};
 use crate::arch::Frame;
 use crate::memory::guest_map;
 use config::model::OnFault;
-use log::{info, warn};
+use log::info;
 
 /// SMCCC return code for an entry point outside the partition's memory.
 const INVALID_ADDRESS: i64 = -9;
@@ -44,9 +44,10 @@ pub fn call(p: &Partition, frame: &mut Frame) {
 
 fn cpu_on(p: &Partition, target: u64, entry: u64, context: u64) -> i64 {
     let Some(vcpu) = psci::target_vcpu(target, p.vcpus()) else {
-        warn!(
-            "partition {}: PSCI CPU_ON of cpu {target:#x}, which it does not own: denied",
-            p.name()
+        report::warn(
+            p,
+            report::Kind::Firmware,
+            format_args!("PSCI CPU_ON of cpu {target:#x}, which it does not own: denied"),
         );
         return psci::INVALID_PARAMETERS;
     };
@@ -77,9 +78,10 @@ fn cpu_on(p: &Partition, target: u64, entry: u64, context: u64) -> i64 {
 
 fn affinity_info(p: &Partition, target: u64, lowest_level: u64) -> i64 {
     let Some(vcpu) = psci::target_vcpu(target, p.vcpus()).filter(|_| lowest_level == 0) else {
-        warn!(
-            "partition {}: PSCI AFFINITY_INFO of cpu {target:#x}, which it does not own: denied",
-            p.name()
+        report::warn(
+            p,
+            report::Kind::Firmware,
+            format_args!("PSCI AFFINITY_INFO of cpu {target:#x}, which it does not own: denied"),
         );
         return psci::INVALID_PARAMETERS;
     };

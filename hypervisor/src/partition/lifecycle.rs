@@ -17,6 +17,8 @@ pub const REQ_STOP: u32 = 1 << 0;
 /// Request bit: boot the partition whose vCPU 0 this core runs (at system
 /// start).
 pub const REQ_BOOT: u32 = 1 << 1;
+/// Request bit: another core found a hypervisor bug; halt (`fatal`).
+pub const REQ_HALT: u32 = 1 << 2;
 
 /// A vCPU's power state (PSCI).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -173,6 +175,9 @@ pub fn stop_partition(p: &Partition, then: OnFault) -> ! {
 /// Acts on requests from other cores. Does not return if asked to stop.
 pub fn handle_requests() {
     let me = this_cpu();
+    if me.requests.load(Ordering::Acquire) & REQ_HALT != 0 {
+        arch::halt();
+    }
     if me.requests.load(Ordering::Acquire) & REQ_STOP != 0 {
         if *me.power.lock() != Power::Off {
             stop_local_vcpu();

@@ -15,12 +15,14 @@
 //! physical interrupts always trap to EL2.
 
 pub mod esr;
+pub mod fatal;
 pub mod firmware;
 pub mod irq;
 pub mod lifecycle;
 pub mod mediator;
 pub mod mmio;
 pub mod psci;
+pub mod report;
 pub mod trap;
 pub mod vgic;
 pub mod vgic_mmio;
@@ -99,6 +101,8 @@ pub struct Partition {
     pub lifecycle: Mutex<Lifecycle>,
     /// Restarts so far.
     pub restarts: AtomicU32,
+    /// Budgets for warnings about what it does.
+    pub reports: report::Reports,
 }
 
 impl Partition {

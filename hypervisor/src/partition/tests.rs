@@ -3,7 +3,7 @@
 
 use super::esr::ec;
 use super::lifecycle::{REQ_STOP, stop_partition};
-use super::trap::{handle_lower_irq, handle_lower_sync};
+use super::trap::{lower_irq, lower_sync};
 use super::*;
 use crate::arch::fake::{self, Left};
 use crate::arch::list_register::*;
@@ -155,6 +155,7 @@ fn setup(on_fault: OnFault) -> Setup {
         virtio_slots: 0,
         lifecycle: Mutex::new(Lifecycle::Running),
         restarts: AtomicU32::new(0),
+        reports: Default::default(),
     };
     let hv = install(Hypervisor {
         platform,
@@ -218,7 +219,7 @@ fn trap_at(frame: &mut Frame, ipa: u64, esr: u64) {
             hpfar: (ipa >> 12) << 4,
         }
     });
-    handle_lower_sync(frame);
+    lower_sync(frame);
 }
 
 #[test]
@@ -371,7 +372,7 @@ fn an_sgi_reaches_only_the_partitions_own_vcpus() {
     frame.x[2] = (5 << 24) | 0b1010;
     let iss = (3 << 20) | (5 << 17) | (12 << 10) | (2 << 5) | (11 << 1);
     fake::with(|m| m.trap.esr = ((ec::SYSREG as u64) << 26) | (1 << 25) | iss);
-    handle_lower_sync(&mut frame);
+    lower_sync(&mut frame);
     assert!(s.hv.cpus[2].pending.is_set(5), "vCPU 1 (core 2) has it");
     assert!(!s.hv.cpus[1].pending.is_set(5), "not the sender");
     let sgis = fake::with(|m| m.sgis.clone());
@@ -418,7 +419,7 @@ fn stopping_resets_devices_quiesces_mediators_and_parks() {
 fn a_physical_interrupt_of_the_partition_goes_to_a_list_register() {
     let s = setup(OnFault::Stop);
     fake::with(|m| m.core().waiting = vec![39, s.hv.platform.vtimer_intid]);
-    handle_lower_irq(&mut Frame::default());
+    lower_irq(&mut Frame::default());
     let lrs = fake::with(|m| m.core().lrs);
     for intid in [39, s.hv.platform.vtimer_intid] {
         assert!(
@@ -515,4 +516,29 @@ fn stopping_deactivates_hardware_interrupts_waiting_for_a_list_register() {
     assert!(fake::with(|m| m.deactivated.is_empty()));
     stop_from_core_1(s.hv);
     assert_eq!(fake::with(|m| m.deactivated.clone()), [vtimer]);
+}
+
+/// An exception at EL2 (a hypervisor bug) stops the whole system through
+/// firmware, and, should firmware refuse, has every other core halt at its
+/// next entry to EL2: no core is left waiting on a lock the dead one held.
+#[test]
+fn a_hypervisor_bug_stops_every_core() {
+    let s = setup(OnFault::Stop);
+    let left = fake::run_until_left(|| {
+        trap::hv_exception(&mut Frame::default());
+    });
+    assert!(matches!(left, Some(Left::Halted { cpu: 1 })), "{left:?}");
+    assert!(fatal::stopping());
+    assert_eq!(
+        fake::with(|m| m.firmware_calls.clone()),
+        [[psci::SYSTEM_OFF as u64, 0, 0, 0]]
+    );
+    for (c, core) in s.hv.cpus.iter().enumerate() {
+        let asked = core.requests.load(SeqCst) & lifecycle::REQ_HALT != 0;
+        assert_eq!(asked, c != 1, "core {c}");
+    }
+    // Core 2, entering EL2 for anything, halts.
+    cpu::set_current(2);
+    let left = fake::run_until_left(lifecycle::handle_requests);
+    assert!(matches!(left, Some(Left::Halted { cpu: 2 })), "{left:?}");
 }

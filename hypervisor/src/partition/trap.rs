@@ -4,10 +4,11 @@
 
 use super::esr::{self, ec};
 use super::lifecycle;
-use super::{Partition, current_vcpu, firmware, irq, mmio, service_mediators, this_cpu, virq};
+use super::{
+    Partition, current_vcpu, fatal, firmware, irq, mmio, report, service_mediators, this_cpu, virq,
+};
+use crate::arch::Frame;
 use crate::arch::cpu::{self, El1Exception};
-use crate::arch::{self, Frame};
-use crate::drivers::pl011;
 use config::model::OnFault;
 use log::warn;
 
@@ -46,12 +47,22 @@ fn fault(p: &Partition, frame: &mut Frame, f: Fault) {
         OnFault::Stop => "stop",
         OnFault::Restart => "restart",
     };
-    warn!(
-        "partition {}: {} (pc {:#x}) -> {action}",
-        p.name(),
-        f.describe(),
-        frame.elr
-    );
+    // A stop or restart is reported whatever the budget: it happens once.
+    if p.config.on_fault == OnFault::Inject {
+        let what = f.describe();
+        report::warn(
+            p,
+            report::Kind::Fault,
+            format_args!("{what} (pc {:#x}) -> {action}", frame.elr),
+        );
+    } else {
+        warn!(
+            "partition {}: {} (pc {:#x}) -> {action}",
+            p.name(),
+            f.describe(),
+            frame.elr
+        );
+    }
     if p.config.on_fault != OnFault::Inject {
         lifecycle::stop_partition(p, p.config.on_fault);
     }
@@ -82,8 +93,7 @@ fn fault(p: &Partition, frame: &mut Frame, f: Fault) {
     cpu::inject_sync(frame, e);
 }
 
-#[unsafe(no_mangle)]
-pub extern "C" fn handle_lower_sync(frame: &mut Frame) {
+pub fn lower_sync(frame: &mut Frame) {
     let Some((p, vcpu)) = current_vcpu() else {
         unreachable_guest();
     };
@@ -133,8 +143,7 @@ pub extern "C" fn handle_lower_sync(frame: &mut Frame) {
     before_guest_return(p, vcpu);
 }
 
-#[unsafe(no_mangle)]
-pub extern "C" fn handle_lower_irq(_frame: &mut Frame) {
+pub fn lower_irq(_frame: &mut Frame) {
     if let Some((p, then)) = irq::service_interrupts() {
         lifecycle::stop_partition(p, then);
     }
@@ -147,8 +156,7 @@ pub extern "C" fn handle_lower_irq(_frame: &mut Frame) {
     }
 }
 
-#[unsafe(no_mangle)]
-pub extern "C" fn handle_lower_serror(frame: &mut Frame) {
+pub fn lower_serror(frame: &mut Frame) {
     let Some((p, _)) = current_vcpu() else {
         unreachable_guest();
     };
@@ -161,19 +169,14 @@ pub extern "C" fn handle_lower_serror(frame: &mut Frame) {
     );
 }
 
-/// An exception taken from EL2 itself is a hypervisor bug: report and halt
-/// this core (the others keep running their partitions).
-#[unsafe(no_mangle)]
-pub extern "C" fn handle_hv_exception(frame: &mut Frame) -> ! {
+/// An exception taken from EL2 itself is a hypervisor bug: the whole
+/// system stops (see `partition::fatal`).
+pub fn hv_exception(frame: &mut Frame) -> ! {
     let info = cpu::trap_info();
-    pl011::emergency(format_args!(
-        "\n[hv] FATAL cpu {}: exception at EL2: ESR {:#x} ELR {:#x} FAR {:#x}; core halted\n",
-        cpu::current(),
-        info.esr,
-        frame.elr,
-        info.far
-    ));
-    arch::halt()
+    fatal::hypervisor_bug(format_args!(
+        "exception at EL2: ESR {:#x} ELR {:#x} FAR {:#x}",
+        info.esr, frame.elr, info.far
+    ))
 }
 
 fn unreachable_guest() -> ! {
@@ -193,4 +196,28 @@ fn step(frame: &mut Frame, esr: u64) {
 fn before_guest_return(p: &Partition, vcpu: usize) {
     lifecycle::handle_requests();
     virq::flush(this_cpu(), p, vcpu);
+}
+
+// The entry points `boot.S` calls, with the C ABI; the work is done in the
+// Rust functions above, which host tests call (a host test's unwinding
+// may not cross an `extern "C"` frame).
+
+#[unsafe(no_mangle)]
+extern "C" fn handle_lower_sync(frame: &mut Frame) {
+    lower_sync(frame)
+}
+
+#[unsafe(no_mangle)]
+extern "C" fn handle_lower_irq(frame: &mut Frame) {
+    lower_irq(frame)
+}
+
+#[unsafe(no_mangle)]
+extern "C" fn handle_lower_serror(frame: &mut Frame) {
+    lower_serror(frame)
+}
+
+#[unsafe(no_mangle)]
+extern "C" fn handle_hv_exception(frame: &mut Frame) -> ! {
+    hv_exception(frame)
 }

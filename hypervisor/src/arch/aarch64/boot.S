@@ -194,5 +194,5 @@ restore_and_eret:
 __stacks:
     .space  {stack_size} * {max_cpus}
 .balign 16
-    .space  16384
+    .space  {stack_size}                // the boot core's stack until it has a core number
 __boot_stack_top:

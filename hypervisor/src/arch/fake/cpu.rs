@@ -62,8 +62,9 @@ pub fn trap_info() -> TrapInfo {
     with(|m| m.trap)
 }
 
-/// No firmware: every call fails (PSCI NOT_SUPPORTED).
-pub fn firmware_call(_smc: bool, _x0: u64, _x1: u64, _x2: u64, _x3: u64) -> u64 {
+/// Records the call; no firmware answers (PSCI NOT_SUPPORTED).
+pub fn firmware_call(_smc: bool, x0: u64, x1: u64, x2: u64, x3: u64) -> u64 {
+    with(|m| m.firmware_calls.push([x0, x1, x2, x3]));
     u64::MAX
 }
 

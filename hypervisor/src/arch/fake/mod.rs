@@ -76,6 +76,8 @@ pub struct Machine {
     pub private_enabled: BTreeSet<(u64, u32)>,
     /// Sparse physical memory, by 4 KiB page.
     pub memory: BTreeMap<u64, Box<[u8; 4096]>>,
+    /// Firmware calls made (x0..x3).
+    pub firmware_calls: Vec<[u64; 4]>,
 }
 
 impl Default for Machine {
@@ -92,6 +94,7 @@ impl Default for Machine {
             spi_routes: BTreeMap::new(),
             private_enabled: BTreeSet::new(),
             memory: BTreeMap::new(),
+            firmware_calls: Vec::new(),
         }
     }
 }
