@@ -1,16 +1,21 @@
-//! `cargo xtask fuzz`: a short run of every cargo-fuzz target of the
-//! device side (shared-devices/fuzz), as CI does on every change. The
-//! targets need the nightly toolchain and cargo-fuzz, which are installed
-//! here when missing.
+//! `cargo xtask fuzz`: a short run of every cargo-fuzz target (the device
+//! models in shared-devices/fuzz, the hypervisor's vGIC in
+//! hypervisor/fuzz), as CI does on every change. The targets need the
+//! nightly toolchain and cargo-fuzz, which are installed here when missing.
 
 use anyhow::{Context, Result, bail};
 
 use crate::process::{Cmd, on_path, step};
 
-const FUZZ_DIR: &str = "shared-devices/fuzz";
-
-/// Every target in shared-devices/fuzz/Cargo.toml, in the order they run.
-const TARGETS: [&str; 5] = ["virtio_blk", "sched", "gpt", "pl011", "sp805"];
+/// Every target, with the fuzz crate it is in, in the order they run.
+const TARGETS: [(&str, &str); 6] = [
+    ("shared-devices/fuzz", "virtio_blk"),
+    ("shared-devices/fuzz", "sched"),
+    ("shared-devices/fuzz", "gpt"),
+    ("shared-devices/fuzz", "pl011"),
+    ("shared-devices/fuzz", "sp805"),
+    ("hypervisor/fuzz", "vgic"),
+];
 
 pub fn command(args: &[String]) -> Result<()> {
     let seconds = match args {
@@ -19,17 +24,17 @@ pub fn command(args: &[String]) -> Result<()> {
         _ => bail!("usage: cargo xtask fuzz [--seconds N]"),
     };
     prerequisites()?;
-    for target in TARGETS {
+    for (fuzz_dir, target) in TARGETS {
         step(format!("Fuzzing {target} for {seconds} s"));
         // The corpus (kept between runs, not in git), then the committed
         // seeds, if the target has any: libFuzzer reads every directory
         // and adds what it finds to the first.
-        let corpus = format!("{FUZZ_DIR}/corpus/{target}");
+        let corpus = format!("{fuzz_dir}/corpus/{target}");
         std::fs::create_dir_all(&corpus).with_context(|| format!("cannot create {corpus}"))?;
-        let seeds = format!("{FUZZ_DIR}/seeds/{target}");
+        let seeds = format!("{fuzz_dir}/seeds/{target}");
         let seeds = std::path::Path::new(&seeds).is_dir().then_some(seeds);
         nightly_cargo()
-            .args(["fuzz", "run", "--fuzz-dir", FUZZ_DIR, target])
+            .args(["fuzz", "run", "--fuzz-dir", fuzz_dir, target])
             .arg(&corpus)
             .args(seeds)
             .arg("--")
@@ -37,7 +42,7 @@ pub fn command(args: &[String]) -> Result<()> {
             .arg("-max_len=8192")
             .run()
             .with_context(|| {
-                format!("fuzz target {target} found a problem (see {FUZZ_DIR}/artifacts/{target}/)")
+                format!("fuzz target {target} found a problem (see {fuzz_dir}/artifacts/{target}/)")
             })?;
     }
     Ok(())
