@@ -12,6 +12,9 @@
 //!   deadlines, guest memory written) and lets a test play the hardware
 //!   (pending interrupts, trap syndromes, the counter).
 //!
+//! Both share [`registers`] (the system register values EL2 writes, from
+//! aarch64-cpu's named fields, host-tested) and [`list_register`].
+//!
 //! The choice is made by target: bare metal gets `aarch64`, the host gets
 //! `fake`.
 
@@ -26,6 +29,7 @@ pub mod fake;
 pub use fake::*;
 
 pub mod list_register;
+pub mod registers;
 
 /// Largest number of physical cores the hypervisor runs on.
 pub const MAX_CPUS: usize = 8;

@@ -8,6 +8,7 @@
 //! identity-mapped as device memory at EL2; the config validator keeps
 //! every such device away from the partitions.
 
+use aarch64_cpu::asm::barrier;
 use alloc::alloc::{Layout, alloc_zeroed};
 use shared_devices::virtio::memory::{Fence, GuestMemory, MemoryError};
 
@@ -51,12 +52,10 @@ impl Mmio {
     /// tells the device about) is visible to the device first.
     pub fn write32(&self, offset: u64, value: u32) {
         let at = self.at(offset);
-        // SAFETY: as for `read32`; the barrier orders earlier memory writes
-        // before the register write.
-        unsafe {
-            core::arch::asm!("dsb st", options(nostack));
-            core::ptr::write_volatile(at, value);
-        }
+        // Earlier memory writes before the register write.
+        barrier::dsb(barrier::ST);
+        // SAFETY: as for `read32`.
+        unsafe { core::ptr::write_volatile(at, value) };
     }
 }
 
@@ -115,12 +114,9 @@ impl GuestMemory for DmaRegion {
 
     fn fence(&self, fence: Fence) {
         // Ordering against a device, not another core: outer shareable.
-        // SAFETY: barriers only.
-        unsafe {
-            match fence {
-                Fence::Acquire => core::arch::asm!("dmb oshld", options(nostack)),
-                Fence::Release | Fence::Full => core::arch::asm!("dmb osh", options(nostack)),
-            }
+        match fence {
+            Fence::Acquire => barrier::dmb(barrier::OSHLD),
+            Fence::Release | Fence::Full => barrier::dmb(barrier::OSH),
         }
     }
 

@@ -1,9 +1,23 @@
 //! The physical GICv3: distributor and redistributor MMIO, the EL2 CPU
 //! interface (ICC_*) and the virtual CPU interface control (ICH_*, list
-//! registers) through which interrupts reach guests.
+//! registers) through which interrupts reach guests. System registers are
+//! aarch64-cpu's, plus the ICC/ICH ones it lacks (`sysreg`).
 
-use super::cpu::{isb, read_sysreg, write_sysreg};
+use super::cpu::isb;
+use super::sysreg::{
+    ICC_BPR1_EL1, ICC_CTLR_EL1, ICC_DIR_EL1, ICC_EOIR1_EL1, ICC_IAR1_EL1, ICC_IGRPEN1_EL1,
+    ICC_INTID, ICC_PMR_EL1, ICC_SGI1R_EL1, ICH_EISR_EL2, ICH_ELRSR_EL2,
+};
+use crate::arch::registers as values;
+use aarch64_cpu::asm::barrier;
+use aarch64_cpu::registers::{
+    ICC_SRE_EL2, ICH_AP0R0_EL2, ICH_AP1R0_EL2, ICH_HCR_EL2, ICH_LR0_EL2, ICH_LR1_EL2, ICH_LR2_EL2,
+    ICH_LR3_EL2, ICH_LR4_EL2, ICH_LR5_EL2, ICH_LR6_EL2, ICH_LR7_EL2, ICH_LR8_EL2, ICH_LR9_EL2,
+    ICH_LR10_EL2, ICH_LR11_EL2, ICH_LR12_EL2, ICH_LR13_EL2, ICH_LR14_EL2, ICH_LR15_EL2,
+    ICH_VMCR_EL2, ICH_VTR_EL2,
+};
 use core::ptr::{read_volatile, write_volatile};
+use tock_registers::interfaces::{Readable, Writeable};
 
 const GICD_CTLR: u64 = 0x0000;
 const GICD_TYPER: u64 = 0x0004;
@@ -83,7 +97,7 @@ pub fn init_distributor(gicd: u64) {
 
 /// Finds the redistributor frame of the core with MPIDR affinity `mpidr`.
 pub fn find_redistributor(gicr_base: u64, gicr_size: u64, mpidr: u64) -> Option<u64> {
-    let aff = ((mpidr >> 8) & 0xff00_0000) | (mpidr & 0xff_ffff);
+    let aff = values::gicr_affinity(mpidr);
     let mut frame = gicr_base;
     while frame + GICR_FRAME <= gicr_base + gicr_size {
         let typer =
@@ -118,13 +132,12 @@ pub fn init_cpu(rd: u64, enabled_private: u32) {
     }
     write32(sgi + GICD_ISENABLER, enabled_private);
 
-    // ICC_SRE_EL2: system register interface, and let EL1 use it too.
-    write_sysreg!("icc_sre_el2", 0b1111);
+    ICC_SRE_EL2.write(values::icc_sre_el2());
     isb();
-    write_sysreg!("icc_pmr_el1", 0xff);
-    write_sysreg!("icc_bpr1_el1", 0);
-    write_sysreg!("icc_ctlr_el1", 1 << 1);
-    write_sysreg!("icc_igrpen1_el1", 1);
+    ICC_PMR_EL1.write(ICC_PMR_EL1::Priority.val(0xff));
+    ICC_BPR1_EL1.write(ICC_BPR1_EL1::BinaryPoint.val(0));
+    ICC_CTLR_EL1.write(ICC_CTLR_EL1::EOImode::SET);
+    ICC_IGRPEN1_EL1.write(ICC_IGRPEN1_EL1::Enable::SET);
     isb();
     reset_virtual_interface();
 }
@@ -141,7 +154,7 @@ pub fn set_spi_enabled(gicd: u64, intid: u32, enable: bool) {
 pub fn route_spi(gicd: u64, intid: u32, mpidr: u64) {
     write64(
         gicd + GICD_IROUTER + intid as u64 * 8,
-        mpidr & 0xff_00ff_ffff,
+        mpidr & values::MPIDR_AFFINITY,
     );
 }
 
@@ -158,76 +171,73 @@ pub const SPURIOUS: u32 = 1023;
 
 /// Acknowledges the highest-priority pending interrupt (1023: none).
 pub fn ack() -> u32 {
-    (read_sysreg!("icc_iar1_el1") & 0xff_ffff) as u32
+    ICC_IAR1_EL1.read(ICC_INTID::INTID) as u32
 }
 
 /// Priority drop.
 pub fn eoi(intid: u32) {
-    write_sysreg!("icc_eoir1_el1", intid as u64);
+    ICC_EOIR1_EL1.write(ICC_INTID::INTID.val(intid as u64));
 }
 
 /// Deactivation (EOImode 1).
 pub fn deactivate(intid: u32) {
-    write_sysreg!("icc_dir_el1", intid as u64);
+    ICC_DIR_EL1.write(ICC_INTID::INTID.val(intid as u64));
 }
 
 /// Sends SGI `intid` to the core with affinity `mpidr`.
 pub fn send_sgi(intid: u32, mpidr: u64) {
-    let aff0 = mpidr & 0xff;
-    let value = (((mpidr >> 32) & 0xff) << 48)
-        | (((mpidr >> 16) & 0xff) << 32)
-        | ((aff0 >> 4) << 44)
-        | (((mpidr >> 8) & 0xff) << 16)
-        | ((intid as u64 & 0xf) << 24)
-        | (1 << (aff0 & 0xf));
-    // SAFETY: make prior writes (the request being signalled) visible first.
-    unsafe { core::arch::asm!("dsb ishst", options(nostack)) };
-    write_sysreg!("icc_sgi1r_el1", value);
+    // Make prior writes (the request being signalled) visible first.
+    barrier::dsb(barrier::ISHST);
+    ICC_SGI1R_EL1.write(values::icc_sgi1r_el1(intid, mpidr));
     isb();
 }
 
 // ---- virtual CPU interface ----
 
 pub use crate::arch::list_register::*;
-const ICH_HCR_EN: u64 = 1 << 0;
-const ICH_HCR_UIE: u64 = 1 << 1;
 
+/// `read_lr` and `write_lr` over ICH_LR0_EL2..ICH_LR15_EL2 (sixteen
+/// registers, each its own instruction).
 macro_rules! lr_access {
-    ($($n:literal),*) => {
+    ($($n:literal => $reg:ident),* $(,)?) => {
         pub fn read_lr(i: usize) -> u64 {
             match i {
-                $($n => read_sysreg!(concat!("ich_lr", $n, "_el2")),)*
+                $($n => $reg.get(),)*
                 _ => 0,
             }
         }
         pub fn write_lr(i: usize, value: u64) {
             match i {
-                $($n => write_sysreg!(concat!("ich_lr", $n, "_el2"), value),)*
+                $($n => $reg.set(value),)*
                 _ => {}
             }
         }
     };
 }
-lr_access!(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+lr_access!(
+    0 => ICH_LR0_EL2, 1 => ICH_LR1_EL2, 2 => ICH_LR2_EL2, 3 => ICH_LR3_EL2,
+    4 => ICH_LR4_EL2, 5 => ICH_LR5_EL2, 6 => ICH_LR6_EL2, 7 => ICH_LR7_EL2,
+    8 => ICH_LR8_EL2, 9 => ICH_LR9_EL2, 10 => ICH_LR10_EL2, 11 => ICH_LR11_EL2,
+    12 => ICH_LR12_EL2, 13 => ICH_LR13_EL2, 14 => ICH_LR14_EL2, 15 => ICH_LR15_EL2,
+);
 
 pub fn num_lrs() -> usize {
-    (read_sysreg!("ich_vtr_el2") & 0x1f) as usize + 1
+    ICH_VTR_EL2.read(ICH_VTR_EL2::ListRegs) as usize + 1
 }
 
 /// Bit n set: list register n holds nothing.
 pub fn empty_lrs() -> u64 {
-    read_sysreg!("ich_elrsr_el2")
+    ICH_ELRSR_EL2.get()
 }
 
 /// Bit n set: list register n was EOIed by the guest with LR_EOI set.
 pub fn ended_lrs() -> u64 {
-    read_sysreg!("ich_eisr_el2")
+    ICH_EISR_EL2.get()
 }
 
 /// Ask for a maintenance interrupt once the list registers (nearly) drain.
 pub fn set_underflow_interrupt(on: bool) {
-    let hcr = ICH_HCR_EN | if on { ICH_HCR_UIE } else { 0 };
-    write_sysreg!("ich_hcr_el2", hcr);
+    ICH_HCR_EL2.write(values::ich_hcr_el2(on));
 }
 
 /// Clears all list registers and the guest's virtual CPU interface state.
@@ -241,9 +251,9 @@ pub fn reset_virtual_interface() {
         }
         write_lr(i, 0);
     }
-    write_sysreg!("ich_ap1r0_el2", 0);
-    write_sysreg!("ich_ap0r0_el2", 0);
-    write_sysreg!("ich_vmcr_el2", 0);
+    ICH_AP1R0_EL2.set(0);
+    ICH_AP0R0_EL2.set(0);
+    ICH_VMCR_EL2.set(0);
     set_underflow_interrupt(false);
     isb();
 }

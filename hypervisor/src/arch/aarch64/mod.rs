@@ -11,6 +11,7 @@ pub mod gic;
 pub mod guest_mem;
 pub mod heap;
 pub mod mmu;
+pub mod sysreg;
 
 use super::{Frame, MAX_CPUS};
 
