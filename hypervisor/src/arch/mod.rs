@@ -9,8 +9,10 @@
 //! - `fake`: a simulated machine for host tests (`cargo test -p
 //!   hypervisor`), one per test thread, that records what the code above
 //!   it did (list registers, SGIs sent, interrupts deactivated, timer
-//!   deadlines, guest memory written) and lets a test play the hardware
-//!   (pending interrupts, trap syndromes, the counter).
+//!   deadlines, guest memory written, device registers written) and lets a
+//!   test play the hardware (pending interrupts, trap syndromes, the
+//!   counter). Its one `unsafe` gives device register blocks zeroed memory
+//!   (`fake/mmio.rs`).
 //!
 //! Both share [`registers`] (the system register values EL2 writes, from
 //! aarch64-cpu's named fields, host-tested) and [`list_register`].

@@ -19,6 +19,8 @@ const TABLES: usize = 256;
 static mut STORAGE: [Table; TABLES] = [Table::EMPTY; TABLES];
 static TAKEN: AtomicBool = AtomicBool::new(false);
 static EL2_ROOT: AtomicU64 = AtomicU64::new(0);
+/// The RAM the EL2 map maps as normal memory, once it is built.
+static RAM: spin::Once<Ranges> = spin::Once::new();
 
 /// The table arena; handed out exactly once (to the boot code, which then
 /// keeps it behind a lock).
@@ -45,7 +47,30 @@ pub fn build_el2_map(arena: &mut TableArena, ram: &Ranges) -> Result<(), MapErro
         pt.map(arena, gap.base, gap.base, gap.size, Attributes::DEVICE)?;
     }
     EL2_ROOT.store(pt.root_pa(arena), Ordering::Release);
+    RAM.call_once(|| {
+        let mut copy = Ranges::default();
+        for r in ram.iter() {
+            copy.insert(*r);
+        }
+        copy
+    });
     Ok(())
+}
+
+/// Whether `base..base + len` is device memory to EL2: inside the
+/// identity map's device part (below 2^39, no byte of it RAM). Before the
+/// map is built anything is: the MMU is off, so every data access is
+/// Device-nGnRnE (the boot core's early UART).
+pub(super) fn is_device(base: u64, len: u64) -> bool {
+    let Some(end) = base.checked_add(len) else {
+        return false;
+    };
+    match RAM.get() {
+        None => true,
+        Some(ram) => {
+            end <= 1 << INPUT_BITS && !ram.iter().any(|r| r.base < end && base < r.base + r.size)
+        }
+    }
 }
 
 /// Turns on the EL2 MMU with the map built by `build_el2_map`; every core

@@ -13,6 +13,7 @@ pub mod cpu;
 pub mod dma;
 pub mod gic;
 pub mod guest_mem;
+pub mod mmio;
 
 use super::Frame;
 use std::cell::RefCell;
@@ -76,6 +77,9 @@ pub struct Machine {
     pub private_enabled: BTreeSet<(u64, u32)>,
     /// Sparse physical memory, by 4 KiB page.
     pub memory: BTreeMap<u64, Box<[u8; 4096]>>,
+    /// Device register blocks opened (`mmio::Registers`): base address to
+    /// the leaked memory standing in for the registers.
+    pub devices: BTreeMap<u64, usize>,
 }
 
 impl Default for Machine {
@@ -92,6 +96,7 @@ impl Default for Machine {
             spi_routes: BTreeMap::new(),
             private_enabled: BTreeSet::new(),
             memory: BTreeMap::new(),
+            devices: BTreeMap::new(),
         }
     }
 }
