@@ -4,13 +4,18 @@
 //!
 //! Two implementations provide the same modules (`cpu`, `gic`,
 //! `guest_mem`, `dma`, `mmio`) and the functions at their roots:
-//! - [`aarch64`]: the real one, at EL2. Every `unsafe` block of the
+//! - [`aarch64`]: the real one, at EL2. Every `unsafe` block of the EL2
 //!   hypervisor is in it (and in its heap), each with a SAFETY comment.
 //! - `fake`: a simulated machine for host tests (`cargo test -p
 //!   hypervisor`), one per test thread, that records what the code above
 //!   it did (list registers, SGIs sent, interrupts deactivated, timer
-//!   deadlines, guest memory written) and lets a test play the hardware
-//!   (pending interrupts, trap syndromes, the counter).
+//!   deadlines, guest memory written, device registers written) and lets a
+//!   test play the hardware (pending interrupts, trap syndromes, the
+//!   counter). Its only `unsafe` gives device register blocks zeroed memory
+//!   (`fake/mmio.rs`).
+//!
+//! Both share [`registers`] (the system register values EL2 writes, from
+//! aarch64-cpu's named fields, host-tested) and [`list_register`].
 //!
 //! The choice is made by target: bare metal gets `aarch64`, the host gets
 //! `fake`.
@@ -26,6 +31,7 @@ pub mod fake;
 pub use fake::*;
 
 pub mod list_register;
+pub mod registers;
 
 /// Largest number of physical cores the hypervisor runs on.
 pub const MAX_CPUS: usize = 8;

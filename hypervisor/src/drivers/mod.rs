@@ -1,8 +1,16 @@
 //! The hypervisor's own drivers for the physical devices it keeps: the
 //! console UART and the disks the storage mediator shares. A new physical
 //! device (a display controller, a touch panel, an audio codec) gets a
-//! module here; its mediator in `crate::mediators` drives it. Drivers reach
-//! registers and shared memory only through `crate::arch`.
+//! module here; its mediator in `crate::mediators` drives it.
+//!
+//! Drivers reach hardware only through `crate::arch`, so there is no
+//! `unsafe` here (and the compiler holds them to it): a driver declares its
+//! registers as a tock-registers `register_structs!` block and opens it at
+//! the device's address with `arch::mmio::Registers::new`, which checks the
+//! address is device memory; memory shared with a device is an
+//! `arch::dma::DmaRegion`, published to it with `arch::dma::publish`
+//! before the register write that tells it.
+#![forbid(unsafe_code)]
 
 pub mod pl011;
 pub mod virtio_blk;

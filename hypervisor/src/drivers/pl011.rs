@@ -2,65 +2,92 @@
 //! partitions' tagged console lines. Callers serialize through the console
 //! lock in `console.rs`.
 
+use crate::arch::mmio::Registers;
 use core::sync::atomic::{AtomicU64, Ordering};
+use tock_registers::interfaces::{Readable, Writeable};
+use tock_registers::registers::{ReadOnly, ReadWrite};
+use tock_registers::{register_bitfields, register_structs};
+
+register_bitfields! {u32,
+    /// Flag register.
+    FR [
+        /// Transmit FIFO full.
+        TXFF OFFSET(5) NUMBITS(1) [],
+        /// Receive FIFO empty.
+        RXFE OFFSET(4) NUMBITS(1) [],
+    ],
+    /// Interrupt bits (IMSC, RIS, MIS, ICR).
+    INT [
+        /// Receive timeout.
+        RT OFFSET(6) NUMBITS(1) [],
+        /// Receive.
+        RX OFFSET(4) NUMBITS(1) [],
+    ],
+}
+
+register_structs! {
+    /// The PL011 registers the hypervisor uses.
+    pub Pl011Regs {
+        (0x00 => dr: ReadWrite<u32>),
+        (0x04 => _reserved0),
+        (0x18 => fr: ReadOnly<u32, FR::Register>),
+        (0x1c => _reserved1),
+        (0x38 => imsc: ReadWrite<u32, INT::Register>),
+        (0x3c => @END),
+    }
+}
+
+/// A PrimeCell's register frame.
+const FRAME: u64 = 0x1000;
 
 static BASE: AtomicU64 = AtomicU64::new(0);
-
-const DR: u64 = 0x00;
-const FR: u64 = 0x18;
-const FR_TXFF: u32 = 1 << 5;
 
 /// Selects the UART (the board's early UART first, the DT's later).
 pub fn set_base(base: u64) {
     BASE.store(base, Ordering::Release);
 }
 
-pub fn write_bytes(bytes: &[u8]) {
-    let base = BASE.load(Ordering::Acquire);
-    if base == 0 {
-        return;
+/// The selected UART's registers; `None` before one is selected (or if it
+/// is not device memory).
+fn uart() -> Option<Registers<Pl011Regs>> {
+    match BASE.load(Ordering::Acquire) {
+        0 => None,
+        base => Registers::new(base, FRAME),
     }
+}
+
+pub fn write_bytes(bytes: &[u8]) {
+    let Some(uart) = uart() else {
+        return;
+    };
     for &b in bytes {
         if b == b'\n' {
-            put(base, b'\r');
+            put(&uart, b'\r');
         }
-        put(base, b);
+        put(&uart, b);
     }
 }
 
-fn put(base: u64, byte: u8) {
-    // SAFETY: `base` is the console PL011's MMIO frame, identity mapped as
-    // device memory at EL2 (or accessed with the MMU off); only the flag and
-    // data registers are touched.
-    unsafe {
-        while core::ptr::read_volatile((base + FR) as *const u32) & FR_TXFF != 0 {}
-        core::ptr::write_volatile((base + DR) as *mut u32, byte as u32);
-    }
+fn put(uart: &Pl011Regs, byte: u8) {
+    while uart.fr.is_set(FR::TXFF) {}
+    uart.dr.set(byte as u32);
 }
-
-const IMSC: u64 = 0x38;
-const FR_RXFE: u32 = 1 << 4;
-const INT_RX: u32 = 1 << 4;
-const INT_RT: u32 = 1 << 6;
 
 /// Enables the receive (and receive-timeout) interrupts.
 pub fn enable_receive_interrupt() {
-    let base = BASE.load(Ordering::Acquire);
-    // SAFETY: as for `put`; IMSC only selects which interrupts assert.
-    unsafe { core::ptr::write_volatile((base + IMSC) as *mut u32, INT_RX | INT_RT) };
+    if let Some(uart) = uart() {
+        uart.imsc.write(INT::RX::SET + INT::RT::SET);
+    }
 }
 
-/// A received byte, if one is waiting.
+/// A received byte, if one is waiting. Reading DR pops the receive FIFO,
+/// which only the console input path does.
 pub fn read_byte() -> Option<u8> {
-    let base = BASE.load(Ordering::Acquire);
-    // SAFETY: as for `put`; reading DR pops the receive FIFO, which only
-    // the console input path does.
-    unsafe {
-        if core::ptr::read_volatile((base + FR) as *const u32) & FR_RXFE != 0 {
-            return None;
-        }
-        Some(core::ptr::read_volatile((base + DR) as *const u32) as u8)
+    let uart = uart()?;
+    if uart.fr.is_set(FR::RXFE) {
+        return None;
     }
+    Some(uart.dr.get() as u8)
 }
 
 /// Last words before a core halts: straight to the UART, with no
@@ -74,4 +101,26 @@ pub fn emergency(args: core::fmt::Arguments) {
         }
     }
     let _ = core::fmt::Write::write_fmt(&mut Raw, args);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arch::fake;
+
+    #[test]
+    fn writes_reach_the_registers() {
+        fake::reset_machine();
+        let base = 0x0900_0000;
+        let regs = Registers::<Pl011Regs>::new(base, FRAME).unwrap();
+        set_base(base);
+        enable_receive_interrupt();
+        assert_eq!(regs.imsc.get(), (1 << 4) | (1 << 6));
+        write_bytes(b"hv\n");
+        // The last byte written; a newline goes out as CR LF.
+        assert_eq!(regs.dr.get(), b'\n' as u32);
+        // Receive FIFO not empty (the zeroed flag register): DR's byte.
+        assert_eq!(read_byte(), Some(b'\n'));
+        set_base(0);
+    }
 }

@@ -1,63 +1,23 @@
 //! What the hypervisor's own device drivers (the physical disk) need from
-//! the machine: device registers, and memory shared with a device.
+//! the machine besides their registers (`mmio`): memory shared with a
+//! device, and the barrier that publishes it.
 //!
 //! EL2 identity-maps RAM, so a heap address is also the bus address the
 //! device uses; devices on the supported boards are cache coherent
 //! (`dma-coherent`), so sharing memory needs barriers but no cache
-//! maintenance. Device registers come from the platform DT and are
-//! identity-mapped as device memory at EL2; the config validator keeps
-//! every such device away from the partitions.
+//! maintenance.
 
+use aarch64_cpu::asm::barrier;
 use alloc::alloc::{Layout, alloc_zeroed};
 use shared_devices::virtio::memory::{Fence, GuestMemory, MemoryError};
 
-/// A device's register frame.
-pub struct Mmio {
-    base: u64,
-    size: u64,
-}
-
-impl Mmio {
-    /// The frame `base..base + size` of a device the hypervisor owns (from
-    /// the platform DT; no partition maps it).
-    pub fn new(base: u64, size: u64) -> Self {
-        assert!(
-            base != 0 && base.is_multiple_of(4),
-            "device registers at {base:#x}"
-        );
-        Self { base, size }
-    }
-
-    pub fn base(&self) -> u64 {
-        self.base
-    }
-
-    fn at(&self, offset: u64) -> *mut u32 {
-        assert!(
-            offset.is_multiple_of(4) && offset + 4 <= self.size,
-            "register {offset:#x} outside the {:#x}-byte frame",
-            self.size
-        );
-        (self.base + offset) as usize as *mut u32
-    }
-
-    pub fn read32(&self, offset: u64) -> u32 {
-        // SAFETY: an aligned register inside the device's frame (checked
-        // above), mapped as device memory; reads have no effect on memory.
-        unsafe { core::ptr::read_volatile(self.at(offset)) }
-    }
-
-    /// Writes a register; memory written before (e.g. a ring the write
-    /// tells the device about) is visible to the device first.
-    pub fn write32(&self, offset: u64, value: u32) {
-        let at = self.at(offset);
-        // SAFETY: as for `read32`; the barrier orders earlier memory writes
-        // before the register write.
-        unsafe {
-            core::arch::asm!("dsb st", options(nostack));
-            core::ptr::write_volatile(at, value);
-        }
-    }
+/// Makes every memory write before it (rings, request headers, status
+/// bytes) visible to devices before any device register write after it
+/// (`dsb st`). Register writes themselves carry no barrier
+/// ([`super::mmio::Registers`]): call this right before one that tells a
+/// device to look at memory, or that changes its state.
+pub fn publish() {
+    barrier::dsb(barrier::ST);
 }
 
 /// Memory shared with a device: allocated once, zeroed, never freed (it
@@ -115,12 +75,9 @@ impl GuestMemory for DmaRegion {
 
     fn fence(&self, fence: Fence) {
         // Ordering against a device, not another core: outer shareable.
-        // SAFETY: barriers only.
-        unsafe {
-            match fence {
-                Fence::Acquire => core::arch::asm!("dmb oshld", options(nostack)),
-                Fence::Release | Fence::Full => core::arch::asm!("dmb osh", options(nostack)),
-            }
+        match fence {
+            Fence::Acquire => barrier::dmb(barrier::OSHLD),
+            Fence::Release | Fence::Full => barrier::dmb(barrier::OSH),
         }
     }
 

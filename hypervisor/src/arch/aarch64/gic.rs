@@ -1,100 +1,184 @@
 //! The physical GICv3: distributor and redistributor MMIO, the EL2 CPU
 //! interface (ICC_*) and the virtual CPU interface control (ICH_*, list
 //! registers) through which interrupts reach guests.
+//!
+//! The distributor and redistributor frames are tock-registers blocks
+//! (`mmio::Registers`), shared by every core: a guest's trapped vGIC
+//! write enables, disables or routes its interrupts on the physical
+//! distributor from the core it runs on, with the one write the
+//! architecture makes safe without a lock (ISENABLER/ICENABLER bits,
+//! IROUTER). System registers are aarch64-cpu's, plus the ICC/ICH ones it
+//! lacks (`sysreg`).
 
-use super::cpu::{isb, read_sysreg, write_sysreg};
-use core::ptr::{read_volatile, write_volatile};
+use super::cpu::isb;
+use super::mmio::Registers;
+use super::sysreg::{
+    ICC_BPR1_EL1, ICC_CTLR_EL1, ICC_DIR_EL1, ICC_EOIR1_EL1, ICC_IAR1_EL1, ICC_IGRPEN1_EL1,
+    ICC_INTID, ICC_PMR_EL1, ICC_SGI1R_EL1, ICH_EISR_EL2, ICH_ELRSR_EL2,
+};
+use crate::arch::registers as values;
+use aarch64_cpu::asm::barrier;
+use aarch64_cpu::registers::{
+    ICC_SRE_EL2, ICH_AP0R0_EL2, ICH_AP1R0_EL2, ICH_HCR_EL2, ICH_LR0_EL2, ICH_LR1_EL2, ICH_LR2_EL2,
+    ICH_LR3_EL2, ICH_LR4_EL2, ICH_LR5_EL2, ICH_LR6_EL2, ICH_LR7_EL2, ICH_LR8_EL2, ICH_LR9_EL2,
+    ICH_LR10_EL2, ICH_LR11_EL2, ICH_LR12_EL2, ICH_LR13_EL2, ICH_LR14_EL2, ICH_LR15_EL2,
+    ICH_VMCR_EL2, ICH_VTR_EL2,
+};
+use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
+use tock_registers::registers::{ReadOnly, ReadWrite, WriteOnly};
+use tock_registers::{register_bitfields, register_structs};
 
-const GICD_CTLR: u64 = 0x0000;
-const GICD_TYPER: u64 = 0x0004;
-const GICD_IGROUPR: u64 = 0x0080;
-const GICD_ISENABLER: u64 = 0x0100;
-const GICD_ICENABLER: u64 = 0x0180;
-const GICD_ICPENDR: u64 = 0x0280;
-const GICD_ICACTIVER: u64 = 0x0380;
-const GICD_IPRIORITYR: u64 = 0x0400;
-const GICD_IROUTER: u64 = 0x6000;
-const CTLR_RWP: u32 = 1 << 31;
+register_bitfields! {u32,
+    GICD_CTLR [
+        /// Register write pending.
+        RWP OFFSET(31) NUMBITS(1) [],
+        /// Affinity routing (ARE_NS in the Non-secure view).
+        ARE OFFSET(4) NUMBITS(1) [],
+        /// EnableGrp1 with a single security state (EnableGrp1A in the
+        /// Non-secure view).
+        EnableGrp1 OFFSET(1) NUMBITS(1) [],
+        /// EnableGrp0 with a single security state (EnableGrp1 in the
+        /// Non-secure view).
+        EnableGrp0 OFFSET(0) NUMBITS(1) [],
+    ],
+    GICD_TYPER [
+        /// (Number of interrupt IDs / 32) - 1.
+        ITLinesNumber OFFSET(0) NUMBITS(5) [],
+    ],
+    GICR_WAKER [
+        ChildrenAsleep OFFSET(2) NUMBITS(1) [],
+        ProcessorSleep OFFSET(1) NUMBITS(1) [],
+    ],
+}
 
-const GICR_TYPER: u64 = 0x0008;
-const GICR_WAKER: u64 = 0x0014;
+register_bitfields! {u64,
+    GICR_TYPER [
+        /// Aff3.Aff2.Aff1.Aff0 of the core this redistributor serves.
+        Affinity OFFSET(32) NUMBITS(32) [],
+        /// The last redistributor of its region.
+        Last OFFSET(4) NUMBITS(1) [],
+        /// GICv4 virtual LPIs: two more 64 KiB frames follow.
+        VLPIS OFFSET(1) NUMBITS(1) [],
+    ],
+}
+
+register_structs! {
+    /// The distributor (GICD), as far as the hypervisor uses it.
+    Gicd {
+        (0x0000 => ctlr: ReadWrite<u32, GICD_CTLR::Register>),
+        (0x0004 => typer: ReadOnly<u32, GICD_TYPER::Register>),
+        (0x0008 => _reserved0),
+        (0x0080 => igroupr: [ReadWrite<u32>; 32]),
+        (0x0100 => isenabler: [WriteOnly<u32>; 32]),
+        (0x0180 => icenabler: [WriteOnly<u32>; 32]),
+        (0x0200 => _reserved1),
+        (0x0280 => icpendr: [WriteOnly<u32>; 32]),
+        (0x0300 => _reserved2),
+        (0x0380 => icactiver: [WriteOnly<u32>; 32]),
+        (0x0400 => ipriorityr: [ReadWrite<u8>; 1024]),
+        (0x0800 => _reserved3),
+        /// Indexed by INTID; 0-31 (SGIs and PPIs) are reserved.
+        (0x6000 => irouter: [ReadWrite<u64>; 1024]),
+        (0x8000 => @END),
+    }
+}
+
+register_structs! {
+    /// A redistributor: its RD_base frame and its SGI_base frame, as far
+    /// as the hypervisor uses them.
+    Gicr {
+        (0x0_0000 => _reserved0),
+        (0x0_0008 => typer: ReadOnly<u64, GICR_TYPER::Register>),
+        (0x0_0010 => _reserved1),
+        (0x0_0014 => waker: ReadWrite<u32, GICR_WAKER::Register>),
+        (0x0_0018 => _reserved2),
+        (0x1_0080 => igroupr0: ReadWrite<u32>),
+        (0x1_0084 => _reserved3),
+        (0x1_0100 => isenabler0: WriteOnly<u32>),
+        (0x1_0104 => _reserved4),
+        (0x1_0180 => icenabler0: WriteOnly<u32>),
+        (0x1_0184 => _reserved5),
+        (0x1_0280 => icpendr0: WriteOnly<u32>),
+        (0x1_0284 => _reserved6),
+        (0x1_0380 => icactiver0: WriteOnly<u32>),
+        (0x1_0384 => _reserved7),
+        (0x1_0400 => ipriorityr: [ReadWrite<u8>; 32]),
+        (0x1_0420 => _reserved8),
+        (0x2_0000 => @END),
+    }
+}
+
+/// The distributor's frame.
+const GICD_FRAME: u64 = 0x1_0000;
+/// A GICv3 redistributor: RD_base and SGI_base, 64 KiB each.
 const GICR_FRAME: u64 = 0x2_0000;
-const SGI_BASE: u64 = 0x1_0000;
-const WAKER_PROCESSOR_SLEEP: u32 = 1 << 1;
-const WAKER_CHILDREN_ASLEEP: u32 = 1 << 2;
+/// A GICv4 redistributor with virtual LPIs: VLPI_base and a reserved
+/// frame follow.
+const GICR_FRAME_VLPI: u64 = 0x4_0000;
 
 /// Priority the hypervisor gives every physical interrupt: they are only
 /// ever taken at EL2 with the same urgency.
 const DEFAULT_PRIORITY: u8 = 0xa0;
 
-fn read32(addr: u64) -> u32 {
-    // SAFETY: callers pass addresses inside the GIC's MMIO frames, which
-    // are identity mapped as device memory at EL2.
-    unsafe { read_volatile(addr as *const u32) }
+fn distributor(gicd: u64) -> Registers<Gicd> {
+    Registers::new(gicd, GICD_FRAME)
+        .unwrap_or_else(|| panic!("GIC distributor at {gicd:#x} is not device memory"))
 }
 
-fn write32(addr: u64, value: u32) {
-    // SAFETY: as for `read32`.
-    unsafe { write_volatile(addr as *mut u32, value) }
+fn redistributor(rd: u64) -> Registers<Gicr> {
+    Registers::new(rd, GICR_FRAME)
+        .unwrap_or_else(|| panic!("GIC redistributor at {rd:#x} is not device memory"))
 }
 
-fn write64(addr: u64, value: u64) {
-    // SAFETY: as for `read32`.
-    unsafe { write_volatile(addr as *mut u64, value) }
-}
-
-fn wait_rwp(gicd: u64) {
-    while read32(gicd + GICD_CTLR) & CTLR_RWP != 0 {}
+fn wait_rwp(d: &Gicd) {
+    while d.ctlr.is_set(GICD_CTLR::RWP) {}
 }
 
 /// Number of interrupt IDs the distributor implements (SGIs and PPIs included).
 pub fn lines(gicd: u64) -> usize {
-    ((read32(gicd + GICD_TYPER) & 0x1f) as usize + 1) * 32
+    (distributor(gicd).typer.read(GICD_TYPER::ITLinesNumber) as usize + 1) * 32
 }
 
 /// Resets all SPIs to disabled, group 1, one priority, routed to no one
 /// in particular; then enables affinity routing and group 1.
 pub fn init_distributor(gicd: u64) {
-    write32(gicd + GICD_CTLR, 0);
-    wait_rwp(gicd);
+    let d = distributor(gicd);
+    d.ctlr.set(0);
+    wait_rwp(&d);
     let lines = lines(gicd);
     for word in 1..lines / 32 {
-        let off = word as u64 * 4;
-        write32(gicd + GICD_IGROUPR + off, !0);
-        write32(gicd + GICD_ICENABLER + off, !0);
-        write32(gicd + GICD_ICPENDR + off, !0);
-        write32(gicd + GICD_ICACTIVER + off, !0);
+        d.igroupr[word].set(!0);
+        d.icenabler[word].set(!0);
+        d.icpendr[word].set(!0);
+        d.icactiver[word].set(!0);
     }
-    for intid in 32..lines as u64 {
-        // SAFETY: byte access to IPRIORITYR is architecturally allowed.
-        unsafe {
-            write_volatile(
-                (gicd + GICD_IPRIORITYR + intid) as *mut u8,
-                DEFAULT_PRIORITY,
-            )
-        };
+    for priority in &d.ipriorityr[32..lines] {
+        priority.set(DEFAULT_PRIORITY);
     }
-    wait_rwp(gicd);
-    // ARE (bit 4) and both group enables: bit 0/1 are EnableGrp0/1 with a
-    // single security state, EnableGrp1/1A in the non-secure view.
-    write32(gicd + GICD_CTLR, (1 << 4) | 0b11);
-    wait_rwp(gicd);
+    wait_rwp(&d);
+    d.ctlr
+        .write(GICD_CTLR::ARE::SET + GICD_CTLR::EnableGrp1::SET + GICD_CTLR::EnableGrp0::SET);
+    wait_rwp(&d);
 }
 
 /// Finds the redistributor frame of the core with MPIDR affinity `mpidr`.
 pub fn find_redistributor(gicr_base: u64, gicr_size: u64, mpidr: u64) -> Option<u64> {
-    let aff = ((mpidr >> 8) & 0xff00_0000) | (mpidr & 0xff_ffff);
+    let aff = values::gicr_affinity(mpidr);
+    let end = gicr_base.checked_add(gicr_size)?;
     let mut frame = gicr_base;
-    while frame + GICR_FRAME <= gicr_base + gicr_size {
-        let typer =
-            read32(frame + GICR_TYPER) as u64 | ((read32(frame + GICR_TYPER + 4) as u64) << 32);
-        if typer >> 32 == aff {
+    while frame.checked_add(GICR_FRAME)? <= end {
+        let typer = redistributor(frame).typer.extract();
+        if typer.read(GICR_TYPER::Affinity) == aff {
             return Some(frame);
         }
-        if typer & (1 << 4) != 0 {
-            break; // Last
+        if typer.is_set(GICR_TYPER::Last) {
+            break;
         }
-        frame += GICR_FRAME;
+        frame += if typer.is_set(GICR_TYPER::VLPIS) {
+            GICR_FRAME_VLPI
+        } else {
+            GICR_FRAME
+        };
     }
     None
 }
@@ -104,130 +188,124 @@ pub fn find_redistributor(gicr_base: u64, gicr_size: u64, mpidr: u64) -> Option<
 /// separate, so a guest can deactivate a forwarded interrupt itself) and
 /// the virtual one for the guest.
 pub fn init_cpu(rd: u64, enabled_private: u32) {
-    let waker = read32(rd + GICR_WAKER);
-    write32(rd + GICR_WAKER, waker & !WAKER_PROCESSOR_SLEEP);
-    while read32(rd + GICR_WAKER) & WAKER_CHILDREN_ASLEEP != 0 {}
-    let sgi = rd + SGI_BASE;
-    write32(sgi + GICD_IGROUPR, !0);
-    write32(sgi + GICD_ICENABLER, !0);
-    write32(sgi + GICD_ICPENDR, !0);
-    write32(sgi + GICD_ICACTIVER, !0);
-    for intid in 0..32 {
-        // SAFETY: byte access to the SGI frame's IPRIORITYR.
-        unsafe { write_volatile((sgi + GICD_IPRIORITYR + intid) as *mut u8, DEFAULT_PRIORITY) };
+    let r = redistributor(rd);
+    r.waker.modify(GICR_WAKER::ProcessorSleep::CLEAR);
+    while r.waker.is_set(GICR_WAKER::ChildrenAsleep) {}
+    r.igroupr0.set(!0);
+    r.icenabler0.set(!0);
+    r.icpendr0.set(!0);
+    r.icactiver0.set(!0);
+    for priority in &r.ipriorityr {
+        priority.set(DEFAULT_PRIORITY);
     }
-    write32(sgi + GICD_ISENABLER, enabled_private);
+    r.isenabler0.set(enabled_private);
 
-    // ICC_SRE_EL2: system register interface, and let EL1 use it too.
-    write_sysreg!("icc_sre_el2", 0b1111);
+    ICC_SRE_EL2.write(values::icc_sre_el2());
     isb();
-    write_sysreg!("icc_pmr_el1", 0xff);
-    write_sysreg!("icc_bpr1_el1", 0);
-    write_sysreg!("icc_ctlr_el1", 1 << 1);
-    write_sysreg!("icc_igrpen1_el1", 1);
+    ICC_PMR_EL1.write(ICC_PMR_EL1::Priority.val(0xff));
+    ICC_BPR1_EL1.write(ICC_BPR1_EL1::BinaryPoint.val(0));
+    ICC_CTLR_EL1.write(ICC_CTLR_EL1::EOImode::SET);
+    ICC_IGRPEN1_EL1.write(ICC_IGRPEN1_EL1::Enable::SET);
     isb();
     reset_virtual_interface();
 }
 
 pub fn set_spi_enabled(gicd: u64, intid: u32, enable: bool) {
-    let reg = if enable {
-        GICD_ISENABLER
-    } else {
-        GICD_ICENABLER
-    };
-    write32(gicd + reg + (intid as u64 / 32) * 4, 1 << (intid % 32));
+    let d = distributor(gicd);
+    let bank = if enable { &d.isenabler } else { &d.icenabler };
+    if let Some(r) = bank.get(intid as usize / 32) {
+        r.set(1 << (intid % 32));
+    }
 }
 
 pub fn route_spi(gicd: u64, intid: u32, mpidr: u64) {
-    write64(
-        gicd + GICD_IROUTER + intid as u64 * 8,
-        mpidr & 0xff_00ff_ffff,
-    );
+    if let Some(r) = distributor(gicd).irouter.get(intid as usize) {
+        // Affinity only: MPIDR bit 31 (RES1) would be IROUTER.IRM, 1 of N.
+        r.set(mpidr & values::MPIDR_AFFINITY);
+    }
 }
 
 pub fn set_private_enabled(rd: u64, intid: u32, enable: bool) {
-    let reg = if enable {
-        GICD_ISENABLER
+    let r = redistributor(rd);
+    let bit = 1 << (intid % 32);
+    if enable {
+        r.isenabler0.set(bit);
     } else {
-        GICD_ICENABLER
-    };
-    write32(rd + SGI_BASE + reg, 1 << intid);
+        r.icenabler0.set(bit);
+    }
 }
 
 pub const SPURIOUS: u32 = 1023;
 
 /// Acknowledges the highest-priority pending interrupt (1023: none).
 pub fn ack() -> u32 {
-    (read_sysreg!("icc_iar1_el1") & 0xff_ffff) as u32
+    ICC_IAR1_EL1.read(ICC_INTID::INTID) as u32
 }
 
 /// Priority drop.
 pub fn eoi(intid: u32) {
-    write_sysreg!("icc_eoir1_el1", intid as u64);
+    ICC_EOIR1_EL1.write(ICC_INTID::INTID.val(intid as u64));
 }
 
 /// Deactivation (EOImode 1).
 pub fn deactivate(intid: u32) {
-    write_sysreg!("icc_dir_el1", intid as u64);
+    ICC_DIR_EL1.write(ICC_INTID::INTID.val(intid as u64));
 }
 
 /// Sends SGI `intid` to the core with affinity `mpidr`.
 pub fn send_sgi(intid: u32, mpidr: u64) {
-    let aff0 = mpidr & 0xff;
-    let value = (((mpidr >> 32) & 0xff) << 48)
-        | (((mpidr >> 16) & 0xff) << 32)
-        | ((aff0 >> 4) << 44)
-        | (((mpidr >> 8) & 0xff) << 16)
-        | ((intid as u64 & 0xf) << 24)
-        | (1 << (aff0 & 0xf));
-    // SAFETY: make prior writes (the request being signalled) visible first.
-    unsafe { core::arch::asm!("dsb ishst", options(nostack)) };
-    write_sysreg!("icc_sgi1r_el1", value);
+    // Make prior writes (the request being signalled) visible first.
+    barrier::dsb(barrier::ISHST);
+    ICC_SGI1R_EL1.write(values::icc_sgi1r_el1(intid, mpidr));
     isb();
 }
 
 // ---- virtual CPU interface ----
 
 pub use crate::arch::list_register::*;
-const ICH_HCR_EN: u64 = 1 << 0;
-const ICH_HCR_UIE: u64 = 1 << 1;
 
+/// `read_lr` and `write_lr` over ICH_LR0_EL2..ICH_LR15_EL2 (sixteen
+/// registers, each its own instruction).
 macro_rules! lr_access {
-    ($($n:literal),*) => {
+    ($($n:literal => $reg:ident),* $(,)?) => {
         pub fn read_lr(i: usize) -> u64 {
             match i {
-                $($n => read_sysreg!(concat!("ich_lr", $n, "_el2")),)*
+                $($n => $reg.get(),)*
                 _ => 0,
             }
         }
         pub fn write_lr(i: usize, value: u64) {
             match i {
-                $($n => write_sysreg!(concat!("ich_lr", $n, "_el2"), value),)*
+                $($n => $reg.set(value),)*
                 _ => {}
             }
         }
     };
 }
-lr_access!(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+lr_access!(
+    0 => ICH_LR0_EL2, 1 => ICH_LR1_EL2, 2 => ICH_LR2_EL2, 3 => ICH_LR3_EL2,
+    4 => ICH_LR4_EL2, 5 => ICH_LR5_EL2, 6 => ICH_LR6_EL2, 7 => ICH_LR7_EL2,
+    8 => ICH_LR8_EL2, 9 => ICH_LR9_EL2, 10 => ICH_LR10_EL2, 11 => ICH_LR11_EL2,
+    12 => ICH_LR12_EL2, 13 => ICH_LR13_EL2, 14 => ICH_LR14_EL2, 15 => ICH_LR15_EL2,
+);
 
 pub fn num_lrs() -> usize {
-    (read_sysreg!("ich_vtr_el2") & 0x1f) as usize + 1
+    ICH_VTR_EL2.read(ICH_VTR_EL2::ListRegs) as usize + 1
 }
 
 /// Bit n set: list register n holds nothing.
 pub fn empty_lrs() -> u64 {
-    read_sysreg!("ich_elrsr_el2")
+    ICH_ELRSR_EL2.get()
 }
 
 /// Bit n set: list register n was EOIed by the guest with LR_EOI set.
 pub fn ended_lrs() -> u64 {
-    read_sysreg!("ich_eisr_el2")
+    ICH_EISR_EL2.get()
 }
 
 /// Ask for a maintenance interrupt once the list registers (nearly) drain.
 pub fn set_underflow_interrupt(on: bool) {
-    let hcr = ICH_HCR_EN | if on { ICH_HCR_UIE } else { 0 };
-    write_sysreg!("ich_hcr_el2", hcr);
+    ICH_HCR_EL2.write(values::ich_hcr_el2(on));
 }
 
 /// Clears all list registers and the guest's virtual CPU interface state.
@@ -241,9 +319,9 @@ pub fn reset_virtual_interface() {
         }
         write_lr(i, 0);
     }
-    write_sysreg!("ich_ap1r0_el2", 0);
-    write_sysreg!("ich_ap0r0_el2", 0);
-    write_sysreg!("ich_vmcr_el2", 0);
+    ICH_AP1R0_EL2.set(0);
+    ICH_AP0R0_EL2.set(0);
+    ICH_VMCR_EL2.set(0);
     set_underflow_interrupt(false);
     isb();
 }

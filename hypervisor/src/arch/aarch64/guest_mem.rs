@@ -9,6 +9,7 @@
 
 use super::cpu::clean_dcache;
 use crate::memory::guest_map::to_host;
+use aarch64_cpu::asm::barrier;
 use config::model::MemoryMap;
 use shared_devices::virtio::memory::{Fence, MemoryError};
 
@@ -88,12 +89,9 @@ impl shared_devices::virtio::memory::GuestMemory for PartitionMemory {
     }
 
     fn fence(&self, fence: Fence) {
-        // SAFETY: barriers only.
-        unsafe {
-            match fence {
-                Fence::Acquire => core::arch::asm!("dmb ishld", options(nostack)),
-                Fence::Release | Fence::Full => core::arch::asm!("dmb ish", options(nostack)),
-            }
+        match fence {
+            Fence::Acquire => barrier::dmb(barrier::ISHLD),
+            Fence::Release | Fence::Full => barrier::dmb(barrier::ISH),
         }
     }
 }

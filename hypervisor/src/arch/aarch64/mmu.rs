@@ -1,12 +1,15 @@
 //! The EL2 stage-1 translation (identity map of RAM and devices) and the
 //! table storage shared with stage 2.
 
-use super::cpu::{isb, read_sysreg, write_sysreg};
+use super::cpu::isb;
+use crate::arch::registers as values;
 use crate::memory::pagetable::{
     Attributes, INPUT_BITS, MapError, PageTable, Regime, Table, TableArena,
 };
 use crate::memory::ranges::Ranges;
+use aarch64_cpu::registers::{ID_AA64MMFR0_EL1, MAIR_EL2, SCTLR_EL2, TCR_EL2, TTBR0_EL2};
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use tock_registers::interfaces::{Readable, Writeable};
 
 /// Enough for the EL2 map and stage-2 maps of a handful of partitions with
 /// 4 KiB device pages; construction fails cleanly if it runs out.
@@ -16,6 +19,8 @@ const TABLES: usize = 256;
 static mut STORAGE: [Table; TABLES] = [Table::EMPTY; TABLES];
 static TAKEN: AtomicBool = AtomicBool::new(false);
 static EL2_ROOT: AtomicU64 = AtomicU64::new(0);
+/// The RAM the EL2 map maps as normal memory, once it is built.
+static RAM: spin::Once<Ranges> = spin::Once::new();
 
 /// The table arena; handed out exactly once (to the boot code, which then
 /// keeps it behind a lock).
@@ -42,26 +47,49 @@ pub fn build_el2_map(arena: &mut TableArena, ram: &Ranges) -> Result<(), MapErro
         pt.map(arena, gap.base, gap.base, gap.size, Attributes::DEVICE)?;
     }
     EL2_ROOT.store(pt.root_pa(arena), Ordering::Release);
+    RAM.call_once(|| {
+        let mut copy = Ranges::default();
+        for r in ram.iter() {
+            copy.insert(*r);
+        }
+        copy
+    });
     Ok(())
+}
+
+/// Whether `base..base + len` is device memory to EL2: inside the
+/// identity map's device part (below 2^39, no byte of it RAM). Before the
+/// map is built anything is: the MMU is off, so every data access is
+/// Device-nGnRnE (the boot core's early UART).
+pub(super) fn is_device(base: u64, len: u64) -> bool {
+    let Some(end) = base.checked_add(len) else {
+        return false;
+    };
+    match RAM.get() {
+        None => true,
+        Some(ram) => {
+            end <= 1 << INPUT_BITS && !ram.iter().any(|r| r.base < end && base < r.base + r.size)
+        }
+    }
 }
 
 /// Turns on the EL2 MMU with the map built by `build_el2_map`; every core
 /// calls this once.
 pub fn enable() {
     let root = EL2_ROOT.load(Ordering::Acquire);
-    // MAIR: index 0 normal write-back read/write-allocate, index 1 device nGnRE.
-    write_sysreg!("mair_el2", 0x04ff);
-    let pa_range = (read_sysreg!("id_aa64mmfr0_el1") & 0xf).min(0b010);
-    // T0SZ = 25 (39 bits), inner/outer write-back, inner shareable, 4 KiB granule.
-    let tcr =
-        (1 << 31) | (1 << 23) | (pa_range << 16) | (0b11 << 12) | (0b01 << 10) | (0b01 << 8) | 25;
-    write_sysreg!("tcr_el2", tcr);
-    write_sysreg!("ttbr0_el2", root);
+    MAIR_EL2.write(values::mair_el2());
+    // Output addresses up to 40 bits, or fewer if that is all there is.
+    let pa_range = ID_AA64MMFR0_EL1
+        .read(ID_AA64MMFR0_EL1::PARange)
+        .min(ID_AA64MMFR0_EL1::PARange::Value::Bits_40 as u64);
+    TCR_EL2.write(values::tcr_el2(pa_range));
+    // aarch64-cpu's `msr` is `nomem`, so the compiler may sink the table
+    // writes below it, but not past the TLBI asm, whose `dsb sy` completes
+    // them before the MMU goes on (with the MMU off, nothing walks them).
+    TTBR0_EL2.set(root);
     isb();
     // SAFETY: drop stale translations before the MMU goes on.
     unsafe { core::arch::asm!("tlbi alle2", "dsb sy", "isb", options(nostack)) };
-    // RES1 bits, plus M (MMU), C (data cache), SA (stack alignment), I (icache).
-    let sctlr = 0x30c5_0830 | (1 << 0) | (1 << 2) | (1 << 3) | (1 << 12);
-    write_sysreg!("sctlr_el2", sctlr);
+    SCTLR_EL2.write(values::sctlr_el2());
     isb();
 }

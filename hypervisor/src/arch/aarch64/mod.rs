@@ -1,6 +1,6 @@
 //! The architecture interface implemented for AArch64 at EL2: system
 //! registers, the physical GICv3, the EL2 MMU, raw access to partition
-//! memory and device registers, and the exception entry (`boot.S`). Each
+//! memory, device register blocks, and the exception entry (`boot.S`). Each
 //! module documents why its `unsafe` is sound; the rest of the hypervisor
 //! calls the safe functions here.
 
@@ -10,7 +10,9 @@ pub mod dma;
 pub mod gic;
 pub mod guest_mem;
 pub mod heap;
+pub mod mmio;
 pub mod mmu;
+pub mod sysreg;
 
 use super::{Frame, MAX_CPUS};
 

@@ -1,35 +1,12 @@
-//! Device registers and device-shared memory in the simulated machine:
-//! registers read as zero (no device answers), shared memory is the
-//! machine's sparse memory.
+//! Device-shared memory in the simulated machine: the machine's sparse
+//! memory.
 
 use super::with;
 use shared_devices::virtio::memory::{Fence, GuestMemory, MemoryError};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// A device's register frame.
-pub struct Mmio {
-    base: u64,
-}
-
-impl Mmio {
-    /// The frame at `base` (its size is not simulated).
-    pub fn new(base: u64, _size: u64) -> Self {
-        Self { base }
-    }
-
-    /// Its base address.
-    pub fn base(&self) -> u64 {
-        self.base
-    }
-
-    /// No device answers: zero.
-    pub fn read32(&self, _offset: u64) -> u32 {
-        0
-    }
-
-    /// Goes nowhere.
-    pub fn write32(&self, _offset: u64, _value: u32) {}
-}
+/// Nothing to order in the simulation.
+pub fn publish() {}
 
 /// Memory shared with a device.
 pub struct DmaRegion {

@@ -13,6 +13,7 @@ pub mod cpu;
 pub mod dma;
 pub mod gic;
 pub mod guest_mem;
+pub mod mmio;
 
 use super::Frame;
 use std::cell::RefCell;
@@ -78,6 +79,9 @@ pub struct Machine {
     pub memory: BTreeMap<u64, Box<[u8; 4096]>>,
     /// Firmware calls made (x0..x3).
     pub firmware_calls: Vec<[u64; 4]>,
+    /// Device register blocks opened (`mmio::Registers`): base address to
+    /// the leaked memory standing in for the registers.
+    pub devices: BTreeMap<u64, usize>,
 }
 
 impl Default for Machine {
@@ -95,6 +99,7 @@ impl Default for Machine {
             private_enabled: BTreeSet::new(),
             memory: BTreeMap::new(),
             firmware_calls: Vec::new(),
+            devices: BTreeMap::new(),
         }
     }
 }
