@@ -22,7 +22,7 @@ use hypervisor::memory::pagetable::{Attributes, PageTable, Regime, TableArena};
 use hypervisor::memory::ranges::Ranges;
 use hypervisor::partition::vgic::VGic;
 use hypervisor::partition::{
-    self, Hypervisor, Lifecycle, Mediator, Partition, PhysicalCpu, Window, lifecycle, mmio,
+    self, Hypervisor, Lifecycle, Mediator, Partition, PhysicalCpu, Window, lifecycle, mmio, trap,
     vgic_mmio, watchdog,
 };
 use log::{error, info, warn};
@@ -43,6 +43,30 @@ mod generated {
 use generated::SYSTEM;
 
 use arch::halt;
+
+// The exception entry points `boot.S` calls, with the C ABI; the work is
+// done in `partition::trap`, whose Rust functions host tests also call (a
+// test's unwinding may not cross an `extern "C"` frame).
+
+#[unsafe(no_mangle)]
+extern "C" fn handle_lower_sync(frame: &mut Frame) {
+    trap::lower_sync(frame)
+}
+
+#[unsafe(no_mangle)]
+extern "C" fn handle_lower_irq(frame: &mut Frame) {
+    trap::lower_irq(frame)
+}
+
+#[unsafe(no_mangle)]
+extern "C" fn handle_lower_serror(frame: &mut Frame) {
+    trap::lower_serror(frame)
+}
+
+#[unsafe(no_mangle)]
+extern "C" fn handle_hv_exception(frame: &mut Frame) -> ! {
+    trap::hv_exception(frame)
+}
 
 /// A panic is a hypervisor bug: the whole system stops (see
 /// `partition::fatal`).

@@ -2,6 +2,7 @@
 //! GIC, UART, timers, devices, and whether the config matches it) and
 //! writing each partition's (its cores, memory, passthrough and emulated
 //! devices).
+#![forbid(unsafe_code)]
 
 pub mod fdt_writer;
 pub mod guest_dt;

@@ -10,6 +10,7 @@
 //! in `shared-devices`, and its physical driver in `crate::drivers`; the
 //! boot code (`main.rs`) creates it, adds its windows to the partitions
 //! that use it and registers it with the hypervisor.
+#![forbid(unsafe_code)]
 
 pub mod console;
 pub mod storage;

@@ -2,6 +2,7 @@
 //! 2), guest-physical to host-physical translation with bounds checks, and
 //! sets of physical ranges. Portable logic; the tables are installed by
 //! `crate::arch`.
+#![forbid(unsafe_code)]
 
 pub mod guest_map;
 pub mod pagetable;

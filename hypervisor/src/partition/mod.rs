@@ -13,6 +13,7 @@
 //! `requests` word plus a physical SGI (the kick). A core acts on its
 //! requests when it next enters EL2, which a guest cannot prevent because
 //! physical interrupts always trap to EL2.
+#![forbid(unsafe_code)]
 
 pub mod esr;
 pub mod fatal;

@@ -197,27 +197,3 @@ fn before_guest_return(p: &Partition, vcpu: usize) {
     lifecycle::handle_requests();
     virq::flush(this_cpu(), p, vcpu);
 }
-
-// The entry points `boot.S` calls, with the C ABI; the work is done in the
-// Rust functions above, which host tests call (a host test's unwinding
-// may not cross an `extern "C"` frame).
-
-#[unsafe(no_mangle)]
-extern "C" fn handle_lower_sync(frame: &mut Frame) {
-    lower_sync(frame)
-}
-
-#[unsafe(no_mangle)]
-extern "C" fn handle_lower_irq(frame: &mut Frame) {
-    lower_irq(frame)
-}
-
-#[unsafe(no_mangle)]
-extern "C" fn handle_lower_serror(frame: &mut Frame) {
-    lower_serror(frame)
-}
-
-#[unsafe(no_mangle)]
-extern "C" fn handle_hv_exception(frame: &mut Frame) -> ! {
-    hv_exception(frame)
-}
