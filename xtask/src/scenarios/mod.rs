@@ -7,12 +7,14 @@
 //!
 //! One file per area: `partitions` (the hypervisor itself: partitions, SMP,
 //! timers, isolation, faults, the watchdog, boot time), `console`, `linux`
-//! (the Linux partition) and `storage`; the helpers they share are here,
+//! (the Linux partition), `storage` and `hostile` (partitions that attack the
+//! hypervisor); the helpers they share are here,
 //! and [`all`] lists every scenario in the order they run.
 
 // One module per area. Display, touch and audio scenarios get files of
 // their own here (`display.rs`, `touch.rs`, `audio.rs`) when they come.
 mod console;
+mod hostile;
 mod linux;
 mod partitions;
 mod storage;
@@ -33,6 +35,7 @@ pub fn all() -> Vec<Scenario> {
         console::console_flood(),
         partitions::watchdog(),
         partitions::aarch32_el0(),
+        hostile::hostile_partition(),
         linux::ivi_boot(),
         linux::ivi_lifecycle(),
         partitions::boot_time(),

@@ -1,0 +1,62 @@
+//! Hostile guests: partitions that attack the hypervisor itself (issue 9).
+//! The virtio-blk attacks are in `storage.rs` (`hostile-blk`).
+
+use super::beats;
+use crate::scenario::{Scenario, consecutive, count};
+
+/// Boots of the hostile partition (its `boots=` bootarg).
+const BOOTS: usize = 5;
+/// How long the scenario may run, in seconds.
+const TIMEOUT_S: u64 = 120;
+/// What `partition::report` lets one partition say about one kind of
+/// event: 16 lines at once, then 2 a second.
+const REPORT_BURST: u64 = 16;
+const REPORT_PER_SECOND: u64 = 2;
+
+/// `hostile` (testkit) attacks through every door it has, boot after boot:
+/// every instruction form at every offset around each emulated register
+/// window, random HVC/SMC (x4-x17 must come back unchanged), PSCI of cores
+/// it does not own and entries outside its memory (all refused), SGIs
+/// with every routing, and a reset raced by its second vCPU's PSCI calls
+/// and SGIs. The heartbeat beside it never skips; the hypervisor neither
+/// panics nor floods its log with the thousands of faults (rate-limited,
+/// with the count of what was held back).
+pub(super) fn hostile_partition() -> Scenario {
+    let boots_before_done = BOOTS - 1;
+    Scenario::new("hostile", "config/qemu-virt/tests/hostile.toml")
+        .disk(crate::disk::QEMU_VIRT_LAYOUT)
+        .timeout(TIMEOUT_S)
+        .expect_exactly(
+            boots_before_done,
+            r"^\[hostile\] hostile: mmio windows=4 accesses=\d+ faults=[1-9]",
+        )
+        .expect_exactly(
+            boots_before_done,
+            r"^\[hostile\] hostile: firmware calls=\d+ clobbered=0$",
+        )
+        .expect_exactly(
+            boots_before_done,
+            r"^\[hostile\] hostile: psci calls=\d+ accepted=0$",
+        )
+        .expect_exactly(boots_before_done, r"^\[hostile\] hostile: sgi writes=2000$")
+        .expect_exactly(boots_before_done, r"^\[hostile\] hostile: race reset$")
+        .expect(&format!(r"^\[hostile\] hostile: done boots={BOOTS}$"))
+        .expect(r"^\[hv\] WARN  partition hostile: .* \(\d+ more like it not shown\)$")
+        .expect_none(r"PANIC|FATAL|unexpected exception|SYSTEM_RESET returned")
+        .expect(r"^\[beat\] heartbeat: n=\d+ ")
+        .check("the heartbeat never skips", |lines| {
+            consecutive(&beats(lines, "beat"))
+        })
+        .check(
+            "the hypervisor's reports of the faults are rate-limited",
+            |lines| {
+                let shown = count(lines, r"^\[hv\] WARN  partition hostile: .*-> inject abort");
+                let most = REPORT_BURST + REPORT_PER_SECOND * TIMEOUT_S;
+                if shown as u64 <= most {
+                    Ok(())
+                } else {
+                    Err(format!("{shown} fault lines, more than {most}"))
+                }
+            },
+        )
+}
