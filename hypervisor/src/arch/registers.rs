@@ -13,8 +13,8 @@
 //! encoding it replaced.
 
 use aarch64_cpu::registers::{
-    CNTHCTL_EL2, HCR_EL2, ICC_SRE_EL2, ICH_HCR_EL2, MAIR_EL2, MPIDR_EL1, SCTLR_EL1, SCTLR_EL2,
-    SPSR_EL2, TCR_EL2, VMPIDR_EL2, VTCR_EL2,
+    CNTHCTL_EL2, HCR_EL2, ICC_SRE_EL2, ICH_HCR_EL2, MAIR_EL2, MDCR_EL2, MPIDR_EL1, SCTLR_EL1,
+    SCTLR_EL2, SPSR_EL2, TCR_EL2, VMPIDR_EL2, VTCR_EL2,
 };
 use tock_registers::fields::{Field, FieldValue};
 use tock_registers::register_bitfields;
@@ -106,8 +106,11 @@ const fn field_mask<R: tock_registers::RegisterLongName>(f: Field<u64, R>) -> u6
 
 /// HCR_EL2 while guests run: AArch64 EL1 with stage 2; physical IRQs, FIQs
 /// and SErrors to EL2; set/way invalidation upgraded to clean+invalidate,
-/// broadcast TLB and barrier maintenance inner shareable; SMC and
-/// implementation-defined registers trap.
+/// broadcast TLB and barrier maintenance inner shareable; SMC,
+/// implementation-defined registers and data cache maintenance by set/way
+/// trap (a partition's set/way loop would clean and evict every other
+/// partition's lines from the shared caches: the hypervisor completes it
+/// as a no-op, see `partition::trap`).
 pub fn hcr_el2() -> FieldValue<u64, HCR_EL2::Register> {
     HCR_EL2::VM::Enable
         + HCR_EL2::SWIO::SET
@@ -118,6 +121,7 @@ pub fn hcr_el2() -> FieldValue<u64, HCR_EL2::Register> {
         + HCR_EL2::BSU::InnerShareable
         + HCR_EL2::TSC::EnableTrapEl1SmcToEl2
         + HCR_EL2::TIDCP::SET
+        + HCR_EL2::TSW::SET
         + HCR_EL2::RW::EL1IsAarch64
 }
 
@@ -135,10 +139,21 @@ pub fn cptr_el2() -> FieldValue<u64, CPTR_EL2::Register> {
         + CPTR_EL2::TCPAC::CLEAR
 }
 
-/// CNTHCTL_EL2: guests read the physical counter; the EL1 physical timer
-/// traps (the virtual timer is theirs).
+/// CNTHCTL_EL2: guests read the physical counter and own the EL1 physical
+/// timer as well as the virtual one (both are in their device tree; the
+/// hypervisor's own is the EL2 timer).
 pub fn cnthctl_el2() -> FieldValue<u64, CNTHCTL_EL2::Register> {
-    CNTHCTL_EL2::EL1PCTEN::SET + CNTHCTL_EL2::EL1PCEN::CLEAR
+    CNTHCTL_EL2::EL1PCTEN::SET + CNTHCTL_EL2::EL1PCEN::SET
+}
+
+/// MDCR_EL2: the performance monitors trap (every PMU register, PMCR
+/// included): a partition has no PMU (its device tree lists none), reads
+/// them as zero and its writes go nowhere, so it cannot count events at
+/// EL2 (the hypervisor's work) nor leave counters running into its next
+/// life. `counters` (PMCR_EL0.N) all stay with EL1 as far as HPMN goes.
+/// Debug registers do not trap: a restart resets them.
+pub fn mdcr_el2(counters: u64) -> FieldValue<u64, MDCR_EL2::Register> {
+    MDCR_EL2::HPMN.val(counters) + MDCR_EL2::TPM::SET + MDCR_EL2::TPMCR::SET
 }
 
 /// VTCR_EL2: 4 KiB granule, 39-bit IPA (T0SZ 25, walks start at level 1),
@@ -293,9 +308,13 @@ mod tests {
             | (1 << 19)
             | (1 << 20)
             | (1 << 31);
-        assert_eq!(hcr_el2().value, hcr);
+        // Since issue 9: TSW (bit 22) traps set/way maintenance.
+        assert_eq!(hcr_el2().value, hcr | (1 << 22));
         assert_eq!(cptr_el2().value, 0x33ff);
-        assert_eq!(cnthctl_el2().value, 0b01);
+        // Since issue 9: EL1PCEN (bit 1), guests own the physical timer.
+        assert_eq!(cnthctl_el2().value, 0b11);
+        // Since issue 9: TPM (bit 6) and TPMCR (bit 5) trap the PMU.
+        assert_eq!(mdcr_el2(6).value, 6 | (1 << 6) | (1 << 5));
         let vtcr = (1 << 31)
             | (0b010 << 16)
             | (0b11 << 12)

@@ -32,6 +32,9 @@ pub struct Platform {
     pub timer_interrupt_cells: Vec<u32>,
     /// The physical virtual-timer interrupt (INTID).
     pub vtimer_intid: u32,
+    /// The EL1 physical timer's interrupt (INTID); partitions own that
+    /// timer too.
+    pub ptimer_intid: u32,
     /// The EL2 physical timer's interrupt (INTID).
     pub hyp_timer_intid: u32,
     pub console: Region,
@@ -138,6 +141,10 @@ impl Platform {
             .map(|p| cells(p.value))
             .unwrap_or_default();
         // Order in the binding: secure phys, non-secure phys, virtual, hyp.
+        let ptimer_intid = match timer_interrupt_cells.get(3..5) {
+            Some(&[kind, number]) => intid_of(kind, number),
+            _ => return Err("timer node lacks the EL1 physical timer interrupt".into()),
+        };
         let vtimer_intid = match timer_interrupt_cells.get(6..8) {
             Some(&[kind, number]) => intid_of(kind, number),
             _ => return Err("timer node lacks the virtual timer interrupt".into()),
@@ -171,12 +178,20 @@ impl Platform {
             psci,
             timer_interrupt_cells,
             vtimer_intid,
+            ptimer_intid,
             hyp_timer_intid,
             console,
             console_interrupt,
         })
     }
 
+    /// Is `intid` one of the EL1 timers' PPIs, which belong to whichever
+    /// partition runs on the core (forwarded with the HW bit)?
+    pub fn is_guest_timer(&self, intid: u32) -> bool {
+        intid == self.vtimer_intid || intid == self.ptimer_intid
+    }
+
+    /// The logical number of the core with MPIDR affinity `mpidr_affinity`.
     pub fn logical_cpu(&self, mpidr_affinity: u64) -> Option<usize> {
         self.cpus.iter().position(|&c| c == mpidr_affinity)
     }
@@ -318,6 +333,7 @@ mod tests {
         assert_eq!(p.gicr.base, 0x080a_0000);
         assert_eq!(p.gic_maintenance, 25);
         assert_eq!(p.vtimer_intid, 27);
+        assert_eq!(p.ptimer_intid, 30);
         assert_eq!(p.hyp_timer_intid, 26);
         assert_eq!(p.psci, Conduit::Smc);
         assert_eq!(p.console.base, 0x0900_0000);

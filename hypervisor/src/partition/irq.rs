@@ -47,7 +47,7 @@ pub fn service_interrupts() -> Option<(&'static Partition, OnFault)> {
         }
         let running = (*me.power.lock() == Power::On).then(current_vcpu).flatten();
         let forward = match running {
-            Some((p, _)) if intid == hv.platform.vtimer_intid => Some(p),
+            Some((p, _)) if hv.platform.is_guest_timer(intid) => Some(p),
             Some((p, _)) if intid >= 32 && p.vgic.lock().owns_spi(intid) => Some(p),
             _ => None,
         };

@@ -24,6 +24,7 @@ pub mod mediator;
 pub mod mmio;
 pub mod psci;
 pub mod report;
+pub mod sysreg;
 pub mod trap;
 pub mod vgic;
 pub mod vgic_mmio;

@@ -415,13 +415,16 @@ fn stopping_resets_devices_quiesces_mediators_and_parks() {
     );
 }
 
+/// Its passthrough SPIs and both EL1 timers (virtual and physical: the
+/// partition owns both) go to the vCPU with the HW bit.
 #[test]
 fn a_physical_interrupt_of_the_partition_goes_to_a_list_register() {
     let s = setup(OnFault::Stop);
-    fake::with(|m| m.core().waiting = vec![39, s.hv.platform.vtimer_intid]);
+    let (vtimer, ptimer) = (s.hv.platform.vtimer_intid, s.hv.platform.ptimer_intid);
+    fake::with(|m| m.core().waiting = vec![39, vtimer, ptimer]);
     lower_irq(&mut Frame::default());
     let lrs = fake::with(|m| m.core().lrs);
-    for intid in [39, s.hv.platform.vtimer_intid] {
+    for intid in [39, vtimer, ptimer] {
         assert!(
             lrs.iter()
                 .any(|&lr| lr as u32 == intid && lr & LR_HW != 0 && physical_intid(lr) == intid),
@@ -541,4 +544,40 @@ fn a_hypervisor_bug_stops_every_core() {
     cpu::set_current(2);
     let left = fake::run_until_left(lifecycle::handle_requests);
     assert!(matches!(left, Some(Left::Halted { cpu: 2 })), "{left:?}");
+}
+
+/// Data cache maintenance by set/way (trapped by HCR_EL2.TSW) completes as
+/// a no-op; a PMU register reads as zero; an unknown system register is an
+/// undefined instruction for the guest.
+#[test]
+fn trapped_system_instructions_by_family() {
+    let _s = setup(OnFault::Inject);
+    let sysreg = |op0: u64, op1: u64, crn: u64, crm: u64, op2: u64, rt: u64, read: bool| {
+        ((ec::SYSREG as u64) << 26)
+            | (1 << 25)
+            | (op0 << 20)
+            | (op2 << 17)
+            | (op1 << 14)
+            | (crn << 10)
+            | (rt << 5)
+            | (crm << 1)
+            | read as u64
+    };
+    let mut frame = Frame::default();
+    frame.spsr = 0x3c5;
+    frame.elr = 0x4000_0000;
+    // dc cisw, x3
+    fake::with(|m| m.trap.esr = sysreg(1, 0, 7, 14, 2, 3, false));
+    lower_sync(&mut frame);
+    assert_eq!(frame.elr, 0x4000_0004);
+    // mrs x4, pmcr_el0
+    frame.x[4] = 0xdead;
+    fake::with(|m| m.trap.esr = sysreg(3, 3, 9, 12, 0, 4, true));
+    lower_sync(&mut frame);
+    assert_eq!((frame.elr, frame.x[4]), (0x4000_0008, 0));
+    assert!(fake::with(|m| m.core().injected.is_empty()));
+    // mrs x4, s3_0_c15_c0_0 (implementation defined): undefined.
+    fake::with(|m| m.trap.esr = sysreg(3, 0, 15, 0, 0, 4, true));
+    lower_sync(&mut frame);
+    assert_eq!(fake::with(|m| m.core().injected.len()), 1);
 }

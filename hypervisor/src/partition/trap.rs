@@ -5,7 +5,8 @@
 use super::esr::{self, ec};
 use super::lifecycle;
 use super::{
-    Partition, current_vcpu, fatal, firmware, irq, mmio, report, service_mediators, this_cpu, virq,
+    Partition, current_vcpu, fatal, firmware, irq, mmio, report, service_mediators, sysreg,
+    this_cpu, virq,
 };
 use crate::arch::Frame;
 use crate::arch::cpu::{self, El1Exception};
@@ -128,15 +129,10 @@ pub fn lower_sync(frame: &mut Frame) {
             frame.elr += 4;
             firmware::call(p, frame);
         }
-        ec::SYSREG => {
-            let access = esr::sysreg_access(info.esr);
-            if access.id == esr::ICC_SGI1R_EL1 && !access.read {
-                virq::send_sgi(p, vcpu, frame.reg(access.reg));
-                step(frame, info.esr);
-            } else {
-                fault(p, frame, Fault::Undefined { esr: info.esr });
-            }
-        }
+        ec::SYSREG => match sysreg::emulate(p, vcpu, frame, esr::sysreg_access(info.esr)) {
+            sysreg::Outcome::Done => step(frame, info.esr),
+            sysreg::Outcome::Undefined => fault(p, frame, Fault::Undefined { esr: info.esr }),
+        },
         ec::WFX => step(frame, info.esr),
         _ => fault(p, frame, Fault::Undefined { esr: info.esr }),
     }

@@ -110,13 +110,21 @@ impl VGic {
     }
 
     /// Back to the reset state, for a partition restart. Passthrough SPIs
-    /// that were enabled are reported as disabled.
+    /// that were enabled are reported as disabled, and those routed
+    /// elsewhere as routed to vCPU 0 again.
     pub fn reset(&mut self, effects: &mut dyn FnMut(Effect)) {
-        for intid in 32..1024 {
-            if bit(&self.enabled, intid) && bit(&self.hardware, intid) {
+        for intid in (32..1024).filter(|&i| bit(&self.hardware, i)) {
+            if bit(&self.enabled, intid) {
                 effects(Effect::SpiEnable {
                     intid: intid as u32,
                     enable: false,
+                });
+            }
+            // Physically routed where the reset state says (vCPU 0).
+            if self.route[intid] != 0 {
+                effects(Effect::SpiRoute {
+                    intid: intid as u32,
+                    vcpu: 0,
                 });
             }
         }
@@ -608,9 +616,10 @@ mod tests {
 
     #[test]
     fn reset_disables_hardware_state() {
-        let mut g = VGic::new(1, &[39], &[], 288);
+        let mut g = VGic::new(2, &[39], &[], 288);
         collect(&mut g, |g, fx| {
             g.dist_write(0x104, Width::Word, 1 << 7, fx);
+            g.dist_write(0x6000 + 39 * 8, Width::Double, 1, fx);
             g.redist_write(0, 0x1_0100, Width::Word, 1 << 27, fx);
         });
         let fx = collect(&mut g, |g, fx| g.reset(fx));
@@ -621,6 +630,7 @@ mod tests {
                     intid: 39,
                     enable: false
                 },
+                Effect::SpiRoute { intid: 39, vcpu: 0 },
                 Effect::PrivateEnable {
                     vcpu: 0,
                     intid: 27,

@@ -71,13 +71,13 @@ pub fn apply_gic_effect(p: &Partition, effect: Effect) {
                 gic::route_spi(hv.gicd, intid, c.mpidr)
             }
         }
-        // Only the virtual timer is backed by a physical PPI; SGIs are
+        // Only the EL1 timers are backed by physical PPIs; SGIs are
         // purely virtual.
         Effect::PrivateEnable {
             vcpu,
             intid,
             enable,
-        } if intid == hv.platform.vtimer_intid => {
+        } if hv.platform.is_guest_timer(intid) => {
             if let Some(c) = core_of(vcpu) {
                 gic::set_private_enabled(c.redistributor, intid, enable)
             }

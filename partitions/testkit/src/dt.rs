@@ -33,11 +33,16 @@ pub struct Platform<'a> {
     pub watchdog: Option<usize>,
     /// INTID of the EL1 virtual timer (PPI 11, INTID 27 on `virt`).
     pub vtimer_intid: u32,
+    /// INTID of the EL1 physical timer (PPI 14, INTID 30 on `virt`).
+    pub ptimer_intid: u32,
     /// `/chosen/hv,restart-count`, 0 when absent.
     pub restart_count: u32,
     /// `/chosen/bootargs`, empty when absent.
     pub bootargs: &'a str,
 }
+
+/// The physical timer interrupt when the DT does not say otherwise.
+pub const DEFAULT_PTIMER_INTID: u32 = 30;
 
 /// The virtual timer interrupt when the DT does not say otherwise.
 pub const DEFAULT_VTIMER_INTID: u32 = 27;
@@ -121,14 +126,14 @@ impl<'a> Platform<'a> {
             .and_then(|n| first_reg(&n));
 
         let interrupt_cells = gic.and_then(|n| n.interrupt_cells()).unwrap_or(3);
-        let vtimer_intid = dt
-            .find_compatible(&["arm,armv8-timer"])
-            .and_then(|n| n.property("interrupts"))
-            .and_then(|p| {
-                // Secure phys, non-secure phys, virtual, hypervisor: the third.
-                gic_intid(&mut be_cells(p.value).skip(2 * interrupt_cells))
-            })
-            .unwrap_or(DEFAULT_VTIMER_INTID);
+        // Secure phys, non-secure phys, virtual, hypervisor.
+        let timer_intid = |index: usize| {
+            dt.find_compatible(&["arm,armv8-timer"])
+                .and_then(|n| n.property("interrupts"))
+                .and_then(|p| gic_intid(&mut be_cells(p.value).skip(index * interrupt_cells)))
+        };
+        let vtimer_intid = timer_intid(2).unwrap_or(DEFAULT_VTIMER_INTID);
+        let ptimer_intid = timer_intid(1).unwrap_or(DEFAULT_PTIMER_INTID);
 
         let chosen = dt.find_node("/chosen");
         let restart_count = chosen
@@ -152,6 +157,7 @@ impl<'a> Platform<'a> {
             psci,
             watchdog,
             vtimer_intid,
+            ptimer_intid,
             restart_count,
             bootargs,
         }
@@ -241,6 +247,7 @@ mod tests {
         assert_eq!(p.gicr_stride, None);
         assert_eq!(p.psci, Conduit::Hvc);
         assert_eq!(p.vtimer_intid, 27);
+        assert_eq!(p.ptimer_intid, 30);
         assert_eq!(p.restart_count, 0);
         assert_eq!(p.bootargs, "");
         assert_eq!(p.cpu_index(0x8000_0001), Some(1));

@@ -60,3 +60,23 @@ pub(super) fn hostile_partition() -> Scenario {
             },
         )
 }
+
+/// The virtual machine matches its device tree, and a restart leaves no
+/// trace: `leftovers` (testkit) takes 10 ticks of the EL1 physical timer
+/// its device tree advertises (its registers used to trap and come back as
+/// an undefined instruction), finds no PMU (PMCR_EL0 reads 0: the PMU
+/// traps, so it cannot count the hypervisor's events), leaves values in
+/// FP/SIMD, FPCR, the physical timer, a breakpoint, MDSCR, PAR, AFSR0 and
+/// CONTEXTIDR, resets itself, and must find them all zero after.
+pub(super) fn leftovers() -> Scenario {
+    Scenario::new("leftovers", "config/qemu-virt/tests/leftovers.toml")
+        .timeout(40)
+        .expect(r"^\[leftovers\] leftovers: boot 0 ptimer ticks=10 pmcr=0x0$")
+        .expect(r"^\[leftovers\] leftovers: boot 1 ")
+        .expect(r"^\[leftovers\] leftovers: clean$")
+        .expect_none(r"LEFT|PANIC|FATAL|unexpected exception|SYSTEM_RESET returned|-> stop")
+        .expect(r"^\[beat\] heartbeat: n=\d+ ")
+        .check("the heartbeat never skips", |lines| {
+            consecutive(&beats(lines, "beat"))
+        })
+}

@@ -36,6 +36,7 @@ pub fn all() -> Vec<Scenario> {
         partitions::watchdog(),
         partitions::aarch32_el0(),
         hostile::hostile_partition(),
+        hostile::leftovers(),
         linux::ivi_boot(),
         linux::ivi_lifecycle(),
         partitions::boot_time(),

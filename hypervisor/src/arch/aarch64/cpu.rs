@@ -9,11 +9,12 @@ use super::sysreg::{CNTHP_CVAL_EL2, CPTR_EL2, CTR_EL0, PMCR_EL0, VPIDR_EL2};
 use crate::arch::registers as values;
 use aarch64_cpu::asm::barrier;
 use aarch64_cpu::registers::{
-    CNTFRQ_EL0, CNTHCTL_EL2, CNTHP_CTL_EL2, CNTKCTL_EL1, CNTPCT_EL0, CNTV_CTL_EL0, CNTV_CVAL_EL0,
-    CNTVOFF_EL2, CONTEXTIDR_EL1, CPACR_EL1, ELR_EL1, ESR_EL1, ESR_EL2, FAR_EL1, FAR_EL2, HCR_EL2,
-    HPFAR_EL2, MAIR_EL1, MDCR_EL2, MIDR_EL1, MPIDR_EL1, SCTLR_EL1, SP_EL0, SP_EL1, SPSR_EL1,
-    SPSR_EL2, TCR_EL1, TPIDR_EL0, TPIDR_EL1, TPIDR_EL2, TPIDRRO_EL0, TTBR0_EL1, TTBR1_EL1,
-    VBAR_EL1, VBAR_EL2, VMPIDR_EL2, VTCR_EL2, VTTBR_EL2,
+    AFSR0_EL1, AFSR1_EL1, AMAIR_EL1, CNTFRQ_EL0, CNTHCTL_EL2, CNTHP_CTL_EL2, CNTKCTL_EL1,
+    CNTP_CTL_EL0, CNTP_CVAL_EL0, CNTPCT_EL0, CNTV_CTL_EL0, CNTV_CVAL_EL0, CNTVOFF_EL2,
+    CONTEXTIDR_EL1, CPACR_EL1, ELR_EL1, ESR_EL1, ESR_EL2, FAR_EL1, FAR_EL2, HCR_EL2, HPFAR_EL2,
+    ID_AA64DFR0_EL1, MAIR_EL1, MDCR_EL2, MDSCR_EL1, MIDR_EL1, MPIDR_EL1, PAR_EL1, SCTLR_EL1,
+    SP_EL0, SP_EL1, SPSR_EL1, SPSR_EL2, TCR_EL1, TPIDR_EL0, TPIDR_EL1, TPIDR_EL2, TPIDRRO_EL0,
+    TTBR0_EL1, TTBR1_EL1, VBAR_EL1, VBAR_EL2, VMPIDR_EL2, VTCR_EL2, VTTBR_EL2,
 };
 use core::arch::asm;
 use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
@@ -51,8 +52,8 @@ pub fn init_el2(vectors: u64) {
     CPTR_EL2.write(values::cptr_el2());
     CNTHCTL_EL2.write(values::cnthctl_el2());
     CNTVOFF_EL2.set(0);
-    // Let guests use all PMU counters; no debug traps.
-    MDCR_EL2.write(MDCR_EL2::HPMN.val(PMCR_EL0.read(PMCR_EL0::N)));
+    // The PMU traps (partitions have none); debug registers do not.
+    MDCR_EL2.write(values::mdcr_el2(PMCR_EL0.read(PMCR_EL0::N)));
     VPIDR_EL2.set(MIDR_EL1.get());
     VTCR_EL2.write(values::vtcr_el2());
     isb();
@@ -68,7 +69,10 @@ pub fn set_guest_identity(vttbr: u64, vcpu: usize) {
     unsafe { asm!("tlbi vmalls12e1is", "dsb ish", "isb", options(nostack)) };
 }
 
-/// Resets the EL1 state a guest could have left behind, before a (re)boot.
+/// Resets the EL1 state a guest could have left behind, before a (re)boot:
+/// a restarted partition finds the state of its first boot and no trace of
+/// its previous life (system registers, both EL1 timers, FP/SIMD
+/// registers, breakpoints and watchpoints).
 pub fn reset_el1() {
     SCTLR_EL1.write(values::sctlr_el1_reset());
     CPACR_EL1.set(0);
@@ -86,7 +90,96 @@ pub fn reset_el1() {
     CNTKCTL_EL1.set(0);
     CNTV_CTL_EL0.set(0);
     CNTV_CVAL_EL0.set(0);
+    CNTP_CTL_EL0.set(0);
+    CNTP_CVAL_EL0.set(0);
+    ESR_EL1.set(0);
+    FAR_EL1.set(0);
+    ELR_EL1.set(0);
+    SPSR_EL1.set(0);
+    AFSR0_EL1.set(0);
+    AFSR1_EL1.set(0);
+    PAR_EL1.set(0);
+    AMAIR_EL1.set(0);
+    MDSCR_EL1.set(0);
+    reset_breakpoints(
+        ID_AA64DFR0_EL1.read(ID_AA64DFR0_EL1::BRPs) as usize + 1,
+        ID_AA64DFR0_EL1.read(ID_AA64DFR0_EL1::WRPs) as usize + 1,
+    );
+    zero_fp_simd();
     isb();
+}
+
+/// Disables and clears the first `breakpoints` hardware breakpoints and
+/// `watchpoints` watchpoints (ID_AA64DFR0_EL1 says how many exist; at most
+/// 16 each).
+fn reset_breakpoints(breakpoints: usize, watchpoints: usize) {
+    macro_rules! clear {
+        ($count:expr, $ctrl:literal, $value:literal, $($n:literal)*) => {
+            $(
+                if $n < $count {
+                    // SAFETY: writes a debug register of the guest context.
+                    unsafe {
+                        asm!(
+                            concat!("msr ", $ctrl, $n, "_el1, xzr"),
+                            concat!("msr ", $value, $n, "_el1, xzr"),
+                            options(nomem, nostack)
+                        )
+                    };
+                }
+            )*
+        };
+    }
+    clear!(breakpoints, "dbgbcr", "dbgbvr", 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
+    clear!(watchpoints, "dbgwcr", "dbgwvr", 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
+}
+
+/// Zeroes the guest's FP/SIMD registers and FPCR/FPSR. The hypervisor
+/// itself is built soft-float and never touches them, so they are the
+/// guest's alone, and would carry its data into its next life.
+fn zero_fp_simd() {
+    // SAFETY: writes only the FP/SIMD registers, which hold no state of
+    // the hypervisor's (CPTR_EL2.TFP is clear, so EL2 may access them).
+    unsafe {
+        asm!(
+            ".arch_extension fp",
+            ".arch_extension simd",
+            "movi v0.16b, #0",
+            "movi v1.16b, #0",
+            "movi v2.16b, #0",
+            "movi v3.16b, #0",
+            "movi v4.16b, #0",
+            "movi v5.16b, #0",
+            "movi v6.16b, #0",
+            "movi v7.16b, #0",
+            "movi v8.16b, #0",
+            "movi v9.16b, #0",
+            "movi v10.16b, #0",
+            "movi v11.16b, #0",
+            "movi v12.16b, #0",
+            "movi v13.16b, #0",
+            "movi v14.16b, #0",
+            "movi v15.16b, #0",
+            "movi v16.16b, #0",
+            "movi v17.16b, #0",
+            "movi v18.16b, #0",
+            "movi v19.16b, #0",
+            "movi v20.16b, #0",
+            "movi v21.16b, #0",
+            "movi v22.16b, #0",
+            "movi v23.16b, #0",
+            "movi v24.16b, #0",
+            "movi v25.16b, #0",
+            "movi v26.16b, #0",
+            "movi v27.16b, #0",
+            "movi v28.16b, #0",
+            "movi v29.16b, #0",
+            "movi v30.16b, #0",
+            "movi v31.16b, #0",
+            "msr fpcr, xzr",
+            "msr fpsr, xzr",
+            options(nomem, nostack)
+        )
+    };
 }
 
 /// Guest-visible EL1 exception state, for injecting an exception.
@@ -101,10 +194,11 @@ pub struct El1Exception {
 pub fn inject_sync(frame: &mut super::Frame, e: El1Exception) {
     use SPSR_EL2::M::Value as Mode;
     // The vector: current EL with SP_EL0, current EL with SP_EL1, lower
-    // EL (AArch64).
+    // EL in AArch64, lower EL in AArch32 (EL0 user code: SPSR.M[4]).
     let offset = match values::spsr_mode(frame.spsr) {
         Some(Mode::EL1t) => 0x000,
         Some(Mode::EL1h) => 0x200,
+        _ if frame.spsr & (1 << 4) != 0 => 0x600,
         _ => 0x400,
     };
     ESR_EL1.set(e.esr);
