@@ -342,6 +342,8 @@ fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>, entered: u64) -> ! {
             windows,
             virtio_slots: slot,
             lifecycle: Mutex::new(Lifecycle::Stopped),
+            running: Default::default(),
+            spi_routes: Default::default(),
             reports: Default::default(),
             restarts: Default::default(),
         });

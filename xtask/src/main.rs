@@ -4,7 +4,8 @@
 //! `test`), helpers for the rest: `paths`, `process` (running programs),
 //! `prereqs`, `board`, `images` (guest and hypervisor images), `guests`
 //! (the Linux guests' kernel and initramfs), `disk` (GPT disk images),
-//! `qemu`, `fuzz` (cargo-fuzz runs), `bench` (the storage benchmark), and
+//! `qemu`, `fuzz` (cargo-fuzz runs), `bench` (the storage benchmark), `soak`
+//! (long versions of scenarios), and
 //! the scenario framework (`scenario`) with its scenarios (`scenarios`).
 
 mod bench;
@@ -23,6 +24,7 @@ mod qemu;
 mod run;
 mod scenario;
 mod scenarios;
+mod soak;
 mod test;
 
 use std::path::PathBuf;
@@ -59,6 +61,8 @@ commands:
                                      and under IVI write load, IVI throughput
                                      mediated vs passed through
                                      (target/bench/results.json)
+  soak restarts [--boots N]          the crash-loop scenario with N boots (default
+                                     10 000) of a partition that dies after each
   help                               this text
 
 FILE defaults to config/qemu-virt/default.toml.";
@@ -111,6 +115,7 @@ fn dispatch(args: Vec<String>) -> Result<ExitCode> {
             return test::run(filter);
         }
         "bench" => return bench::command(rest),
+        "soak" => return soak::command(rest),
         "help" | "-h" | "--help" => println!("{USAGE}"),
         other => bail!("unknown command `{other}`\n\n{USAGE}"),
     }

@@ -272,7 +272,7 @@ fn invalid_config(path: &Path) -> Result<(), String> {
 
 /// Builds the scenario's hypervisor image, boots it and judges the console.
 /// Returns how long QEMU ran.
-fn run_scenario(scenario: &Scenario) -> (Duration, Result<(), String>) {
+pub fn run_scenario(scenario: &Scenario) -> (Duration, Result<(), String>) {
     let config = paths::root().join(scenario.config);
     if !config.is_file() {
         return (

@@ -82,6 +82,25 @@ pub struct StorageDevice {
     pub intid: Option<u32>,
     /// Requests on the device; only the home core touches them.
     in_flight: Mutex<Vec<InFlight>>,
+    /// What the home core put off because a partition's transport was
+    /// locked (see [`Deferred`]).
+    deferred: Mutex<Deferred>,
+    /// Something is in `deferred`: the next access to a disk of this
+    /// device wakes the home core.
+    deferred_pending: AtomicBool,
+}
+
+/// Work the home core could not do at once because the partition's
+/// transport was locked (one of its own vCPUs in the middle of an access):
+/// it is retried on the home core's next pass. The home core never waits
+/// for a partition's lock, so a partition whose vCPUs hammer their disk's
+/// registers delays its own requests only, never another partition's.
+/// Both lists hold dispatched requests, so they never hold more than the
+/// scheduler lets be in flight.
+#[derive(Default)]
+struct Deferred {
+    starts: heapless::Vec<Dispatch<Item>, IN_FLIGHT>,
+    completions: heapless::Vec<(Dispatch<Item>, BackendStatus), IN_FLIGHT>,
 }
 
 /// The temporal-isolation record of one disk: the most lower-priority
@@ -114,6 +133,9 @@ pub struct VirtDisk {
     pub device: &'static StorageDevice,
     /// The transport and the block model.
     pub transport: Mutex<MmioTransport<VirtioBlk>>,
+    /// Slots freed up while its ring still holds requests: the partition's
+    /// own core parses them (see [`VirtDisk::refill`]), never the home core.
+    refill: AtomicBool,
 }
 
 impl Storage {
@@ -178,6 +200,8 @@ pub fn open_storage(
         top_waits: TopWaits::default(),
         intid: desc.interrupts.first().copied(),
         in_flight: Mutex::new(Vec::new()),
+        deferred: Mutex::new(Deferred::default()),
+        deferred_pending: AtomicBool::new(false),
     })
 }
 
@@ -233,6 +257,7 @@ pub fn open_virt_disk(
         slot,
         device: storage,
         transport: Mutex::new(MmioTransport::new(blk)),
+        refill: AtomicBool::new(false),
     })
 }
 
@@ -246,29 +271,21 @@ impl VirtDisk {
     pub fn intid(&self) -> u32 {
         slot_intid(self.slot)
     }
-}
 
-/// The registers of a virtual disk's virtio-mmio slot.
-impl EmulatedDevice for VirtDisk {
-    fn read(&'static self, a: &Access, _: &mut Actions) -> u64 {
-        self.transport
-            .lock()
-            .read(a.offset, a.width, &mut Effects::default())
-    }
-
-    /// Parses what the driver queued (the partition's own work, on its own
-    /// core) and hands the requests to the disk's scheduler.
-    fn write(&'static self, a: &Access, value: u64, actions: &mut Actions) {
-        let p = a.partition;
-        let disk: &'static VirtDisk = self;
-        let storage = self.device;
+    /// Processes the queue the effects `fx` name (at most `NOTIFY_ROUNDS`
+    /// rounds) and hands the requests it yields to the disk's scheduler;
+    /// on the partition's own core, with its transport locked. Returns the
+    /// effects and whether requests were queued.
+    fn take_requests(
+        &'static self,
+        p: &Partition,
+        transport: &mut MmioTransport<VirtioBlk>,
+        mut fx: Effects,
+    ) -> (Effects, bool) {
         let mem = PartitionMemory {
             map: p.config.memory,
         };
-        let mut transport = self.transport.lock();
         let broken_before = transport.status() & NEEDS_RESET != 0;
-        let mut fx = Effects::default();
-        transport.write(a.offset, a.width, value, &mut fx);
         for _ in 0..NOTIFY_ROUNDS {
             let Some(queue) = fx.notify.take() else { break };
             fx = fx.and(transport.notify_queue(queue, &mem));
@@ -277,11 +294,11 @@ impl EmulatedDevice for VirtDisk {
         while let Some(token) = transport.device_mut().take_pending() {
             let item = Item {
                 partition: p.index,
-                disk,
+                disk: self,
                 token,
                 queued_at: cpu::counter(),
             };
-            if storage.sched.lock().enqueue(p.index, item).is_ok() {
+            if self.device.sched.lock().enqueue(p.index, item).is_ok() {
                 queued = true;
             } else {
                 let (_, more) = transport.with_device(&mem, |blk, ctx| {
@@ -290,9 +307,7 @@ impl EmulatedDevice for VirtDisk {
                 fx = fx.and(more);
             }
         }
-        let broken = !broken_before && transport.status() & NEEDS_RESET != 0;
-        drop(transport);
-        if broken {
+        if !broken_before && transport.status() & NEEDS_RESET != 0 {
             report::warn(
                 p,
                 report::Kind::Device,
@@ -302,14 +317,87 @@ impl EmulatedDevice for VirtDisk {
                 ),
             );
         }
+        (fx, queued)
+    }
+
+    /// What follows an access or a refill, the transport unlocked: a reset
+    /// drops the partition's queued requests, a rising line is raised, new
+    /// requests (or completions the home core had to put off while this
+    /// partition held its lock) wake the home core.
+    fn after(&self, p: &Partition, fx: Effects, queued: bool, actions: &mut Actions) {
+        let storage = self.device;
         if fx.reset {
             drop_queued(storage, p.index);
         }
         actions.raise_line = fx.irq == Some(true);
-        if queued {
+        if queued || storage.deferred_pending.load(Ordering::Acquire) {
             storage.work.store(true, Ordering::Release);
             actions.wake = Some(storage.home_cpu);
         }
+    }
+
+    /// The home core completed a request while the ring still held more
+    /// than the free slots took: the partition's own core (its vCPU 0's)
+    /// is asked to parse them, as if the driver had notified again.
+    fn request_refill(&self, p: &Partition) {
+        if !self.refill.swap(true, Ordering::AcqRel)
+            && let Some(&core) = p.vcpu_cpus.first()
+        {
+            if core == cpu::current() {
+                return; // this core's next service pass does it
+            }
+            partition::kick(core, 0);
+        }
+    }
+
+    /// On the partition's own core: parses what is left in the ring (see
+    /// [`VirtDisk::request_refill`]).
+    fn refill(&'static self, p: &Partition) {
+        if !self.refill.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        let mut transport = self.transport.lock();
+        let fx = Effects {
+            notify: Some(0),
+            ..Effects::default()
+        };
+        let (fx, queued) = self.take_requests(p, &mut transport, fx);
+        drop(transport);
+        let mut actions = Actions::default();
+        self.after(p, fx, queued, &mut actions);
+        if actions.raise_line {
+            partition::raise_virtual_spi(p, self.intid());
+        }
+        if let Some(home) = actions.wake {
+            if home == cpu::current() {
+                self.device.service();
+            } else {
+                partition::kick(home, 0);
+            }
+        }
+    }
+}
+
+/// The registers of a virtual disk's virtio-mmio slot.
+impl EmulatedDevice for VirtDisk {
+    fn read(&'static self, a: &Access, actions: &mut Actions) -> u64 {
+        let value = self
+            .transport
+            .lock()
+            .read(a.offset, a.width, &mut Effects::default());
+        self.after(a.partition, Effects::default(), false, actions);
+        value
+    }
+
+    /// Parses what the driver queued (the partition's own work, on its own
+    /// core) and hands the requests to the disk's scheduler.
+    fn write(&'static self, a: &Access, value: u64, actions: &mut Actions) {
+        let mut transport = self.transport.lock();
+        let mut fx = Effects::default();
+        transport.write(a.offset, a.width, value, &mut fx);
+        let (fx, queued) = self.take_requests(a.partition, &mut transport, fx);
+        drop(transport);
+        self.after(a.partition, fx, queued, actions);
     }
 
     fn line_high(&self, _p: &Partition) -> bool {
@@ -377,6 +465,12 @@ impl Mediator for Storage {
     /// device; its completion interrupt says when more is done.
     fn service(&self) -> Option<u64> {
         let me = cpu::current();
+        // A partition's own ring, refilled on its own core.
+        if let Some((p, _)) = partition::current_vcpu() {
+            for disk in self.disks.iter().filter(|d| d.partition == p.index) {
+                disk.refill(p);
+            }
+        }
         for storage in self.devices.iter().filter(|s| s.home_cpu == me) {
             storage.service();
         }
@@ -401,6 +495,12 @@ impl Mediator for Storage {
         }
         for storage in &self.devices {
             drop_queued(storage, p.index);
+            if storage.home_cpu != cpu::current() {
+                // Work put off while the partition held its transport is
+                // done on the home core's next pass: make it come.
+                storage.work.store(true, Ordering::Release);
+                partition::kick(storage.home_cpu, 0);
+            }
             while storage.sched.lock().in_flight_of(p.index) > 0 {
                 if storage.home_cpu == cpu::current() {
                     // Nobody else finishes this core's requests.
@@ -418,8 +518,20 @@ impl StorageDevice {
     /// Its share of [`Mediator::service`] (on its home core).
     fn service(&self) {
         let mut in_flight = self.in_flight.lock();
-        if !self.work.swap(false, Ordering::AcqRel) && in_flight.is_empty() {
+        let retry = self.deferred_pending.swap(false, Ordering::AcqRel);
+        if !self.work.swap(false, Ordering::AcqRel) && !retry && in_flight.is_empty() {
             return;
+        }
+        if retry {
+            let deferred = core::mem::take(&mut *self.deferred.lock());
+            for (dispatched, status) in deferred.completions {
+                complete(self, dispatched, status);
+            }
+            for dispatched in deferred.starts {
+                if let Some(started) = start(self, dispatched, &in_flight) {
+                    in_flight.push(started);
+                }
+            }
         }
         loop {
             dispatch(self, &mut in_flight);
@@ -541,16 +653,18 @@ fn start(
 ) -> Option<InFlight> {
     let item = dispatched.item;
     let p = &hv().partitions[item.partition];
-    let request = item
-        .disk
-        .transport
-        .lock()
+    let Some(transport) = item.disk.transport.try_lock() else {
+        defer(storage, |d| d.starts.push(dispatched).map_err(drop));
+        return None;
+    };
+    let request = transport
         .device()
         .physical_request(item.token)
         .and_then(|r| {
             let segments = heapless::Vec::<Region, SEG_MAX>::from_slice(r.segments).ok()?;
             Some((r.op, r.lba, r.sectors, segments))
         });
+    drop(transport);
     let Some((op, lba, sectors, segments)) = request else {
         // Orphaned by a reset: nothing to do.
         complete(storage, dispatched, BackendStatus::IoError);
@@ -701,17 +815,37 @@ fn finish(storage: &StorageDevice, f: InFlight) -> Option<InFlight> {
 }
 
 /// Reports a physical request's end to the partition and the scheduler.
+/// Writes only the used ring: should freed slots let the device take more
+/// of the partition's ring, that parsing is left to the partition's own
+/// core (`VirtDisk::request_refill`), so a partition's ring full of junk
+/// costs the home core nothing.
 fn complete(storage: &StorageDevice, dispatched: Dispatch<Item>, status: BackendStatus) {
     let item = dispatched.item;
+    let Some(mut transport) = item.disk.transport.try_lock() else {
+        defer(storage, |d| {
+            d.completions.push((dispatched, status)).map_err(drop)
+        });
+        return;
+    };
     let mem = memory_of(item.partition);
-    let (_, fx) = item
-        .disk
-        .transport
-        .lock()
-        .with_device(&mem, |blk, ctx| blk.complete(item.token, status, ctx));
+    let (_, fx) = transport.with_device(&mem, |blk, ctx| blk.complete(item.token, status, ctx));
+    drop(transport);
     storage.sched.lock().complete(dispatched.id);
+    let p = &hv().partitions[item.partition];
     if fx.irq == Some(true) {
-        let p = &hv().partitions[item.partition];
         partition::raise_virtual_spi(p, item.disk.intid());
     }
+    if fx.notify.is_some() {
+        item.disk.request_refill(p);
+    }
+}
+
+/// Puts off work until the partition's transport is free (see
+/// [`Deferred`]). `push` cannot fail: the lists hold dispatched requests
+/// only, no more than the scheduler lets be in flight.
+fn defer(storage: &StorageDevice, push: impl FnOnce(&mut Deferred) -> Result<(), ()>) {
+    if push(&mut storage.deferred.lock()).is_err() {
+        log::error!("storage {}: deferred work lost", storage.name);
+    }
+    storage.deferred_pending.store(true, Ordering::Release);
 }

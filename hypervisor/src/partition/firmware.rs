@@ -8,7 +8,7 @@ use super::{Partition, hv, kick, psci, report};
 use crate::arch::Frame;
 use crate::memory::guest_map;
 use config::model::OnFault;
-use log::info;
+use log::Level;
 
 /// SMCCC return code for an entry point outside the partition's memory.
 const INVALID_ADDRESS: i64 = -9;
@@ -30,11 +30,21 @@ pub fn call(p: &Partition, frame: &mut Frame) {
             lowest_level,
         } => affinity_info(p, target, lowest_level),
         psci::Call::SystemOff => {
-            info!("partition {}: PSCI SYSTEM_OFF", p.name());
+            report::note(
+                p,
+                report::Kind::Lifecycle,
+                Level::Info,
+                format_args!("PSCI SYSTEM_OFF"),
+            );
             lifecycle::stop_partition(p, OnFault::Stop)
         }
         psci::Call::SystemReset => {
-            info!("partition {}: PSCI SYSTEM_RESET", p.name());
+            report::note(
+                p,
+                report::Kind::Lifecycle,
+                Level::Info,
+                format_args!("PSCI SYSTEM_RESET"),
+            );
             lifecycle::stop_partition(p, OnFault::Restart)
         }
         psci::Call::Unsupported(_) => psci::NOT_SUPPORTED,

@@ -3,14 +3,14 @@
 //! quiesce the mediators, reset the emulated devices), PSCI CPU_ON/OFF,
 //! and the idle loop a core waits in while its vCPU is off.
 
-use super::{Partition, current_vcpu, hv, irq, kick, service_mediators, this_cpu};
+use super::{Partition, current_vcpu, hv, irq, kick, report, service_mediators, this_cpu};
 use crate::arch::{self, Frame, cpu, gic, guest_mem};
 use crate::dt::guest_dt;
 use alloc::string::String;
 use config::layout;
 use config::model::OnFault;
 use core::sync::atomic::Ordering;
-use log::{error, info, warn};
+use log::error;
 
 /// Request bit: stop the vCPU running on this core and park.
 pub const REQ_STOP: u32 = 1 << 0;
@@ -92,7 +92,7 @@ pub fn boot_partition(p: &Partition) -> Result<(), String> {
     for &c in &p.vcpu_cpus {
         hv.cpus[c].pending.clear_software();
     }
-    *p.lifecycle.lock() = Lifecycle::Running;
+    p.set_lifecycle(&mut p.lifecycle.lock(), Lifecycle::Running);
     let boot_cpu = p.vcpu_cpus[0];
     *hv.cpus[boot_cpu].power.lock() = Power::OnPending {
         entry,
@@ -123,7 +123,7 @@ pub fn stop_partition(p: &Partition, then: OnFault) -> ! {
             drop(state);
             park();
         }
-        *state = Lifecycle::Stopping;
+        p.set_lifecycle(&mut state, Lifecycle::Stopping);
     }
     let hv = hv();
     let me = cpu::current();
@@ -151,22 +151,30 @@ pub fn stop_partition(p: &Partition, then: OnFault) -> ! {
     match then {
         OnFault::Restart => {
             let n = p.restarts.fetch_add(1, Ordering::AcqRel) + 1;
-            warn!("partition {}: restarting (restart #{n})", p.name());
+            report::warn(
+                p,
+                report::Kind::Lifecycle,
+                format_args!("restarting (restart #{n})"),
+            );
             if let Err(e) = boot_partition(p) {
                 error!("partition {}: restart failed: {e}; stopped", p.name());
-                *p.lifecycle.lock() = Lifecycle::Stopped;
+                p.set_lifecycle(&mut p.lifecycle.lock(), Lifecycle::Stopped);
             }
             // Restarts must not cost memory: this stays the same from one
             // to the next (checked by the restart scenarios).
-            info!(
-                "partition {}: restart #{n} done; hypervisor heap: {} bytes in use",
-                p.name(),
-                arch::heap_in_use()
+            report::note(
+                p,
+                report::Kind::Lifecycle,
+                log::Level::Info,
+                format_args!(
+                    "restart #{n} done; hypervisor heap: {} bytes in use",
+                    arch::heap_in_use()
+                ),
             );
         }
         OnFault::Stop | OnFault::Inject => {
-            *p.lifecycle.lock() = Lifecycle::Stopped;
-            warn!("partition {}: stopped", p.name());
+            p.set_lifecycle(&mut p.lifecycle.lock(), Lifecycle::Stopped);
+            report::warn(p, report::Kind::Lifecycle, format_args!("stopped"));
         }
     }
     park();
@@ -257,10 +265,11 @@ fn enter_vcpu(p: &Partition, vcpu: usize, entry: u64, context: u64) -> ! {
     cpu::reset_el1();
     gic::reset_virtual_interface();
     if vcpu == 0 {
-        info!(
-            "partition {}: vcpu 0 booting at {entry:#x} on cpu {}",
-            p.name(),
-            cpu::current()
+        report::note(
+            p,
+            report::Kind::Lifecycle,
+            log::Level::Info,
+            format_args!("vcpu 0 booting at {entry:#x} on cpu {}", cpu::current()),
         );
     }
     let mut frame = Frame::default();

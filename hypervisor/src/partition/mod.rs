@@ -41,7 +41,7 @@ pub use mmio::{Access, Actions, EmulatedDevice, Window};
 use crate::arch::{cpu, gic};
 use crate::dt::platform::Platform;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering};
 use shared_devices::sp805::Sp805;
 use spin::Mutex;
 use vgic::VGic;
@@ -101,6 +101,12 @@ pub struct Partition {
     pub virtio_slots: usize,
     /// Running, stopping or stopped.
     pub lifecycle: Mutex<Lifecycle>,
+    /// Whether `lifecycle` is `Running`, readable without its lock (the
+    /// cores that complete its device work must not wait for it).
+    pub running: AtomicBool,
+    /// The vCPU each SPI is routed to, as its vGIC says, readable without
+    /// the vGIC's lock (which its own vCPUs may keep busy).
+    pub spi_routes: SpiRoutes,
     /// Restarts so far.
     pub restarts: AtomicU32,
     /// Budgets for warnings about what it does.
@@ -120,12 +126,45 @@ impl Partition {
 
     /// Is it running (not stopping, not stopped)?
     pub fn is_running(&self) -> bool {
-        *self.lifecycle.lock() == Lifecycle::Running
+        self.running.load(Ordering::Acquire)
+    }
+
+    /// Moves it to `state` (the caller holds `lifecycle`'s lock).
+    pub fn set_lifecycle(&self, lifecycle: &mut Lifecycle, state: Lifecycle) {
+        *lifecycle = state;
+        self.running
+            .store(state == Lifecycle::Running, Ordering::Release);
     }
 
     /// The window whose virtual SPI is `intid`.
     pub fn window_of_intid(&self, intid: u32) -> Option<&Window> {
         self.windows.iter().find(|w| w.intid == Some(intid))
+    }
+}
+
+/// A copy of a vGIC's SPI routing, kept by the distributor's window
+/// ([`vgic_mmio`]) and read without locks.
+pub struct SpiRoutes([AtomicU8; vgic::MAX_INTID]);
+
+impl Default for SpiRoutes {
+    fn default() -> Self {
+        Self([const { AtomicU8::new(0) }; vgic::MAX_INTID])
+    }
+}
+
+impl SpiRoutes {
+    /// The vCPU SPI `intid` goes to (0 if out of range).
+    pub fn get(&self, intid: u32) -> usize {
+        self.0
+            .get(intid as usize)
+            .map_or(0, |r| usize::from(r.load(Ordering::Acquire)))
+    }
+
+    /// Records that SPI `intid` goes to `vcpu`.
+    pub fn set(&self, intid: u32, vcpu: usize) {
+        if let Some(r) = self.0.get(intid as usize) {
+            r.store(vcpu as u8, Ordering::Release);
+        }
     }
 }
 
@@ -224,7 +263,7 @@ pub fn raise_virtual_spi(p: &Partition, intid: u32) {
     if !p.is_running() {
         return;
     }
-    let target = p.vgic.lock().spi_target(intid);
+    let target = p.spi_routes.get(intid);
     let Some(&cpu) = p.vcpu_cpus.get(target) else {
         return;
     };

@@ -27,9 +27,12 @@ pub enum Kind {
     Firmware = 1,
     /// Malformed requests to an emulated device.
     Device = 2,
+    /// Stops and restarts (a partition in a crash loop restarts as fast
+    /// as it can boot).
+    Lifecycle = 3,
 }
 
-const KINDS: usize = 3;
+const KINDS: usize = 4;
 
 /// A token bucket, in counter ticks.
 #[derive(Clone, Copy, Debug, Default)]
@@ -80,13 +83,20 @@ pub struct Reports {
 /// Logs a warning about partition `p` (`[hv] WARN  partition <name>:
 /// <what>`) if its budget for `kind` allows.
 pub fn warn(p: &Partition, kind: Kind, what: fmt::Arguments) {
+    note(p, kind, log::Level::Warn, what)
+}
+
+/// Logs `what` about partition `p` at `level` if its budget for `kind`
+/// allows.
+pub fn note(p: &Partition, kind: Kind, level: log::Level, what: fmt::Arguments) {
     let held_back = p.reports.buckets[kind as usize]
         .lock()
         .take(cpu::counter(), cpu::counter_frequency());
     match held_back {
         None => {}
-        Some(0) => log::warn!("partition {}: {what}", p.name()),
-        Some(n) => log::warn!(
+        Some(0) => log::log!(level, "partition {}: {what}", p.name()),
+        Some(n) => log::log!(
+            level,
             "partition {}: {what} ({n} more like it not shown)",
             p.name()
         ),

@@ -154,6 +154,8 @@ fn setup(on_fault: OnFault) -> Setup {
         windows,
         virtio_slots: 0,
         lifecycle: Mutex::new(Lifecycle::Running),
+        running: AtomicBool::new(true),
+        spi_routes: Default::default(),
         restarts: AtomicU32::new(0),
         reports: Default::default(),
     };
@@ -473,14 +475,14 @@ fn cpu_on_is_denied_while_the_partition_stops() {
     let s = setup(OnFault::Stop);
     let p = &s.hv.partitions[0];
     *s.hv.cpus[2].power.lock() = Power::Off;
-    *p.lifecycle.lock() = Lifecycle::Stopping;
+    p.set_lifecycle(&mut p.lifecycle.lock(), Lifecycle::Stopping);
     let mut frame = Frame::default();
     frame.x[..4].copy_from_slice(&[psci::CPU_ON_64 as u64, 1, 0x4008_0000, 0]);
     firmware::call(p, &mut frame);
     assert_eq!(frame.x[0] as i64, psci::DENIED);
     assert_eq!(*s.hv.cpus[2].power.lock(), Power::Off, "no vCPU started");
     // Running, the same call starts vCPU 1.
-    *p.lifecycle.lock() = Lifecycle::Running;
+    p.set_lifecycle(&mut p.lifecycle.lock(), Lifecycle::Running);
     frame.x[..4].copy_from_slice(&[psci::CPU_ON_64 as u64, 1, 0x4008_0000, 0]);
     firmware::call(p, &mut frame);
     assert_eq!(frame.x[0] as i64, psci::SUCCESS);
@@ -496,11 +498,11 @@ fn cpu_on_is_denied_while_the_partition_stops() {
 fn nothing_is_raised_for_a_partition_that_is_not_running() {
     let s = setup(OnFault::Stop);
     let p = &s.hv.partitions[0];
-    *p.lifecycle.lock() = Lifecycle::Stopped;
+    p.set_lifecycle(&mut p.lifecycle.lock(), Lifecycle::Stopped);
     raise_virtual_spi(p, PROBE_INTID);
     assert!(!s.hv.cpus[1].pending.is_set(PROBE_INTID));
     assert!(fake::with(|m| m.sgis.is_empty()), "nobody kicked");
-    *p.lifecycle.lock() = Lifecycle::Running;
+    p.set_lifecycle(&mut p.lifecycle.lock(), Lifecycle::Running);
     raise_virtual_spi(p, PROBE_INTID);
     assert!(s.hv.cpus[1].pending.is_set(PROBE_INTID));
 }
@@ -580,4 +582,28 @@ fn trapped_system_instructions_by_family() {
     fake::with(|m| m.trap.esr = sysreg(3, 0, 15, 0, 0, 4, true));
     lower_sync(&mut frame);
     assert_eq!(fake::with(|m| m.core().injected.len()), 1);
+}
+
+/// A device's interrupt is raised on the vCPU the guest routed it to,
+/// without the partition's vGIC lock (which its own vCPUs may keep busy
+/// with register accesses while the home core completes requests for
+/// everybody): the home core must not wait for it.
+#[test]
+fn raising_a_virtual_spi_takes_no_partition_lock() {
+    let s = setup(OnFault::Stop);
+    let p = &s.hv.partitions[0];
+    let mut frame = Frame::default();
+    frame.x[1] = 1; // vCPU 1
+    let irouter = layout::GICD_BASE + 0x6000 + 8 * PROBE_INTID as u64;
+    trap_at(
+        &mut frame,
+        irouter,
+        data_abort(true, Width::Double, 1, false, true),
+    );
+    let busy_vgic = p.vgic.lock();
+    let busy_lifecycle = p.lifecycle.lock();
+    raise_virtual_spi(p, PROBE_INTID);
+    drop((busy_vgic, busy_lifecycle));
+    assert!(s.hv.cpus[2].pending.is_set(PROBE_INTID), "on vCPU 1's core");
+    assert!(!s.hv.cpus[1].pending.is_set(PROBE_INTID));
 }

@@ -21,22 +21,29 @@ enum Fault {
     SError { esr: u64 },
 }
 
-impl Fault {
-    fn describe(&self) -> alloc::string::String {
+/// For the log. Written straight into the log line: nothing is allocated,
+/// because the partition may be stopped next, and the core then leaves
+/// this stack for good (whatever it had on the heap would leak, once per
+/// restart).
+impl core::fmt::Display for Fault {
+    fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
         match *self {
-            Fault::Stage2 { ipa, write, .. } => {
-                alloc::format!(
-                    "stage-2 fault: {} at IPA {ipa:#x}",
-                    if write { "write" } else { "read" }
-                )
-            }
+            Fault::Stage2 { ipa, write, .. } => write!(
+                f,
+                "stage-2 fault: {} at IPA {ipa:#x}",
+                if write { "write" } else { "read" }
+            ),
             Fault::InstructionAbort { ipa, .. } => {
-                alloc::format!("stage-2 fault: instruction fetch at IPA {ipa:#x}")
+                write!(f, "stage-2 fault: instruction fetch at IPA {ipa:#x}")
             }
             Fault::Undefined { esr } => {
-                alloc::format!("undefined trap: EC {:#x} (ESR {esr:#x})", esr::class(esr))
+                write!(
+                    f,
+                    "undefined trap: EC {:#x} (ESR {esr:#x})",
+                    esr::class(esr)
+                )
             }
-            Fault::SError { esr } => alloc::format!("SError (ESR {esr:#x})"),
+            Fault::SError { esr } => write!(f, "SError (ESR {esr:#x})"),
         }
     }
 }
@@ -48,22 +55,19 @@ fn fault(p: &Partition, frame: &mut Frame, f: Fault) {
         OnFault::Stop => "stop",
         OnFault::Restart => "restart",
     };
-    // A stop or restart is reported whatever the budget: it happens once.
-    if p.config.on_fault == OnFault::Inject {
-        let what = f.describe();
-        report::warn(
-            p,
-            report::Kind::Fault,
-            format_args!("{what} (pc {:#x}) -> {action}", frame.elr),
-        );
+    // Faults that are injected count against the fault budget, those that
+    // stop or restart the partition against its life-cycle budget (a crash
+    // loop restarts as fast as the partition boots).
+    let kind = if p.config.on_fault == OnFault::Inject {
+        report::Kind::Fault
     } else {
-        warn!(
-            "partition {}: {} (pc {:#x}) -> {action}",
-            p.name(),
-            f.describe(),
-            frame.elr
-        );
-    }
+        report::Kind::Lifecycle
+    };
+    report::warn(
+        p,
+        kind,
+        format_args!("{f} (pc {:#x}) -> {action}", frame.elr),
+    );
     if p.config.on_fault != OnFault::Inject {
         lifecycle::stop_partition(p, p.config.on_fault);
     }

@@ -4,7 +4,7 @@
 //! (passthrough SPIs enabled or routed, the virtual timer's PPI enabled)
 //! are applied by [`apply_gic_effect`].
 
-use super::vgic::Effect;
+use super::vgic::{self, Effect};
 use super::{Access, Actions, EmulatedDevice, Partition, hv};
 use crate::arch::gic;
 use config::layout;
@@ -22,14 +22,21 @@ impl EmulatedDevice for Distributor {
 
     fn write(&'static self, a: &Access, value: u64, _: &mut Actions) {
         let p = a.partition;
-        p.vgic
-            .lock()
-            .dist_write(a.offset, a.width, value, &mut |e| apply_gic_effect(p, e));
+        let mut vgic = p.vgic.lock();
+        vgic.dist_write(a.offset, a.width, value, &mut |e| apply_gic_effect(p, e));
+        // A routing register: keep the lock-free copy up to date.
+        if (0x6000..0x8000).contains(&a.offset) {
+            let intid = ((a.offset - 0x6000) / 8) as u32;
+            p.spi_routes.set(intid, vgic.spi_target(intid));
+        }
     }
 
     /// The whole vGIC (distributor and redistributors) goes back to reset.
     fn reset(&self, p: &Partition) {
         p.vgic.lock().reset(&mut |e| apply_gic_effect(p, e));
+        for intid in 0..vgic::MAX_INTID as u32 {
+            p.spi_routes.set(intid, 0);
+        }
     }
 }
 

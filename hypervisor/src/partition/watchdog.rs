@@ -4,11 +4,10 @@
 //! or restarts the partition per `on_fault`. Each core of the partition
 //! arms its EL2 timer for the next deadline.
 
-use super::{Access, Actions, EmulatedDevice, Partition, raise_virtual_spi};
+use super::{Access, Actions, EmulatedDevice, Partition, raise_virtual_spi, report};
 use crate::arch::cpu;
 use config::layout;
 use config::model::OnFault;
-use log::warn;
 use shared_devices::mmio::RegisterFile;
 use shared_devices::sp805::{Expiry, Sp805Effects};
 
@@ -83,10 +82,10 @@ pub fn service(p: &Partition) -> Option<OnFault> {
             } else {
                 OnFault::Stop
             };
-            warn!(
-                "partition {}: watchdog expired -> {}",
-                p.name(),
-                then.as_str()
+            report::warn(
+                p,
+                report::Kind::Lifecycle,
+                format_args!("watchdog expired -> {}", then.as_str()),
             );
             return Some(then);
         }

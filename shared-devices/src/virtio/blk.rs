@@ -389,8 +389,13 @@ impl VirtioBlk {
         if let Some(chain) = chain {
             self.finish(chain, Some(at), st, used_len, ctx);
         }
+        // The ring holds more than the slots took: a slot is free now, but
+        // taking more means parsing the driver's ring, which is work the
+        // partition caused. It is left to whoever handles the effects'
+        // `notify` (the hypervisor does it on the partition's own core, not
+        // on the core that completes physical requests for everybody).
         if self.stalled {
-            self.process(ctx);
+            ctx.more_work(0);
         }
     }
 

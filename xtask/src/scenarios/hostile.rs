@@ -2,7 +2,7 @@
 //! The virtio-blk attacks are in `storage.rs` (`hostile-blk`).
 
 use super::beats;
-use crate::scenario::{Scenario, consecutive, count};
+use crate::scenario::{Scenario, consecutive, count, numbers};
 
 /// Boots of the hostile partition (its `boots=` bootarg).
 const BOOTS: usize = 5;
@@ -79,4 +79,66 @@ pub(super) fn leftovers() -> Scenario {
         .check("the heartbeat never skips", |lines| {
             consecutive(&beats(lines, "beat"))
         })
+}
+
+/// The crash-loop config: `crashloop` dies right after every boot.
+pub const CRASH_LOOP_CONFIG: &str = "config/qemu-virt/tests/crashloop.toml";
+/// Boots of `crashloop` in the suite's run (its `boots=` bootarg there);
+/// `cargo xtask soak restarts` runs more.
+pub const CRASH_LOOP_BOOTS: u64 = 300;
+
+/// A partition that dies right after every boot (PSCI SYSTEM_RESET, a
+/// stage-2 fault, an undefined instruction, in turn) is restarted
+/// `CRASH_LOOP_BOOTS` times: the heartbeat beside it never skips and the
+/// hypervisor's heap in use is the same after every restart.
+pub(super) fn crash_loop() -> Scenario {
+    crash_loop_of(CRASH_LOOP_CONFIG, CRASH_LOOP_BOOTS)
+}
+
+/// [`crash_loop`] for `config` with `boots` boots (the soak's, too).
+pub fn crash_loop_of(config: &'static str, boots: u64) -> Scenario {
+    Scenario::new("crash-loop", config)
+        // Restarts take a few milliseconds each under TCG; generous.
+        .timeout(60 + boots / 20)
+        .expect(&format!(r"^\[crashloop\] crashloop: done boots={boots}$"))
+        .expect_none(r"still alive|PANIC|FATAL|restart failed")
+        .expect(r"^\[beat\] heartbeat: n=\d+ ")
+        .check("the heartbeat never skips", |lines| {
+            consecutive(&beats(lines, "beat"))
+        })
+        .check("restarts leave the hypervisor's heap as it was", heap_flat)
+        .report(|lines| {
+            let used = numbers(lines, HEAP_AFTER_RESTART);
+            format!(
+                "{} restart report(s) shown (the rest rate-limited), heap {:?} bytes",
+                used.len(),
+                used.first()
+            )
+        })
+}
+
+/// The log line each restart ends with, with the heap in use.
+pub const HEAP_AFTER_RESTART: &str = r"restart #\d+ done; hypervisor heap: (\d+) bytes in use";
+
+/// The heap in use after each restart (the line each restart ends with)
+/// does not grow: the last figure is no higher than the first, and the
+/// second half of the figures are all the same (early ones may differ
+/// while other partitions are still booting, which allocates too).
+pub fn heap_flat(lines: &[String]) -> Result<(), String> {
+    let used = numbers(lines, HEAP_AFTER_RESTART);
+    let (first, last) = match (used.first(), used.last()) {
+        (Some(first), Some(last)) if used.len() >= 2 => (first, last),
+        _ => {
+            return Err(format!(
+                "{} restart(s) reported their heap; need 2",
+                used.len()
+            ));
+        }
+    };
+    let steady = &used[used.len() / 2..];
+    if last <= first && steady.iter().all(|u| u == last) {
+        Ok(())
+    } else {
+        Err(format!("heap in use after each restart: {used:?}"))
+    }
 }

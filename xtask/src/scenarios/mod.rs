@@ -14,7 +14,7 @@
 // One module per area. Display, touch and audio scenarios get files of
 // their own here (`display.rs`, `touch.rs`, `audio.rs`) when they come.
 mod console;
-mod hostile;
+pub mod hostile;
 mod linux;
 mod partitions;
 mod storage;
@@ -37,6 +37,7 @@ pub fn all() -> Vec<Scenario> {
         partitions::aarch32_el0(),
         hostile::hostile_partition(),
         hostile::leftovers(),
+        hostile::crash_loop(),
         linux::ivi_boot(),
         linux::ivi_lifecycle(),
         partitions::boot_time(),

@@ -148,27 +148,13 @@ pub(super) fn restart() -> Scenario {
             "[hello] keeps ticking after the second restart",
             hello_after_restarts,
         )
-        .check("restarts leave the hypervisor's heap as it was", heap_flat)
+        .check(
+            "restarts leave the hypervisor's heap as it was",
+            super::hostile::heap_flat,
+        )
         .stop_when("3 [hello] ticks after `restarts=2`", |lines| {
             hello_after_restarts(lines).is_ok()
         })
-}
-
-/// The heap in use after each restart (the log line each restart ends
-/// with) is the same every time: a restart that leaks would grow it.
-fn heap_flat(lines: &[String]) -> Result<(), String> {
-    let used = numbers(
-        lines,
-        r"restart #\d+ done; hypervisor heap: (\d+) bytes in use",
-    );
-    match used.as_slice() {
-        [] | [_] => Err(format!(
-            "{} restart(s) reported their heap; need 2",
-            used.len()
-        )),
-        [first, rest @ ..] if rest.iter().all(|u| u == first) => Ok(()),
-        _ => Err(format!("heap in use after each restart: {used:?}")),
-    }
 }
 
 fn hello_ticks_consecutive(lines: &[String]) -> Result<(), String> {

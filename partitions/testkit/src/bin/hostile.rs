@@ -176,44 +176,36 @@ fn firmware(rng: &mut Rng) {
 fn call_preserves(hvc: bool, x0: u64, a: [u64; 3]) -> bool {
     let mut out = [0u64; 14];
     let pattern = 0x5a5a_0000_0000_0000u64;
-    // SAFETY: a call to the hypervisor with every register it may touch
-    // declared; x4-x17 are loaded with a pattern and stored back.
-    unsafe {
-        if hvc {
-            asm!(
-                "mov x4, {p}", "add x5, x4, #1", "add x6, x4, #2", "add x7, x4, #3",
-                "add x8, x4, #4", "add x9, x4, #5", "add x10, x4, #6", "add x11, x4, #7",
-                "add x12, x4, #8", "add x13, x4, #9", "add x14, x4, #10", "add x15, x4, #11",
-                "add x16, x4, #12", "add x17, x4, #13",
-                "hvc #0",
-                "stp x4, x5, [{o}]", "stp x6, x7, [{o}, #16]", "stp x8, x9, [{o}, #32]",
-                "stp x10, x11, [{o}, #48]", "stp x12, x13, [{o}, #64]",
-                "stp x14, x15, [{o}, #80]", "stp x16, x17, [{o}, #96]",
-                p = in(reg) pattern, o = in(reg) out.as_mut_ptr(),
-                inout("x0") x0 => _, inout("x1") a[0] => _, inout("x2") a[1] => _,
-                inout("x3") a[2] => _,
-                out("x4") _, out("x5") _, out("x6") _, out("x7") _, out("x8") _, out("x9") _,
-                out("x10") _, out("x11") _, out("x12") _, out("x13") _, out("x14") _,
-                out("x15") _, out("x16") _, out("x17") _,
-            );
-        } else {
-            asm!(
-                "mov x4, {p}", "add x5, x4, #1", "add x6, x4, #2", "add x7, x4, #3",
-                "add x8, x4, #4", "add x9, x4, #5", "add x10, x4, #6", "add x11, x4, #7",
-                "add x12, x4, #8", "add x13, x4, #9", "add x14, x4, #10", "add x15, x4, #11",
-                "add x16, x4, #12", "add x17, x4, #13",
-                "smc #0",
-                "stp x4, x5, [{o}]", "stp x6, x7, [{o}, #16]", "stp x8, x9, [{o}, #32]",
-                "stp x10, x11, [{o}, #48]", "stp x12, x13, [{o}, #64]",
-                "stp x14, x15, [{o}, #80]", "stp x16, x17, [{o}, #96]",
-                p = in(reg) pattern, o = in(reg) out.as_mut_ptr(),
-                inout("x0") x0 => _, inout("x1") a[0] => _, inout("x2") a[1] => _,
-                inout("x3") a[2] => _,
-                out("x4") _, out("x5") _, out("x6") _, out("x7") _, out("x8") _, out("x9") _,
-                out("x10") _, out("x11") _, out("x12") _, out("x13") _, out("x14") _,
-                out("x15") _, out("x16") _, out("x17") _,
-            );
-        }
+    // One asm block per conduit (the instruction is part of the template).
+    macro_rules! call {
+        ($instruction:literal) => {
+            // SAFETY: a call to the hypervisor with every register it may
+            // touch declared; x4-x17 are loaded with a pattern and stored
+            // back.
+            unsafe {
+                asm!(
+                    "mov x4, {p}", "add x5, x4, #1", "add x6, x4, #2", "add x7, x4, #3",
+                    "add x8, x4, #4", "add x9, x4, #5", "add x10, x4, #6", "add x11, x4, #7",
+                    "add x12, x4, #8", "add x13, x4, #9", "add x14, x4, #10",
+                    "add x15, x4, #11", "add x16, x4, #12", "add x17, x4, #13",
+                    $instruction,
+                    "stp x4, x5, [{o}]", "stp x6, x7, [{o}, #16]", "stp x8, x9, [{o}, #32]",
+                    "stp x10, x11, [{o}, #48]", "stp x12, x13, [{o}, #64]",
+                    "stp x14, x15, [{o}, #80]", "stp x16, x17, [{o}, #96]",
+                    p = in(reg) pattern, o = in(reg) out.as_mut_ptr(),
+                    inout("x0") x0 => _, inout("x1") a[0] => _, inout("x2") a[1] => _,
+                    inout("x3") a[2] => _,
+                    out("x4") _, out("x5") _, out("x6") _, out("x7") _, out("x8") _,
+                    out("x9") _, out("x10") _, out("x11") _, out("x12") _, out("x13") _,
+                    out("x14") _, out("x15") _, out("x16") _, out("x17") _,
+                )
+            }
+        };
+    }
+    if hvc {
+        call!("hvc #0");
+    } else {
+        call!("smc #0");
     }
     out.iter()
         .enumerate()

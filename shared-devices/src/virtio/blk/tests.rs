@@ -160,13 +160,20 @@ impl<'m, 'd> System<'m, 'd> {
         }
     }
 
-    /// The scheduler's and the device's half of a completion.
+    /// The scheduler's and the device's half of a completion; if the
+    /// device has more of the ring to take, the partition's side processes
+    /// its queue again (as the hypervisor does on the partition's core).
     fn finish(&mut self, id: RequestId, st: BackendStatus) -> Effects {
         let (p, tok) = self.sched.complete(id).unwrap();
         let part = &mut self.parts[p];
-        part.t
+        let fx = part
+            .t
             .with_device(&part.mem, |blk, ctx| blk.complete(tok, st, ctx))
-            .1
+            .1;
+        match fx.notify {
+            Some(q) => fx.and(part.t.notify_queue(q, &part.mem)),
+            None => fx,
+        }
     }
 
     /// The disk completes request `id`.
@@ -712,6 +719,51 @@ fn slots_run_out_then_the_ring_drains() {
     }
     assert_eq!(s.used(0).len(), 48);
     assert_eq!(s.parts[0].t.device().in_flight(), 0);
+}
+
+/// Completing a request writes the used ring and nothing else: with more
+/// requests waiting in the ring than slots, the device asks (`notify`) for
+/// its queue to be processed again rather than parsing the ring itself, so
+/// the core that completes physical requests for every partition never
+/// does a partition's parsing.
+#[test]
+fn a_completion_leaves_the_ring_to_the_partition() {
+    let mut rams = new_rams(1);
+    let mut disk = vec![0u8; DISK_SECTORS as usize * 512];
+    let mut s = System::new(
+        &mut rams,
+        &[DiskConfig::new(0, 64)],
+        LINUX,
+        &mut disk,
+        Limits::default(),
+    );
+    for i in 0..48 {
+        s.submit(0, req::IN, i, &[], 512);
+    }
+    assert_eq!(s.parts[0].t.device().in_flight(), SLOTS);
+    let id = s.first().unwrap();
+    let (p, tok) = s.sched.complete(id).unwrap();
+    let st = s.disk.complete(id, &s.parts[p].mem).unwrap();
+    let part = &mut s.parts[p];
+    let (_, fx) = part
+        .t
+        .with_device(&part.mem, |blk, ctx| blk.complete(tok, st, ctx));
+    assert_eq!(
+        fx.notify,
+        Some(0),
+        "the rest of the ring is left to a notify"
+    );
+    assert_eq!(
+        part.t.device().in_flight(),
+        SLOTS - 1,
+        "no request taken from the ring by the completion"
+    );
+    let _ = part.t.notify_queue(0, &part.mem);
+    assert_eq!(
+        part.t.device().in_flight(),
+        SLOTS,
+        "the notify takes one more"
+    );
 }
 
 #[test]
