@@ -70,12 +70,18 @@ pub struct Scenario {
     pub disk: Option<&'static str>,
     /// Run on the fresh disk before QEMU starts.
     disk_setup: Option<DiskCheck>,
-    /// Judged on the disk after QEMU has stopped.
-    disk_checks: Vec<(String, DiskCheck)>,
+    /// Boot with the disk as the last run left it (a fresh one if there
+    /// is none yet) instead of a fresh one.
+    keep_disk: bool,
+    /// Judged on the disk (with the console lines) after QEMU has stopped.
+    disk_checks: Vec<(String, DiskJudge)>,
 }
 
 /// Works on or checks a scenario's disk image: `Err` says what is wrong.
 pub type DiskCheck = Box<dyn Fn(&Path) -> Result<(), String>>;
+
+/// Checks a scenario's disk image against what the console said.
+pub type DiskJudge = Box<dyn Fn(&Path, &[String]) -> Result<(), String>>;
 
 /// Turns the console lines into a one-line measurement.
 pub type LinesReport = Box<dyn Fn(&[String]) -> String>;
@@ -135,6 +141,7 @@ impl Scenario {
             report: None,
             disk: None,
             disk_setup: None,
+            keep_disk: false,
             disk_checks: Vec::new(),
         }
     }
@@ -205,6 +212,17 @@ impl Scenario {
         self
     }
 
+    /// Boot with the disk image `target/test-disks/<name>.img` as an
+    /// earlier run (of scenario `name`) left it, or a fresh one of
+    /// `layout` if there is none: for runs that go on where another
+    /// stopped (power cuts).
+    pub fn disk_left_by(mut self, name: &str, layout: &'static str) -> Self {
+        self.disk = Some(layout);
+        self.machine.disk = Some(crate::disk::test_disk(name));
+        self.keep_disk = true;
+        self
+    }
+
     /// Every read of the last sector of GPT partition `partition` of the
     /// scenario's disk fails on the physical disk with an I/O error (QEMU
     /// blkdebug). After [`Scenario::disk`].
@@ -230,9 +248,20 @@ impl Scenario {
     /// [`crate::disk::check_unchanged_outside`]).
     #[allow(dead_code, reason = "for the storage scenarios")]
     pub fn check_disk(
-        mut self,
+        self,
         description: &str,
         check: impl Fn(&Path) -> Result<(), String> + 'static,
+    ) -> Self {
+        self.check_disk_against_lines(description, move |image, _| check(image))
+    }
+
+    /// `check` over the disk image and the console lines, once QEMU has
+    /// stopped, must return `Ok` (what the guests said was durable must be
+    /// on the disk).
+    pub fn check_disk_against_lines(
+        mut self,
+        description: &str,
+        check: impl Fn(&Path, &[String]) -> Result<(), String> + 'static,
     ) -> Self {
         self.disk_checks
             .push((description.to_string(), Box::new(check)));
@@ -465,7 +494,7 @@ impl Scenario {
         }
         for (description, check) in &self.disk_checks {
             let result = match &disk {
-                Some(disk) => check(disk),
+                Some(disk) => check(disk, &lines),
                 None => Err("the scenario has no disk (`.disk(layout)`)".to_string()),
             };
             if let Err(e) = result {
@@ -490,6 +519,9 @@ impl Scenario {
         let (Some(layout), Some(image)) = (self.disk, &self.machine.disk) else {
             return Ok(None);
         };
+        if self.keep_disk && image.is_file() {
+            return Ok(Some(image.clone()));
+        }
         crate::disk::create_fresh(layout, image)?;
         if let Some(setup) = &self.disk_setup {
             setup(image).map_err(|e| anyhow::anyhow!("preparing {}: {e}", image.display()))?;

@@ -5,6 +5,11 @@
 //! - `restarts [--boots N]`: the crash-loop scenario with N boots (default
 //!   10 000) of a partition that dies right after each one: the heartbeat
 //!   beside it must never skip, the hypervisor's heap must stay flat.
+//! - `power-cut [--cuts N]`: N power cuts (default 50; the suite makes 3)
+//!   at random moments while both partitions write and flush their
+//!   journals, each booting on the disk the last one left: every block
+//!   flushed before a cut must be on the disk, nothing outside the
+//!   partitions may change.
 
 use std::process::ExitCode;
 
@@ -12,18 +17,49 @@ use anyhow::{Context, Result, bail};
 
 use crate::process::step;
 use crate::scenarios::hostile::{CRASH_LOOP_BOOTS, CRASH_LOOP_CONFIG, crash_loop_of};
+use crate::scenarios::storage::{power_cut, power_cut_seed};
 use crate::{images, paths, prereqs, test};
 
-const USAGE: &str = "usage: cargo xtask soak restarts [--boots N]";
+const USAGE: &str = "usage: cargo xtask soak restarts [--boots N] | power-cut [--cuts N]";
 
 pub fn command(args: &[String]) -> Result<ExitCode> {
-    let boots: u64 = match args {
-        [what] if what == "restarts" => 10_000,
-        [what, flag, n] if what == "restarts" && flag == "--boots" => {
-            n.parse().context("--boots needs a number")?
+    let count = |flag: &str, args: &[String], default: u64| -> Result<u64> {
+        match args {
+            [] => Ok(default),
+            [given, n] if given == flag => n.parse().context(format!("{flag} needs a number")),
+            _ => bail!(USAGE),
         }
-        _ => bail!(USAGE),
     };
+    match args.split_first() {
+        Some((what, rest)) if what == "restarts" => restarts(count("--boots", rest, 10_000)?),
+        Some((what, rest)) if what == "power-cut" => power_cuts(count("--cuts", rest, 50)?),
+        _ => bail!(USAGE),
+    }
+}
+
+fn power_cuts(cuts: u64) -> Result<ExitCode> {
+    prereqs::ensure()?;
+    images::build_guests()?;
+    let seed = power_cut_seed();
+    step(format!(
+        "soak power-cut: {cuts} cuts (seed {seed:#x}; POWER_CUT_SEED repeats them)"
+    ));
+    for cut in 0..cuts {
+        let scenario = power_cut(cut, seed);
+        let (_, result) = test::run_scenario(&scenario);
+        if let Err(why) = result {
+            println!("FAILED  soak power-cut: cut {} of {cuts}", cut + 1);
+            for line in why.lines() {
+                println!("    {line}");
+            }
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    println!("ok      soak power-cut: {cuts} cuts");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn restarts(boots: u64) -> Result<ExitCode> {
     if boots < 2 {
         bail!("--boots: at least 2");
     }

@@ -8,13 +8,14 @@
 //! memory) from that device tree, so the same binaries run under the
 //! hypervisor and natively on QEMU `virt`.
 //!
-//! The target-independent helpers (`args`, `dt`, `odometer`, `pattern`,
+//! The target-independent helpers (`args`, `dt`, `journal`, `odometer`, `pattern`,
 //! `virtio`) are unit tested on the host with `cargo test -p testkit --lib`.
 
 #![cfg_attr(not(test), no_std)]
 
 pub mod args;
 pub mod dt;
+pub mod journal;
 pub mod odometer;
 pub mod pattern;
 pub mod virtio;

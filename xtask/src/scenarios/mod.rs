@@ -17,12 +17,13 @@ mod console;
 pub mod hostile;
 mod linux;
 mod partitions;
-mod storage;
+pub mod storage;
 
 use crate::scenario::{Scenario, after, count, numbers};
 
 pub fn all() -> Vec<Scenario> {
-    vec![
+    let seed = storage::power_cut_seed();
+    let mut all = vec![
         partitions::two_partitions(),
         partitions::smp(),
         partitions::timer(),
@@ -48,7 +49,9 @@ pub fn all() -> Vec<Scenario> {
         storage::storage_console_flood(),
         storage::plain_disk(),
         storage::disk_error(),
-    ]
+    ];
+    all.extend((0..storage::POWER_CUT_CUTS).map(|cut| storage::power_cut(cut, seed)));
+    all
 }
 
 /// The beat numbers a `heartbeat` partition named `partition` printed.

@@ -265,3 +265,108 @@ pub(super) fn storage_priority() -> Scenario {
             None => "no blklat result".into(),
         })
 }
+
+/// Where the power-cut scenarios' random moments come from: `POWER_CUT_SEED`
+/// (to repeat a run; every report prints the seed) or the clock.
+pub fn power_cut_seed() -> u64 {
+    std::env::var("POWER_CUT_SEED")
+        .ok()
+        .and_then(|s| {
+            let s = s.trim_start_matches("0x");
+            u64::from_str_radix(s, 16).ok()
+        })
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64)
+        })
+}
+
+/// The power-cut config: a journal on each partition's part of the disk.
+pub const POWER_CUT_CONFIG: &str = "config/qemu-virt/tests/power-cut.toml";
+/// Cuts in the suite's run; `cargo xtask soak power-cut` makes more.
+pub const POWER_CUT_CUTS: u64 = 3;
+
+/// Cut number `cut` (from 0) of a series: both partitions write and flush
+/// their journals (testkit `journal`) on the shared disk as fast as they
+/// can, and QEMU is killed (SIGKILL: the power goes) after a number of
+/// reported flushes drawn from `seed`. Then every block either partition
+/// reported flushed is on the image, intact (or overwritten by a later one
+/// of its ring slot), and nothing outside their partitions changed. Each
+/// cut boots on the disk the previous one left: the journals recover
+/// their position from it.
+pub fn power_cut(cut: u64, seed: u64) -> Scenario {
+    // xorshift: the flushes to wait for, 1..=24 reports from each journal.
+    let mut x = seed ^ (cut.wrapping_add(1)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    let wait = 1 + (x % 24) as usize;
+    let name: &'static str = format!("power-cut-{}", cut + 1).leak();
+    Scenario::new(name, POWER_CUT_CONFIG)
+        .disk_left_by("power-cut", crate::disk::QEMU_VIRT_LAYOUT)
+        .timeout(60)
+        .expect(r"^\[cluster\] journal: recovered seq=\d+$")
+        .expect(r"^\[ivi\] journal: recovered seq=\d+$")
+        .expect_none(r"journal: .*error|PANIC|FATAL")
+        .stop_when(&format!("{wait} flush reports from each journal"), move |lines| {
+            ["cluster", "ivi"]
+                .iter()
+                .all(|p| flushed(lines, p).len() >= wait)
+        })
+        .check_disk_against_lines("every block flushed before the cut is on the disk", |image, lines| {
+            for (tag, partition) in [("cluster", "cluster-odo"), ("ivi", "ivi-data")] {
+                check_journal(image, partition, flushed(lines, tag).last().copied())
+                    .map_err(|e| format!("{tag}: {e}"))?;
+            }
+            Ok(())
+        })
+        .writes_only_inside(&["cluster-odo", "ivi-data"])
+        .report(move |lines| {
+            format!(
+                "cut after {wait} flush reports (seed {seed:#x}): cluster flushed seq {:?}, ivi {:?}",
+                flushed(lines, "cluster").last(),
+                flushed(lines, "ivi").last()
+            )
+        })
+}
+
+/// The sequence numbers partition `tag` reported flushed, in order.
+fn flushed(lines: &[String], tag: &str) -> Vec<u64> {
+    numbers(lines, &format!(r"^\[{tag}\] journal: flushed seq=(\d+)$"))
+}
+
+/// Every block up to `last` (the last one reported flushed) that is still
+/// in the ring is on the image: its slot holds it, or a later block of the
+/// same slot (written after the flush, and already on the disk: allowed),
+/// and every intact-looking block is really intact.
+fn check_journal(
+    image: &std::path::Path,
+    partition: &str,
+    last: Option<u64>,
+) -> Result<(), String> {
+    use testkit::journal::{BLOCKS, seq_of};
+    const SECTOR: usize = 512;
+    let Some(last) = last else {
+        return Err("no flush reported".into());
+    };
+    let ring = crate::disk::read_partition(image, partition, 0, BLOCKS as usize * SECTOR)
+        .map_err(|e| format!("{e:#}"))?;
+    let slot = |seq: u64| &ring[(seq % BLOCKS) as usize * SECTOR..][..SECTOR];
+    for seq in last.saturating_sub(BLOCKS - 1).max(1)..=last {
+        match seq_of(slot(seq)) {
+            Some(found) if found >= seq && found % BLOCKS == seq % BLOCKS => {}
+            Some(found) => {
+                return Err(format!(
+                    "block {seq} was flushed (up to {last}), its slot holds block {found}"
+                ));
+            }
+            None => {
+                return Err(format!(
+                    "block {seq} was flushed (up to {last}), its slot is not a journal block"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
