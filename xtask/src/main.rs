@@ -63,6 +63,8 @@ commands:
                                      (target/bench/results.json)
   soak restarts [--boots N]          the crash-loop scenario with N boots (default
                                      10 000) of a partition that dies after each
+  soak ivi [--restarts N]            the IVI restarted N times (default 100),
+                                     by reboot, panic, watchdog and a fault
   soak power-cut [--cuts N]          N power cuts (default 50) while both
                                      partitions write and flush journals
   help                               this text

@@ -17,10 +17,12 @@ use anyhow::{Context, Result, bail};
 
 use crate::process::step;
 use crate::scenarios::hostile::{CRASH_LOOP_BOOTS, CRASH_LOOP_CONFIG, crash_loop_of};
+use crate::scenarios::linux::{IVI_CRASH_LOOP_CONFIG, IVI_CRASH_LOOP_RESTARTS, ivi_crash_loop_of};
 use crate::scenarios::storage::{power_cut, power_cut_seed};
-use crate::{images, paths, prereqs, test};
+use crate::{guests, images, paths, prereqs, test};
 
-const USAGE: &str = "usage: cargo xtask soak restarts [--boots N] | power-cut [--cuts N]";
+const USAGE: &str =
+    "usage: cargo xtask soak restarts [--boots N] | ivi [--restarts N] | power-cut [--cuts N]";
 
 pub fn command(args: &[String]) -> Result<ExitCode> {
     let count = |flag: &str, args: &[String], default: u64| -> Result<u64> {
@@ -33,6 +35,7 @@ pub fn command(args: &[String]) -> Result<ExitCode> {
     match args.split_first() {
         Some((what, rest)) if what == "restarts" => restarts(count("--boots", rest, 10_000)?),
         Some((what, rest)) if what == "power-cut" => power_cuts(count("--cuts", rest, 50)?),
+        Some((what, rest)) if what == "ivi" => ivi_restarts(count("--restarts", rest, 100)?),
         _ => bail!(USAGE),
     }
 }
@@ -59,42 +62,75 @@ fn power_cuts(cuts: u64) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `config` (a scenario config saying `from`) with `from` replaced by
+/// `to`, written to target/soak/<name>: its path, for a scenario.
+fn config_with(config: &str, from: &str, to: &str, name: &str) -> Result<&'static str> {
+    let template = paths::root().join(config);
+    let text = std::fs::read_to_string(&template)
+        .with_context(|| format!("cannot read {}", template.display()))?;
+    if !text.contains(from) {
+        bail!("{config} no longer says `{from}`");
+    }
+    let dir = paths::target_dir().join("soak");
+    paths::create_dir(&dir)?;
+    let path = dir.join(name);
+    std::fs::write(&path, text.replace(from, to))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path.to_string_lossy().into_owned().leak())
+}
+
+/// Runs one soak scenario and says how it went.
+fn judge(what: &str, scenario: &crate::scenario::Scenario) -> ExitCode {
+    let (duration, result) = test::run_scenario(scenario);
+    match result {
+        Ok(()) => {
+            println!("ok      soak {what} in {:.1}s", duration.as_secs_f64());
+            ExitCode::SUCCESS
+        }
+        Err(why) => {
+            println!("FAILED  soak {what} ({:.1}s)", duration.as_secs_f64());
+            for line in why.lines() {
+                println!("    {line}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn ivi_restarts(restarts: u64) -> Result<ExitCode> {
+    prereqs::ensure()?;
+    let config = config_with(
+        IVI_CRASH_LOOP_CONFIG,
+        &format!("ivi.restarts={IVI_CRASH_LOOP_RESTARTS}"),
+        &format!("ivi.restarts={restarts}"),
+        &format!("ivi-crashloop-{restarts}.toml"),
+    )?;
+    images::build_guests()?;
+    guests::build_referenced(&[std::path::PathBuf::from(config)])?;
+    step(format!(
+        "soak ivi: {restarts} restarts of the IVI ({config})"
+    ));
+    Ok(judge(
+        &format!("ivi: {restarts} restarts"),
+        &ivi_crash_loop_of(config, restarts),
+    ))
+}
+
 fn restarts(boots: u64) -> Result<ExitCode> {
     if boots < 2 {
         bail!("--boots: at least 2");
     }
     prereqs::ensure()?;
     images::build_guests()?;
-    let template = paths::root().join(CRASH_LOOP_CONFIG);
-    let text = std::fs::read_to_string(&template)
-        .with_context(|| format!("cannot read {}", template.display()))?;
-    let from = format!("boots={CRASH_LOOP_BOOTS}");
-    if !text.contains(&from) {
-        bail!("{CRASH_LOOP_CONFIG} no longer says `{from}`");
-    }
-    let dir = paths::target_dir().join("soak");
-    paths::create_dir(&dir)?;
-    let config = dir.join(format!("crashloop-{boots}.toml"));
-    std::fs::write(&config, text.replace(&from, &format!("boots={boots}")))
-        .with_context(|| format!("cannot write {}", config.display()))?;
-    let config: &'static str = config.to_string_lossy().into_owned().leak();
+    let config = config_with(
+        CRASH_LOOP_CONFIG,
+        &format!("boots={CRASH_LOOP_BOOTS}"),
+        &format!("boots={boots}"),
+        &format!("crashloop-{boots}.toml"),
+    )?;
     step(format!("soak restarts: {boots} boots ({config})"));
-    let scenario = crash_loop_of(config, boots);
-    let (duration, result) = test::run_scenario(&scenario);
-    match result {
-        Ok(()) => {
-            println!(
-                "ok      soak restarts: {boots} boots in {:.1}s",
-                duration.as_secs_f64()
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(why) => {
-            println!("FAILED  soak restarts ({:.1}s)", duration.as_secs_f64());
-            for line in why.lines() {
-                println!("    {line}");
-            }
-            Ok(ExitCode::FAILURE)
-        }
-    }
+    Ok(judge(
+        &format!("restarts: {boots} boots"),
+        &crash_loop_of(config, boots),
+    ))
 }

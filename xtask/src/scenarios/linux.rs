@@ -54,6 +54,10 @@ pub(super) fn ivi_lifecycle() -> Scenario {
             )
         })
         .expect_none(r"^\[cluster\] heartbeat: LATE")
+        .check(
+            "restarts leave the hypervisor's heap as it was",
+            super::hostile::heap_flat,
+        )
         .check("the cluster's heartbeat never skips", |lines| {
             let beats = beats(lines, "cluster");
             if beats.len() < 100 {
@@ -69,6 +73,44 @@ pub(super) fn ivi_lifecycle() -> Scenario {
             let beats = beats(lines, "cluster").len();
             format!(
                 "cluster heartbeat: {beats} beats, none missed, worst gap {worst} ms (period 20 ms)"
+            )
+        })
+}
+
+/// The IVI crash-loop config (`cargo xtask soak ivi` writes its own with
+/// the number of restarts asked for).
+pub const IVI_CRASH_LOOP_CONFIG: &str = "config/qemu-virt/tests/ivi-crashloop.toml";
+/// Restarts in that config.
+pub const IVI_CRASH_LOOP_RESTARTS: u64 = 100;
+
+/// The IVI (Linux) restarted `restarts` times, by reboot, kernel panic,
+/// watchdog starvation and a stage-2 fault in turn: the cluster's
+/// heartbeat never skips, the hypervisor's heap stays flat, and the worst
+/// heartbeat gap is reported. Too long for the suite (Linux boots each
+/// time); `ivi-lifecycle` is its short version.
+pub fn ivi_crash_loop_of(config: &'static str, restarts: u64) -> Scenario {
+    Scenario::new("ivi-crash-loop", config)
+        .timeout(60 + 15 * restarts)
+        .expect(&format!(
+            r"^\[ivi\] ivi: crashloop: done after {restarts} restarts, powering off$"
+        ))
+        .expect(r"^\[hv\] WARN  partition ivi: stopped$")
+        .expect_none(r"^\[cluster\] heartbeat: LATE|PANIC|FATAL|restart failed")
+        .check("the cluster's heartbeat never skips", |lines| {
+            consecutive(&beats(lines, "cluster"))
+        })
+        .check(
+            "restarts leave the hypervisor's heap as it was",
+            super::hostile::heap_flat,
+        )
+        .report(|lines| {
+            let worst = numbers(lines, r"^\[cluster\] heartbeat: .* max_gap_ms=(\d+)$")
+                .into_iter()
+                .max()
+                .unwrap_or(0);
+            format!(
+                "cluster heartbeat: {} beats, none missed, worst gap {worst} ms (period 20 ms)",
+                beats(lines, "cluster").len()
             )
         })
 }

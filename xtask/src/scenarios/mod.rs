@@ -15,7 +15,7 @@
 // their own here (`display.rs`, `touch.rs`, `audio.rs`) when they come.
 mod console;
 pub mod hostile;
-mod linux;
+pub mod linux;
 mod partitions;
 pub mod storage;
 
