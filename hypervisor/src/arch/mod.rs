@@ -33,6 +33,24 @@ pub use fake::*;
 pub mod list_register;
 pub mod registers;
 
+/// An interrupt's state at the physical GIC.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IrqState {
+    /// Pending.
+    pub pending: bool,
+    /// Active.
+    pub active: bool,
+}
+
+/// Which of an interrupt's state bits a set or clear acts on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StateBit {
+    /// The pending bit (ISPENDR/ICPENDR).
+    Pending,
+    /// The active bit (ISACTIVER/ICACTIVER).
+    Active,
+}
+
 /// Largest number of physical cores the hypervisor runs on.
 pub const MAX_CPUS: usize = 8;
 

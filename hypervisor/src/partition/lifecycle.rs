@@ -3,7 +3,7 @@
 //! quiesce the mediators, reset the emulated devices), PSCI CPU_ON/OFF,
 //! and the idle loop a core waits in while its vCPU is off.
 
-use super::{Partition, current_vcpu, hv, irq, kick, report, service_mediators, this_cpu};
+use super::{Partition, current_vcpu, hv, irq, kick, report, service_mediators, this_cpu, virq};
 use crate::arch::{self, Frame, cpu, gic, guest_mem};
 use crate::dt::guest_dt;
 use alloc::string::String;
@@ -110,6 +110,7 @@ fn stop_local_vcpu() {
     let me = this_cpu();
     gic::reset_virtual_interface();
     me.pending.clear_on_this_core();
+    virq::publish_lrs(me);
     *me.power.lock() = Power::Off;
 }
 

@@ -41,7 +41,7 @@ pub use mmio::{Access, Actions, EmulatedDevice, Window};
 use crate::arch::{cpu, gic};
 use crate::dt::platform::Platform;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 use shared_devices::sp805::Sp805;
 use spin::Mutex;
 use vgic::VGic;
@@ -64,6 +64,9 @@ pub struct PhysicalCpu {
     pub requests: AtomicU32,
     /// Virtual interrupts waiting for a list register.
     pub pending: Pending,
+    /// Its list registers as it last returned to its vCPU (what other
+    /// vCPUs of the partition see of their state).
+    pub lr_copy: [AtomicU64; 16],
 }
 
 impl PhysicalCpu {
@@ -76,6 +79,7 @@ impl PhysicalCpu {
             power: Mutex::new(Power::Off),
             requests: AtomicU32::new(0),
             pending: Pending::default(),
+            lr_copy: Default::default(),
         }
     }
 }

@@ -607,3 +607,81 @@ fn raising_a_virtual_spi_takes_no_partition_lock() {
     assert!(s.hv.cpus[2].pending.is_set(PROBE_INTID), "on vCPU 1's core");
     assert!(!s.hv.cpus[1].pending.is_set(PROBE_INTID));
 }
+
+/// Pending and active state, as a guest that checks or clears it sees it:
+/// an emulated device's SPI (software: its vCPU's pending set and list
+/// registers), a passthrough SPI and a timer PPI (the physical GIC), a
+/// virtual SGI of the other vCPU (its core's pending set).
+#[test]
+fn pending_and_active_state_is_what_it_is() {
+    let s = setup(OnFault::Stop);
+    let mut frame = Frame::default();
+    let store = |frame: &mut Frame, at: u64, value: u64| {
+        frame.x[1] = value;
+        trap_at(frame, at, data_abort(true, Width::Word, 1, false, false));
+    };
+    let load = |frame: &mut Frame, at: u64| {
+        trap_at(frame, at, data_abort(false, Width::Word, 2, false, false));
+        frame.x[2]
+    };
+    let word = |intid: u32| u64::from(intid / 32) * 4;
+    let bit = |intid: u32| 1u64 << (intid % 32);
+    let gicd = layout::GICD_BASE;
+    // The probe's SPI: set pending, seen, cleared.
+    store(
+        &mut frame,
+        gicd + 0x200 + word(PROBE_INTID),
+        bit(PROBE_INTID),
+    );
+    assert!(s.hv.cpus[1].pending.is_set(PROBE_INTID));
+    assert_eq!(
+        load(&mut frame, gicd + 0x200 + word(PROBE_INTID)),
+        bit(PROBE_INTID)
+    );
+    store(
+        &mut frame,
+        gicd + 0x280 + word(PROBE_INTID),
+        bit(PROBE_INTID),
+    );
+    assert!(!s.hv.cpus[1].pending.is_set(PROBE_INTID));
+    assert_eq!(load(&mut frame, gicd + 0x200 + word(PROBE_INTID)), 0);
+    // Active in a list register on this core: seen, then cleared.
+    fake::with(|m| m.core().lrs[1] = PROBE_INTID as u64 | LR_STATE_ACTIVE | LR_GROUP1);
+    assert_eq!(
+        load(&mut frame, gicd + 0x300 + word(PROBE_INTID)),
+        bit(PROBE_INTID)
+    );
+    store(
+        &mut frame,
+        gicd + 0x380 + word(PROBE_INTID),
+        bit(PROBE_INTID),
+    );
+    assert_eq!(fake::with(|m| m.core().lrs[1]), 0);
+    // The passthrough SPI: the physical distributor's state.
+    store(&mut frame, gicd + 0x200 + word(39), bit(39));
+    assert!(fake::with(|m| m.irq_states[&(0, 39)].pending));
+    assert_eq!(load(&mut frame, gicd + 0x200 + word(39)), bit(39));
+    // A foreign SPI: nothing, either way.
+    store(&mut frame, gicd + 0x200 + word(40), bit(40));
+    assert!(!fake::with(|m| m.irq_states.contains_key(&(0, 40))));
+    // vCPU 1's redistributor: a virtual SGI made pending there, seen and
+    // cleared from vCPU 0; its virtual timer's state is the physical one.
+    let gicr1 = layout::GICR_BASE + layout::GICR_STRIDE;
+    store(&mut frame, gicr1 + 0x1_0200, 1 << 3);
+    assert!(s.hv.cpus[2].pending.is_set(3));
+    assert_eq!(load(&mut frame, gicr1 + 0x1_0200), 1 << 3);
+    store(&mut frame, gicr1 + 0x1_0280, 1 << 3);
+    assert!(!s.hv.cpus[2].pending.is_set(3));
+    let vtimer = s.hv.platform.vtimer_intid;
+    let rd2 = s.hv.cpus[2].redistributor;
+    fake::with(|m| {
+        m.irq_states.insert(
+            (rd2, vtimer),
+            crate::arch::IrqState {
+                pending: false,
+                active: true,
+            },
+        )
+    });
+    assert_eq!(load(&mut frame, gicr1 + 0x1_0300), 1 << vtimer);
+}

@@ -146,6 +146,12 @@ impl VGic {
         };
     }
 
+    /// Is SPI `intid` the partition's and backed by a physical interrupt
+    /// (passthrough)?
+    pub fn is_hardware_spi(&self, intid: u32) -> bool {
+        self.owns_spi(intid) && bit(&self.hardware, intid as usize)
+    }
+
     pub fn owns_spi(&self, intid: u32) -> bool {
         (intid as usize) < 1024 && intid >= 32 && bit(&self.owned, intid as usize)
     }

@@ -8,7 +8,7 @@
 
 use super::{Partition, PhysicalCpu, hv, kick, vgic};
 use crate::arch::list_register::*;
-use crate::arch::{cpu, gic};
+use crate::arch::{IrqState, StateBit, cpu, gic};
 use core::sync::atomic::{AtomicU32, Ordering};
 
 /// Interrupt IDs a software interrupt can have: SGIs, PPIs and the low SPIs
@@ -34,6 +34,13 @@ impl Pending {
 
     fn set_hardware(&self, intid: u32) {
         self.hardware[intid as usize / 32].fetch_or(1 << (intid % 32), Ordering::AcqRel);
+    }
+
+    /// Forgets software interrupt `intid` if it was pending here.
+    pub fn unset(&self, intid: u32) {
+        if let Some(w) = self.bits.get(intid as usize / 32) {
+            w.fetch_and(!(1 << (intid % 32)), Ordering::AcqRel);
+        }
     }
 
     /// Is software interrupt `intid` pending?
@@ -155,6 +162,78 @@ pub fn flush(cpu: &PhysicalCpu, p: &Partition, vcpu: usize) {
         }
     }
     gic::set_underflow_interrupt(waiting);
+    publish_lrs(cpu);
+}
+
+/// Copies this core's list registers where the partition's other vCPUs
+/// can see them (`software_state`).
+pub fn publish_lrs(cpu: &PhysicalCpu) {
+    for (i, copy) in cpu.lr_copy.iter().enumerate() {
+        let lr = if i < gic::num_lrs() {
+            gic::read_lr(i)
+        } else {
+            0
+        };
+        copy.store(lr, Ordering::Release);
+    }
+}
+
+/// The state of software interrupt `intid` of the vCPU on core `core`:
+/// pending in its set or in a list register, active in a list register
+/// (live on this core, as last published on another).
+pub fn software_state(core: usize, intid: u32) -> IrqState {
+    let c = &hv().cpus[core];
+    let mut state = IrqState {
+        pending: c.pending.is_set(intid),
+        active: false,
+    };
+    let here = core == cpu::current();
+    for i in 0..c.lr_copy.len().min(gic::num_lrs()) {
+        let lr = if here {
+            gic::read_lr(i)
+        } else {
+            c.lr_copy[i].load(Ordering::Acquire)
+        };
+        if lr & LR_STATE_MASK != 0 && lr as u32 == intid {
+            state.pending |= lr & LR_STATE_PENDING != 0;
+            state.active |= lr & LR_STATE_ACTIVE != 0;
+        }
+    }
+    state
+}
+
+/// Makes software interrupt `intid` pending on the vCPU of core `core`
+/// (a guest's set-pending write), and wakes that core.
+pub fn set_software_pending(core: usize, intid: u32) {
+    hv().cpus[core].pending.set(intid);
+    if core != cpu::current() {
+        kick(core, 0);
+    }
+}
+
+/// Clears software interrupt `intid`'s pending (or active) state on the
+/// vCPU of core `core` (a guest's clear-pending or clear-active write):
+/// from its pending set, and from a list register if that core is this
+/// one. (Another core's list registers are its own: what one holds there
+/// is delivered or ended by its vCPU shortly anyway.)
+pub fn clear_software_state(core: usize, intid: u32, which: StateBit) {
+    if which == StateBit::Pending {
+        hv().cpus[core].pending.unset(intid);
+    }
+    if core != cpu::current() {
+        return;
+    }
+    let bit = match which {
+        StateBit::Pending => LR_STATE_PENDING,
+        StateBit::Active => LR_STATE_ACTIVE,
+    };
+    for i in 0..gic::num_lrs() {
+        let lr = gic::read_lr(i);
+        if lr & LR_STATE_MASK != 0 && lr as u32 == intid && lr & LR_HW == 0 {
+            let lr = lr & !bit;
+            gic::write_lr(i, if lr & LR_STATE_MASK == 0 { 0 } else { lr });
+        }
+    }
 }
 
 /// EOI maintenance: the guest has ended level-triggered software SPIs.

@@ -71,9 +71,9 @@ register_structs! {
         (0x0080 => igroupr: [ReadWrite<u32>; 32]),
         (0x0100 => isenabler: [WriteOnly<u32>; 32]),
         (0x0180 => icenabler: [WriteOnly<u32>; 32]),
-        (0x0200 => _reserved1),
+        (0x0200 => ispendr: [ReadWrite<u32>; 32]),
         (0x0280 => icpendr: [WriteOnly<u32>; 32]),
-        (0x0300 => _reserved2),
+        (0x0300 => isactiver: [ReadWrite<u32>; 32]),
         (0x0380 => icactiver: [WriteOnly<u32>; 32]),
         (0x0400 => ipriorityr: [ReadWrite<u8>; 1024]),
         (0x0800 => _reserved3),
@@ -98,8 +98,12 @@ register_structs! {
         (0x1_0104 => _reserved4),
         (0x1_0180 => icenabler0: WriteOnly<u32>),
         (0x1_0184 => _reserved5),
+        (0x1_0200 => ispendr0: ReadWrite<u32>),
+        (0x1_0204 => _reserved9),
         (0x1_0280 => icpendr0: WriteOnly<u32>),
         (0x1_0284 => _reserved6),
+        (0x1_0300 => isactiver0: ReadWrite<u32>),
+        (0x1_0304 => _reserved10),
         (0x1_0380 => icactiver0: WriteOnly<u32>),
         (0x1_0384 => _reserved7),
         (0x1_0400 => ipriorityr: [ReadWrite<u8>; 32]),
@@ -235,6 +239,68 @@ pub fn set_private_enabled(rd: u64, intid: u32, enable: bool) {
     }
 }
 
+/// Whether SPI `intid` is pending and whether it is active at the
+/// distributor.
+pub fn spi_state(gicd: u64, intid: u32) -> IrqState {
+    let d = distributor(gicd);
+    let word = intid as usize / 32;
+    let bit = 1 << (intid % 32);
+    IrqState {
+        pending: d.ispendr.get(word).is_some_and(|r| r.get() & bit != 0),
+        active: d.isactiver.get(word).is_some_and(|r| r.get() & bit != 0),
+    }
+}
+
+/// Sets or clears SPI `intid`'s pending or active state at the
+/// distributor.
+pub fn set_spi_state(gicd: u64, intid: u32, which: StateBit, value: bool) {
+    let d = distributor(gicd);
+    let word = intid as usize / 32;
+    let bank = match (which, value) {
+        (StateBit::Pending, true) => d.ispendr.get(word),
+        (StateBit::Active, true) => d.isactiver.get(word),
+        (StateBit::Pending, false) => {
+            if let Some(r) = d.icpendr.get(word) {
+                r.set(1 << (intid % 32));
+            }
+            return;
+        }
+        (StateBit::Active, false) => {
+            if let Some(r) = d.icactiver.get(word) {
+                r.set(1 << (intid % 32));
+            }
+            return;
+        }
+    };
+    if let Some(r) = bank {
+        r.set(1 << (intid % 32));
+    }
+}
+
+/// Whether PPI or SGI `intid` of the core with redistributor `rd` is
+/// pending and whether it is active.
+pub fn private_state(rd: u64, intid: u32) -> IrqState {
+    let r = redistributor(rd);
+    let bit = 1 << (intid % 32);
+    IrqState {
+        pending: r.ispendr0.get() & bit != 0,
+        active: r.isactiver0.get() & bit != 0,
+    }
+}
+
+/// Sets or clears PPI or SGI `intid`'s pending or active state at the
+/// redistributor `rd`.
+pub fn set_private_state(rd: u64, intid: u32, which: StateBit, value: bool) {
+    let r = redistributor(rd);
+    let bit = 1 << (intid % 32);
+    match (which, value) {
+        (StateBit::Pending, true) => r.ispendr0.set(bit),
+        (StateBit::Pending, false) => r.icpendr0.set(bit),
+        (StateBit::Active, true) => r.isactiver0.set(bit),
+        (StateBit::Active, false) => r.icactiver0.set(bit),
+    }
+}
+
 pub const SPURIOUS: u32 = 1023;
 
 /// Acknowledges the highest-priority pending interrupt (1023: none).
@@ -263,6 +329,7 @@ pub fn send_sgi(intid: u32, mpidr: u64) {
 // ---- virtual CPU interface ----
 
 pub use crate::arch::list_register::*;
+pub use crate::arch::{IrqState, StateBit};
 
 /// `read_lr` and `write_lr` over ICH_LR0_EL2..ICH_LR15_EL2 (sixteen
 /// registers, each its own instruction).

@@ -3,6 +3,37 @@
 
 use super::{NUM_LRS, with};
 pub use crate::arch::list_register::*;
+pub use crate::arch::{IrqState, StateBit};
+
+/// SPI `intid`'s simulated state.
+pub fn spi_state(_gicd: u64, intid: u32) -> IrqState {
+    with(|m| m.irq_states.get(&(0, intid)).copied().unwrap_or_default())
+}
+
+/// Changes SPI `intid`'s simulated state.
+pub fn set_spi_state(_gicd: u64, intid: u32, which: StateBit, value: bool) {
+    set_state(0, intid, which, value);
+}
+
+/// Private interrupt `intid`'s simulated state at redistributor `rd`.
+pub fn private_state(rd: u64, intid: u32) -> IrqState {
+    with(|m| m.irq_states.get(&(rd, intid)).copied().unwrap_or_default())
+}
+
+/// Changes private interrupt `intid`'s simulated state at `rd`.
+pub fn set_private_state(rd: u64, intid: u32, which: StateBit, value: bool) {
+    set_state(rd, intid, which, value);
+}
+
+fn set_state(frame: u64, intid: u32, which: StateBit, value: bool) {
+    with(|m| {
+        let s = m.irq_states.entry((frame, intid)).or_default();
+        match which {
+            StateBit::Pending => s.pending = value,
+            StateBit::Active => s.active = value,
+        }
+    });
+}
 
 /// No interrupt to acknowledge.
 pub const SPURIOUS: u32 = 1023;

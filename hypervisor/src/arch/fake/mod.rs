@@ -75,6 +75,9 @@ pub struct Machine {
     pub spi_routes: BTreeMap<u32, u64>,
     /// Private interrupts enabled, by redistributor frame.
     pub private_enabled: BTreeSet<(u64, u32)>,
+    /// Pending and active state at the GIC, by (redistributor frame or 0
+    /// for the distributor, INTID).
+    pub irq_states: BTreeMap<(u64, u32), crate::arch::IrqState>,
     /// Sparse physical memory, by 4 KiB page.
     pub memory: BTreeMap<u64, Box<[u8; 4096]>>,
     /// Firmware calls made (x0..x3).
@@ -97,6 +100,7 @@ impl Default for Machine {
             spis_enabled: BTreeSet::new(),
             spi_routes: BTreeMap::new(),
             private_enabled: BTreeSet::new(),
+            irq_states: BTreeMap::new(),
             memory: BTreeMap::new(),
             firmware_calls: Vec::new(),
             devices: BTreeMap::new(),
