@@ -31,6 +31,7 @@ pub mod fake;
 pub use fake::*;
 
 pub mod list_register;
+pub mod register_block;
 pub mod registers;
 
 /// An interrupt's state at the physical GIC.

@@ -14,15 +14,8 @@
 //! memory to a device calls `arch::dma::publish` before the register write
 //! that tells the device.
 
-use core::ops::Deref;
+pub use crate::arch::register_block::Registers;
 use core::ptr::NonNull;
-
-/// The register block `T` of a device at a fixed physical address, shared
-/// by every core (device registers, not memory: what concurrent accesses
-/// mean is the device's business, as on any MMIO).
-pub struct Registers<T: 'static> {
-    regs: &'static T,
-}
 
 impl<T> Registers<T> {
     /// The block at `base` of a device the hypervisor owns, whose register
@@ -43,35 +36,6 @@ impl<T> Registers<T> {
         // through `UnsafeCell`), so a shared `&'static` reference is what
         // the block is meant to be used through.
         let regs = unsafe { ptr.as_ref() };
-        Some(Self { regs })
-    }
-
-    /// The block's physical address.
-    pub fn base(&self) -> u64 {
-        self.regs as *const T as u64
+        Some(Self::from_parts(regs, base))
     }
 }
-
-impl<T> Deref for Registers<T> {
-    type Target = T;
-
-    fn deref(&self) -> &T {
-        self.regs
-    }
-}
-
-impl<T> Clone for Registers<T> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<T> Copy for Registers<T> {}
-
-// SAFETY: the block is device registers, not memory any Rust code owns;
-// every access is a volatile one through a register cell, from whichever
-// core, as with the raw pointers it replaces. Register types are not `Sync`
-// only because they wrap `UnsafeCell`.
-unsafe impl<T> Send for Registers<T> {}
-// SAFETY: as for `Send`.
-unsafe impl<T> Sync for Registers<T> {}

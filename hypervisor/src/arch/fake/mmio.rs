@@ -4,14 +4,8 @@
 //! and look at what a driver wrote.
 
 use super::with;
+pub use crate::arch::register_block::Registers;
 use std::alloc::{Layout, alloc_zeroed};
-use std::ops::Deref;
-
-/// The register block `T` of a device.
-pub struct Registers<T: 'static> {
-    regs: &'static T,
-    base: u64,
-}
 
 /// Backing blocks are this aligned and at most this big.
 const BLOCK: usize = 128 * 1024;
@@ -42,33 +36,6 @@ impl<T> Registers<T> {
         // BLOCK bytes, never freed, and reached only through register
         // cells (`UnsafeCell`), for which all-zero bytes are a valid value.
         let regs = unsafe { &*(at as *const T) };
-        Some(Self { regs, base })
-    }
-
-    /// The block's (simulated) physical address.
-    pub fn base(&self) -> u64 {
-        self.base
+        Some(Self::from_parts(regs, base))
     }
 }
-
-impl<T> Deref for Registers<T> {
-    type Target = T;
-
-    fn deref(&self) -> &T {
-        self.regs
-    }
-}
-
-impl<T> Clone for Registers<T> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<T> Copy for Registers<T> {}
-
-// SAFETY: as on hardware: register cells, accessed with volatile reads and
-// writes.
-unsafe impl<T> Send for Registers<T> {}
-// SAFETY: as for `Send`.
-unsafe impl<T> Sync for Registers<T> {}
