@@ -685,3 +685,39 @@ fn pending_and_active_state_is_what_it_is() {
     });
     assert_eq!(load(&mut frame, gicr1 + 0x1_0300), 1 << vtimer);
 }
+
+/// A clear-pending written by one vCPU for an interrupt sitting in another
+/// vCPU's list register takes it out of there before that vCPU runs again.
+#[test]
+fn clearing_pending_reaches_another_cores_list_registers() {
+    let s = setup(OnFault::Stop);
+    let p = &s.hv.partitions[0];
+    // vCPU 1 (core 2) has SGI 3 pending in a list register.
+    cpu::set_current(2);
+    fake::with(|m| m.core().lrs[0] = 3 | LR_STATE_PENDING | LR_GROUP1);
+    virq::publish_lrs(this_cpu());
+    // vCPU 0 (core 1) sees it, and clears it.
+    cpu::set_current(1);
+    let gicr1 = layout::GICR_BASE + layout::GICR_STRIDE;
+    let mut frame = Frame::default();
+    trap_at(
+        &mut frame,
+        gicr1 + 0x1_0200,
+        data_abort(false, Width::Word, 2, false, false),
+    );
+    assert_eq!(frame.x[2], 1 << 3, "pending, as core 2 last published");
+    frame.x[1] = 1 << 3;
+    trap_at(
+        &mut frame,
+        gicr1 + 0x1_0280,
+        data_abort(true, Width::Word, 1, false, false),
+    );
+    assert!(
+        fake::with(|m| m.sgis.contains(&(KICK_SGI, 2))),
+        "core 2 kicked"
+    );
+    // Core 2, on its way back to vCPU 1.
+    cpu::set_current(2);
+    virq::flush(this_cpu(), p, 1);
+    assert_eq!(fake::with(|m| m.core().lrs[0]), 0);
+}

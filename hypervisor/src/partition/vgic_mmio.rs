@@ -11,7 +11,8 @@
 //! which these registers read and write for the partition's own ones. A
 //! software interrupt (an emulated device's SPI, a virtual SGI) has it in
 //! its vCPU's pending set and list registers (`virq`): set-pending raises
-//! it, clear-pending and clear-active take it back; setting a software
+//! it, clear-pending and clear-active take it back (from another core's
+//! list registers before its vCPU runs again); setting a software
 //! interrupt active is ignored (nothing could end it). Only aligned 32-bit
 //! accesses reach them; SGIs and PPIs in the distributor read as zero
 //! (affinity routing: they are the redistributors').

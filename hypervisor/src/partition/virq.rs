@@ -19,6 +19,12 @@ const SOFT_INTIDS: usize = 128;
 #[derive(Default)]
 pub struct Pending {
     bits: [AtomicU32; SOFT_INTIDS / 32],
+    /// Software interrupts whose pending state another vCPU cleared (a
+    /// clear-pending write): the core takes them out of its list registers
+    /// on its way back to its vCPU.
+    unpend: [AtomicU32; SOFT_INTIDS / 32],
+    /// The same for the active state (a clear-active write).
+    deactivate: [AtomicU32; SOFT_INTIDS / 32],
     /// Hardware interrupts acknowledged but not yet in a list register.
     hardware: [AtomicU32; 1024 / 32],
 }
@@ -51,10 +57,11 @@ impl Pending {
     }
 
     /// Forgets the software interrupts pending (virtual SGIs, emulated
-    /// devices' SPIs): before a partition boots, so nothing raised while it
-    /// was stopping survives into its next life.
+    /// devices' SPIs), and requests to take state out of list registers:
+    /// before a partition boots, so nothing raised while it was stopping
+    /// survives into its next life.
     pub fn clear_software(&self) {
-        for w in &self.bits {
+        for w in self.bits.iter().chain(&self.unpend).chain(&self.deactivate) {
             w.store(0, Ordering::Release);
         }
     }
@@ -136,6 +143,17 @@ pub fn inject_hardware(cpu: &PhysicalCpu, p: &Partition, vcpu: usize, intid: u32
 /// Moves whatever is pending for this core's vCPU into free list
 /// registers. Called on every return to the guest.
 pub fn flush(cpu: &PhysicalCpu, p: &Partition, vcpu: usize) {
+    for (which, requests) in [
+        (StateBit::Pending, &cpu.pending.unpend),
+        (StateBit::Active, &cpu.pending.deactivate),
+    ] {
+        for (w, word) in requests.iter().enumerate() {
+            let bits = word.swap(0, Ordering::AcqRel);
+            for b in (0..32).filter(|b| bits & (1 << b) != 0) {
+                clear_lr_state((w * 32 + b) as u32, which);
+            }
+        }
+    }
     let vgic = p.vgic.lock();
     let mut waiting = false;
     for (w, word) in cpu.pending.hardware.iter().enumerate() {
@@ -213,16 +231,30 @@ pub fn set_software_pending(core: usize, intid: u32) {
 
 /// Clears software interrupt `intid`'s pending (or active) state on the
 /// vCPU of core `core` (a guest's clear-pending or clear-active write):
-/// from its pending set, and from a list register if that core is this
-/// one. (Another core's list registers are its own: what one holds there
-/// is delivered or ended by its vCPU shortly anyway.)
+/// from its pending set, and from its list registers: at once on this
+/// core, before its vCPU runs again on another (it is kicked).
 pub fn clear_software_state(core: usize, intid: u32, which: StateBit) {
+    let c = &hv().cpus[core];
     if which == StateBit::Pending {
-        hv().cpus[core].pending.unset(intid);
+        c.pending.unset(intid);
     }
-    if core != cpu::current() {
+    if core == cpu::current() {
+        clear_lr_state(intid, which);
         return;
     }
+    let requests = match which {
+        StateBit::Pending => &c.pending.unpend,
+        StateBit::Active => &c.pending.deactivate,
+    };
+    if let Some(w) = requests.get(intid as usize / 32) {
+        w.fetch_or(1 << (intid % 32), Ordering::AcqRel);
+        kick(core, 0);
+    }
+}
+
+/// Takes `which` state of software interrupt `intid` out of this core's
+/// list registers (an empty one is freed).
+fn clear_lr_state(intid: u32, which: StateBit) {
     let bit = match which {
         StateBit::Pending => LR_STATE_PENDING,
         StateBit::Active => LR_STATE_ACTIVE,
