@@ -414,6 +414,9 @@ impl EmulatedDevice for VirtDisk {
 /// malformed queue).
 const NEEDS_RESET: u32 = 0x40;
 
+/// How soon (1/n s) the home core retries work it had to put off.
+const RETRY_PER_SECOND: u64 = 20_000;
+
 /// Rounds of queue processing per notification; a driver that keeps the
 /// device busy longer gets the rest on its next notification.
 const NOTIFY_ROUNDS: usize = 8;
@@ -471,10 +474,16 @@ impl Mediator for Storage {
                 disk.refill(p);
             }
         }
+        let mut retry = false;
         for storage in self.devices.iter().filter(|s| s.home_cpu == me) {
             storage.service();
+            retry |= storage.deferred_pending.load(Ordering::Acquire);
         }
-        None
+        // Work put off because a partition held its transport: the next
+        // access of that partition wakes this core, but it might not make
+        // one (it may be waiting for the very completion put off), so come
+        // back soon whatever happens.
+        retry.then(|| cpu::counter() + cpu::counter_frequency() / RETRY_PER_SECOND)
     }
 
     /// A disk's used-buffer interrupt: lowers its line and marks it for

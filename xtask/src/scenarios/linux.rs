@@ -90,7 +90,7 @@ pub const IVI_CRASH_LOOP_RESTARTS: u64 = 100;
 /// time); `ivi-lifecycle` is its short version.
 pub fn ivi_crash_loop_of(config: &'static str, restarts: u64) -> Scenario {
     Scenario::new("ivi-crash-loop", config)
-        .timeout(60 + 15 * restarts)
+        .timeout(60 + 30 * restarts)
         .expect(&format!(
             r"^\[ivi\] ivi: crashloop: done after {restarts} restarts, powering off$"
         ))
