@@ -30,7 +30,11 @@ pub(super) fn ivi_boot() -> Scenario {
 /// Five reboots, a kernel crash and a watchdog expiry of the Linux
 /// partition, each contained by the hypervisor, then a power-off that stops
 /// it for good, while the cluster's heartbeat (every 20 ms) goes on without
-/// missing a beat.
+/// missing a beat, and the hypervisor's heap stays flat. The worst gap
+/// between beats is reported, not judged: without -icount it is wall-clock
+/// time under TCG, so a bound on it judges how busy the host is (it went
+/// past the heartbeat's 200 ms LATE mark once in a 100-restart soak while
+/// the machine also built the project).
 pub(super) fn ivi_lifecycle() -> Scenario {
     Scenario::new("ivi-lifecycle", "config/qemu-virt/tests/ivi-lifecycle.toml")
         .timeout(240)
@@ -53,7 +57,6 @@ pub(super) fn ivi_lifecycle() -> Scenario {
                 25,
             )
         })
-        .expect_none(r"^\[cluster\] heartbeat: LATE")
         .check(
             "restarts leave the hypervisor's heap as it was",
             super::hostile::heap_flat,
@@ -86,7 +89,7 @@ pub const IVI_CRASH_LOOP_RESTARTS: u64 = 100;
 /// The IVI (Linux) restarted `restarts` times, by reboot, kernel panic,
 /// watchdog starvation and a stage-2 fault in turn: the cluster's
 /// heartbeat never skips, the hypervisor's heap stays flat, and the worst
-/// heartbeat gap is reported. Too long for the suite (Linux boots each
+/// heartbeat gap is reported (not judged: see `ivi_lifecycle`). Too long for the suite (Linux boots each
 /// time); `ivi-lifecycle` is its short version.
 pub fn ivi_crash_loop_of(config: &'static str, restarts: u64) -> Scenario {
     Scenario::new("ivi-crash-loop", config)
@@ -95,7 +98,7 @@ pub fn ivi_crash_loop_of(config: &'static str, restarts: u64) -> Scenario {
             r"^\[ivi\] ivi: crashloop: done after {restarts} restarts, powering off$"
         ))
         .expect(r"^\[hv\] WARN  partition ivi: stopped$")
-        .expect_none(r"^\[cluster\] heartbeat: LATE|PANIC|FATAL|restart failed")
+        .expect_none(r"PANIC|FATAL|restart failed")
         .check("the cluster's heartbeat never skips", |lines| {
             consecutive(&beats(lines, "cluster"))
         })
