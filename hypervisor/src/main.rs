@@ -251,26 +251,13 @@ fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>, entered: u64) -> ! {
             .iter()
             .flat_map(|d| d.interrupts.iter().copied())
             .collect();
-        let mut windows = vec![
-            Window {
-                base: layout::GICD_BASE,
-                size: layout::GICD_SIZE,
-                intid: None,
-                device: &vgic_mmio::Distributor,
-            },
-            Window {
-                base: layout::GICR_BASE,
-                size: layout::GICR_STRIDE * p.cpus.len() as u64,
-                intid: None,
-                device: &vgic_mmio::Redistributors,
-            },
-            Window {
-                base: layout::UART_BASE,
-                size: layout::UART_SIZE,
-                intid: Some(layout::UART_INTID),
-                device: console,
-            },
-        ];
+        let mut windows = Vec::from(vgic_mmio::windows(p.cpus.len()));
+        windows.push(Window {
+            base: layout::UART_BASE,
+            size: layout::UART_SIZE,
+            intid: Some(layout::UART_INTID),
+            device: console,
+        });
         if p.watchdog {
             windows.push(Window {
                 base: layout::WATCHDOG_BASE,

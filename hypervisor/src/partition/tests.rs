@@ -113,26 +113,13 @@ fn setup(on_fault: OnFault) -> Setup {
         Box::leak(Box::new(PartitionConfig { on_fault, ..CONFIG }));
     let probe: &'static Probe = Box::leak(Box::default());
     let mediator: &'static CountingMediator = Box::leak(Box::default());
-    let mut windows = vec![
-        Window {
-            base: PROBE_BASE,
-            size: 0x1000,
-            intid: Some(PROBE_INTID),
-            device: probe,
-        },
-        Window {
-            base: layout::GICD_BASE,
-            size: layout::GICD_SIZE,
-            intid: None,
-            device: &vgic_mmio::Distributor,
-        },
-        Window {
-            base: layout::GICR_BASE,
-            size: 2 * layout::GICR_STRIDE,
-            intid: None,
-            device: &vgic_mmio::Redistributors,
-        },
-    ];
+    let mut windows = Vec::from(vgic_mmio::windows(2));
+    windows.push(Window {
+        base: PROBE_BASE,
+        size: 0x1000,
+        intid: Some(PROBE_INTID),
+        device: probe,
+    });
     mmio::sort_windows(&mut windows).unwrap();
     let cpus = (0..4)
         .map(|c| {

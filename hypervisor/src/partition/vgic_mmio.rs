@@ -18,7 +18,7 @@
 //! (affinity routing: they are the redistributors').
 
 use super::vgic::{self, Effect};
-use super::{Access, Actions, EmulatedDevice, Partition, hv, virq};
+use super::{Access, Actions, EmulatedDevice, Partition, Window, hv, virq};
 use crate::arch::{StateBit, gic};
 use config::layout;
 use shared_devices::mmio::Width;
@@ -193,6 +193,25 @@ fn write_states(
             Home::Nowhere => {}
         }
     }
+}
+
+/// The vGIC's register windows for a partition with `vcpus` vCPUs: the
+/// distributor, and one redistributor frame per vCPU.
+pub fn windows(vcpus: usize) -> [Window; 2] {
+    [
+        Window {
+            base: layout::GICD_BASE,
+            size: layout::GICD_SIZE,
+            intid: None,
+            device: &Distributor,
+        },
+        Window {
+            base: layout::GICR_BASE,
+            size: layout::GICR_STRIDE * vcpus as u64,
+            intid: None,
+            device: &Redistributors,
+        },
+    ]
 }
 
 /// The vCPU whose frame holds `offset`, and the offset in that frame.
