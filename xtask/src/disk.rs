@@ -672,14 +672,10 @@ pub fn check_unchanged_outside(image: &Path, layout: &str, names: &[&str]) -> Re
     })
 }
 
-/// Checks the ext2/3/4 file system a guest made on partition `name`: the
-/// partition is copied out of the image, `e2fsck -fn` (read-only, forced)
-/// must find it consistent, and the files under `dir` (copied out with
-/// `debugfs rdump`) must match the md5 list `dir/sums` the guest wrote
-/// there (`md5sum -c`). Needs e2fsprogs and coreutils on the host.
-#[allow(dead_code, reason = "for the storage scenarios")]
-pub fn check_ext_files(image: &Path, name: &str, dir: &str, sums: &str) -> Result<()> {
-    use crate::process::Cmd;
+/// Partition `name` of `image` copied to a file of its own (for the
+/// e2fsprogs tools, which want a file system image), in a fresh work
+/// directory; returns (work directory, copy).
+fn copy_partition_out(image: &Path, name: &str) -> Result<(PathBuf, PathBuf)> {
     let extent = partition_extent(image, name)?;
     let work = paths::target_dir().join("disks").join(format!(
         "{}-{name}",
@@ -690,38 +686,56 @@ pub fn check_ext_files(image: &Path, name: &str, dir: &str, sums: &str) -> Resul
     }
     paths::create_dir(&work)?;
     let fs_image = work.join("fs.img");
-    {
-        let mut from = File::open(image)?;
-        from.seek(SeekFrom::Start(extent.first_lba() * SECTOR))?;
-        let mut to = File::create(&fs_image)?;
-        let copied = std::io::copy(&mut from.take(extent.bytes()), &mut to)?;
-        ensure!(
-            copied == extent.bytes(),
-            "{} ends inside partition {name:?}",
-            image.display()
-        );
-    }
-    let program = |name: &str| {
-        crate::process::find_program(name)
-            .with_context(|| format!("{name} is not installed (Debian package e2fsprogs)"))
-    };
-    Cmd::new(program("e2fsck")?)
-        .args(["-f", "-n"])
-        .arg(&fs_image)
-        .read()?;
+    let mut from = File::open(image)?;
+    from.seek(SeekFrom::Start(extent.first_lba() * SECTOR))?;
+    let mut to = File::create(&fs_image)?;
+    let copied = std::io::copy(&mut from.take(extent.bytes()), &mut to)?;
+    ensure!(
+        copied == extent.bytes(),
+        "{} ends inside partition {name:?}",
+        image.display()
+    );
+    Ok((work, fs_image))
+}
+
+/// An e2fsprogs program, or why it is missing.
+fn e2fsprogs(name: &str) -> Result<PathBuf> {
+    crate::process::find_program(name)
+        .with_context(|| format!("{name} is not installed (Debian package e2fsprogs)"))
+}
+
+/// Copies directory `dir` of file system image `fs_image` into `work/files`
+/// (`debugfs rdump`); returns where the copy of `dir` is.
+fn copy_dir_out(work: &Path, fs_image: &Path, dir: &str) -> Result<PathBuf> {
     let files = work.join("files");
     paths::create_dir(&files)?;
-    Cmd::new(program("debugfs")?)
+    crate::process::Cmd::new(e2fsprogs("debugfs")?)
         .arg("-R")
         .arg(format!("rdump {dir} {}", files.display()))
-        .arg(&fs_image)
+        .arg(fs_image)
         .read()?;
     let leaf = dir
         .trim_end_matches('/')
         .rsplit('/')
         .next()
         .unwrap_or_default();
-    let copied = files.join(leaf);
+    Ok(files.join(leaf))
+}
+
+/// Checks the ext2/3/4 file system a guest made on partition `name`: the
+/// partition is copied out of the image, `e2fsck -fn` (read-only, forced)
+/// must find it consistent, and the files under `dir` (copied out with
+/// `debugfs rdump`) must match the md5 list `dir/sums` the guest wrote
+/// there (`md5sum -c`). Needs e2fsprogs and coreutils on the host.
+#[allow(dead_code, reason = "for the storage scenarios")]
+pub fn check_ext_files(image: &Path, name: &str, dir: &str, sums: &str) -> Result<()> {
+    use crate::process::Cmd;
+    let (work, fs_image) = copy_partition_out(image, name)?;
+    Cmd::new(e2fsprogs("e2fsck")?)
+        .args(["-f", "-n"])
+        .arg(&fs_image)
+        .read()?;
+    let copied = copy_dir_out(&work, &fs_image, dir)?;
     ensure!(
         copied.join(sums).is_file(),
         "the file system on {name:?} has no {dir}/{sums}"
@@ -732,6 +746,55 @@ pub fn check_ext_files(image: &Path, name: &str, dir: &str, sums: &str) -> Resul
         .read()
         .with_context(|| format!("files in {dir} on {name:?} differ from {sums}"))?;
     Ok(())
+}
+
+/// The ext4 file system on partition `name` after a power cut, as the
+/// next mount would find it: its journal replayed (`e2fsck -E
+/// journal_only`, on a copy), then it must check clean (`e2fsck -fn`
+/// exits 0). Returns the md5 (hex) of every regular file under `dir`, by
+/// name relative to `dir`.
+pub fn ext_after_cut(
+    image: &Path,
+    name: &str,
+    dir: &str,
+) -> Result<std::collections::BTreeMap<String, String>> {
+    use crate::process::Cmd;
+    let (work, fs_image) = copy_partition_out(image, name)?;
+    let e2fsck = e2fsprogs("e2fsck")?;
+    // 0: nothing to do, 1: the journal was replayed; anything else is a
+    // file system the replay could not make whole.
+    let replay = std::process::Command::new(&e2fsck)
+        .args(["-E", "journal_only", "-y"])
+        .arg(&fs_image)
+        .output()
+        .with_context(|| format!("running {}", e2fsck.display()))?;
+    ensure!(
+        matches!(replay.status.code(), Some(0 | 1)),
+        "replaying the journal of {name:?} failed ({}):\n{}",
+        replay.status,
+        String::from_utf8_lossy(&replay.stdout)
+    );
+    Cmd::new(&e2fsck)
+        .args(["-f", "-n"])
+        .arg(&fs_image)
+        .read()
+        .with_context(|| format!("the file system on {name:?} is not clean after the cut"))?;
+    let copied = copy_dir_out(&work, &fs_image, dir)?;
+    let mut sums = std::collections::BTreeMap::new();
+    for entry in std::fs::read_dir(&copied)? {
+        let entry = entry?;
+        if !entry.file_type()?.is_file() {
+            continue;
+        }
+        let out = Cmd::new("md5sum").arg(entry.path()).read()?;
+        let sum = out
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        sums.insert(entry.file_name().to_string_lossy().into_owned(), sum);
+    }
+    Ok(sums)
 }
 
 /// Writes `bytes` at byte `offset` of partition `name` (found through the
@@ -837,6 +900,47 @@ mod tests {
             check_ext_files(&image, "ivi-data", "/data", "SUMS").unwrap_err()
         );
         assert!(e.contains("e2fsck"), "{e}");
+    }
+
+    /// After a cut: the files of a clean ext4 file system, by md5; a
+    /// damaged one is an error.
+    #[test]
+    fn reads_a_file_system_after_a_cut() {
+        let mke2fs = crate::process::find_program("mke2fs")
+            .expect("mke2fs is missing: install e2fsprogs (cargo xtask test does)");
+        let image = scratch("cut.img");
+        write_image(&qemu_virt(), &image).unwrap();
+        let tree = scratch("cut-tree");
+        let _ = std::fs::remove_dir_all(&tree);
+        std::fs::create_dir_all(tree.join("pc")).unwrap();
+        std::fs::write(tree.join("pc/1"), b"one\n").unwrap();
+        std::fs::write(tree.join("pc/current"), vec![3u8; 5000]).unwrap();
+        let fs_image = scratch("cut-fs.img");
+        let _ = std::fs::remove_file(&fs_image);
+        Cmd::new(mke2fs)
+            .args(["-q", "-t", "ext4", "-d"])
+            .arg(&tree)
+            .arg(&fs_image)
+            .arg("8M")
+            .read()
+            .unwrap();
+        write_partition(&image, "ivi-data", 0, &std::fs::read(&fs_image).unwrap()).unwrap();
+        let sums = ext_after_cut(&image, "ivi-data", "/pc").unwrap();
+        let md5 = |file: &str| {
+            let out = Cmd::new("md5sum").arg(tree.join(file)).read().unwrap();
+            out.split_whitespace().next().unwrap().to_string()
+        };
+        assert_eq!(sums.len(), 2, "{sums:?}");
+        assert_eq!(sums["1"], md5("pc/1"));
+        assert_eq!(sums["current"], md5("pc/current"));
+
+        // A broken superblock (its magic) is no file system.
+        write_partition(&image, "ivi-data", 1024 + 56, &[0, 0]).unwrap();
+        let e = format!(
+            "{:#}",
+            ext_after_cut(&image, "ivi-data", "/pc").unwrap_err()
+        );
+        assert!(e.contains("replaying the journal"), "{e}");
     }
 
     #[test]

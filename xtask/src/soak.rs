@@ -10,19 +10,25 @@
 //!   journals, each booting on the disk the last one left: every block
 //!   flushed before a cut must be on the disk, nothing outside the
 //!   partitions may change.
+//! - `power-cut-linux [--cuts N]`: the same with the IVI's Linux writing,
+//!   syncing, renaming and removing files on ext4 (default 50; the suite
+//!   makes 1): after each cut its file system must check clean and hold
+//!   every file synced before the cut.
 
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 
 use crate::process::step;
+use crate::scenario::Scenario;
 use crate::scenarios::hostile::{CRASH_LOOP_BOOTS, CRASH_LOOP_CONFIG, crash_loop_of};
 use crate::scenarios::linux::{IVI_CRASH_LOOP_CONFIG, IVI_CRASH_LOOP_RESTARTS, ivi_crash_loop_of};
-use crate::scenarios::storage::{power_cut, power_cut_seed};
+use crate::scenarios::storage::{
+    POWER_CUT_LINUX_CONFIG, power_cut, power_cut_linux, power_cut_seed,
+};
 use crate::{guests, images, paths, prereqs, test};
 
-const USAGE: &str =
-    "usage: cargo xtask soak restarts [--boots N] | ivi [--restarts N] | power-cut [--cuts N]";
+const USAGE: &str = "usage: cargo xtask soak restarts [--boots N] | ivi [--restarts N] | power-cut [--cuts N] | power-cut-linux [--cuts N]";
 
 pub fn command(args: &[String]) -> Result<ExitCode> {
     let count = |flag: &str, args: &[String], default: u64| -> Result<u64> {
@@ -34,31 +40,42 @@ pub fn command(args: &[String]) -> Result<ExitCode> {
     };
     match args.split_first() {
         Some((what, rest)) if what == "restarts" => restarts(count("--boots", rest, 10_000)?),
-        Some((what, rest)) if what == "power-cut" => power_cuts(count("--cuts", rest, 50)?),
+        Some((what, rest)) if what == "power-cut" => {
+            power_cuts("power-cut", power_cut, count("--cuts", rest, 50)?)
+        }
+        Some((what, rest)) if what == "power-cut-linux" => {
+            guests::build_referenced(&[std::path::PathBuf::from(POWER_CUT_LINUX_CONFIG)])?;
+            power_cuts(
+                "power-cut-linux",
+                power_cut_linux,
+                count("--cuts", rest, 50)?,
+            )
+        }
         Some((what, rest)) if what == "ivi" => ivi_restarts(count("--restarts", rest, 100)?),
         _ => bail!(USAGE),
     }
 }
 
-fn power_cuts(cuts: u64) -> Result<ExitCode> {
+/// `cuts` cuts of the series `cut` makes (`cut(n, seed)`: cut `n`).
+fn power_cuts(name: &str, cut: fn(u64, u64) -> Scenario, cuts: u64) -> Result<ExitCode> {
     prereqs::ensure()?;
     images::build_guests()?;
     let seed = power_cut_seed();
     step(format!(
-        "soak power-cut: {cuts} cuts (seed {seed:#x}; POWER_CUT_SEED repeats them)"
+        "soak {name}: {cuts} cuts (seed {seed:#x}; POWER_CUT_SEED repeats them)"
     ));
-    for cut in 0..cuts {
-        let scenario = power_cut(cut, seed);
+    for n in 0..cuts {
+        let scenario = cut(n, seed);
         let (_, result) = test::run_scenario(&scenario);
         if let Err(why) = result {
-            println!("FAILED  soak power-cut: cut {} of {cuts}", cut + 1);
+            println!("FAILED  soak {name}: cut {} of {cuts}", n + 1);
             for line in why.lines() {
                 println!("    {line}");
             }
             return Ok(ExitCode::FAILURE);
         }
     }
-    println!("ok      soak power-cut: {cuts} cuts");
+    println!("ok      soak {name}: {cuts} cuts");
     Ok(ExitCode::SUCCESS)
 }
 

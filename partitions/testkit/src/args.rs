@@ -8,6 +8,11 @@ pub fn value<'a>(bootargs: &'a str, key: &str) -> Option<&'a str> {
     })
 }
 
+/// Whether `bootargs` has the word `key` on its own (a flag).
+pub fn flag(bootargs: &str, key: &str) -> bool {
+    bootargs.split_ascii_whitespace().any(|word| word == key)
+}
+
 /// Parses a hexadecimal number, with or without a `0x` prefix; `_` may
 /// separate digits (`0x4000_0000`).
 pub fn parse_hex(text: &str) -> Option<u64> {

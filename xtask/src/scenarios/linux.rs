@@ -28,16 +28,21 @@ pub(super) fn ivi_boot() -> Scenario {
 }
 
 /// Five reboots, a kernel crash and a watchdog expiry of the Linux
-/// partition, each contained by the hypervisor, then a power-off that stops
-/// it for good, while the cluster's heartbeat (every 20 ms) goes on without
-/// missing a beat, and the hypervisor's heap stays flat. The worst gap
+/// partition, each with its disk writes in flight, contained by the
+/// hypervisor, then a power-off that stops it for good, while the
+/// cluster's heartbeat (every 20 ms) goes on without missing a beat and
+/// every one of its disk reads on the same physical disk succeeds, and
+/// the hypervisor's heap stays flat. The worst gap and disk read are
+/// reported, not judged. The worst gap
 /// between beats is reported, not judged: without -icount it is wall-clock
 /// time under TCG, so a bound on it judges how busy the host is (it went
 /// past the heartbeat's 200 ms LATE mark once in a 100-restart soak while
 /// the machine also built the project).
 pub(super) fn ivi_lifecycle() -> Scenario {
     Scenario::new("ivi-lifecycle", "config/qemu-virt/tests/ivi-lifecycle.toml")
+        .disk(crate::disk::QEMU_VIRT_LAYOUT)
         .timeout(240)
+        .expect(r"^\[ivi\] ivi: lifecycle: writing vda in the background$")
         .expect(r"^\[ivi\] ivi: lifecycle: boot 4, rebooting$")
         // Five reboots, and the panic's own reboot (panic=1).
         .expect_exactly(6, r"^\[hv\] INFO  partition ivi: PSCI SYSTEM_RESET$")
@@ -68,16 +73,46 @@ pub(super) fn ivi_lifecycle() -> Scenario {
             }
             consecutive(&beats)
         })
-        .report(|lines| {
-            let worst = numbers(lines, r"^\[cluster\] heartbeat: .* max_gap_ms=(\d+)$")
-                .into_iter()
-                .max()
-                .unwrap_or(0);
-            let beats = beats(lines, "cluster").len();
-            format!(
-                "cluster heartbeat: {beats} beats, none missed, worst gap {worst} ms (period 20 ms)"
-            )
-        })
+        .cluster_disk_reads_all_succeed()
+        .report(cluster_report)
+}
+
+/// What the cluster saw while the IVI restarted: its heartbeat and its
+/// reads of the shared disk.
+fn cluster_report(lines: &[String]) -> String {
+    let worst_gap = numbers(lines, r"^\[cluster\] heartbeat: .* max_gap_ms=(\d+)$")
+        .into_iter()
+        .max()
+        .unwrap_or(0);
+    let reads = numbers(lines, r"^\[cluster\] heartbeat: disk reads=(\d+) ")
+        .into_iter()
+        .max()
+        .unwrap_or(0);
+    let worst_read = numbers(
+        lines,
+        r"^\[cluster\] heartbeat: disk reads=.* max_us=(\d+) ",
+    )
+    .into_iter()
+    .max()
+    .unwrap_or(0);
+    format!(
+        "cluster heartbeat: {} beats, none missed, worst gap {worst_gap} ms (period 20 ms); {reads} disk reads, worst {worst_read} us",
+        beats(lines, "cluster").len()
+    )
+}
+
+/// Checks for a cluster running `heartbeat disk`.
+trait ClusterDisk {
+    fn cluster_disk_reads_all_succeed(self) -> Self;
+}
+
+impl ClusterDisk for Scenario {
+    /// The cluster found its disk, read it all along, and no read failed.
+    fn cluster_disk_reads_all_succeed(self) -> Self {
+        self.expect(r"^\[cluster\] heartbeat: disk \d+ sectors$")
+            .expect(r"^\[cluster\] heartbeat: disk reads=\d+ .* errors=0$")
+            .expect_none(r"^\[cluster\] heartbeat: disk (read \d+ -> error|reads=.* errors=[1-9])")
+    }
 }
 
 /// The IVI crash-loop config (`cargo xtask soak ivi` writes its own with
@@ -87,12 +122,14 @@ pub const IVI_CRASH_LOOP_CONFIG: &str = "config/qemu-virt/tests/ivi-crashloop.to
 pub const IVI_CRASH_LOOP_RESTARTS: u64 = 100;
 
 /// The IVI (Linux) restarted `restarts` times, by reboot, kernel panic,
-/// watchdog starvation and a stage-2 fault in turn: the cluster's
-/// heartbeat never skips, the hypervisor's heap stays flat, and the worst
-/// heartbeat gap is reported (not judged: see `ivi_lifecycle`). Too long for the suite (Linux boots each
+/// watchdog starvation and a stage-2 fault in turn, each with its disk
+/// writes in flight: the cluster's heartbeat never skips, its reads of the
+/// same disk all succeed, the hypervisor's heap stays flat, and the worst
+/// heartbeat gap and disk read are reported (not judged: see `ivi_lifecycle`). Too long for the suite (Linux boots each
 /// time); `ivi-lifecycle` is its short version.
 pub fn ivi_crash_loop_of(config: &'static str, restarts: u64) -> Scenario {
     Scenario::new("ivi-crash-loop", config)
+        .disk(crate::disk::QEMU_VIRT_LAYOUT)
         .timeout(60 + 30 * restarts)
         .expect(&format!(
             r"^\[ivi\] ivi: crashloop: done after {restarts} restarts, powering off$"
@@ -106,14 +143,6 @@ pub fn ivi_crash_loop_of(config: &'static str, restarts: u64) -> Scenario {
             "restarts leave the hypervisor's heap as it was",
             super::hostile::heap_flat,
         )
-        .report(|lines| {
-            let worst = numbers(lines, r"^\[cluster\] heartbeat: .* max_gap_ms=(\d+)$")
-                .into_iter()
-                .max()
-                .unwrap_or(0);
-            format!(
-                "cluster heartbeat: {} beats, none missed, worst gap {worst} ms (period 20 ms)",
-                beats(lines, "cluster").len()
-            )
-        })
+        .cluster_disk_reads_all_succeed()
+        .report(cluster_report)
 }

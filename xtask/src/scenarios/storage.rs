@@ -296,12 +296,8 @@ pub const POWER_CUT_CUTS: u64 = 3;
 /// cut boots on the disk the previous one left: the journals recover
 /// their position from it.
 pub fn power_cut(cut: u64, seed: u64) -> Scenario {
-    // xorshift: the flushes to wait for, 1..=24 reports from each journal.
-    let mut x = seed ^ (cut.wrapping_add(1)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    let wait = 1 + (x % 24) as usize;
+    // The flushes to wait for: 1..=24 reports from each journal.
+    let wait = 1 + (xorshift(seed, cut) % 24) as usize;
     let name: &'static str = format!("power-cut-{}", cut + 1).leak();
     Scenario::new(name, POWER_CUT_CONFIG)
         .disk_left_by("power-cut", crate::disk::QEMU_VIRT_LAYOUT)
@@ -329,6 +325,130 @@ pub fn power_cut(cut: u64, seed: u64) -> Scenario {
                 flushed(lines, "ivi").last()
             )
         })
+}
+
+/// The Linux power-cut config: the IVI writes files on ext4.
+pub const POWER_CUT_LINUX_CONFIG: &str = "config/qemu-virt/tests/power-cut-linux.toml";
+/// Linux cuts in the suite's run; `cargo xtask soak power-cut-linux` makes
+/// more.
+pub const POWER_CUT_LINUX_CUTS: u64 = 1;
+
+/// Cut number `cut` (from 0) of a series with a real file system: the
+/// IVI's Linux writes, syncs, replaces (by rename) and removes files on
+/// ext4 (`ivi.test=powercut`) while the cluster flushes its journal, and
+/// QEMU is killed (SIGKILL) after a number of synced files drawn from
+/// `seed`. Then the IVI's file system, its journal replayed as the next
+/// mount would, checks clean; every file it reported synced (and did not
+/// start to remove) is there with its contents; `current` holds the last
+/// synced replacement or a later one, never a mix; the cluster's flushed
+/// blocks are on the disk; nothing outside the partitions changed. Each
+/// cut boots on the disk the previous one left.
+pub fn power_cut_linux(cut: u64, seed: u64) -> Scenario {
+    let wait = 1 + (xorshift(seed, cut) % 12) as usize;
+    let name: &'static str = format!("power-cut-linux-{}", cut + 1).leak();
+    Scenario::new(name, POWER_CUT_LINUX_CONFIG)
+        .disk_left_by("power-cut-linux", crate::disk::QEMU_VIRT_LAYOUT)
+        .timeout(150)
+        .expect(r"^\[ivi\] ivi: powercut: mounted, next file \d+$")
+        .expect(r"^\[cluster\] journal: recovered seq=\d+$")
+        .expect_none(r"ivi: powercut: .*(failed)|journal: .*error|PANIC|FATAL")
+        .stop_when(&format!("{wait} files synced by the IVI"), move |lines| {
+            !flushed(lines, "cluster").is_empty() && synced_files(lines).len() >= wait
+        })
+        .check_disk_against_lines(
+            "the IVI's file system checks clean and holds every file synced before the cut",
+            |image, lines| {
+                let found = crate::disk::ext_after_cut(image, "ivi-data", "/pc")
+                    .map_err(|e| format!("{e:#}"))?;
+                check_synced_files(lines, &found)
+            },
+        )
+        .check_disk_against_lines("every journal block the cluster flushed is on the disk", |image, lines| {
+            check_journal(image, "cluster-odo", flushed(lines, "cluster").last().copied())
+        })
+        .writes_only_inside(&["cluster-odo", "ivi-data"])
+        .report(move |lines| {
+            format!(
+                "cut after {wait} synced files (seed {seed:#x}): the IVI synced {} files, the cluster flushed seq {:?}",
+                synced_files(lines).len(),
+                flushed(lines, "cluster").last()
+            )
+        })
+}
+
+/// The files the IVI reported synced, with their md5s, in order.
+fn synced_files(lines: &[String]) -> Vec<(String, String)> {
+    let re = regex::Regex::new(r"^\[ivi\] ivi: powercut: synced (\d+) ([0-9a-f]{32})$").unwrap();
+    lines
+        .iter()
+        .filter_map(|l| {
+            let c = re.captures(l)?;
+            Some((c[1].to_string(), c[2].to_string()))
+        })
+        .collect()
+}
+
+/// Checks what the IVI's file system holds after the cut (`found`: md5 by
+/// file name) against what it said it did before.
+fn check_synced_files(
+    lines: &[String],
+    found: &std::collections::BTreeMap<String, String>,
+) -> Result<(), String> {
+    let removing = numbers(lines, r"^\[ivi\] ivi: powercut: removing (\d+)$");
+    let synced = synced_files(lines);
+    if synced.is_empty() {
+        return Err("the IVI reported no synced file".into());
+    }
+    for (file, md5) in &synced {
+        if removing.iter().any(|r| r.to_string() == *file) {
+            continue;
+        }
+        match found.get(file) {
+            Some(sum) if sum == md5 => {}
+            Some(sum) => return Err(format!("/pc/{file} was synced with md5 {md5}, holds {sum}")),
+            None => return Err(format!("/pc/{file} was synced, it is not there")),
+        }
+    }
+    // `current`: the replacement synced last, or one begun after it.
+    let replacing =
+        regex::Regex::new(r"^\[ivi\] ivi: powercut: replacing current with ([0-9a-f]{32})$")
+            .unwrap();
+    let last_synced = lines
+        .iter()
+        .rposition(|l| l == "[ivi] ivi: powercut: synced current");
+    if let Some(at) = last_synced {
+        let replacements: Vec<(usize, &str)> = lines
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| Some((i, replacing.captures(l)?.get(1)?.as_str())))
+            .collect();
+        let synced_one = replacements.iter().rfind(|&&(i, _)| i < at);
+        let later = replacements.iter().filter(|&&(i, _)| i > at);
+        let allowed: Vec<&str> = synced_one
+            .into_iter()
+            .chain(later)
+            .map(|&(_, sum)| sum)
+            .collect();
+        match found.get("current") {
+            Some(sum) if allowed.contains(&sum.as_str()) => {}
+            Some(sum) => {
+                return Err(format!(
+                    "/pc/current holds md5 {sum}, none of the replacements {allowed:?}"
+                ));
+            }
+            None => return Err("/pc/current was synced, it is not there".into()),
+        }
+    }
+    Ok(())
+}
+
+/// Cut `cut`'s pseudo-random number in the series of `seed`.
+fn xorshift(seed: u64, cut: u64) -> u64 {
+    let mut x = seed ^ (cut.wrapping_add(1)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    x
 }
 
 /// The sequence numbers partition `tag` reported flushed, in order.
@@ -369,4 +489,65 @@ fn check_journal(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    const A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+    const C: &str = "cccccccccccccccccccccccccccccccc";
+
+    fn lines(text: &str) -> Vec<String> {
+        text.lines().map(|l| l.trim().to_string()).collect()
+    }
+
+    fn found(files: &[(&str, &str)]) -> BTreeMap<String, String> {
+        files
+            .iter()
+            .map(|&(f, s)| (f.to_string(), s.to_string()))
+            .collect()
+    }
+
+    /// The log of a run: files 1 and 2 synced, 1 removed, `current`
+    /// replaced by A (synced), then by B (cut before its sync line).
+    fn run() -> Vec<String> {
+        lines(&format!(
+            "[ivi] ivi: powercut: synced 1 {A}
+             [ivi] ivi: powercut: replacing current with {A}
+             [ivi] ivi: powercut: synced current
+             [ivi] ivi: powercut: synced 2 {C}
+             [ivi] ivi: powercut: removing 1
+             [ivi] ivi: powercut: replacing current with {B}"
+        ))
+    }
+
+    #[test]
+    fn a_disk_with_every_synced_file_passes() {
+        let run = run();
+        assert_eq!(
+            check_synced_files(&run, &found(&[("2", C), ("current", A)])),
+            Ok(())
+        );
+        // The replacement begun after the last synced one may be there too,
+        // and a file being removed may be there or not.
+        assert_eq!(
+            check_synced_files(&run, &found(&[("1", A), ("2", C), ("current", B)])),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn a_lost_or_changed_file_fails() {
+        let run = run();
+        assert!(check_synced_files(&run, &found(&[("current", A)])).is_err());
+        assert!(check_synced_files(&run, &found(&[("2", A), ("current", A)])).is_err());
+        // `current` older than its last synced replacement, or missing.
+        assert!(check_synced_files(&run, &found(&[("2", C), ("current", C)])).is_err());
+        assert!(check_synced_files(&run, &found(&[("2", C)])).is_err());
+        // Nothing synced: the cut came too early to judge anything.
+        assert!(check_synced_files(&[], &found(&[])).is_err());
+    }
 }

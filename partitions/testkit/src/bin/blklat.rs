@@ -72,10 +72,8 @@ fn main() -> ! {
         Some("spin") => Wait::Spin,
         _ => Wait::Yield,
     };
-    let dump = args::value(bootargs, "blklat.dump").is_some()
-        || bootargs
-            .split_ascii_whitespace()
-            .any(|w| w == "blklat.dump");
+    let dump =
+        args::value(bootargs, "blklat.dump").is_some() || args::flag(bootargs, "blklat.dump");
 
     let node = match virtio_blk::find() {
         Found::Device(node) => node,
@@ -274,10 +272,8 @@ fn percentile(sorted: &[u32], p: usize) -> u32 {
     sorted[rank.min(sorted.len()) - 1]
 }
 
-/// Counter ticks in whole microseconds (rounded to nearest).
 fn us(ticks: u32) -> u64 {
-    let hz = timer::frequency().max(1);
-    (u64::from(ticks) * 1_000_000 + hz / 2) / hz
+    timer::ticks_to_us(u64::from(ticks))
 }
 
 /// After a failure that leaves the device unusable (no completion, needs

@@ -32,6 +32,12 @@ pub fn ticks_to_ms(ticks: u64) -> u64 {
     ticks * 1000 / frequency()
 }
 
+/// Counter ticks in whole microseconds (rounded to nearest).
+pub fn ticks_to_us(ticks: u64) -> u64 {
+    let hz = frequency().max(1);
+    (ticks * 1_000_000 + hz / 2) / hz
+}
+
 /// Fires when the counter reaches `deadline` (CNTV_CVAL_EL0).
 pub fn set_cval(deadline: u64) {
     // SAFETY: programs this vCPU's virtual timer.
