@@ -9,8 +9,10 @@
 
 use std::fmt::Write as _;
 
-use crate::model::{Criticality, MemoryMap, OnFault, Region};
-use crate::owned::{Loaded, OwnedDevice, OwnedDisk, OwnedDiskExtent, OwnedPartition, OwnedStorage};
+use crate::model::{Criticality, MemoryMap, OnFault, Region, ScreenRect};
+use crate::owned::{
+    Loaded, OwnedDevice, OwnedDisk, OwnedDiskExtent, OwnedDisplay, OwnedPartition, OwnedStorage,
+};
 
 const MODEL: &str = "::config::model";
 
@@ -40,6 +42,11 @@ pub fn rust_source(loaded: &Loaded) -> String {
     let _ = writeln!(out, "    storage: &[");
     for s in &system.storage {
         let _ = writeln!(out, "        {},", storage(s));
+    }
+    let _ = writeln!(out, "    ],");
+    let _ = writeln!(out, "    displays: &[");
+    for d in &system.displays {
+        let _ = writeln!(out, "        {},", display(d));
     }
     let _ = writeln!(out, "    ],");
     let _ = writeln!(out, "}};");
@@ -90,6 +97,32 @@ fn write_partition(out: &mut String, p: &OwnedPartition) {
         on_fault(p.on_fault)
     );
     let _ = writeln!(out, "            watchdog: {},", p.watchdog);
+    let _ = writeln!(out, "            views: &[");
+    for v in &p.views {
+        let _ = writeln!(
+            out,
+            "                {MODEL}::View {{ display: {}, rect: {} }},",
+            v.display,
+            screen_rect(v.rect)
+        );
+    }
+    let _ = writeln!(out, "            ],");
+    let _ = writeln!(out, "            protected: &[");
+    for r in &p.protected {
+        let _ = writeln!(
+            out,
+            "                {MODEL}::Protected {{ display: {}, rect: {} }},",
+            r.display,
+            screen_rect(r.rect)
+        );
+    }
+    let _ = writeln!(out, "            ],");
+    let _ = writeln!(out, "            display_memory: {:#x},", p.display_memory);
+    let _ = writeln!(
+        out,
+        "            display_resources: {},",
+        p.display_resources
+    );
     let _ = writeln!(out, "        }},");
 }
 
@@ -107,17 +140,44 @@ fn device(d: &OwnedDevice) -> String {
 fn storage(s: &OwnedStorage) -> String {
     let regions: Vec<String> = s.regions.iter().map(|r| region(*r)).collect();
     let interrupts: Vec<String> = s.interrupts.iter().map(u32::to_string).collect();
-    let home_cpu = match s.home_cpu {
-        Some(cpu) => format!("::core::option::Option::Some({cpu:#x})"),
-        None => "::core::option::Option::None".to_owned(),
-    };
     format!(
-        "{MODEL}::Storage {{ name: {:?}, device: {:?}, regions: &[{}], interrupts: &[{}], home_cpu: {home_cpu} }}",
+        "{MODEL}::Storage {{ name: {:?}, device: {:?}, regions: &[{}], interrupts: &[{}], home_cpu: {} }}",
         s.name,
         s.device,
         regions.join(", "),
-        interrupts.join(", ")
+        interrupts.join(", "),
+        option_cpu(s.home_cpu)
     )
+}
+
+fn display(d: &OwnedDisplay) -> String {
+    let regions: Vec<String> = d.regions.iter().map(|r| region(*r)).collect();
+    let interrupts: Vec<String> = d.interrupts.iter().map(u32::to_string).collect();
+    format!(
+        "{MODEL}::Display {{ name: {:?}, device: {:?}, regions: &[{}], interrupts: &[{}], width: {}, height: {}, refresh_hz: {}, home_cpu: {} }}",
+        d.name,
+        d.device,
+        regions.join(", "),
+        interrupts.join(", "),
+        d.width,
+        d.height,
+        d.refresh_hz,
+        option_cpu(d.home_cpu)
+    )
+}
+
+fn screen_rect(r: ScreenRect) -> String {
+    format!(
+        "{MODEL}::ScreenRect {{ x: {}, y: {}, width: {}, height: {} }}",
+        r.x, r.y, r.width, r.height
+    )
+}
+
+fn option_cpu(cpu: Option<u64>) -> String {
+    match cpu {
+        Some(cpu) => format!("::core::option::Option::Some({cpu:#x})"),
+        None => "::core::option::Option::None".to_owned(),
+    }
 }
 
 fn disk(d: &OwnedDisk) -> String {

@@ -31,8 +31,9 @@ pub const DEVICE_WINDOW_SIZE: u64 = 0x0200_0000;
 
 /// Virtual virtio-mmio transports (virtio spec 1.x, "Virtio Over MMIO"),
 /// one slot every `VIRTIO_STRIDE` bytes from `VIRTIO_BASE`, as QEMU lays
-/// out its own. A partition's disks take slots 0, 1, ... in config order;
-/// other virtio devices will follow them. The whole window is kept clear
+/// out its own. A partition's disks take slots 0, 1, ... in config order,
+/// and its virtio-gpu device, if it has views, the slot after them
+/// (`config::model::Partition::gpu_slot`). The whole window is kept clear
 /// of guest memory and passthrough devices in every partition, however
 /// many slots it uses.
 pub const VIRTIO_BASE: u64 = 0x0b00_0000;
@@ -73,6 +74,10 @@ pub const fn is_reserved_intid(intid: u32) -> bool {
     }
     intid >= VIRTIO_FIRST_INTID && intid < VIRTIO_FIRST_INTID + VIRTIO_SLOTS as u32
 }
+
+/// Scanouts of a virtio-gpu device (the virtio spec's
+/// `VIRTIO_GPU_MAX_SCANOUTS`): a partition has at most this many views.
+pub const GPU_MAX_SCANOUTS: usize = 16;
 
 /// Bytes in a disk sector: `lba` and `sectors` in a config count these.
 pub const SECTOR_SIZE: u64 = 512;

@@ -34,8 +34,8 @@ mod validate;
 pub use diag::{Diagnostic, line_col};
 #[cfg(feature = "std")]
 pub use owned::{
-    Loaded, OwnedDevice, OwnedDisk, OwnedDiskExtent, OwnedHypervisor, OwnedInitrd, OwnedPartition,
-    OwnedStorage, OwnedSystem,
+    Loaded, OwnedDevice, OwnedDisk, OwnedDiskExtent, OwnedDisplay, OwnedHypervisor, OwnedInitrd,
+    OwnedPartition, OwnedStorage, OwnedSystem,
 };
 
 #[cfg(feature = "std")]

@@ -5,7 +5,7 @@
 //! the device tree it is actually booted with.
 
 /// A whole system: the hypervisor's own reservation, its partitions, and
-/// the block devices it mediates for them.
+/// the block devices and displays it mediates for them.
 #[derive(Debug, Clone, Copy)]
 pub struct System {
     /// Board folder name under `board/`, e.g. `qemu-virt`.
@@ -15,6 +15,9 @@ pub struct System {
     /// Physical block devices the hypervisor drives itself and serves to
     /// partitions as virtual disks ([`Partition::disks`]), in config order.
     pub storage: &'static [Storage],
+    /// Physical displays the hypervisor drives itself and composes the
+    /// partitions' [`View`]s onto, in config order.
+    pub displays: &'static [Display],
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -149,6 +152,105 @@ pub enum DiskExtent {
     Lba { start: u64, sectors: u64 },
 }
 
+/// A physical display behind a virtio-gpu device on a virtio-mmio
+/// transport, owned by the hypervisor: its compositor draws the partitions'
+/// [`View`]s on it, highest [`Partition::priority`] on top, and keeps each
+/// [`Protected`] region showing what its safety partition drew. No
+/// partition maps its registers or receives its interrupts.
+#[derive(Debug, Clone, Copy)]
+pub struct Display {
+    /// `[a-z][a-z0-9-]{0,15}`, unique among displays.
+    pub name: &'static str,
+    /// Device-tree path of the virtio-mmio node (`compatible =
+    /// "virtio,mmio"`) in the board DTB, aliases resolved. Not the console,
+    /// not a [`Storage`] device or another display, not passed through to
+    /// any partition (nor is anything sharing one of its 4 KiB pages or
+    /// interrupts). That a GPU sits behind the transport is checked when
+    /// the hypervisor probes it.
+    pub device: &'static str,
+    /// MMIO ranges, exactly as the board DT's `reg` gives them.
+    pub regions: &'static [Region],
+    /// GIC INTIDs (SPIs) the device raises, from the board DT.
+    pub interrupts: &'static [u32],
+    /// Width of the screen in pixels, 1..=4096.
+    pub width: u32,
+    /// Height of the screen in pixels, 1..=4096.
+    pub height: u32,
+    /// Refresh rate in Hz, 1..=240 (60 unless configured): how often the
+    /// compositor presents a frame.
+    pub refresh_hz: u32,
+    /// The core (MPIDR affinity, as [`Partition::cpus`]) the compositor
+    /// runs on: a core of the board that belongs to no partition of
+    /// criticality other than [`Criticality::Qm`]. `None`: the hypervisor's
+    /// choice (its service core).
+    pub home_cpu: Option<u64>,
+}
+
+/// A rectangle on a physical display, in pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScreenRect {
+    /// Left edge, from the display's left edge.
+    pub x: u32,
+    /// Top edge, from the display's top edge.
+    pub y: u32,
+    /// At least 1.
+    pub width: u32,
+    /// At least 1.
+    pub height: u32,
+}
+
+impl ScreenRect {
+    /// Whether the two rectangles have a pixel in common (touching edges
+    /// do not count).
+    pub const fn overlaps(&self, other: &ScreenRect) -> bool {
+        let (a, b) = (self.edges(), other.edges());
+        a.0 < b.2 && b.0 < a.2 && a.1 < b.3 && b.1 < a.3
+    }
+
+    /// Whether every pixel of `inner` is one of this rectangle's.
+    pub const fn contains(&self, inner: &ScreenRect) -> bool {
+        let (a, b) = (self.edges(), inner.edges());
+        a.0 <= b.0 && a.1 <= b.1 && b.2 <= a.2 && b.3 <= a.3
+    }
+
+    /// Left, top, right and bottom (exclusive) edges, in 64 bits so that
+    /// nothing overflows.
+    const fn edges(&self) -> (u64, u64, u64, u64) {
+        (
+            self.x as u64,
+            self.y as u64,
+            self.x as u64 + self.width as u64,
+            self.y as u64 + self.height as u64,
+        )
+    }
+}
+
+/// A partition's window onto a [`Display`]: one scanout of its virtio-gpu
+/// device (scanout n is the partition's view n), shown at `rect`. Where
+/// views of several partitions overlap, the partition with the higher
+/// [`Partition::priority`] is on top.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct View {
+    /// Index into [`System::displays`].
+    pub display: usize,
+    /// Where on the display, in the display's pixels: lies inside the
+    /// display, and overlaps neither another view of the same partition on
+    /// that display nor a view of another partition of the same priority.
+    pub rect: ScreenRect,
+}
+
+/// A region of a [`Display`] that a safety partition protects: whatever
+/// the views above it, the compositor shows the partition's own pixels
+/// there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Protected {
+    /// Index into [`System::displays`].
+    pub display: usize,
+    /// Lies entirely inside one of the same partition's [`View`]s on that
+    /// display, and overlaps no other partition's protected region.
+    pub rect: ScreenRect,
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct Partition {
     /// `[a-z][a-z0-9-]{0,15}`; tags console output and log lines.
@@ -178,4 +280,109 @@ pub struct Partition {
     /// Give the partition a virtual SP805 watchdog (see `layout`). When the
     /// guest stops feeding it, the partition is handled per `on_fault`.
     pub watchdog: bool,
+    /// The partition's windows onto the displays, at most
+    /// `layout::GPU_MAX_SCANOUTS`; view n is scanout n of
+    /// its virtio-gpu device (see [`Partition::gpu_slot`]). Empty: no
+    /// virtio-gpu device.
+    pub views: &'static [View],
+    /// Screen regions the partition protects. Only a partition whose
+    /// criticality is not [`Criticality::Qm`] has any.
+    pub protected: &'static [Protected],
+    /// Bytes of host memory the hypervisor gives the partition's display
+    /// buffers (virtio-gpu resources): a whole number of MiB, 1 to 512 MiB;
+    /// by default twice its views' pixels at 4 bytes each. 0 without
+    /// views.
+    pub display_memory: u64,
+    /// How many virtio-gpu resources the partition may have at once,
+    /// 1..=1024 (64 unless configured). 0 without views.
+    pub display_resources: u32,
+}
+
+impl Partition {
+    /// The virtio-mmio slot of the partition's virtio-gpu device (after its
+    /// disks), if it has views. The validator has checked that it is below
+    /// `layout::VIRTIO_SLOTS`.
+    pub const fn gpu_slot(&self) -> Option<usize> {
+        if self.views.is_empty() {
+            None
+        } else {
+            Some(self.disks.len())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const fn rect(x: u32, y: u32, width: u32, height: u32) -> ScreenRect {
+        ScreenRect {
+            x,
+            y,
+            width,
+            height,
+        }
+    }
+
+    #[test]
+    fn rectangles_overlap_when_they_share_a_pixel() {
+        let a = rect(0, 0, 100, 50);
+        assert!(a.overlaps(&a));
+        assert!(a.overlaps(&rect(99, 49, 10, 10)), "corner pixel");
+        assert!(rect(99, 49, 10, 10).overlaps(&a));
+        assert!(a.overlaps(&rect(10, 10, 1, 1)), "inside");
+        assert!(!a.overlaps(&rect(100, 0, 10, 50)), "touching on the right");
+        assert!(!a.overlaps(&rect(0, 50, 100, 10)), "touching below");
+        assert!(!rect(0, 50, 100, 10).overlaps(&a));
+        // No overflow at the edge of u32.
+        let far = rect(u32::MAX, u32::MAX, u32::MAX, u32::MAX);
+        assert!(far.overlaps(&far));
+        assert!(!far.overlaps(&a));
+    }
+
+    #[test]
+    fn rectangles_contain_their_parts() {
+        let view = rect(640, 160, 640, 400);
+        assert!(view.contains(&view));
+        assert!(view.contains(&rect(640, 160, 640, 40)), "top strip");
+        assert!(view.contains(&rect(1279, 559, 1, 1)), "last pixel");
+        assert!(!view.contains(&rect(1279, 559, 2, 1)), "one past");
+        assert!(!view.contains(&rect(639, 160, 10, 10)), "one before");
+        assert!(!rect(640, 160, 10, 10).contains(&view));
+    }
+
+    #[test]
+    fn the_gpu_takes_the_slot_after_the_disks() {
+        const DISK: Disk = Disk {
+            storage: 0,
+            extent: DiskExtent::Gpt("data"),
+            read_only: false,
+        };
+        const VIEW: View = View {
+            display: 0,
+            rect: rect(0, 0, 1280, 800),
+        };
+        let partition = |disks: &'static [Disk], views: &'static [View]| Partition {
+            name: "p",
+            criticality: Criticality::Qm,
+            priority: 1,
+            cpus: &[1],
+            memory: &[],
+            devices: &[],
+            disks,
+            image: &[],
+            initrd: &[],
+            bootargs: "",
+            on_fault: OnFault::Stop,
+            watchdog: false,
+            views,
+            protected: &[],
+            display_memory: if views.is_empty() { 0 } else { 8 << 20 },
+            display_resources: if views.is_empty() { 0 } else { 64 },
+        };
+        assert_eq!(partition(&[], &[]).gpu_slot(), None);
+        assert_eq!(partition(&[DISK, DISK], &[]).gpu_slot(), None);
+        assert_eq!(partition(&[], &[VIEW]).gpu_slot(), Some(0));
+        assert_eq!(partition(&[DISK, DISK], &[VIEW, VIEW]).gpu_slot(), Some(2));
+    }
 }

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use crate::layout;
-use crate::model::{Criticality, MemoryMap, OnFault, Region};
+use crate::model::{Criticality, MemoryMap, OnFault, Protected, Region, ScreenRect, View};
 
 /// A config that passed validation, and what it was built from.
 #[derive(Debug, Clone)]
@@ -28,6 +28,8 @@ pub struct OwnedSystem {
     pub partitions: Vec<OwnedPartition>,
     /// The mediated block devices, in config order.
     pub storage: Vec<OwnedStorage>,
+    /// The displays, in config order.
+    pub displays: Vec<OwnedDisplay>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +59,22 @@ pub struct OwnedPartition {
     pub on_fault: OnFault,
     /// Whether the partition has the virtual SP805 watchdog.
     pub watchdog: bool,
+    /// Its views; view n is scanout n of its virtio-gpu device.
+    pub views: Vec<View>,
+    /// The screen regions it protects.
+    pub protected: Vec<Protected>,
+    /// Bytes of display memory (0 without views).
+    pub display_memory: u64,
+    /// Most virtio-gpu resources at once (0 without views).
+    pub display_resources: u32,
+}
+
+impl OwnedPartition {
+    /// The virtio-mmio slot of its virtio-gpu device, as
+    /// [`crate::model::Partition::gpu_slot`].
+    pub fn gpu_slot(&self) -> Option<usize> {
+        (!self.views.is_empty()).then_some(self.disks.len())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +105,21 @@ pub struct OwnedStorage {
     pub regions: Vec<Region>,
     /// GIC INTIDs (SPIs), from the device tree.
     pub interrupts: Vec<u32>,
+    pub home_cpu: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedDisplay {
+    pub name: String,
+    /// Device-tree path of the virtio-mmio node, alias resolved.
+    pub device: String,
+    /// The node's `reg`, as the device tree gives it.
+    pub regions: Vec<Region>,
+    /// GIC INTIDs (SPIs), from the device tree.
+    pub interrupts: Vec<u32>,
+    pub width: u32,
+    pub height: u32,
+    pub refresh_hz: u32,
     pub home_cpu: Option<u64>,
 }
 
@@ -149,6 +182,24 @@ impl OwnedSystem {
                 irqs.join(", ")
             );
         }
+        for d in &self.displays {
+            let regions: Vec<String> = d.regions.iter().map(|r| range(r.base, r.size)).collect();
+            let irqs: Vec<String> = d.interrupts.iter().map(u32::to_string).collect();
+            let home = d
+                .home_cpu
+                .map_or_else(|| "the service core".to_owned(), |c| format!("cpu {c}"));
+            let _ = writeln!(
+                out,
+                "display \"{}\": {} at {} interrupts [{}], {}x{} at {} Hz, compositor on {home}",
+                d.name,
+                d.device,
+                regions.join(", "),
+                irqs.join(", "),
+                d.width,
+                d.height,
+                d.refresh_hz
+            );
+        }
         for p in &self.partitions {
             let cpus: Vec<String> = p.cpus.iter().map(u64::to_string).collect();
             let _ = writeln!(
@@ -193,6 +244,32 @@ impl OwnedSystem {
                     if d.read_only { ", read-only" } else { "" }
                 );
             }
+            if let Some(slot) = p.gpu_slot() {
+                let _ = writeln!(
+                    out,
+                    "  gpu (virtio-mmio guest {:#x}, INTID {}): {} of display memory, {} resources",
+                    layout::virtio_slot_base(slot),
+                    layout::virtio_slot_intid(slot),
+                    size(p.display_memory),
+                    p.display_resources
+                );
+            }
+            for (scanout, v) in p.views.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "  view {scanout} on display \"{}\": {}",
+                    self.display_name(v.display),
+                    rect(&v.rect)
+                );
+            }
+            for r in &p.protected {
+                let _ = writeln!(
+                    out,
+                    "  protected on display \"{}\": {}",
+                    self.display_name(r.display),
+                    rect(&r.rect)
+                );
+            }
             let _ = writeln!(out, "  image {} ({} bytes)", p.image.display(), p.image_len);
             if let Some(initrd) = &p.initrd {
                 let _ = writeln!(
@@ -208,6 +285,23 @@ impl OwnedSystem {
         }
         out
     }
+}
+
+impl OwnedSystem {
+    fn display_name(&self, index: usize) -> &str {
+        self.displays.get(index).map_or("?", |d| d.name.as_str())
+    }
+}
+
+/// `WxH at (x, y)`, the form messages and the summary show a rectangle on
+/// a display in.
+pub(crate) fn rect(r: &ScreenRect) -> String {
+    rect_of(r.x.into(), r.y.into(), r.width.into(), r.height.into())
+}
+
+/// [`rect`] of values not yet known to fit a [`ScreenRect`].
+pub(crate) fn rect_of(x: u64, y: u64, width: u64, height: u64) -> String {
+    format!("{width}x{height} at ({x}, {y})")
 }
 
 /// `base..end` in hex, the form every message uses for a range.

@@ -21,6 +21,23 @@ pub struct RawConfig {
     pub partition: Option<Spanned<Vec<Spanned<RawPartition>>>>,
     #[serde(default)]
     pub storage: Option<Spanned<Vec<Spanned<RawStorage>>>>,
+    #[serde(default)]
+    pub display: Option<Spanned<Vec<Spanned<RawDisplay>>>>,
+}
+
+/// A `[[display]]` table: a physical display the hypervisor composes the
+/// partitions' views onto.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDisplay {
+    pub name: Spanned<Str>,
+    pub device: Spanned<Str>,
+    pub width: Spanned<Int>,
+    pub height: Spanned<Int>,
+    #[serde(default)]
+    pub refresh_hz: Option<Spanned<Int>>,
+    #[serde(default)]
+    pub home_cpu: Option<Spanned<Int>>,
 }
 
 /// A `[[storage]]` table: a physical block device the hypervisor mediates.
@@ -68,6 +85,25 @@ pub struct RawPartition {
     pub devices: Option<Spanned<Vec<Spanned<RawDevice>>>>,
     #[serde(default)]
     pub disks: Option<Spanned<Vec<Spanned<RawDisk>>>>,
+    #[serde(default)]
+    pub views: Option<Spanned<Vec<Spanned<RawScreenRect>>>>,
+    #[serde(default)]
+    pub protected: Option<Spanned<Vec<Spanned<RawScreenRect>>>>,
+    #[serde(default)]
+    pub display_memory_mib: Option<Spanned<Int>>,
+    #[serde(default)]
+    pub display_resources: Option<Spanned<Int>>,
+}
+
+/// A `views` or `protected` entry: a rectangle on a named display.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScreenRect {
+    pub display: Spanned<Str>,
+    pub x: Spanned<Int>,
+    pub y: Spanned<Int>,
+    pub width: Spanned<Int>,
+    pub height: Spanned<Int>,
 }
 
 /// A `disks` entry. Which of `gpt` and `lba`/`sectors` may go together is
@@ -364,6 +400,65 @@ home_cpu = 0
         );
     }
 
+    const DISPLAY: &str = r#"
+[[display]]
+name = "center"
+device = "/virtio_mmio@a003c00"
+width = 1280
+height = 800
+"#;
+
+    #[test]
+    fn parses_displays_views_and_protected() {
+        let text = format!(
+            "{}{DISPLAY}",
+            GOOD.replace(
+                "watchdog = true",
+                "watchdog = true\nviews = [ { display = \"center\", x = 0, y = 0, width = 1280, height = 800 } ]\nprotected = [ { display = \"center\", x = 0, y = 760, width = 1280, height = 40 } ]\ndisplay_memory_mib = 16\ndisplay_resources = 8"
+            )
+        );
+        let raw = parse(&text).unwrap();
+        let displays = raw.display.unwrap().into_inner();
+        let d = displays[0].get_ref();
+        assert_eq!(d.name.get_ref().0, "center");
+        assert_eq!(d.device.get_ref().0, "/virtio_mmio@a003c00");
+        assert_eq!((d.width.get_ref().0, d.height.get_ref().0), (1280, 800));
+        assert!(d.refresh_hz.is_none() && d.home_cpu.is_none());
+        let partitions = raw.partition.unwrap().into_inner();
+        let p = partitions[0].get_ref();
+        let view = p.views.as_ref().unwrap().get_ref()[0].get_ref();
+        assert_eq!(view.display.get_ref().0, "center");
+        assert_eq!(view.width.get_ref().0, 1280);
+        let protected = p.protected.as_ref().unwrap().get_ref()[0].get_ref();
+        assert_eq!(
+            (protected.y.get_ref().0, protected.height.get_ref().0),
+            (760, 40)
+        );
+        assert_eq!(p.display_memory_mib.as_ref().unwrap().get_ref().0, 16);
+        assert_eq!(p.display_resources.as_ref().unwrap().get_ref().0, 8);
+        // All optional.
+        let raw = parse(GOOD).unwrap();
+        assert!(raw.display.is_none());
+        let partitions = raw.partition.unwrap().into_inner();
+        let p = partitions[0].get_ref();
+        assert!(p.views.is_none() && p.protected.is_none());
+        assert!(p.display_memory_mib.is_none() && p.display_resources.is_none());
+    }
+
+    #[test]
+    fn a_view_needs_every_key() {
+        let text = GOOD.replace(
+            "watchdog = true",
+            "views = [ { display = \"center\", x = 0, y = 0, width = 1280 } ]",
+        );
+        let (_, message) = err(&text);
+        assert_eq!(message, "missing required key `height`");
+        let text = format!("{GOOD}{}", DISPLAY.replace("height = 800\n", ""));
+        let (at, message) = err(&text);
+        assert_eq!(at, "[[display]]");
+        assert_eq!(message, "missing required key `height`");
+    }
+
     #[test]
     fn unknown_key_in_storage_and_disk() {
         let text = format!("{GOOD}{}", STORAGE.replace("home_cpu", "cpu"));
@@ -453,7 +548,22 @@ home_cpu = 0
     fn keys_are_introspectable() {
         assert_eq!(
             introspect::keys::<RawConfig>(),
-            ["board", "hypervisor", "partition", "storage"]
+            ["board", "display", "hypervisor", "partition", "storage"]
+        );
+        assert_eq!(
+            introspect::keys::<RawDisplay>(),
+            [
+                "device",
+                "height",
+                "home_cpu",
+                "name",
+                "refresh_hz",
+                "width"
+            ]
+        );
+        assert_eq!(
+            introspect::keys::<RawScreenRect>(),
+            ["display", "height", "width", "x", "y"]
         );
         assert_eq!(
             introspect::keys::<RawStorage>(),

@@ -17,6 +17,7 @@ use hypervisor::arch::{self, Frame, MAX_CPUS, cpu, gic, mmu};
 use hypervisor::drivers::pl011::{self as uart, emergency};
 use hypervisor::dt::platform::{Conduit, Platform};
 use hypervisor::mediators::console::{self, Console};
+use hypervisor::mediators::display::{self, Display};
 use hypervisor::mediators::storage::{self, Storage};
 use hypervisor::memory::pagetable::{Attributes, PageTable, Regime, TableArena};
 use hypervisor::memory::ranges::Ranges;
@@ -180,6 +181,11 @@ fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>, entered: u64) -> ! {
         }
         fatal(format_args!("{} configuration error(s)", errors.len()));
     }
+    // The rest of the reservation after the image (checked to lie inside
+    // it just above) is heap too: framebuffers and resource arenas.
+    let reservation_end = system.hypervisor.memory.base + system.hypervisor.memory.size;
+    arch::aarch64::heap::extend(image_end as usize, reservation_end as usize);
+    info!("heap: {} MiB", arch::aarch64::heap::total() >> 20);
 
     let me = platform
         .logical_cpu(cpu::mpidr_affinity())
@@ -234,6 +240,28 @@ fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>, entered: u64) -> ! {
             Err(e) => error!("storage {}: {e}; its disks are not offered", s.name),
         }
     }
+
+    // Mediated displays: open each physical display on the boot core; its
+    // frames are then composed on its home core.
+    let mut opened_screens = Vec::new();
+    for (i, d) in system.displays.iter().enumerate() {
+        let home = d
+            .home_cpu
+            .and_then(|mpidr| platform.logical_cpu(mpidr))
+            .or(service_cpu);
+        let Some(home) = home else {
+            error!(
+                "display {}: no free core to compose it; it stays dark",
+                d.name
+            );
+            continue;
+        };
+        match display::open_screen(d, home) {
+            Ok(opened) => opened_screens.push((i, opened, home)),
+            Err(e) => error!("display {}: {e}; its views are not shown", d.name),
+        }
+    }
+    let mut gpus: Vec<&'static display::VirtGpu> = Vec::new();
 
     // The console: one virtual UART per partition.
     let names: Vec<&'static str> = system.partitions.iter().map(|p| p.name).collect();
@@ -294,6 +322,22 @@ fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>, entered: u64) -> ! {
                 Err(e) => error!("partition {}: disk {n}: {e}", p.name),
             }
         }
+        if !p.views.is_empty() {
+            match display::open_gpu(p, index, slot) {
+                Ok(gpu) => {
+                    let gpu = leak(gpu);
+                    gpus.push(gpu);
+                    windows.push(Window {
+                        base: layout::virtio_slot_base(slot),
+                        size: layout::VIRTIO_STRIDE,
+                        intid: Some(gpu.intid()),
+                        device: gpu,
+                    });
+                    slot += 1;
+                }
+                Err(e) => error!("partition {}: display: {e}", p.name),
+            }
+        }
         if let Err((a, b)) = mmio::sort_windows(&mut windows) {
             fatal(format_args!(
                 "partition {}: emulated devices at {a:#x} and {b:#x} overlap",
@@ -345,12 +389,24 @@ fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>, entered: u64) -> ! {
         .filter_map(|s| s.intid.map(|i| (i, s.home_cpu)))
         .collect();
     let storage: &'static Storage = leak(Storage::new(storage, virt_disks));
-    let mediators: Vec<&'static dyn Mediator> = vec![console, storage];
+    let screens: Vec<&'static display::Screen> = opened_screens
+        .into_iter()
+        .map(|(i, opened, home)| leak(display::screen(system, i, opened, home, &gpus)))
+        .collect();
+    display::install_screens(&screens);
+    let display: &'static Display = leak(Display::new(screens, gpus));
+    let display_homes: Vec<(u32, usize)> = display.interrupts().collect();
+    let mediators: Vec<&'static dyn Mediator> = vec![console, storage, display];
     let mut interrupt_owners: Vec<(u32, &'static dyn Mediator)> = Vec::new();
     if let Some(intid) = console_intid {
         interrupt_owners.push((intid, console));
     }
     interrupt_owners.extend(storage.interrupts().map(|i| (i, storage as &dyn Mediator)));
+    interrupt_owners.extend(
+        display_homes
+            .iter()
+            .map(|&(i, _)| (i, display as &dyn Mediator)),
+    );
     let hv = partition::install(Hypervisor {
         platform,
         host_dtb,
@@ -362,7 +418,7 @@ fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>, entered: u64) -> ! {
     });
     cpu_init(me);
     match service_cpu {
-        Some(c) => info!("service core: cpu {c} (console, storage I/O)"),
+        Some(c) => info!("service core: cpu {c} (console, storage I/O, display composition)"),
         None => warn!("every core runs a partition: console output is drained by the writing core"),
     }
     console.start();
@@ -372,7 +428,7 @@ fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>, entered: u64) -> ! {
         gic::set_spi_enabled(gicd, intid, true);
         uart::enable_receive_interrupt();
     }
-    for (intid, home) in storage_homes {
+    for (intid, home) in storage_homes.into_iter().chain(display_homes) {
         gic::route_spi(gicd, intid, hv.cpus[home].mpidr);
         gic::set_spi_enabled(gicd, intid, true);
     }

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod console;
+pub mod display;
 pub mod gpt;
 pub mod latency;
 pub mod mmio;

@@ -12,6 +12,7 @@ use shared_devices::pl011::Pl011;
 use shared_devices::sp805::{Expiry, Sp805};
 use shared_devices::virtio::blk::{DiskConfig, VirtioBlk};
 use shared_devices::virtio::device::feature;
+use shared_devices::virtio::gpu::VirtioGpu;
 use shared_devices::virtio::mmio::{MmioTransport, reg, status};
 
 /// Offsets far from any window, where address arithmetic overflows.
@@ -213,6 +214,56 @@ fn virtio_blk() {
             let _ = t.reset();
         },
         special: &[1, 4, 0xf],
+    });
+}
+
+fn gpu() -> MmioTransport<VirtioGpu<Vec<u8>>> {
+    MmioTransport::new(VirtioGpu::new(
+        &[(640, 480), (320, 240)],
+        8,
+        vec![0u8; 1 << 16],
+    ))
+}
+
+#[test]
+fn virtio_gpu() {
+    conformance(&Subject {
+        name: "virtio-mmio gpu",
+        make: gpu,
+        stir: |t| {
+            let mut fx = Default::default();
+            let mut w = |offset, v: u64| t.write(offset, Width::Word, v, &mut fx);
+            let s = u64::from(status::ACKNOWLEDGE | status::DRIVER);
+            w(reg::STATUS, s);
+            w(reg::DRIVER_FEATURES_SEL, 0);
+            w(reg::DRIVER_FEATURES, 1 << 1);
+            w(reg::DRIVER_FEATURES_SEL, 1);
+            w(reg::DRIVER_FEATURES, feature::VERSION_1 >> 32);
+            w(reg::STATUS, s | u64::from(status::FEATURES_OK));
+            for q in 0..2 {
+                let base = BASE + 0x4000 * q;
+                w(reg::QUEUE_SEL, q);
+                w(reg::QUEUE_NUM, 16);
+                w(reg::QUEUE_DESC_LOW, base + 0x1000);
+                w(reg::QUEUE_DRIVER_LOW, base + 0x2000);
+                w(reg::QUEUE_DEVICE_LOW, base + 0x3000);
+                w(reg::QUEUE_READY, 1);
+            }
+            w(
+                reg::STATUS,
+                s | u64::from(status::FEATURES_OK | status::DRIVER_OK),
+            );
+            assert_eq!(
+                read(t, reg::STATUS, Width::Word),
+                s | u64::from(status::FEATURES_OK | status::DRIVER_OK)
+            );
+            assert_eq!(read(t, reg::QUEUE_READY, Width::Word), 1);
+        },
+        tick: |_| {},
+        reset: |t| {
+            let _ = t.reset();
+        },
+        special: &[1, 2, 4, 0xf],
     });
 }
 

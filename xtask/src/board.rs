@@ -26,6 +26,22 @@ pub struct QemuMachine {
     pub smp: u32,
     /// `-m` value, e.g. `2G`.
     pub memory: String,
+    /// Where QEMU's virtio-mmio transports are: bus `virtio-mmio-bus.<n>`
+    /// at `virtio_mmio_base + n * virtio_mmio_stride`.
+    #[serde(default)]
+    pub virtio_mmio_base: Option<u64>,
+    #[serde(default)]
+    pub virtio_mmio_stride: Option<u64>,
+}
+
+impl QemuMachine {
+    /// The `virtio-mmio-bus.<n>` whose transport is at `base`, if the
+    /// board says where its transports are.
+    pub fn virtio_mmio_bus(&self, base: u64) -> Option<u64> {
+        let (first, stride) = (self.virtio_mmio_base?, self.virtio_mmio_stride?);
+        let offset = base.checked_sub(first)?;
+        (stride > 0 && offset.is_multiple_of(stride)).then_some(offset / stride)
+    }
 }
 
 impl Board {

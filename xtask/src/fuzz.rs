@@ -8,8 +8,9 @@ use anyhow::{Context, Result, bail};
 use crate::process::{Cmd, on_path, step};
 
 /// Every target, with the fuzz crate it is in, in the order they run.
-const TARGETS: [(&str, &str); 6] = [
+const TARGETS: [(&str, &str); 7] = [
     ("shared-devices/fuzz", "virtio_blk"),
+    ("shared-devices/fuzz", "virtio_gpu"),
     ("shared-devices/fuzz", "sched"),
     ("shared-devices/fuzz", "gpt"),
     ("shared-devices/fuzz", "pl011"),

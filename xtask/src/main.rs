@@ -21,6 +21,7 @@ mod paths;
 mod prereqs;
 mod process;
 mod qemu;
+mod qmp;
 mod run;
 mod scenario;
 mod scenarios;
@@ -40,8 +41,12 @@ commands:
                                      check the config, build the hypervisor image
                                      (target/hv/<config-stem>.bin)
   run [--config FILE] [-- ARGS...]   build, then boot it in QEMU on this terminal
-                                     with the board's disk attached; ARGS go to
-                                     QEMU. Quit with Ctrl-A then X
+                                     with the board's disk attached and its
+                                     displays in a window (headless without a
+                                     graphical session); ARGS go to QEMU. Quit
+                                     with Ctrl-A then X
+  screenshot [--config FILE]         save the displays of the running `run` as
+                                     PNGs in target/screens/
   guests [--boot [-- ARGS...]]       build the Linux guests' kernel and initramfs
                                      (target/partitions/<guest>/); --boot then
                                      boots ivi on QEMU without the hypervisor
@@ -95,6 +100,11 @@ fn dispatch(args: Vec<String>) -> Result<ExitCode> {
         "run" => {
             let (config, extra) = config_option(rest)?;
             run::run(&config, &extra)?;
+        }
+        "screenshot" => {
+            let (config, extra) = config_option(rest)?;
+            no_extra(command, &extra)?;
+            run::screenshot(&config)?;
         }
         "check-config" => {
             if let Some(option) = rest.iter().find(|a| a.starts_with('-')) {

@@ -28,13 +28,96 @@ pub fn command(board: &Board, image: &Path, changes: &MachineChanges) -> Result<
         .arg("-m")
         .arg(changes.memory.unwrap_or(&qemu.memory))
         .args(changes.icount.map(|v| ["-icount", v]).into_iter().flatten())
-        .arg("-nographic")
+        .args(if changes.window {
+            // The displays in a window; serial and monitor on the terminal.
+            &["-serial", "mon:stdio"][..]
+        } else {
+            &["-nographic"][..]
+        })
         .arg("-kernel")
         .arg(image);
-    Ok(match &changes.disk {
+    let cmd = match &changes.disk {
         Some(disk) => cmd.args(disk_args(disk, changes)),
         None => cmd,
-    })
+    };
+    let mut cmd = match &changes.qmp {
+        Some(socket) => cmd
+            .arg("-qmp")
+            .arg(format!("unix:{},server=on,wait=off", socket.display())),
+        None => cmd,
+    };
+    if changes.disk.is_none() && !changes.displays.is_empty() {
+        // (disk_args sets it too.)
+        cmd = cmd.args(["-global", "virtio-mmio.force-legacy=false"]);
+    }
+    for display in &changes.displays {
+        let bus = qemu.virtio_mmio_bus(display.base).ok_or_else(|| {
+            anyhow::anyhow!(
+                "display {}: board {} has no QEMU virtio-mmio transport at {:#x}",
+                display.name,
+                board.name,
+                display.base
+            )
+        })?;
+        cmd = cmd.args([
+            "-device".to_string(),
+            format!(
+                "virtio-gpu-device,bus=virtio-mmio-bus.{bus},xres={},yres={},id={}",
+                display.width,
+                display.height,
+                display.id()
+            ),
+        ]);
+    }
+    Ok(cmd)
+}
+
+/// The physical displays `config` declares (empty if it is invalid: the
+/// build reports that).
+pub fn displays_of(config: &Path) -> Result<Vec<QemuDisplay>> {
+    let context = config::Context {
+        boards_dir: crate::paths::boards_dir(),
+        build_dir: crate::paths::partitions_dir(),
+    };
+    let loaded = config::load(config, &context).map_err(|diagnostics| {
+        anyhow::anyhow!(
+            "{}",
+            diagnostics
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    })?;
+    Ok(loaded
+        .system
+        .displays
+        .iter()
+        .map(|d| QemuDisplay {
+            name: d.name.clone(),
+            base: d.regions.first().map_or(0, |r| r.base),
+            width: d.width,
+            height: d.height,
+        })
+        .collect())
+}
+
+/// A physical display of a config, as QEMU emulates it: a virtio-gpu
+/// device on the virtio-mmio transport the config names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QemuDisplay {
+    pub name: String,
+    /// Base of its virtio-mmio transport.
+    pub base: u64,
+    pub width: u32,
+    pub height: u32,
+}
+
+impl QemuDisplay {
+    /// Its QEMU device id (for QMP `screendump`).
+    pub fn id(&self) -> String {
+        format!("display-{}", self.name)
+    }
 }
 
 /// A raw disk image as a virtio-blk device on virtio-mmio. QEMU fills the
@@ -91,6 +174,13 @@ pub struct MachineChanges {
     /// A sector of the disk whose every read fails with an I/O error (a
     /// physical disk error, injected by QEMU's blkdebug driver).
     pub failing_read_lba: Option<u64>,
+    /// The config's physical displays.
+    pub displays: Vec<QemuDisplay>,
+    /// A QMP socket to create (for screenshots).
+    pub qmp: Option<PathBuf>,
+    /// Show the displays in a window (QEMU's default display) instead of
+    /// running headless (`-nographic`).
+    pub window: bool,
 }
 
 /// Runs `cmd` on this terminal until QEMU is quit; an error if it fails.

@@ -75,6 +75,31 @@ pub struct Scenario {
     keep_disk: bool,
     /// Judged on the disk (with the console lines) after QEMU has stopped.
     disk_checks: Vec<(String, DiskJudge)>,
+    /// Screenshots: when a line first matches (in this order), every
+    /// physical display is dumped under this label.
+    screenshots: Vec<(Regex, &'static str)>,
+    /// Judged on the screenshots (with the console lines) afterwards.
+    screen_checks: Vec<(String, ScreensJudge)>,
+}
+
+/// Checks a scenario's screenshots against what the console said.
+pub type ScreensJudge = Box<dyn Fn(&Screens, &[String]) -> Result<(), String>>;
+
+/// The screenshots a run took: (label, display name, image).
+#[derive(Default)]
+pub struct Screens {
+    pub shots: Vec<(&'static str, String, crate::qmp::Image)>,
+}
+
+impl Screens {
+    /// Display `display`'s screenshot labelled `label`.
+    pub fn get(&self, label: &str, display: &str) -> Result<&crate::qmp::Image, String> {
+        self.shots
+            .iter()
+            .find(|(l, d, _)| *l == label && d == display)
+            .map(|(_, _, image)| image)
+            .ok_or_else(|| format!("no screenshot {label:?} of display {display:?}"))
+    }
 }
 
 /// Works on or checks a scenario's disk image: `Err` says what is wrong.
@@ -133,6 +158,8 @@ impl Scenario {
             name,
             config,
             machine: MachineChanges::default(),
+            screenshots: Vec::new(),
+            screen_checks: Vec::new(),
             timeout: Duration::from_secs(30),
             settle: Duration::ZERO,
             expectations: Vec::new(),
@@ -210,6 +237,38 @@ impl Scenario {
         self.disk = Some(layout);
         self.machine.disk = Some(crate::disk::test_disk(self.name));
         self
+    }
+
+    /// When a line first matches `pattern` (after the earlier
+    /// screenshots' patterns did), dump every physical display of the
+    /// config to `target/screens/<scenario>/<label>-<display>.png`.
+    pub fn screenshot_on(mut self, pattern: &str, label: &'static str) -> Self {
+        self.screenshots.push((regex(pattern), label));
+        self
+    }
+
+    /// After the run, `check` judges the screenshots with the console
+    /// lines.
+    pub fn check_screens(
+        mut self,
+        description: &str,
+        check: impl Fn(&Screens, &[String]) -> Result<(), String> + 'static,
+    ) -> Self {
+        self.screen_checks
+            .push((description.to_string(), Box::new(check)));
+        self
+    }
+
+    /// Where this scenario's QMP socket goes.
+    pub fn qmp_socket(&self) -> PathBuf {
+        crate::paths::target_dir()
+            .join("qmp")
+            .join(format!("{}.sock", self.name))
+    }
+
+    /// Where its screenshots go.
+    pub fn screens_dir(&self) -> PathBuf {
+        crate::paths::target_dir().join("screens").join(self.name)
     }
 
     /// Boot with the disk image `target/test-disks/<name>.img` as an
@@ -396,6 +455,14 @@ impl Scenario {
 
         let mut stdin = qemu.child().stdin.take();
         let mut next_input = 0;
+        let mut next_shot = 0;
+        let mut qmp: Option<crate::qmp::Qmp> = None;
+        let mut shots: Vec<(&'static str, String, PathBuf)> = Vec::new();
+        let displays = if self.screenshots.is_empty() {
+            Vec::new()
+        } else {
+            crate::qemu::displays_of(&crate::paths::root().join(self.config))?
+        };
         let mut lines: Vec<String> = Vec::new();
         let mut watch = Watch::new(&self.stop);
         let mut failures = Vec::new();
@@ -434,6 +501,17 @@ impl Scenario {
                             String::from_utf8_lossy(bytes)
                         )?;
                         next_input += 1;
+                    }
+                    while let Some((pattern, label)) = self.screenshots.get(next_shot) {
+                        if !lines.iter().any(|l| pattern.is_match(l)) {
+                            break;
+                        }
+                        next_shot += 1;
+                        let taken = self.screenshot(&mut qmp, &displays, label, &mut shots);
+                        match taken {
+                            Ok(()) => writeln!(log_file, "xtask: screenshot {label}")?,
+                            Err(e) => failures.push(format!("screenshot {label}: {e:#}")),
+                        }
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {}
@@ -501,6 +579,24 @@ impl Scenario {
                 failures.push(format!("{description}: {e}"));
             }
         }
+        if next_shot < self.screenshots.len() {
+            let missing: Vec<&str> = self.screenshots[next_shot..].iter().map(|s| s.1).collect();
+            failures.push(format!("screenshots never taken: {}", missing.join(", ")));
+        }
+        let mut screens = Screens::default();
+        for (label, display, path) in shots {
+            match crate::qmp::Image::load(&path) {
+                Ok(image) => screens.shots.push((label, display, image)),
+                Err(e) => failures.push(format!("screenshot {label}: {e:#}")),
+            }
+        }
+        if failures.is_empty() {
+            for (description, check) in &self.screen_checks {
+                if let Err(e) = check(&screens, &lines) {
+                    failures.push(format!("{description}: {e}"));
+                }
+            }
+        }
         let report = self.report.as_ref().map(|report| report(&lines));
         if let Some(report) = &report {
             writeln!(log_file, "xtask: {report}")?;
@@ -511,6 +607,32 @@ impl Scenario {
             duration: start.elapsed(),
             report,
         })
+    }
+
+    /// Dumps every display under `label` (connecting to QMP the first
+    /// time), recording where each went.
+    fn screenshot(
+        &self,
+        qmp: &mut Option<crate::qmp::Qmp>,
+        displays: &[crate::qemu::QemuDisplay],
+        label: &'static str,
+        shots: &mut Vec<(&'static str, String, PathBuf)>,
+    ) -> Result<()> {
+        if qmp.is_none() {
+            *qmp = Some(crate::qmp::Qmp::connect(
+                &self.qmp_socket(),
+                Duration::from_secs(5),
+            )?);
+        }
+        let qmp = qmp.as_mut().expect("connected above");
+        let dir = self.screens_dir();
+        crate::paths::create_dir(&dir)?;
+        for display in displays {
+            let path = dir.join(format!("{label}-{}.png", display.name));
+            qmp.screendump(&display.id(), &path)?;
+            shots.push((label, display.name.clone(), path));
+        }
+        Ok(())
     }
 
     /// Writes the fresh disk (and runs the setup on it), if the scenario

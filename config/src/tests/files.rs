@@ -159,19 +159,47 @@ fn invalid_configs_fail_as_expected() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// The first TOML block after `heading` in docs/config.md.
+fn documented_example(heading: &str) -> String {
+    let doc = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/config.md");
+    let doc = std::fs::read_to_string(&doc).unwrap();
+    let section = &doc[doc.find(heading).expect("example section")..];
+    let start = section.find("```toml\n").expect("a toml block") + "```toml\n".len();
+    section[start..start + section[start..].find("```").unwrap()].to_owned()
+}
+
+/// Loads a documented example, or panics with its diagnostics.
+fn load_documented(heading: &str, fx: &Fixture) -> crate::Loaded {
+    fx.load(&documented_example(heading))
+        .unwrap_or_else(|diagnostics| {
+            let lines: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
+            panic!(
+                "the example of {heading:?} is invalid:\n{}",
+                lines.join("\n")
+            )
+        })
+}
+
 /// The annotated example in docs/config.md is a valid config.
 #[test]
 fn documented_example_is_valid() {
-    let doc = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/config.md");
-    let doc = std::fs::read_to_string(&doc).unwrap();
-    let section = &doc[doc
-        .find("## An annotated example")
-        .expect("example section")..];
-    let start = section.find("```toml\n").expect("a toml block") + "```toml\n".len();
-    let example = &section[start..start + section[start..].find("```").unwrap()];
-    let fx = Fixture::new();
-    if let Err(diagnostics) = fx.load(example) {
-        let lines: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
-        panic!("the documented example is invalid:\n{}", lines.join("\n"));
-    }
+    load_documented("## An annotated example", &Fixture::new());
+}
+
+/// So is the cockpit of its Displays section, with the display memory it
+/// says.
+#[test]
+fn documented_cockpit_is_valid() {
+    let loaded = load_documented("## Displays", &Fixture::new());
+    let system = &loaded.system;
+    let names: Vec<&str> = system.displays.iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(names, ["instrument", "center"]);
+    let [cluster, ivi] = &system.partitions[..] else {
+        panic!("two partitions")
+    };
+    assert_eq!((cluster.views.len(), cluster.protected.len()), (2, 2));
+    assert_eq!((ivi.views.len(), ivi.protected.len()), (2, 0));
+    assert_eq!(cluster.display_memory, 12 << 20);
+    assert_eq!(ivi.display_memory, 10 << 20);
+    assert_eq!(cluster.display_resources, 64);
 }

@@ -7,7 +7,7 @@ use crate::model::{Criticality, MemoryMap, OnFault, Region};
 /// Asserts that `errors` has one at `position` (`"line:col"`) whose
 /// message contains `text`.
 #[track_caller]
-fn assert_has(errors: &[String], position: &str, text: &str) {
+pub(super) fn assert_has(errors: &[String], position: &str, text: &str) {
     let prefix = format!("{position}: ");
     assert!(
         errors
@@ -21,7 +21,7 @@ fn assert_has(errors: &[String], position: &str, text: &str) {
 /// Asserts that `errors` is exactly one error, at `position`, containing
 /// `text`.
 #[track_caller]
-fn assert_only(errors: &[String], position: &str, text: &str) {
+pub(super) fn assert_only(errors: &[String], position: &str, text: &str) {
     assert_eq!(
         errors.len(),
         1,
@@ -31,7 +31,7 @@ fn assert_only(errors: &[String], position: &str, text: &str) {
     assert_has(errors, position, text);
 }
 
-fn errors(text: &str) -> Vec<String> {
+pub(super) fn errors(text: &str) -> Vec<String> {
     Fixture::new().errors(text)
 }
 
@@ -861,7 +861,7 @@ fn console_must_exist() {
 }
 
 /// `BASE` with `devices` lines added to the first and second partition.
-fn with_devices(cluster: &str, ivi: &str) -> String {
+pub(super) fn with_devices(cluster: &str, ivi: &str) -> String {
     let text = with("cpus = [1]", &format!("cpus = [1]\ndevices = [{cluster}]"));
     let at = text.find("cpus = [2, 3]").unwrap();
     format!(

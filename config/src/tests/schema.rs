@@ -7,7 +7,8 @@ use serde_json::{Map, Value};
 
 use crate::raw::introspect::keys;
 use crate::raw::{
-    RawConfig, RawDeviceTable, RawDisk, RawHypervisor, RawMap, RawPartition, RawRegion, RawStorage,
+    RawConfig, RawDeviceTable, RawDisk, RawDisplay, RawHypervisor, RawMap, RawPartition, RawRegion,
+    RawScreenRect, RawStorage,
 };
 
 fn schema() -> Value {
@@ -75,6 +76,16 @@ fn keys_match_the_parser() {
         keys::<RawDisk>(),
         "partition.disks"
     );
+    assert_eq!(
+        property_names(&defs["display"]),
+        keys::<RawDisplay>(),
+        "[[display]]"
+    );
+    assert_eq!(
+        property_names(&defs["screenRect"]),
+        keys::<RawScreenRect>(),
+        "partition.views and partition.protected"
+    );
 }
 
 #[test]
@@ -98,6 +109,14 @@ fn optional_keys_match_the_parser() {
     assert_eq!(required(&schema["$defs"]["deviceTable"]), ["path"]);
     assert_eq!(required(&schema["$defs"]["storage"]), ["device", "name"]);
     assert_eq!(required(&schema["$defs"]["disk"]), ["storage"]);
+    assert_eq!(
+        required(&schema["$defs"]["display"]),
+        ["device", "height", "name", "width"]
+    );
+    assert_eq!(
+        required(&schema["$defs"]["screenRect"]),
+        ["display", "height", "width", "x", "y"]
+    );
     // What the parser accepts without the optional keys.
     let minimal = super::fixture::BASE.replace("on_fault = \"restart\"\n", "");
     assert!(super::fixture::Fixture::new().load(&minimal).is_ok());
@@ -114,6 +133,27 @@ fn check(root: &Value, schema: &Value, value: &Value, at: &str, errors: &mut Vec
             "$schema" | "title" | "description" | "examples" | "default" | "$defs" | "pattern" => {}
             // Applied by "if".
             "then" => {}
+            "allOf" => {
+                for branch in rule.as_array().unwrap() {
+                    check(root, branch, value, at, errors);
+                }
+            }
+            "dependentRequired" => {
+                let Some(object) = value.as_object() else {
+                    continue;
+                };
+                for (key, needs) in rule.as_object().unwrap() {
+                    if !object.contains_key(key) {
+                        continue;
+                    }
+                    for need in needs.as_array().unwrap() {
+                        let need = need.as_str().unwrap();
+                        if !object.contains_key(need) {
+                            errors.push(format!("{at}: {key} needs {need}"));
+                        }
+                    }
+                }
+            }
             "if" => {
                 let mut failed = Vec::new();
                 check(root, rule, value, at, &mut failed);
@@ -335,6 +375,10 @@ fn schema_rejects_what_the_parser_rejects_on_shape() {
             "disk-gpt-and-lba.toml",
             "$.partition[0].disks[0]: matches 0 of oneOf",
         ),
+        (
+            "protected-by-qm.toml",
+            "$.partition[0].criticality: \"qm\" matches not {\"const\":\"qm\"}",
+        ),
     ] {
         let errors = schema_errors(&invalid.join(file));
         assert!(
@@ -463,5 +507,141 @@ fn watchdog_and_inject_are_refused_together_only() {
     assert_eq!(
         partition("watchdog = \"yes\""),
         ["$.partition[1].watchdog: not a \"boolean\""]
+    );
+}
+
+/// The schema's view of a config.
+fn text_errors(text: &str) -> Vec<String> {
+    let schema = schema();
+    let toml: toml::Value = toml::from_str(text).unwrap();
+    let mut errors = Vec::new();
+    check(
+        &schema,
+        &schema,
+        &serde_json::to_value(toml).unwrap(),
+        "$",
+        &mut errors,
+    );
+    errors
+}
+
+/// `BASE` with `cluster` and `ivi` lines in the two partitions and a
+/// 1920x720 display `instrument` (with `display` lines of its own).
+fn display_text(cluster: &str, ivi: &str, display: &str) -> String {
+    let text = super::fixture::BASE
+        .replacen("cpus = [1]", &format!("cpus = [1]\n{cluster}"), 1)
+        .replacen("cpus = [2, 3]", &format!("cpus = [2, 3]\n{ivi}"), 1);
+    format!(
+        "{text}\n[[display]]\nname = \"instrument\"\ndevice = \"/virtio_mmio@a003c00\"\nwidth = 1920\nheight = 720\n{display}"
+    )
+}
+
+const VIEW: &str =
+    "views = [{ display = \"instrument\", x = 0, y = 0, width = 1920, height = 720 }]";
+
+#[test]
+fn displays_views_and_protected_regions() {
+    let protected =
+        "protected = [{ display = \"instrument\", x = 0, y = 0, width = 1920, height = 96 }]";
+    let cluster = format!("{VIEW}\n{protected}\ndisplay_memory_mib = 16\ndisplay_resources = 8");
+    let valid = display_text(&cluster, VIEW, "refresh_hz = 60\nhome_cpu = 0\n");
+    assert!(text_errors(&valid).is_empty(), "{:?}", text_errors(&valid));
+    for (cluster, ivi, display, expected) in [
+        (
+            VIEW.to_owned(),
+            protected.to_owned(),
+            "",
+            "$.partition[1].criticality: \"qm\" matches not {\"const\":\"qm\"}",
+        ),
+        (
+            "display_memory_mib = 16".to_owned(),
+            String::new(),
+            "",
+            "$.partition[0]: display_memory_mib needs views",
+        ),
+        (
+            "display_resources = 8".to_owned(),
+            String::new(),
+            "",
+            "$.partition[0]: display_resources needs views",
+        ),
+        (
+            format!("{VIEW}\ndisplay_memory_mib = 513"),
+            String::new(),
+            "",
+            "$.partition[0].display_memory_mib: 513 fails maximum 512",
+        ),
+        (
+            format!("{VIEW}\ndisplay_resources = 0"),
+            String::new(),
+            "",
+            "$.partition[0].display_resources: 0 fails minimum 1",
+        ),
+        (
+            VIEW.replace("x = 0", "x = 4096"),
+            String::new(),
+            "",
+            "$.partition[0].views[0].x: 4096 fails maximum 4095",
+        ),
+        (
+            VIEW.replace("width = 1920", "width = 0"),
+            String::new(),
+            "",
+            "$.partition[0].views[0].width: 0 fails minimum 1",
+        ),
+        (
+            VIEW.replace(", height = 720", ""),
+            String::new(),
+            "",
+            "$.partition[0].views[0]: missing height",
+        ),
+        (
+            String::new(),
+            String::new(),
+            "refresh_hz = 241\n",
+            "$.display[0].refresh_hz: 241 fails maximum 240",
+        ),
+        (
+            String::new(),
+            String::new(),
+            "depth = 32\n",
+            "$.display[0]: unknown key depth",
+        ),
+    ] {
+        let errors = text_errors(&display_text(&cluster, &ivi, display));
+        assert!(
+            errors.iter().any(|e| e == expected),
+            "{cluster} / {ivi} / {display}: {errors:?}"
+        );
+    }
+    let seventeen = format!(
+        "views = [{}]",
+        vec!["{ display = \"instrument\", x = 0, y = 0, width = 1, height = 1 }"; 17].join(", ")
+    );
+    assert_eq!(
+        text_errors(&display_text(&seventeen, "", "")),
+        ["$.partition[0].views: too many items"]
+    );
+    assert!(text_errors(&display_text("", "protected = []", "")).is_empty());
+}
+
+/// The virtio-gpu device of a partition with views takes the slot after
+/// its disks: 15 disks at most.
+#[test]
+fn views_leave_room_for_15_disks() {
+    let disks = |n: usize| {
+        format!(
+            "disks = [{}]",
+            vec!["{ storage = \"disk0\", gpt = \"x\", read_only = true }"; n].join(", ")
+        )
+    };
+    let storage = "[[storage]]\nname = \"disk0\"\ndevice = \"/virtio_mmio@a003e00\"\n";
+    let text = |n: usize, views: &str| display_text(&format!("{}\n{views}", disks(n)), "", storage);
+    assert!(text_errors(&text(15, VIEW)).is_empty());
+    assert!(text_errors(&text(16, "")).is_empty());
+    assert!(text_errors(&text(16, "views = []")).is_empty());
+    assert_eq!(
+        text_errors(&text(16, VIEW)),
+        ["$.partition[0].disks: too many items"]
     );
 }

@@ -116,11 +116,11 @@ impl Validator<'_, '_> {
             );
             return None;
         }
-        if let Some(storage) = self.storage_at(node) {
+        if let Some(mediated) = self.mediated_at(node) {
             self.diags.error(
                 span,
                 format!(
-                    "device {path} is storage \"{storage}\", which the hypervisor mediates: it cannot also be passed through"
+                    "device {path} is {mediated}, which the hypervisor mediates: it cannot also be passed through"
                 ),
             );
             return None;
@@ -171,9 +171,10 @@ impl Validator<'_, '_> {
                     ));
                 }
             }
-            // The hypervisor drives a storage device itself: a partition
-            // that could reach its registers could bypass the mediation.
-            for (storage, device) in self.mediated() {
+            // The hypervisor drives a storage device or display itself: a
+            // partition that could reach its registers could bypass the
+            // mediation.
+            for (mediated, device) in self.mediated() {
                 for shared in device
                     .regions
                     .iter()
@@ -182,7 +183,7 @@ impl Validator<'_, '_> {
                     errors.push((
                         span.clone(),
                         format!(
-                            "device {path} (host {}) shares a 4 KiB page ({}) with storage \"{storage}\" ({}), which the hypervisor mediates",
+                            "device {path} (host {}) shares a 4 KiB page ({}) with {mediated} ({}), which the hypervisor mediates",
                             range(r.base, r.size),
                             range(shared.base, shared.size),
                             device.path
@@ -228,12 +229,12 @@ impl Validator<'_, '_> {
                     ),
                 ));
             }
-            for (storage, device) in self.mediated() {
+            for (mediated, device) in self.mediated() {
                 if device.interrupts.contains(intid) {
                     errors.push((
                         at.clone(),
                         format!(
-                            "interrupt {intid} of device {path} is the interrupt of storage \"{storage}\" ({}), which the hypervisor mediates",
+                            "interrupt {intid} of device {path} is the interrupt of {mediated} ({}), which the hypervisor mediates",
                             device.path
                         ),
                     ));

@@ -4,6 +4,7 @@
 //! not also show up as a cascade of others.
 
 mod devices;
+mod display;
 mod image;
 mod memory;
 mod storage;
@@ -17,10 +18,10 @@ use crate::Context;
 use crate::diag::Diagnostics;
 use crate::dtb::{Board, NodeId};
 use crate::layout;
-use crate::model::{Criticality, MemoryMap, OnFault, Region};
+use crate::model::{Criticality, MemoryMap, OnFault, Protected, Region, ScreenRect, View};
 use crate::owned::{
-    OwnedDevice, OwnedDisk, OwnedDiskExtent, OwnedHypervisor, OwnedInitrd, OwnedPartition,
-    OwnedStorage, OwnedSystem, range,
+    OwnedDevice, OwnedDisk, OwnedDiskExtent, OwnedDisplay, OwnedHypervisor, OwnedInitrd,
+    OwnedPartition, OwnedStorage, OwnedSystem, range,
 };
 use crate::raw::{Int, RawConfig, RawPartition, Str};
 
@@ -70,6 +71,7 @@ pub(crate) fn validate(
         console: None,
         load_address: None,
         storage: Vec::new(),
+        displays: Vec::new(),
     };
     v.run(raw)
 }
@@ -102,6 +104,9 @@ struct Validator<'d, 'a> {
     /// The `[[storage]]` tables, in file order, once checked: disks name
     /// them, and their devices cannot be passed through.
     storage: Vec<Storage>,
+    /// The `[[display]]` tables, in file order, once checked: views name
+    /// them, and their devices cannot be passed through.
+    displays: Vec<Display>,
 }
 
 /// A partition's values that passed their own checks (`None` where not).
@@ -116,6 +121,9 @@ struct Part<'r> {
     devices: Vec<Device>,
     /// The disks that passed their own checks.
     disks: Vec<Disk>,
+    /// The views and protected regions that passed their own checks, and
+    /// the display memory and resources (0 without views).
+    screen: Screen,
     image: Option<Image>,
     initrd: Option<Initrd>,
     bootargs: String,
@@ -136,7 +144,7 @@ struct Storage {
     name: String,
     /// The device's node, path, `reg` and interrupts, if it passed its
     /// checks.
-    device: Option<StorageDevice>,
+    device: Option<MediatedDevice>,
     home_cpu: Option<u64>,
     /// Where `home_cpu` is written.
     home_cpu_span: Option<Span>,
@@ -144,11 +152,51 @@ struct Storage {
     ok: bool,
 }
 
-struct StorageDevice {
+/// The virtio-mmio transport of a storage device or display: the
+/// hypervisor's.
+struct MediatedDevice {
     node: NodeId,
     path: String,
     regions: Vec<Region>,
     interrupts: Vec<u32>,
+}
+
+/// A `[[display]]` table.
+struct Display {
+    name: String,
+    /// The device's node, path, `reg` and interrupts, if it passed its
+    /// checks.
+    device: Option<MediatedDevice>,
+    /// Width and height in pixels, if both passed.
+    size: Option<(u32, u32)>,
+    refresh_hz: u32,
+    home_cpu: Option<u64>,
+    /// Where `home_cpu` is written.
+    home_cpu_span: Option<Span>,
+    /// Whether everything about it passed.
+    ok: bool,
+}
+
+/// A partition's views and protected regions, and what its virtio-gpu
+/// device may use.
+#[derive(Default)]
+struct Screen {
+    views: Vec<ScreenArea>,
+    protected: Vec<ScreenArea>,
+    /// Bytes.
+    memory: u64,
+    resources: u32,
+}
+
+/// An entry of a partition's `views` or `protected`.
+struct ScreenArea {
+    /// Its index in the partition's list: for a view, its scanout.
+    index: usize,
+    /// Index into `Validator::displays`.
+    display: usize,
+    rect: ScreenRect,
+    /// The entry.
+    span: Span,
 }
 
 /// An entry of a partition's `disks`.
@@ -182,6 +230,7 @@ impl Validator<'_, '_> {
         let board_name = self.board(&raw.board);
         let hypervisor = self.hypervisor(raw);
         self.storage = self.storage_devices(raw);
+        self.displays = self.display_devices(raw);
 
         let mut parts: Vec<Part<'_>> = Vec::new();
         match &raw.partition {
@@ -209,6 +258,8 @@ impl Validator<'_, '_> {
         self.device_sharing(&parts);
         self.disk_sharing(&parts);
         self.home_cores(&parts);
+        self.screen_sharing(&parts);
+        self.display_home_cores(&parts);
 
         let board = self.board.take()?;
         let hypervisor = hypervisor?;
@@ -252,6 +303,26 @@ impl Validator<'_, '_> {
                 bootargs: part.bootargs,
                 on_fault: part.on_fault,
                 watchdog: part.watchdog,
+                views: part
+                    .screen
+                    .views
+                    .iter()
+                    .map(|v| View {
+                        display: v.display,
+                        rect: v.rect,
+                    })
+                    .collect(),
+                protected: part
+                    .screen
+                    .protected
+                    .iter()
+                    .map(|r| Protected {
+                        display: r.display,
+                        rect: r.rect,
+                    })
+                    .collect(),
+                display_memory: part.screen.memory,
+                display_resources: part.screen.resources,
             });
         }
         let storage = std::mem::take(&mut self.storage)
@@ -267,12 +338,30 @@ impl Validator<'_, '_> {
                 })
             })
             .collect::<Option<_>>()?;
+        let displays = std::mem::take(&mut self.displays)
+            .into_iter()
+            .map(|d| {
+                let device = d.device.filter(|_| d.ok)?;
+                let (width, height) = d.size?;
+                Some(OwnedDisplay {
+                    name: d.name,
+                    device: device.path,
+                    regions: device.regions,
+                    interrupts: device.interrupts,
+                    width,
+                    height,
+                    refresh_hz: d.refresh_hz,
+                    home_cpu: d.home_cpu,
+                })
+            })
+            .collect::<Option<_>>()?;
         let system = OwnedSystem {
             board: board_name?,
             board_dtb: board.dtb,
             hypervisor,
             partitions,
             storage,
+            displays,
         };
         Some((system, dependencies))
     }
@@ -456,6 +545,7 @@ impl Validator<'_, '_> {
         let memory = self.memory(raw, &name);
         let devices = self.devices(raw, &name, cpus.len());
         let disks = self.disks(raw, &name);
+        let screen = self.screen(raw, &name, criticality);
         let image = self.image(raw);
         let initrd = self.initrd(raw);
         Part {
@@ -467,6 +557,7 @@ impl Validator<'_, '_> {
             memory,
             devices,
             disks,
+            screen,
             image,
             initrd,
             bootargs,
@@ -505,7 +596,7 @@ impl Validator<'_, '_> {
         name.clone()
     }
 
-    /// A partition's or storage device's name (`what`): `^[a-z][a-z0-9-]{0,15}$`,
+    /// A partition's, storage device's or display's name (`what`): `^[a-z][a-z0-9-]{0,15}$`,
     /// and not already used at byte offset `first_use`. Whether it passed.
     fn check_name(&mut self, value: &Spanned<Str>, what: &str, first_use: Option<usize>) -> bool {
         let name = &value.get_ref().0;

@@ -1,10 +1,11 @@
 //! Mediated storage: the `[[storage]]` devices against the board device
 //! tree, each partition's `disks` on their own, then which disks of all
-//! partitions may share sectors.
+//! partitions may share sectors. Also what every device the hypervisor
+//! mediates (storage devices, and displays: see `display`) must be.
 
 use toml::Spanned;
 
-use super::{Disk, Part, Storage, StorageDevice, Validator};
+use super::{Disk, MediatedDevice, Part, Storage, Validator};
 use crate::dtb::{DtInterrupt, NodeId};
 use crate::layout;
 use crate::owned::OwnedDiskExtent;
@@ -39,10 +40,15 @@ impl Validator<'_, '_> {
             .find(|e| e.get_ref().name.get_ref().0 == name)
             .map(|e| e.get_ref().name.span().start);
         let name_ok = self.check_name(&raw.name, "storage", first);
-        let device = self.storage_node(&raw.device, &name, earlier);
+        let taken: Vec<(String, NodeId)> = earlier
+            .iter()
+            .filter_map(|s| Some((format!("storage \"{}\"", s.name), s.device.as_ref()?.node)))
+            .collect();
+        let what = format!("storage \"{name}\"");
+        let device = self.mediated_node(&raw.device, &what, &taken);
         let (home_cpu, home_ok) = match &raw.home_cpu {
             None => (None, true),
-            Some(value) => match self.home_cpu(value, &name) {
+            Some(value) => match self.home_cpu(value, &what) {
                 Some(cpu) => (Some(cpu), true),
                 None => (None, false),
             },
@@ -56,37 +62,31 @@ impl Validator<'_, '_> {
         }
     }
 
-    /// `device`: a virtio-mmio transport of the board that nothing
-    /// else has: not the console, not another storage device.
-    fn storage_node(
+    /// `device` of a storage device or display (`what`, as messages name
+    /// it): a virtio-mmio transport of the board that nothing else has: not
+    /// the console, not one of the devices the hypervisor already took
+    /// (`taken`, each with what messages call it).
+    pub(super) fn mediated_node(
         &mut self,
         value: &Spanned<Str>,
-        name: &str,
-        earlier: &[Storage],
-    ) -> Option<StorageDevice> {
+        what: &str,
+        taken: &[(String, NodeId)],
+    ) -> Option<MediatedDevice> {
         let board = self.board.as_ref()?;
         let span = value.span();
         let node = match board.resolve(&value.get_ref().0) {
             Ok(node) => node,
             Err(e) => {
-                self.diags.error(span, format!("storage \"{name}\": {e}"));
+                self.diags.error(span, format!("{what}: {e}"));
                 return None;
             }
         };
         let path = board.path(node).to_owned();
         let mut errors: Vec<String> = Vec::new();
         if self.console == Some(node) {
-            errors.push(format!(
-                "storage \"{name}\" device {path} is the hypervisor console"
-            ));
-        } else if let Some(other) = earlier
-            .iter()
-            .find(|s| s.device.as_ref().is_some_and(|d| d.node == node))
-        {
-            errors.push(format!(
-                "storage \"{name}\" device {path} is already storage \"{}\"",
-                other.name
-            ));
+            errors.push(format!("{what} device {path} is the hypervisor console"));
+        } else if let Some((other, _)) = taken.iter().find(|(_, n)| *n == node) {
+            errors.push(format!("{what} device {path} is already {other}"));
         } else {
             let compatible = board.compatible(node);
             if !compatible.contains(&VIRTIO_MMIO) {
@@ -97,18 +97,18 @@ impl Validator<'_, '_> {
                     format!("its compatible is {}", quoted.join(", "))
                 };
                 errors.push(format!(
-                    "storage \"{name}\" device {path} is not a virtio-mmio transport: {found}, not \"{VIRTIO_MMIO}\""
+                    "{what} device {path} is not a virtio-mmio transport: {found}, not \"{VIRTIO_MMIO}\""
                 ));
             }
         }
         let regions = match board.regs(node) {
             Ok(Some(regions)) if regions.iter().any(|r| r.size > 0) => regions,
             Ok(_) => {
-                errors.push(format!("storage \"{name}\" device {path} has no `reg`"));
+                errors.push(format!("{what} device {path} has no `reg`"));
                 Vec::new()
             }
             Err(e) => {
-                errors.push(format!("storage \"{name}\" device {path}: {e}"));
+                errors.push(format!("{what} device {path}: {e}"));
                 Vec::new()
             }
         };
@@ -119,21 +119,21 @@ impl Validator<'_, '_> {
                     match irq {
                         DtInterrupt::Spi(intid) => interrupts.push(intid),
                         DtInterrupt::Ppi(n) => errors.push(format!(
-                            "storage \"{name}\" device {path} raises PPI {n}: a virtio-mmio transport raises an SPI"
+                            "{what} device {path} raises PPI {n}: a virtio-mmio transport raises an SPI"
                         )),
                         DtInterrupt::Other { kind, number } => errors.push(format!(
-                            "storage \"{name}\" device {path} raises interrupt type {kind} number {number}, which is not a GICv3 SPI"
+                            "{what} device {path} raises interrupt type {kind} number {number}, which is not a GICv3 SPI"
                         )),
                     }
                 }
             }
-            Err(e) => errors.push(format!("storage \"{name}\" device {path}: {e}")),
+            Err(e) => errors.push(format!("{what} device {path}: {e}")),
         }
         let ok = errors.is_empty();
         for message in errors {
             self.diags.error(span.clone(), message);
         }
-        ok.then_some(StorageDevice {
+        ok.then_some(MediatedDevice {
             node,
             path,
             regions,
@@ -141,16 +141,17 @@ impl Validator<'_, '_> {
         })
     }
 
-    /// `home_cpu`: a core of the board.
-    fn home_cpu(&mut self, value: &Spanned<Int>, name: &str) -> Option<u64> {
-        let cpu = self.uint(value, &format!("home_cpu of storage \"{name}\""))?;
+    /// `home_cpu` of a storage device or display (`what`): a core of the
+    /// board.
+    pub(super) fn home_cpu(&mut self, value: &Spanned<Int>, what: &str) -> Option<u64> {
+        let cpu = self.uint(value, &format!("home_cpu of {what}"))?;
         let present = self.board.as_ref()?.cpus();
         if !present.contains(&cpu) {
             let list: Vec<String> = present.iter().map(u64::to_string).collect();
             self.diags.error(
                 value.span(),
                 format!(
-                    "home_cpu {cpu} of storage \"{name}\" does not exist on the board (its cpus are {})",
+                    "home_cpu {cpu} of {what} does not exist on the board (its cpus are {})",
                     list.join(", ")
                 ),
             );
@@ -380,20 +381,27 @@ impl Validator<'_, '_> {
         }
     }
 
-    /// The name of the storage device at `node`, if one is.
-    pub(super) fn storage_at(&self, node: NodeId) -> Option<&str> {
+    /// What the hypervisor calls the device at `node` (`storage "disk0"`,
+    /// `display "center"`), if it mediates it.
+    pub(super) fn mediated_at(&self, node: NodeId) -> Option<String> {
         self.mediated()
             .find(|(_, d)| d.node == node)
-            .map(|(name, _)| name)
+            .map(|(what, _)| what)
     }
 
-    /// The storage devices that passed their checks, by name: the
-    /// hypervisor's, so no passthrough device may touch their pages or
-    /// their interrupts.
-    pub(super) fn mediated(&self) -> impl Iterator<Item = (&str, &StorageDevice)> {
-        self.storage
+    /// The storage devices and displays that passed their checks, each
+    /// with what messages call it: the hypervisor's, so no passthrough
+    /// device may touch their pages or their interrupts.
+    pub(super) fn mediated(&self) -> impl Iterator<Item = (String, &MediatedDevice)> {
+        let storage = self
+            .storage
             .iter()
-            .filter_map(|s| Some((s.name.as_str(), s.device.as_ref()?)))
+            .filter_map(|s| Some((format!("storage \"{}\"", s.name), s.device.as_ref()?)));
+        let displays = self
+            .displays
+            .iter()
+            .filter_map(|d| Some((format!("display \"{}\"", d.name), d.device.as_ref()?)));
+        storage.chain(displays)
     }
 }
 

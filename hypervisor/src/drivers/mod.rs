@@ -1,5 +1,6 @@
 //! The hypervisor's own drivers for the physical devices it keeps: the
-//! console UART and the disks the storage mediator shares. A new physical
+//! console UART, the disks the storage mediator shares and the displays the
+//! display mediator composes onto. A new physical
 //! device (a display controller, a touch panel, an audio codec) gets a
 //! module here; its mediator in `crate::mediators` drives it.
 //!
@@ -14,3 +15,5 @@
 
 pub mod pl011;
 pub mod virtio_blk;
+pub mod virtio_gpu;
+pub mod virtio_mmio;

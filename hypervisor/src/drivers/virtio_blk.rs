@@ -14,64 +14,15 @@
 //! RO, SEG_MAX; required: VERSION_1 and INDIRECT_DESC (each request takes
 //! one ring descriptor whatever its number of segments).
 
-use crate::arch::dma::{self, DmaRegion};
-use crate::arch::mmio::Registers;
+use super::virtio_mmio::Transport;
+use crate::arch::dma::DmaRegion;
 use alloc::format;
 use alloc::string::String;
 use shared_devices::gpt::{self, Extent, Header};
 use shared_devices::virtio::blk::{features, req};
-use shared_devices::virtio::device::feature;
+use shared_devices::virtio::device::{feature, id};
 use shared_devices::virtio::driver::{Buf, DriverQueue, blk_header, blk_range};
 use shared_devices::virtio::memory::GuestMemory;
-use shared_devices::virtio::mmio::{MAGIC, status};
-use tock_registers::interfaces::{Readable, Writeable};
-use tock_registers::register_structs;
-use tock_registers::registers::{ReadOnly, ReadWrite, WriteOnly};
-
-register_structs! {
-    /// A virtio-mmio (version 2) transport's registers, from the driver's
-    /// side (VIRTIO 1.2 §4.2.2); the same layout as the device model's
-    /// `shared_devices::virtio::mmio::reg`.
-    pub VirtioMmio {
-        (0x000 => pub magic_value: ReadOnly<u32>),
-        (0x004 => pub version: ReadOnly<u32>),
-        (0x008 => pub device_id: ReadOnly<u32>),
-        (0x00c => pub vendor_id: ReadOnly<u32>),
-        (0x010 => pub device_features: ReadOnly<u32>),
-        (0x014 => pub device_features_sel: WriteOnly<u32>),
-        (0x018 => _reserved0),
-        (0x020 => pub driver_features: WriteOnly<u32>),
-        (0x024 => pub driver_features_sel: WriteOnly<u32>),
-        (0x028 => _reserved1),
-        (0x030 => pub queue_sel: WriteOnly<u32>),
-        (0x034 => pub queue_num_max: ReadOnly<u32>),
-        (0x038 => pub queue_num: WriteOnly<u32>),
-        (0x03c => _reserved2),
-        (0x044 => pub queue_ready: ReadWrite<u32>),
-        (0x048 => _reserved3),
-        (0x050 => pub queue_notify: WriteOnly<u32>),
-        (0x054 => _reserved4),
-        (0x060 => pub interrupt_status: ReadOnly<u32>),
-        (0x064 => pub interrupt_ack: WriteOnly<u32>),
-        (0x068 => _reserved5),
-        (0x070 => pub status: ReadWrite<u32>),
-        (0x074 => _reserved6),
-        /// Descriptor area, low and high 32 bits.
-        (0x080 => pub queue_desc: [WriteOnly<u32>; 2]),
-        (0x088 => _reserved7),
-        /// Driver (available) area, low and high.
-        (0x090 => pub queue_driver: [WriteOnly<u32>; 2]),
-        (0x098 => _reserved8),
-        /// Device (used) area, low and high.
-        (0x0a0 => pub queue_device: [WriteOnly<u32>; 2]),
-        (0x0a8 => _reserved9),
-        (0x0fc => pub config_generation: ReadOnly<u32>),
-        /// Device configuration space (as much of it as a 0x200-byte frame
-        /// holds; virtio-blk's is smaller).
-        (0x100 => pub config: [ReadOnly<u32>; 64]),
-        (0x200 => @END),
-    }
-}
 
 /// Bytes per sector.
 pub const SECTOR: u64 = 512;
@@ -116,7 +67,7 @@ const SCRATCH: u64 = 4096;
 const UNWRITTEN: u8 = 0xff;
 
 pub struct PhysicalDisk {
-    regs: Registers<VirtioMmio>,
+    transport: Transport,
     dma: DmaRegion,
     queue: DriverQueue,
     capacity: u64,
@@ -124,13 +75,6 @@ pub struct PhysicalDisk {
     flush: bool,
     max_discard: u32,
     max_write_zeroes: u32,
-}
-
-/// 32 bits of the device's configuration space at byte offset `at`
-/// (aligned; 0 outside the frame).
-fn config32(regs: &VirtioMmio, at: u64) -> u32 {
-    debug_assert!(at.is_multiple_of(4));
-    regs.config.get((at / 4) as usize).map_or(0, Readable::get)
 }
 
 /// What a physical request asks for.
@@ -146,55 +90,9 @@ pub enum Request {
 impl PhysicalDisk {
     /// Initialises the virtio-blk device in the virtio-mmio frame at `base`.
     pub fn open(base: u64, size: u64) -> Result<PhysicalDisk, String> {
-        let regs = Registers::<VirtioMmio>::new(base, size).ok_or_else(|| {
-            format!("virtio-mmio at {base:#x}: {size:#x}-byte frame is not device registers of 0x200 bytes")
-        })?;
-        let (magic, version, device) = (
-            regs.magic_value.get(),
-            regs.version.get(),
-            regs.device_id.get(),
-        );
-        if magic != MAGIC || version != 2 || device != 2 {
-            return Err(format!(
-                "virtio-mmio at {base:#x}: not a version 2 block device (magic {magic:#x}, version {version}, device {device}){}",
-                if version == 1 {
-                    "; QEMU needs -global virtio-mmio.force-legacy=false"
-                } else {
-                    ""
-                }
-            ));
-        }
-        let set_status = |s: u32| {
-            dma::publish();
-            regs.status.set(s);
-        };
-        set_status(0);
-        set_status(status::ACKNOWLEDGE);
-        set_status(status::ACKNOWLEDGE | status::DRIVER);
-        regs.device_features_sel.set(0);
-        let low = regs.device_features.get();
-        regs.device_features_sel.set(1);
-        let offered = u64::from(regs.device_features.get()) << 32 | u64::from(low);
-        let features = offered & WANTED;
-        if features & REQUIRED != REQUIRED {
-            set_status(status::FAILED);
-            return Err(format!(
-                "virtio-blk at {base:#x} lacks VERSION_1 or INDIRECT_DESC (features {offered:#x})"
-            ));
-        }
-        regs.driver_features_sel.set(0);
-        regs.driver_features.set(features as u32);
-        regs.driver_features_sel.set(1);
-        regs.driver_features.set((features >> 32) as u32);
-        let s = status::ACKNOWLEDGE | status::DRIVER | status::FEATURES_OK;
-        set_status(s);
-        if regs.status.get() & status::FEATURES_OK == 0 {
-            return Err(format!(
-                "virtio-blk at {base:#x} refused features {features:#x}"
-            ));
-        }
-
-        let config32 = |at: u64| config32(&regs, at);
+        let transport = Transport::open(base, size, id::BLOCK, "virtio-blk", WANTED, REQUIRED)?;
+        let features = transport.features();
+        let config32 = |at: u64| transport.config32(at);
         let seg_max = if features & features::SEG_MAX != 0 {
             config32(config::SEG_MAX)
         } else {
@@ -215,27 +113,8 @@ impl PhysicalDisk {
             .ok_or_else(|| format!("no memory for the disk's {bytes}-byte DMA area"))?;
         let queue = DriverQueue::new(QUEUE_SIZE, dma.base(), &dma)
             .map_err(|e| format!("queue memory {e:?}"))?;
-        regs.queue_sel.set(0);
-        let max = regs.queue_num_max.get();
-        if max < u32::from(QUEUE_SIZE) {
-            return Err(format!(
-                "virtio-blk at {base:#x}: queue of {max} entries, need {QUEUE_SIZE}"
-            ));
-        }
-        regs.queue_num.set(u32::from(QUEUE_SIZE));
-        // The rings are initialised in `dma`: published before the device
-        // learns where they are.
-        dma::publish();
-        for (reg, addr) in [
-            (&regs.queue_desc, queue.desc_addr()),
-            (&regs.queue_driver, queue.avail_addr()),
-            (&regs.queue_device, queue.used_addr()),
-        ] {
-            reg[0].set(addr as u32);
-            reg[1].set((addr >> 32) as u32);
-        }
-        regs.queue_ready.set(1);
-        set_status(s | status::DRIVER_OK);
+        transport.set_queue(0, &queue)?;
+        transport.driver_ok();
 
         let capacity =
             u64::from(config32(config::CAPACITY)) | u64::from(config32(config::CAPACITY + 4)) << 32;
@@ -246,7 +125,7 @@ impl PhysicalDisk {
             flush: features & features::FLUSH != 0,
             max_discard: limit(features::DISCARD, config::MAX_DISCARD_SECTORS),
             max_write_zeroes: limit(features::WRITE_ZEROES, config::MAX_WRITE_ZEROES_SECTORS),
-            regs,
+            transport,
             dma,
             queue,
         })
@@ -366,9 +245,7 @@ impl PhysicalDisk {
             .add(at + TABLE_AT, &bufs, &self.dma)
             .map_err(|e| format!("queue: {e:?}"))?;
         if self.queue.should_notify(&self.dma) {
-            // The request and the ring entry reach the device first.
-            dma::publish();
-            self.regs.queue_notify.set(0);
+            self.transport.notify(0);
         }
         Ok(id)
     }
@@ -380,7 +257,7 @@ impl PhysicalDisk {
                 Ok(used) => return used.map(|u| u.id),
                 Err(e) => log::error!(
                     "disk at {:#x} returned a request it was not given ({e:?})",
-                    self.regs.base()
+                    self.transport.base()
                 ),
             }
         }
@@ -396,9 +273,7 @@ impl PhysicalDisk {
 
     /// Lowers the device's interrupt line.
     pub fn ack_interrupt(&self) {
-        let pending = self.regs.interrupt_status.get();
-        dma::publish();
-        self.regs.interrupt_ack.set(pending);
+        self.transport.ack_interrupt();
     }
 
     /// Blocking read of whole sectors through the scratch area, in slot
@@ -443,82 +318,5 @@ impl PhysicalDisk {
         self.read(header.entries_lba(), &mut entries)?;
         gpt::find_by_name(&header, &entries[..header.entries_len()], name)
             .map_err(|e| format!("GPT: {e}"))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use core::mem::offset_of;
-    use shared_devices::virtio::mmio::reg;
-
-    /// The driver's view of the transport and the device model's agree.
-    #[test]
-    fn register_layout_matches_the_device_model() {
-        let at = |offset: usize| offset as u64;
-        assert_eq!(at(offset_of!(VirtioMmio, magic_value)), reg::MAGIC_VALUE);
-        assert_eq!(at(offset_of!(VirtioMmio, version)), reg::VERSION);
-        assert_eq!(at(offset_of!(VirtioMmio, device_id)), reg::DEVICE_ID);
-        assert_eq!(at(offset_of!(VirtioMmio, vendor_id)), reg::VENDOR_ID);
-        assert_eq!(
-            at(offset_of!(VirtioMmio, device_features)),
-            reg::DEVICE_FEATURES
-        );
-        assert_eq!(
-            at(offset_of!(VirtioMmio, device_features_sel)),
-            reg::DEVICE_FEATURES_SEL
-        );
-        assert_eq!(
-            at(offset_of!(VirtioMmio, driver_features)),
-            reg::DRIVER_FEATURES
-        );
-        assert_eq!(
-            at(offset_of!(VirtioMmio, driver_features_sel)),
-            reg::DRIVER_FEATURES_SEL
-        );
-        assert_eq!(at(offset_of!(VirtioMmio, queue_sel)), reg::QUEUE_SEL);
-        assert_eq!(
-            at(offset_of!(VirtioMmio, queue_num_max)),
-            reg::QUEUE_NUM_MAX
-        );
-        assert_eq!(at(offset_of!(VirtioMmio, queue_num)), reg::QUEUE_NUM);
-        assert_eq!(at(offset_of!(VirtioMmio, queue_ready)), reg::QUEUE_READY);
-        assert_eq!(at(offset_of!(VirtioMmio, queue_notify)), reg::QUEUE_NOTIFY);
-        assert_eq!(
-            at(offset_of!(VirtioMmio, interrupt_status)),
-            reg::INTERRUPT_STATUS
-        );
-        assert_eq!(
-            at(offset_of!(VirtioMmio, interrupt_ack)),
-            reg::INTERRUPT_ACK
-        );
-        assert_eq!(at(offset_of!(VirtioMmio, status)), reg::STATUS);
-        assert_eq!(at(offset_of!(VirtioMmio, queue_desc)), reg::QUEUE_DESC_LOW);
-        assert_eq!(
-            at(offset_of!(VirtioMmio, queue_driver)),
-            reg::QUEUE_DRIVER_LOW
-        );
-        assert_eq!(
-            at(offset_of!(VirtioMmio, queue_device)),
-            reg::QUEUE_DEVICE_LOW
-        );
-        assert_eq!(
-            at(offset_of!(VirtioMmio, config_generation)),
-            reg::CONFIG_GENERATION
-        );
-        assert_eq!(at(offset_of!(VirtioMmio, config)), reg::CONFIG);
-    }
-
-    /// Against a device that answers 0 (the fake's zeroed registers), open
-    /// fails on the magic value and leaves the status reset.
-    #[test]
-    fn open_refuses_what_is_not_a_virtio_device() {
-        crate::arch::fake::reset_machine();
-        let base = 0x0a00_3e00;
-        let err = PhysicalDisk::open(base, 0x200).err().unwrap();
-        assert!(err.contains("not a version 2 block device"), "{err}");
-        assert!(PhysicalDisk::open(base, 0x100).is_err(), "frame too small");
-        let regs = Registers::<VirtioMmio>::new(base, 0x200).unwrap();
-        assert_eq!(regs.status.get(), 0);
     }
 }

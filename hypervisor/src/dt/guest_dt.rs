@@ -239,6 +239,10 @@ mod tests {
         initrd: &[],
         watchdog: false,
         disks: &[],
+        views: &[],
+        protected: &[],
+        display_memory: 0,
+        display_resources: 0,
     };
 
     #[test]

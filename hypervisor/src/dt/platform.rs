@@ -375,6 +375,10 @@ mod tests {
             initrd: &[],
             watchdog: false,
             disks: &[],
+            views: &[],
+            protected: &[],
+            display_memory: 0,
+            display_resources: 0,
         }];
         let system = System {
             board: "qemu-virt",
@@ -387,6 +391,7 @@ mod tests {
             },
             partitions: &PARTS,
             storage: &[],
+            displays: &[],
         };
         let errors = p
             .check(

@@ -6,11 +6,12 @@
 //! (virtio transport, block, PL011, ...) are safe state machines in the
 //! `shared-devices` crate.
 //!
-//! A new mediator (display, touch, audio) is a new module here, its model
+//! A new mediator (touch, audio) is a new module here, its model
 //! in `shared-devices`, and its physical driver in `crate::drivers`; the
 //! boot code (`main.rs`) creates it, adds its windows to the partitions
 //! that use it and registers it with the hypervisor.
 #![forbid(unsafe_code)]
 
 pub mod console;
+pub mod display;
 pub mod storage;

@@ -95,6 +95,10 @@ static CONFIG: PartitionConfig = PartitionConfig {
     bootargs: "",
     on_fault: OnFault::Inject,
     watchdog: false,
+    views: &[],
+    protected: &[],
+    display_memory: 0,
+    display_resources: 0,
 };
 
 struct Setup {

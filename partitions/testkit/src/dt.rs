@@ -20,6 +20,8 @@ pub struct Platform<'a> {
     pub cpu_mpidr: [u64; MAX_CPUS],
     /// Sum of all `/memory` regions, in bytes.
     pub memory_bytes: u64,
+    /// Base of the lowest `/memory` region (0 when there is none).
+    pub memory_base: u64,
     /// PL011 base: the `stdout-path` node if it is a PL011, else the first one.
     pub uart: Option<usize>,
     /// GICv3 distributor base.
@@ -94,6 +96,16 @@ impl<'a> Platform<'a> {
             .map(|r| r.size.unwrap_or(0) as u64)
             .sum();
 
+        let memory_base = dt
+            .find_node("/")
+            .into_iter()
+            .flat_map(|root| root.children())
+            .filter(|n| is_node(n, "memory"))
+            .flat_map(|n| n.reg().into_iter().flatten())
+            .map(|r| r.starting_address as u64)
+            .min()
+            .unwrap_or(0);
+
         let stdout = dt.find_node("/chosen").and_then(|_| dt.chosen().stdout());
         let uart = stdout
             .filter(|n| compatible_with(n, "arm,pl011"))
@@ -150,6 +162,7 @@ impl<'a> Platform<'a> {
             cpu_count,
             cpu_mpidr,
             memory_bytes,
+            memory_base,
             uart,
             gicd,
             gicr,
@@ -241,6 +254,7 @@ mod tests {
         assert_eq!(p.cpu_count, 2);
         assert_eq!(&p.cpu_mpidr[..2], &[0, 1]);
         assert_eq!(p.memory_bytes, 128 << 20);
+        assert_eq!(p.memory_base, 0x4000_0000);
         assert_eq!(p.uart, Some(0x900_0000));
         assert_eq!(p.gicd, Some(0x800_0000));
         assert_eq!(p.gicr.map(|r| r.0), Some(0x80a_0000));

@@ -17,6 +17,7 @@
 //!   it works through.
 //! - [`mmio`]: the virtio-mmio register model.
 //! - [`blk`]: virtio-blk on a window of a physical disk.
+//! - [`gpu`]: virtio-gpu (2D) whose scanouts are a partition's views.
 //! - [`sched`]: the storage scheduler shared by the partitions' disks.
 //!
 //! Nothing here allocates or touches hardware; every guest-supplied index,
@@ -72,6 +73,7 @@
 pub mod blk;
 pub mod device;
 pub mod driver;
+pub mod gpu;
 pub mod memory;
 pub mod mmio;
 pub mod queue;

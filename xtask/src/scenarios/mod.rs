@@ -7,13 +7,14 @@
 //!
 //! One file per area: `partitions` (the hypervisor itself: partitions, SMP,
 //! timers, isolation, faults, the watchdog, boot time), `console`, `linux`
-//! (the Linux partition), `storage` and `hostile` (partitions that attack the
-//! hypervisor); the helpers they share are here,
+//! (the Linux partition), `storage`, `display` and `hostile` (partitions
+//! that attack the hypervisor); the helpers they share are here,
 //! and [`all`] lists every scenario in the order they run.
 
-// One module per area. Display, touch and audio scenarios get files of
-// their own here (`display.rs`, `touch.rs`, `audio.rs`) when they come.
+// One module per area. Touch and audio scenarios get files of their own
+// here (`touch.rs`, `audio.rs`) when they come.
 mod console;
+mod display;
 pub mod hostile;
 pub mod linux;
 mod partitions;
@@ -49,6 +50,7 @@ pub fn all() -> Vec<Scenario> {
         storage::storage_console_flood(),
         storage::plain_disk(),
         storage::disk_error(),
+        display::display_composition(),
     ];
     all.extend((0..storage::POWER_CUT_CUTS).map(|cut| storage::power_cut(cut, seed)));
     all.extend((0..storage::POWER_CUT_LINUX_CUTS).map(|cut| storage::power_cut_linux(cut, seed)));

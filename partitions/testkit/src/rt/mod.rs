@@ -6,6 +6,7 @@
 //! boot vCPU and then calls it.
 
 pub mod boot;
+pub mod cache;
 pub mod console;
 pub mod cpu;
 pub mod exceptions;
@@ -14,6 +15,7 @@ pub mod mmio;
 pub mod psci;
 pub mod timer;
 pub mod virtio_blk;
+pub mod virtio_gpu;
 
 use crate::args;
 use crate::dt::Platform;

@@ -24,13 +24,13 @@
 //! hostile test (`blkfuzz`) put arbitrary descriptors and ring entries in
 //! front of the device.
 
+use super::cache::{barrier, dcache_clean_invalidate};
 use super::{device_tree, mmio, timer};
 use crate::dt::{self, VirtioMmio};
 use crate::virtio::{
     self, AVAIL_F_NO_INTERRUPT, BlkError, DEVICE_ID_BLOCK, ID_BYTES, InitError, SECTOR, blk_config,
     blk_status, desc, feature, reg, req, status,
 };
-use core::arch::asm;
 use core::ptr::{addr_of, addr_of_mut, read_volatile, write_volatile};
 use core::sync::atomic::{AtomicBool, Ordering};
 
@@ -156,30 +156,6 @@ pub fn find() -> Found {
         Some(base) => Found::LegacyOnly(base),
         None => Found::Nothing(probed),
     }
-}
-
-/// Cleans and invalidates the data cache lines over `[start, start + len)`
-/// to the point of coherency.
-fn dcache_clean_invalidate(start: usize, len: usize) {
-    let ctr: u64;
-    // SAFETY: reads an ID register.
-    unsafe { asm!("mrs {}, ctr_el0", out(reg) ctr, options(nomem, nostack, preserves_flags)) };
-    let line = 4usize << ((ctr >> 16) & 0xf);
-    let mut addr = start & !(line - 1);
-    while addr < start + len {
-        // SAFETY: cache maintenance on the driver's own RAM; it does not
-        // change what memory holds as seen with the MMU off.
-        unsafe { asm!("dc civac, {}", in(reg) addr, options(nostack, preserves_flags)) };
-        addr += line;
-    }
-    // SAFETY: a barrier.
-    unsafe { asm!("dsb sy", options(nostack, preserves_flags)) };
-}
-
-fn barrier() {
-    // SAFETY: a barrier; orders ring accesses against each other and
-    // against the register accesses to the device.
-    unsafe { asm!("dsb sy", options(nostack, preserves_flags)) };
 }
 
 /// A virtio-blk device brought up on its transport.
