@@ -121,3 +121,98 @@ pub(super) fn display_composition() -> Scenario {
             Ok(())
         })
 }
+
+/// Every case `gpufuzz` tries, with the answer the device must give.
+const GPUFUZZ_CASES: &[(&str, &str)] = &[
+    ("unknown-command", "ERR_UNSPEC"),
+    ("3d-context-create", "ERR_UNSPEC"),
+    ("create-id-0", "ERR_INVALID_RESOURCE_ID"),
+    ("create-bad-format", "ERR_INVALID_PARAMETER"),
+    ("create-zero-size", "ERR_INVALID_PARAMETER"),
+    ("create-overflowing-size", "ERR_INVALID_PARAMETER"),
+    ("create-bigger-than-memory", "ERR_OUT_OF_MEMORY"),
+    ("create-reused-id", "ERR_INVALID_RESOURCE_ID"),
+    ("unref-unknown", "ERR_INVALID_RESOURCE_ID"),
+    ("attach-outside-ram", "ERR_UNSPEC"),
+    ("attach-device-memory", "ERR_UNSPEC"),
+    ("attach-wrapping-address", "ERR_UNSPEC"),
+    ("attach-100k-entries", "ERR_INVALID_PARAMETER"),
+    ("attach-fewer-entries-than-said", "ERR_UNSPEC"),
+    ("attach-twice", "ERR_UNSPEC"),
+    ("attach-unknown-resource", "ERR_INVALID_RESOURCE_ID"),
+    ("transfer-outside-resource", "ERR_INVALID_PARAMETER"),
+    ("transfer-overflowing-rect", "ERR_INVALID_PARAMETER"),
+    ("transfer-past-backing", "ERR_INVALID_PARAMETER"),
+    ("transfer-without-backing", "ERR_UNSPEC"),
+    ("flush-outside-resource", "ERR_INVALID_PARAMETER"),
+    ("flush-unknown-resource", "ERR_INVALID_RESOURCE_ID"),
+    ("scanout-bad-id", "ERR_INVALID_SCANOUT_ID"),
+    ("scanout-rect-outside", "ERR_INVALID_PARAMETER"),
+    ("scanout-unknown-resource", "ERR_INVALID_RESOURCE_ID"),
+    ("short-request", "ERR_UNSPEC"),
+    ("half-header", "ERR_UNSPEC"),
+    ("tiny-response", r"no response \(len 0\)"),
+    ("display-info-too-small", "ERR_UNSPEC"),
+    // Its only writable bytes are the request's: the error header goes there.
+    (
+        "request-device-writable",
+        r"(no response \(len 24\)|needs-reset)",
+    ),
+    (
+        "response-device-readable",
+        r"(no response \(len 0\)|needs-reset)",
+    ),
+];
+
+/// A hostile virtio-gpu driver as the IVI (`gpufuzz`): each malformed or
+/// abusive command gets its error answer (or the device resets), 100 000
+/// creations stop at the IVI's own resource limit, a valid frame still
+/// works afterwards, and its flush flood is paced by the display; all the
+/// while the cluster's frame counter advances, its colour is where it
+/// should be, and none of the IVI's green appears in the cluster's
+/// protected strip (the IVI's view and picture reach into it).
+pub(super) fn hostile_gpu() -> Scenario {
+    let mut scenario = Scenario::new("hostile-gpu", "config/qemu-virt/tests/hostile-gpu.toml")
+        .timeout(120)
+        .expect(r"^\[ivi\] gpufuzz: device at 0xb000000$");
+    for (case, answer) in GPUFUZZ_CASES {
+        scenario = scenario.expect(&format!(r"^\[ivi\] gpufuzz: {case} -> {answer}$"));
+    }
+    scenario
+        // Two resources exist already: 62 more reach the limit of 64.
+        .expect(r"^\[ivi\] gpufuzz: 100000 creations -> 62 ok, 99938 out of memory, 0 other$")
+        .expect(r"^\[ivi\] gpufuzz: valid frame after abuse -> ok$")
+        .expect(r"^\[ivi\] gpufuzz: flooding flushes: 300$")
+        .expect(r"^\[cluster\] gpu: frame 90$")
+        .expect_none(r"^\[cluster\] gpu: .*error|PANIC|FATAL|re-init -> error")
+        .screenshot_on(r"^\[ivi\] gpufuzz: flooding flushes: 100$", "flood")
+        .screenshot_on(r"^\[ivi\] gpufuzz: flooding flushes: 300$", "later")
+        .check_screens(
+            "the cluster draws on, the IVI only where it may",
+            |screens, _| {
+                let first = screens.get("flood", "instrument")?;
+                let later = screens.get("later", "instrument")?;
+                colours(
+                    later,
+                    &[
+                        ("the cluster", 100, 300, RED),
+                        ("the IVI's picture through the window", 580, 150, GREEN),
+                        ("the IVI's blank view through the window", 900, 300, BLACK),
+                    ],
+                )?;
+                let leaks = later.count((0, 0, 1920, 80), |p| p == GREEN)
+                    + first.count((0, 0, 1920, 80), |p| p == GREEN);
+                if leaks > 0 {
+                    return Err(format!("{leaks} green pixel(s) in the protected strip"));
+                }
+                let before = first.frame_counter(0, 0).ok_or("no counter")?;
+                let after = later.frame_counter(0, 0).ok_or("no counter")?;
+                if after <= before {
+                    return Err(format!(
+                        "the cluster's counter went from {before} to {after}"
+                    ));
+                }
+                Ok(())
+            },
+        )
+}

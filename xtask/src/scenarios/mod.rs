@@ -51,6 +51,7 @@ pub fn all() -> Vec<Scenario> {
         storage::plain_disk(),
         storage::disk_error(),
         display::display_composition(),
+        display::hostile_gpu(),
     ];
     all.extend((0..storage::POWER_CUT_CUTS).map(|cut| storage::power_cut(cut, seed)));
     all.extend((0..storage::POWER_CUT_LINUX_CUTS).map(|cut| storage::power_cut_linux(cut, seed)));

@@ -143,6 +143,18 @@ pub struct Mode {
     pub enabled: bool,
 }
 
+/// How a command's two descriptors look: normally a device-readable
+/// request and a device-writable response of 512 bytes.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Shape {
+    /// The request is marked device-writable (wrong direction).
+    pub request_writable: bool,
+    /// The response is marked device-readable (wrong direction).
+    pub response_readable: bool,
+    /// The response buffer's length, if not 512 bytes.
+    pub response_len: Option<u32>,
+}
+
 /// A request: the 24-byte header, then little-endian fields.
 pub struct Request {
     bytes: [u8; BUF],
@@ -299,6 +311,19 @@ impl VirtioGpu {
     /// Sends `request` and waits for the response, which it copies into
     /// `response` (as much as fits); returns the response type.
     pub fn command(&mut self, request: &Request, response: &mut [u8]) -> Result<u32, GpuError> {
+        self.command_as(request, response, Shape::default())
+            .map(|(kind, _)| kind)
+    }
+
+    /// [`Self::command`] with the descriptors shaped by `shape` (for hostile
+    /// tests); returns the response type and the length the device said it
+    /// wrote.
+    pub fn command_as(
+        &mut self,
+        request: &Request,
+        response: &mut [u8],
+        shape: Shape,
+    ) -> Result<(u32, u32), GpuError> {
         let dma = self.dma;
         // SAFETY: the area is the driver's; the device only reads the
         // request and writes the response, after the notify below.
@@ -311,7 +336,8 @@ impl VirtioGpu {
                 Desc {
                     addr: req as u64,
                     len: request.len as u32,
-                    flags: 1, // NEXT
+                    // NEXT, and WRITE when the shape says so.
+                    flags: 1 | if shape.request_writable { 2 } else { 0 },
                     next: 1,
                 },
             );
@@ -319,8 +345,8 @@ impl VirtioGpu {
                 addr_of_mut!((*dma).desc[1]),
                 Desc {
                     addr: addr_of!((*dma).response) as u64,
-                    len: BUF as u32,
-                    flags: 2, // WRITE
+                    len: shape.response_len.unwrap_or(BUF as u32).min(BUF as u32),
+                    flags: if shape.response_readable { 0 } else { 2 }, // WRITE
                     next: 0,
                 },
             );
@@ -333,13 +359,16 @@ impl VirtioGpu {
         self.sync_dma();
         self.write_reg(reg::QUEUE_NOTIFY, 0);
         let deadline = timer::counter() + timer::ms_to_ticks(TIMEOUT_MS);
-        loop {
+        let written = loop {
             self.sync_dma();
             // SAFETY: an aligned load of the used index.
             let idx = unsafe { read_volatile(addr_of!((*dma).used.idx)) };
             if idx != self.used_idx {
+                let slot = usize::from(self.used_idx % QUEUE_SIZE);
+                // SAFETY: the used element the device published.
+                let elem = unsafe { read_volatile(addr_of!((*dma).used.ring[slot])) };
                 self.used_idx = idx;
-                break;
+                break elem[1];
             }
             if self.read_reg(reg::STATUS) & status::DEVICE_NEEDS_RESET != 0 {
                 return Err(GpuError::NeedsReset);
@@ -348,14 +377,17 @@ impl VirtioGpu {
                 return Err(GpuError::Timeout);
             }
             core::hint::spin_loop();
-        }
+        };
         let pending = self.read_reg(reg::INTERRUPT_STATUS);
         self.write_reg(reg::INTERRUPT_ACK, pending);
         // SAFETY: the device is done with the response buffer.
         let got = unsafe { &*addr_of!((*dma).response) };
         let n = response.len().min(BUF);
         response[..n].copy_from_slice(&got[..n]);
-        Ok(u32::from_le_bytes([got[0], got[1], got[2], got[3]]))
+        Ok((
+            u32::from_le_bytes([got[0], got[1], got[2], got[3]]),
+            written,
+        ))
     }
 
     /// Sends `request`; Ok if the device answered `ok`.
