@@ -239,9 +239,9 @@ impl Scenario {
         self
     }
 
-    /// When a line first matches `pattern` (after the earlier
-    /// screenshots' patterns did), dump every physical display of the
-    /// config to `target/screens/<scenario>/<label>-<display>.png`.
+    /// When a line matches `pattern` (after the line that took the
+    /// previous screenshot), dump every physical display of the config to
+    /// `target/screens/<scenario>/<label>-<display>.png`.
     pub fn screenshot_on(mut self, pattern: &str, label: &'static str) -> Self {
         self.screenshots.push((regex(pattern), label));
         self
@@ -456,6 +456,8 @@ impl Scenario {
         let mut stdin = qemu.child().stdin.take();
         let mut next_input = 0;
         let mut next_shot = 0;
+        // Lines before this one have been looked at for screenshots.
+        let mut shot_from = 0;
         let mut qmp: Option<crate::qmp::Qmp> = None;
         let mut shots: Vec<(&'static str, String, PathBuf)> = Vec::new();
         let displays = if self.screenshots.is_empty() {
@@ -503,9 +505,11 @@ impl Scenario {
                         next_input += 1;
                     }
                     while let Some((pattern, label)) = self.screenshots.get(next_shot) {
-                        if !lines.iter().any(|l| pattern.is_match(l)) {
+                        let Some(at) = lines[shot_from..].iter().position(|l| pattern.is_match(l))
+                        else {
                             break;
-                        }
+                        };
+                        shot_from += at + 1;
                         next_shot += 1;
                         let taken = self.screenshot(&mut qmp, &displays, label, &mut shots);
                         match taken {

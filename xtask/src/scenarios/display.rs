@@ -216,3 +216,90 @@ pub(super) fn hostile_gpu() -> Scenario {
             },
         )
 }
+
+/// Pixels of `image` in `rect` that are none of `allowed`.
+fn others(image: &Image, rect: (u32, u32, u32, u32), allowed: &[u32]) -> usize {
+    image.count(rect, |p| !allowed.contains(&p))
+}
+
+const WHITE: u32 = 0xffff_ffff;
+
+/// Debian's stock kernel on the displays: virtio_gpu binds to the IVI's
+/// virtio-gpu device and fbcon draws the kernel's messages on it (its
+/// center view holds text); then the IVI's kernel crashes and the
+/// partition restarts: its views go blank, then its console comes back.
+/// All along the cluster's frame counter advances and no pixel of the
+/// IVI's reaches the cluster's protected strips (only the cluster's red,
+/// its counter's black and white, and black where its layer is
+/// transparent may be there).
+pub(super) fn display_linux() -> Scenario {
+    Scenario::new("display-linux", "config/qemu-virt/tests/display-linux.toml")
+        .timeout(240)
+        .expect(r"^\[ivi\] .*\[drm\] Initialized virtio_gpu")
+        .expect(r"^\[ivi\] .*fb0: virtio_gpudrmfb frame buffer device")
+        .screenshot_on(r"^\[ivi\] ivi: userspace up after ", "linux")
+        .type_on(r"^\[ivi\] ivi: userspace up after ", b"\x1d2")
+        .type_on(
+            r"console: input goes to partition ivi",
+            b"echo c > /proc/sysrq-trigger\r",
+        )
+        .expect(r"^\[ivi\] .*Kernel panic - not syncing: sysrq triggered crash")
+        .expect(r"^\[hv\] WARN  partition ivi: restarting \(restart #1\)$")
+        // The next boot line is the restart's.
+        .screenshot_on(r"^\[hv\] INFO  partition ivi: vcpu 0 booting ", "restarted")
+        .expect_exactly(2, r"^\[ivi\] ivi: userspace up after ")
+        .screenshot_on(r"^\[ivi\] ivi: restart count 1$", "again")
+        .expect(r"^\[ivi\] ivi: restart count 1$")
+        .expect_none(r"^\[cluster\] gpu: .*error|\[hv\] ERROR")
+        .check_screens("fbcon draws the IVI's console on its view", |screens, _| {
+            for label in ["linux", "again"] {
+                let text = screens
+                    .get(label, "center")?
+                    .count((0, 0, 1280, 700), |p| p != BLACK);
+                if text < 1000 {
+                    return Err(format!(
+                        "only {text} lit pixels in the IVI's view ({label})"
+                    ));
+                }
+            }
+            Ok(())
+        })
+        .check_screens("a restarting partition's views are blank", |screens, _| {
+            let lit = others(
+                screens.get("restarted", "center")?,
+                (0, 0, 1280, 700),
+                &[BLACK],
+            );
+            if lit > 0 {
+                return Err(format!(
+                    "{lit} lit pixels in the IVI's view while it restarts"
+                ));
+            }
+            Ok(())
+        })
+        .check_screens(
+            "the cluster draws on, and nothing of the IVI's is in its strips",
+            |screens, _| {
+                let mut last = None;
+                for label in ["linux", "restarted", "again"] {
+                    let instrument = screens.get(label, "instrument")?;
+                    let center = screens.get(label, "center")?;
+                    let leaks = others(instrument, (0, 0, 1920, 80), &[RED, BLACK, WHITE])
+                        + others(center, (0, 700, 1280, 100), &[RED, BLACK, WHITE]);
+                    if leaks > 0 {
+                        return Err(format!("{leaks} foreign pixel(s) in the strips ({label})"));
+                    }
+                    let n = instrument.frame_counter(0, 0).ok_or("no counter")?;
+                    if let Some(before) = last
+                        && n <= before
+                    {
+                        return Err(format!(
+                            "the cluster's counter went from {before} to {n} ({label})"
+                        ));
+                    }
+                    last = Some(n);
+                }
+                Ok(())
+            },
+        )
+}

@@ -52,6 +52,7 @@ pub fn all() -> Vec<Scenario> {
         storage::disk_error(),
         display::display_composition(),
         display::hostile_gpu(),
+        display::display_linux(),
     ];
     all.extend((0..storage::POWER_CUT_CUTS).map(|cut| storage::power_cut(cut, seed)));
     all.extend((0..storage::POWER_CUT_LINUX_CUTS).map(|cut| storage::power_cut_linux(cut, seed)));
