@@ -101,9 +101,11 @@ fn write_partition(out: &mut String, p: &OwnedPartition) {
     for v in &p.views {
         let _ = writeln!(
             out,
-            "                {MODEL}::View {{ display: {}, rect: {} }},",
+            "                {MODEL}::View {{ display: {}, rect: {}, deadline_ms: {}, fallback: {:#08x} }},",
             v.display,
-            screen_rect(v.rect)
+            screen_rect(v.rect),
+            v.deadline_ms,
+            v.fallback
         );
     }
     let _ = writeln!(out, "            ],");

@@ -237,7 +237,18 @@ pub struct View {
     /// display, and overlaps neither another view of the same partition on
     /// that display nor a view of another partition of the same priority.
     pub rect: ScreenRect,
+    /// The longest the partition may leave the view without a new frame,
+    /// in milliseconds (1..=10000); 0: no deadline. Past it the view shows
+    /// its fallback until the partition draws again.
+    pub deadline_ms: u32,
+    /// The fallback's colour, `0xRRGGBB`: diagonal stripes of it and black
+    /// over the partition's protected regions in the view (over the whole
+    /// view if it has none there).
+    pub fallback: u32,
 }
+
+/// The fallback colour when a view with a deadline names none: amber.
+pub const DEFAULT_FALLBACK: u32 = 0xffb000;
 
 /// A region of a [`Display`] that a safety partition protects: whatever
 /// the views above it, the compositor shows the partition's own pixels
@@ -361,6 +372,8 @@ mod tests {
         const VIEW: View = View {
             display: 0,
             rect: rect(0, 0, 1280, 800),
+            deadline_ms: 0,
+            fallback: DEFAULT_FALLBACK,
         };
         let partition = |disks: &'static [Disk], views: &'static [View]| Partition {
             name: "p",

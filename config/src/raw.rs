@@ -95,7 +95,8 @@ pub struct RawPartition {
     pub display_resources: Option<Spanned<Int>>,
 }
 
-/// A `views` or `protected` entry: a rectangle on a named display.
+/// A `views` or `protected` entry: a rectangle on a named display. Only a
+/// view may have `deadline_ms` and `fallback` (the validator says so).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawScreenRect {
@@ -104,6 +105,10 @@ pub struct RawScreenRect {
     pub y: Spanned<Int>,
     pub width: Spanned<Int>,
     pub height: Spanned<Int>,
+    #[serde(default)]
+    pub deadline_ms: Option<Spanned<Int>>,
+    #[serde(default)]
+    pub fallback: Option<Spanned<Int>>,
 }
 
 /// A `disks` entry. Which of `gpt` and `lba`/`sectors` may go together is
@@ -563,7 +568,15 @@ height = 800
         );
         assert_eq!(
             introspect::keys::<RawScreenRect>(),
-            ["display", "height", "width", "x", "y"]
+            [
+                "deadline_ms",
+                "display",
+                "fallback",
+                "height",
+                "width",
+                "x",
+                "y"
+            ]
         );
         assert_eq!(
             introspect::keys::<RawStorage>(),

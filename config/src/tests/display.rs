@@ -5,7 +5,7 @@
 use super::fixture::{BASE, Fixture, with};
 use super::rules::{assert_has, assert_only, errors, with_devices};
 use crate::OwnedDisplay;
-use crate::model::{Protected, Region, ScreenRect, View};
+use crate::model::{DEFAULT_FALLBACK, Protected, Region, ScreenRect, View};
 
 /// The instrument cluster's display, from line 26 of `with_screen`'s text
 /// (name on 27, device 28, width 29, height 30).
@@ -122,11 +122,15 @@ fn displays_views_and_protected_load() {
         [
             View {
                 display: 0,
-                rect: at(0, 0, 1920, 720)
+                rect: at(0, 0, 1920, 720),
+                deadline_ms: 0,
+                fallback: DEFAULT_FALLBACK,
             },
             View {
                 display: 1,
-                rect: at(0, 720, 1280, 80)
+                rect: at(0, 720, 1280, 80),
+                deadline_ms: 0,
+                fallback: DEFAULT_FALLBACK,
             }
         ]
     );
@@ -148,11 +152,15 @@ fn displays_views_and_protected_load() {
         [
             View {
                 display: 1,
-                rect: at(0, 0, 1280, 800)
+                rect: at(0, 0, 1280, 800),
+                deadline_ms: 0,
+                fallback: DEFAULT_FALLBACK,
             },
             View {
                 display: 0,
-                rect: at(640, 160, 640, 400)
+                rect: at(640, 160, 640, 400),
+                deadline_ms: 0,
+                fallback: DEFAULT_FALLBACK,
             }
         ]
     );
@@ -854,4 +862,53 @@ fn gpu_takes_the_slot_after_the_disks() {
     let errs = errors(&text(17));
     assert_eq!(errs.len(), 1, "{errs:?}");
     assert!(errs[0].contains("has more than 16 disks"), "{errs:?}");
+}
+
+#[test]
+fn view_deadlines_and_fallbacks() {
+    let load = |view: &str| {
+        Fixture::new()
+            .load(&with_screen(&format!("views = [{view}]"), "", &both()))
+            .map(|l| {
+                let v = l.system.partitions[0].views[0];
+                (v.deadline_ms, v.fallback)
+            })
+            .map_err(|d| d[0].to_string())
+    };
+    let view = "{ display = \"instrument\", x = 0, y = 0, width = 1920, height = 720";
+    assert_eq!(load(&format!("{view} }}")), Ok((0, DEFAULT_FALLBACK)));
+    assert_eq!(
+        load(&format!("{view}, deadline_ms = 100 }}")),
+        Ok((100, DEFAULT_FALLBACK))
+    );
+    assert_eq!(
+        load(&format!(
+            "{view}, deadline_ms = 10000, fallback = 0xff0000 }}"
+        )),
+        Ok((10000, 0xff0000))
+    );
+    let cluster = |extra: &str| screen(&format!("views = [{view}, {extra} }}]"), "");
+    assert_only(
+        &cluster("deadline_ms = 0"),
+        "12:92",
+        "deadline_ms 0 of view 0 of partition \"cluster\" is out of range 1..=10000",
+    );
+    assert_only(
+        &cluster("fallback = 0xff0000"),
+        "12:89",
+        "view 0 of partition \"cluster\" has a fallback but no deadline_ms",
+    );
+    assert_only(
+        &cluster("deadline_ms = 50, fallback = 0x1000000"),
+        "12:107",
+        "fallback of view 0 of partition \"cluster\" must be a colour 0xRRGGBB (0 to 0xffffff), got 0x1000000",
+    );
+    let region = format!(
+        "views = [{view} }}]\nprotected = [{{ display = \"instrument\", x = 0, y = 0, width = 1920, height = 80, deadline_ms = 5 }}]"
+    );
+    assert_only(
+        &screen(&region, ""),
+        "13:95",
+        "protected region 0 of partition \"cluster\" has deadline_ms: only a view has a deadline and a fallback",
+    );
 }

@@ -82,9 +82,18 @@ fn keys_match_the_parser() {
         "[[display]]"
     );
     assert_eq!(
-        property_names(&defs["screenRect"]),
+        property_names(&defs["view"]),
         keys::<RawScreenRect>(),
-        "partition.views and partition.protected"
+        "partition.views"
+    );
+    // A protected region: the same without a deadline (the validator
+    // refuses one there).
+    let mut region = keys::<RawScreenRect>();
+    region.retain(|k| !["deadline_ms", "fallback"].contains(k));
+    assert_eq!(
+        property_names(&defs["screenRect"]),
+        region,
+        "partition.protected"
     );
 }
 

@@ -8,7 +8,7 @@ use toml::Spanned;
 use super::{Display, MIB, Part, Screen, ScreenArea, Validator};
 use crate::dtb::NodeId;
 use crate::layout;
-use crate::model::{Criticality, ScreenRect};
+use crate::model::{Criticality, DEFAULT_FALLBACK, ScreenRect};
 use crate::owned::{self, rect_of, size};
 use crate::raw::{Int, RawConfig, RawDisplay, RawPartition, RawScreenRect};
 
@@ -22,6 +22,8 @@ const MAX_DISPLAY_MEMORY_MIB: u32 = 512;
 /// The device model's own limit (`shared_devices::virtio::gpu::MAX_RESOURCES`).
 const MAX_DISPLAY_RESOURCES: u32 = 128;
 const DEFAULT_DISPLAY_RESOURCES: u32 = 64;
+/// The longest deadline a view may have: 10 s.
+const MAX_DEADLINE_MS: u32 = 10_000;
 
 impl Validator<'_, '_> {
     /// The `[[display]]` tables, in file order, each with what passed.
@@ -261,10 +263,13 @@ impl Validator<'_, '_> {
                 );
                 self.diags.error(entry.span(), message);
             }
+            let (deadline_ms, fallback) = self.deadline(raw, &what);
             views.push(ScreenArea {
                 index,
                 display,
                 rect,
+                deadline_ms,
+                fallback,
                 span: entry.span(),
             });
         }
@@ -300,6 +305,17 @@ impl Validator<'_, '_> {
         let mut protected = Vec::new();
         for (index, entry) in list.get_ref().iter().enumerate() {
             let what = format!("protected region {index} of partition \"{name}\"");
+            for (key, value) in [
+                ("deadline_ms", &entry.get_ref().deadline_ms),
+                ("fallback", &entry.get_ref().fallback),
+            ] {
+                if let Some(value) = value {
+                    self.diags.error(
+                        value.span(),
+                        format!("{what} has {key}: only a view has a deadline and a fallback"),
+                    );
+                }
+            }
             let Some((display, [x, y, width, height])) = self.screen_area(entry.get_ref(), &what)
             else {
                 continue;
@@ -348,10 +364,43 @@ impl Validator<'_, '_> {
                 index,
                 display,
                 rect,
+                deadline_ms: 0,
+                fallback: 0,
                 span: entry.span(),
             });
         }
         protected
+    }
+
+    /// A view's `deadline_ms` (0 without one) and fallback colour
+    /// (`0xRRGGBB`).
+    fn deadline(&mut self, raw: &RawScreenRect, what: &str) -> (u32, u32) {
+        let deadline = raw
+            .deadline_ms
+            .as_ref()
+            .and_then(|v| self.ranged(v, "deadline_ms", what, 1, MAX_DEADLINE_MS))
+            .unwrap_or(0);
+        let fallback = match &raw.fallback {
+            None => DEFAULT_FALLBACK,
+            Some(v) if raw.deadline_ms.is_none() => {
+                self.diags.error(
+                    v.span(),
+                    format!("{what} has a fallback but no deadline_ms: the fallback shows when a deadline is missed"),
+                );
+                DEFAULT_FALLBACK
+            }
+            Some(v) => match *v.get_ref() {
+                Int(c) if (0..=0xff_ffff).contains(&c) => c as u32,
+                Int(c) => {
+                    self.diags.error(
+                        v.span(),
+                        format!("fallback of {what} must be a colour 0xRRGGBB (0 to 0xffffff), got {c:#x}"),
+                    );
+                    DEFAULT_FALLBACK
+                }
+            },
+        };
+        (deadline, fallback)
     }
 
     /// An entry's display and `[x, y, width, height]`, each checked on its

@@ -195,6 +195,9 @@ struct ScreenArea {
     /// Index into `Validator::displays`.
     display: usize,
     rect: ScreenRect,
+    /// A view's deadline (0: none) and fallback colour.
+    deadline_ms: u32,
+    fallback: u32,
     /// The entry.
     span: Span,
 }
@@ -310,6 +313,8 @@ impl Validator<'_, '_> {
                     .map(|v| View {
                         display: v.display,
                         rect: v.rect,
+                        deadline_ms: v.deadline_ms,
+                        fallback: v.fallback,
                     })
                     .collect(),
                 protected: part

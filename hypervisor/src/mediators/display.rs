@@ -79,8 +79,8 @@ pub struct Screen {
     pub intid: Option<u32>,
     phys: Mutex<PhysicalDisplay>,
     size: Rect,
-    /// Its layers, lowest priority first: (device, scanout, layer).
-    layers: Vec<(&'static VirtGpu, u32, Layer)>,
+    /// Its layers, lowest priority first.
+    layers: Vec<ScreenLayer>,
     protected: Vec<Protection>,
     /// Counter ticks per refresh.
     period: u64,
@@ -93,9 +93,32 @@ pub struct Screen {
     state: Mutex<ScreenState>,
 }
 
+/// A view on a screen.
+#[derive(Clone, Copy)]
+struct ScreenLayer {
+    gpu: &'static VirtGpu,
+    scanout: u32,
+    layer: Layer,
+    /// The view's deadline in counter ticks (0: none), and its fallback
+    /// colour (`0xffRRGGBB`).
+    deadline: u64,
+    fallback: u32,
+}
+
+/// Where a view with a deadline stands (home core only).
+#[derive(Clone, Copy, Default)]
+struct Freshness {
+    /// Counter value of its last new frame.
+    last: u64,
+    /// It missed its deadline and shows its fallback.
+    missed: bool,
+}
+
 struct ScreenState {
     /// Counter value of the next refresh.
     next: u64,
+    /// Per layer (same order as `Screen::layers`).
+    freshness: Vec<Freshness>,
     /// A physical frame is on its way.
     in_flight: bool,
     /// The compositor's work buffer.
@@ -183,15 +206,18 @@ pub fn screen(
         for (scanout, view) in p.views.iter().enumerate() {
             if view.display == index {
                 let rect = view.rect;
-                layers.push((
-                    *gpu,
-                    scanout as u32,
-                    Layer {
+                layers.push(ScreenLayer {
+                    gpu,
+                    scanout: scanout as u32,
+                    layer: Layer {
                         screen: Rect::new(rect.x, rect.y, rect.width, rect.height),
                         priority: p.priority,
                         blank: BLANK,
+                        fallback: None,
                     },
-                ));
+                    deadline: u64::from(view.deadline_ms) * cpu::counter_frequency() / 1000,
+                    fallback: 0xff00_0000 | view.fallback,
+                });
             }
         }
         for region in p.protected.iter().filter(|r| r.display == index) {
@@ -202,9 +228,10 @@ pub fn screen(
             });
         }
     }
-    layers.sort_by_key(|l| l.2.priority);
+    layers.sort_by_key(|l| l.layer.priority);
     let size = phys.screen();
     let hz = u64::from(desc.refresh_hz.max(1));
+    let layers_len = layers.len();
     Screen {
         name: desc.name,
         home_cpu,
@@ -219,6 +246,7 @@ pub fn screen(
         redraw: AtomicBool::new(true),
         state: Mutex::new(ScreenState {
             next: 0,
+            freshness: vec![Freshness::default(); layers_len],
             in_flight: false,
             band: vec![0; size.width as usize * BAND_ROWS],
             frames: 0,
@@ -441,12 +469,12 @@ const NEEDS_RESET: u32 = 0x40;
 
 /// The layers of a screen, read for the compositor one at a time.
 struct Sources<'a> {
-    layers: &'a [(&'static VirtGpu, u32, Layer)],
+    layers: &'a [ScreenLayer],
 }
 
 impl LayerSource for Sources<'_> {
     fn with_source(&self, index: usize, f: &mut dyn FnMut(Option<Source<'_>>)) {
-        let Some(&(gpu, scanout, _)) = self.layers.get(index) else {
+        let Some(&ScreenLayer { gpu, scanout, .. }) = self.layers.get(index) else {
             return f(None);
         };
         if !hv().partitions[gpu.partition].is_running() {
@@ -464,27 +492,75 @@ impl LayerSource for Sources<'_> {
 }
 
 impl Screen {
-    /// The union of what changed on the screen since the last frame.
-    fn take_damage(&self) -> Option<Rect> {
-        if self.redraw.swap(false, Ordering::AcqRel) {
-            return Some(self.size);
-        }
-        let mut damage: Option<Rect> = None;
-        for &(gpu, scanout, layer) in &self.layers {
-            let taken = gpu
+    /// The union of what changed on the screen since the last frame, at
+    /// counter value `now`; views that missed their deadline go into
+    /// fallback, and come out of it when they have a new frame.
+    fn take_damage(&self, now: u64, freshness: &mut [Freshness]) -> Option<Rect> {
+        let mut damage: Option<Rect> = self
+            .redraw
+            .swap(false, Ordering::AcqRel)
+            .then_some(self.size);
+        let mut add = |r: Rect| damage = Some(damage.map_or(r, |d| d.union(&r)));
+        for (l, fresh) in self.layers.iter().zip(freshness.iter_mut()) {
+            let taken = l
+                .gpu
                 .transport
                 .lock()
                 .device_mut()
-                .take_damage(scanout as usize);
-            let Some(r) = taken else { continue };
-            let on_screen = r
-                .offset(layer.screen.x, layer.screen.y)
-                .and_then(|r| r.intersection(&layer.screen));
-            if let Some(r) = on_screen {
-                damage = Some(damage.map_or(r, |d| d.union(&r)));
+                .take_damage(l.scanout as usize);
+            let screen = l.layer.screen;
+            if let Some(r) = taken {
+                fresh.last = now;
+                if let Some(r) = r
+                    .offset(screen.x, screen.y)
+                    .and_then(|r| r.intersection(&screen))
+                {
+                    add(r);
+                }
+                if fresh.missed {
+                    fresh.missed = false;
+                    add(self.fallback_area(l));
+                    self.deadline_note(
+                        l,
+                        log::Level::Info,
+                        format_args!("drew again: fallback removed"),
+                    );
+                }
+            } else if l.deadline > 0 && !fresh.missed && now.saturating_sub(fresh.last) > l.deadline
+            {
+                fresh.missed = true;
+                add(self.fallback_area(l));
+                let ms = l.deadline * 1000 / cpu::counter_frequency().max(1);
+                self.deadline_note(
+                    l,
+                    log::Level::Warn,
+                    format_args!("missed its {ms} ms deadline: fallback shown"),
+                );
             }
         }
         damage
+    }
+
+    /// Where layer `l`'s fallback shows: its partition's protected regions
+    /// in it, or all of it if there are none (as the compositor paints it).
+    fn fallback_area(&self, l: &ScreenLayer) -> Rect {
+        self.protected
+            .iter()
+            .filter(|p| p.priority == l.layer.priority)
+            .filter_map(|p| p.rect.intersection(&l.layer.screen))
+            .reduce(|a, b| a.union(&b))
+            .unwrap_or(l.layer.screen)
+    }
+
+    /// Logs a deadline event of layer `l`'s partition.
+    fn deadline_note(&self, l: &ScreenLayer, level: log::Level, what: core::fmt::Arguments) {
+        let p = &hv().partitions[l.gpu.partition];
+        report::note(
+            p,
+            report::Kind::Device,
+            level,
+            format_args!("display {}: view {}: {what}", self.name, l.scanout),
+        );
     }
 
     /// One pass on the home core: finishes the frame on its way, and at
@@ -519,12 +595,27 @@ impl Screen {
             return st.next;
         }
         let frame = self.started.fetch_add(1, Ordering::AcqRel) + 1;
+        if st.next == 0 {
+            // The display's first refresh: deadlines count from here.
+            for fresh in st.freshness.iter_mut() {
+                fresh.last = now;
+            }
+        }
+        let state = &mut *st;
         // Nothing changed: the frame is what is shown already.
-        if let Some(damage) = self.take_damage() {
+        if let Some(damage) = self.take_damage(now, &mut state.freshness) {
             let sources = Sources {
                 layers: &self.layers,
             };
-            let layers: Vec<Layer> = self.layers.iter().map(|l| l.2).collect();
+            let layers: Vec<Layer> = self
+                .layers
+                .iter()
+                .zip(st.freshness.iter())
+                .map(|(l, fresh)| Layer {
+                    fallback: fresh.missed.then_some(l.fallback),
+                    ..l.layer
+                })
+                .collect();
             let phys = self.phys.lock();
             let state = &mut *st;
             let composed = compositor::compose(

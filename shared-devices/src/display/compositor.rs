@@ -11,7 +11,11 @@
 //! - a layer whose priority is lower than a [`Protection`]'s never paints
 //!   inside that protection's rectangle, whatever its pixels: there the
 //!   owner's pixels lie over the background alone, even where they are
-//!   transparent.
+//!   transparent;
+//! - a layer in fallback (its partition missed its deadline) paints the
+//!   warning pattern ([`fallback_pixel`]) instead of its pixels in its
+//!   own protections (those of its priority), or over all of it if it has
+//!   none on the display.
 //!
 //! The work is done in bands of rows: for each band, each layer's pixels
 //! are read in one [`LayerSource::with_source`] call, so the hypervisor
@@ -34,6 +38,19 @@ pub struct Layer {
     pub priority: u8,
     /// Opaque colour (`0xffRRGGBB`) where the partition shows nothing.
     pub blank: u32,
+    /// Opaque colour of the warning pattern while the layer is in
+    /// fallback; `None` normally.
+    pub fallback: Option<u32>,
+}
+
+/// The warning pattern at screen pixel (`x`, `y`): diagonal stripes 16
+/// pixels wide of `colour` and black.
+pub const fn fallback_pixel(colour: u32, x: u32, y: u32) -> u32 {
+    if ((x as u64 + y as u64) / 16).is_multiple_of(2) {
+        colour
+    } else {
+        BACKGROUND
+    }
 }
 
 /// A screen rectangle in which no layer of lower priority than `priority`
@@ -129,6 +146,12 @@ fn paint(
     out: &mut [u32],
 ) {
     let above: &dyn Fn(&Protection) -> bool = &|p| p.priority > layer.priority;
+    // In fallback: the pattern over its own protections, or over all of
+    // it if it has none here.
+    let own = |p: &&Protection| {
+        p.priority == layer.priority && p.rect.intersection(&layer.screen).is_some()
+    };
+    let whole = !protected.iter().any(|p| own(&p));
     for y in part.y..part.y + part.height {
         let row_out = &mut out[((y - area.y) * area.width) as usize..][..area.width as usize];
         let vy = y - layer.screen.y;
@@ -160,20 +183,32 @@ fn paint(
                 .min()
                 .unwrap_or(end)
                 .min(end);
-            for sx in x..stop {
-                let vx = sx - layer.screen.x;
-                let argb = row_in
-                    .and_then(|(img, row)| {
-                        if vx >= img.area.width {
-                            return None;
-                        }
-                        let at = (img.area.x as usize + vx as usize).checked_mul(4)?;
-                        let p = row.get(at..at + 4)?;
-                        Some(img.format.to_argb([p[0], p[1], p[2], p[3]]))
-                    })
-                    .unwrap_or(layer.blank);
-                let dst = &mut row_out[(sx - area.x) as usize];
-                *dst = over(argb, *dst);
+            let dst = &mut row_out[(x - area.x) as usize..(stop - area.x) as usize];
+            let first = x - layer.screen.x;
+            // The image's pixels for this span (fewer where it ends).
+            let (pixels, format) = match row_in {
+                Some((img, row)) if first < img.area.width => {
+                    let n = (img.area.width - first).min(stop - x) as usize;
+                    let start = (img.area.x as usize + first as usize) * 4;
+                    let bytes = row.get(start..).unwrap_or(&[]);
+                    let bytes = &bytes[..(n * 4).min(bytes.len() / 4 * 4)];
+                    (bytes, img.format)
+                }
+                _ => (&[][..], PixelFormat::B8G8R8X8),
+            };
+            let drawn = pixels.len() / 4;
+            for (d, p) in dst.iter_mut().zip(pixels.chunks_exact(4)) {
+                *d = over(format.to_argb([p[0], p[1], p[2], p[3]]), *d);
+            }
+            // The blank colour is opaque.
+            dst[drawn..].fill(layer.blank);
+            if let Some(colour) = layer.fallback {
+                for (i, d) in dst.iter_mut().enumerate() {
+                    let sx = x + i as u32;
+                    if whole || protected.iter().filter(own).any(|p| covers(&p.rect, sx, y)) {
+                        *d = fallback_pixel(colour, sx, y);
+                    }
+                }
             }
             x = stop;
         }
@@ -285,7 +320,56 @@ mod tests {
             screen: Rect::new(x, y, w, h),
             priority,
             blank: GREY,
+            fallback: None,
         }
+    }
+
+    #[test]
+    fn a_layer_in_fallback_shows_the_pattern_in_its_protections() {
+        const AMBER: u32 = 0xffff_b000;
+        let mut layers = [layer(0, 0, 64, 4, 10), layer(0, 0, 64, 4, 200)];
+        layers[1].fallback = Some(AMBER);
+        let source = Solid::new(&[Some((GREEN, 64, 4)), Some((RED, 64, 4))]);
+        let protected = [Protection {
+            rect: Rect::new(0, 0, 40, 4),
+            priority: 200,
+        }];
+        let out = screen(64, 4, &layers, &protected, &source);
+        for y in 0..4u32 {
+            for x in 0..64u32 {
+                let want = if x < 40 {
+                    fallback_pixel(AMBER, x, y)
+                } else {
+                    RED
+                };
+                assert_eq!(out[(y * 64 + x) as usize], want, "({x}, {y})");
+            }
+        }
+        assert_eq!(out[0], AMBER);
+        assert_eq!(out[16], BACKGROUND);
+        // Without protections of its own, all of it.
+        let out = screen(64, 4, &layers, &[], &source);
+        assert!((0..64).all(|x| out[x as usize] == fallback_pixel(AMBER, x, 0)));
+        // A lower layer's fallback stays out of a higher one's protections.
+        let mut layers = [layer(0, 0, 64, 4, 10), layer(48, 0, 16, 4, 200)];
+        layers[0].fallback = Some(AMBER);
+        let protected = [Protection {
+            rect: Rect::new(0, 0, 8, 4),
+            priority: 200,
+        }];
+        let out = screen(
+            64,
+            4,
+            &layers,
+            &protected,
+            &Solid::new(&[Some((GREEN, 64, 4)), None]),
+        );
+        assert_eq!(
+            out[0], BACKGROUND,
+            "the cluster's protection, no cluster view there"
+        );
+        assert_eq!(out[8], fallback_pixel(AMBER, 8, 0));
+        assert_eq!(out[50], GREY, "the cluster's blank view on top");
     }
 
     #[test]

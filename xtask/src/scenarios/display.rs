@@ -303,3 +303,67 @@ pub(super) fn display_linux() -> Scenario {
             },
         )
 }
+
+const AMBER: u32 = 0xffff_b000;
+
+/// A view's deadline: the cluster (`gpu.stall`) stops drawing for 3 s; the
+/// hypervisor says it missed its 500 ms deadline (generous: under TCG
+/// without -icount, virtual time is the host's, and a loaded host can
+/// hold a vCPU back for a good part of 100 ms) and the fallback (amber
+/// and black stripes) replaces its protected strip, while the rest of its
+/// picture stays as it was and the IVI draws on; when it draws again the
+/// fallback goes and its picture returns.
+pub(super) fn display_deadline() -> Scenario {
+    Scenario::new("display-deadline", "config/qemu-virt/tests/display-deadline.toml")
+        .timeout(120)
+        .expect(r"^\[cluster\] gpu: stalling after frame 60 for 3000 ms$")
+        .expect(r"^\[hv\] WARN  partition cluster: display instrument: view 0: missed its 500 ms deadline: fallback shown$")
+        .expect(r"^\[cluster\] gpu: resumed after frame 60$")
+        .expect(r"^\[hv\] INFO  partition cluster: display instrument: view 0: drew again: fallback removed$")
+        .expect(r"^\[cluster\] gpu: frame 90$")
+        // (It may also miss it at start-up: the fallback shows until the
+        // cluster's first frame.)
+        .check("the stall misses the deadline", |lines| {
+            let after = crate::scenario::after(lines, r"gpu: stalling after frame 60")
+                .ok_or("no stall")?;
+            match crate::scenario::count(after, r"missed its 500 ms deadline") {
+                0 => Err("no miss after the stall began".into()),
+                _ => Ok(()),
+            }
+        })
+        .screenshot_on(r"^\[cluster\] gpu: frame 30$", "before")
+        // The first IVI report after the warning: the fallback is shown.
+        .screenshot_on(r"missed its 500 ms deadline", "warned")
+        .screenshot_on(r"^\[ivi\] gpu: frame \d+$", "stalled")
+        .screenshot_on(r"drew again: fallback removed", "drew")
+        .screenshot_on(r"^\[ivi\] gpu: frame \d+$", "resumed")
+        .check_screens("the fallback covers the strip while the cluster stalls", |screens, _| {
+            let stalled = screens.get("stalled", "instrument")?;
+            let strip = (0, 0, 1920, 80);
+            let amber = stalled.count(strip, |p| p == AMBER);
+            let other = others(stalled, strip, &[AMBER, BLACK]);
+            if amber < 1920 * 80 / 3 || other > 0 {
+                return Err(format!(
+                    "the strip has {amber} amber pixels and {other} that are neither amber nor black"
+                ));
+            }
+            colours(
+                stalled,
+                &[
+                    ("the cluster's stale picture", 100, 300, RED),
+                    ("the IVI", 960, 240, GREEN),
+                ],
+            )
+        })
+        .check_screens("before and after, the cluster's picture is in the strip", |screens, _| {
+            for label in ["before", "resumed"] {
+                let image = screens.get(label, "instrument")?;
+                let amber = image.count((0, 0, 1920, 80), |p| p == AMBER);
+                if amber > 0 {
+                    return Err(format!("{amber} amber pixels in the strip ({label})"));
+                }
+                colours(image, &[("the strip", 960, 40, RED)])?;
+            }
+            Ok(())
+        })
+}

@@ -53,6 +53,7 @@ pub fn all() -> Vec<Scenario> {
         display::display_composition(),
         display::hostile_gpu(),
         display::display_linux(),
+        display::display_deadline(),
     ];
     all.extend((0..storage::POWER_CUT_CUTS).map(|cut| storage::power_cut(cut, seed)));
     all.extend((0..storage::POWER_CUT_LINUX_CUTS).map(|cut| storage::power_cut_linux(cut, seed)));

@@ -11,13 +11,17 @@
 //! counter's blocks and flushes them (fenced: the answer comes when the
 //! hypervisor's compositor has them on the screen). With `gpu.full` it
 //! transfers and flushes the whole scanout every frame instead. After
-//! `gpu.frames=<n>` frames (default: never) it stops drawing.
+//! `gpu.frames=<n>` frames (default: never) it stops drawing. With
+//! `gpu.stall=<frame>,<ms>` it stops drawing after that frame for that
+//! long, then goes on.
 //!
 //! ```text
 //! gpu: device at 0x<base>, <n> scanout(s)
 //! gpu: scanout <i> <w>x<h> at 0x<addr>
 //! gpu: frame <n>                         (every gpu.report=<n> frames, default 30)
 //! gpu: stopped drawing after <n> frames
+//! gpu: stalling after frame <n> for <ms> ms
+//! gpu: resumed after frame <n>
 //! gpu: <what> -> error <error>
 //! ```
 
@@ -62,6 +66,10 @@ fn main() -> ! {
         .filter(|&r| r > 0)
         .unwrap_or(30);
     let full = args::flag(bootargs, "gpu.full");
+    let stall = args::value(bootargs, "gpu.stall").and_then(|v| {
+        let (frame, ms) = v.split_once(',')?;
+        Some((frame.parse::<u64>().ok()?, ms.parse::<u64>().ok()?))
+    });
 
     let Some(node) = virtio_gpu::find() else {
         println!("gpu: no virtio-gpu device");
@@ -170,6 +178,14 @@ fn main() -> ! {
         first = false;
         if n.is_multiple_of(report) {
             println!("gpu: frame {}", n);
+        }
+        if let Some((after, ms)) = stall
+            && n == after
+        {
+            println!("gpu: stalling after frame {} for {} ms", n, ms);
+            timer::sleep_ms(ms);
+            println!("gpu: resumed after frame {}", n);
+            deadline = timer::counter();
         }
         deadline += period;
         let now = timer::counter();
