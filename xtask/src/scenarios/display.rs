@@ -367,3 +367,66 @@ pub(super) fn display_deadline() -> Scenario {
             Ok(())
         })
 }
+
+/// The IVI's own drawing through stock Linux DRM/KMS (`ivi-tool draw`):
+/// dumb buffers and page flips on both its scanouts, paced by the
+/// hypervisor's flush answers; its frame counter advances on both displays
+/// between two screenshots, at its views' corners, as does the cluster's,
+/// and nothing of the IVI's reaches the cluster's protected strips.
+pub(super) fn display_ivi_draw() -> Scenario {
+    Scenario::new(
+        "display-ivi-draw",
+        "config/qemu-virt/tests/display-ivi-draw.toml",
+    )
+    .timeout(180)
+    .expect(r"^\[ivi\] ivi-tool: draw: Virtual-1 1280x800 crtc \d+ \(page flips\)$")
+    .expect(r"^\[ivi\] ivi-tool: draw: Virtual-2 800x320 crtc \d+ \(page flips\)$")
+    .expect(r"ivi-tool: draw: frames=90$")
+    .expect_none(r"ivi-tool: draw: .*: |\[hv\] (WARN|ERROR)")
+    .screenshot_on(r"ivi-tool: draw: frames=30$", "first")
+    .screenshot_on(r"ivi-tool: draw: frames=90$", "second")
+    .check_screens(
+        "both partitions' frame counters advance on both displays",
+        |screens, _| {
+            for (who, display, x, y) in [
+                ("cluster", "instrument", 0, 0),
+                ("ivi", "center", 0, 0),
+                ("ivi", "instrument", 560, 80),
+            ] {
+                let read = |label: &str| {
+                    screens
+                        .get(label, display)?
+                        .frame_counter(x, y)
+                        .ok_or_else(|| format!("no counter at ({x}, {y}) of {display}"))
+                };
+                let (first, second) = (read("first")?, read("second")?);
+                if second <= first {
+                    return Err(format!(
+                        "{who}'s counter on {display} went from {first} to {second}"
+                    ));
+                }
+            }
+            Ok(())
+        },
+    )
+    .check_screens(
+        "nothing of the IVI's is in the cluster's strips",
+        |screens, _| {
+            for label in ["first", "second"] {
+                let leaks = others(
+                    screens.get(label, "instrument")?,
+                    (0, 0, 1920, 80),
+                    &[RED, BLACK, WHITE],
+                ) + others(
+                    screens.get(label, "center")?,
+                    (0, 700, 1280, 100),
+                    &[RED, BLACK, WHITE],
+                );
+                if leaks > 0 {
+                    return Err(format!("{leaks} foreign pixel(s) in the strips ({label})"));
+                }
+            }
+            Ok(())
+        },
+    )
+}

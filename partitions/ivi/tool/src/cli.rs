@@ -6,6 +6,7 @@ use std::path::PathBuf;
 pub const USAGE: &str = "\
 usage: ivi-tool check --cpus N --mem-mib M [--allow NODES]... [--report] [--root DIR]
        ivi-tool clock
+       ivi-tool draw [--frames N] [--fps N] [--card PATH]
        ivi-tool help
 
 check   compares what this Linux sees with what the partition was given:
@@ -23,7 +24,19 @@ check   compares what this Linux sees with what the partition was given:
 clock   prints the virtual counter (CNTVCT_EL0) and its frequency, and the
         counter as milliseconds: `ivi-tool: clock <ticks> ticks at <hz> Hz
         = <ms> ms`. Under the hypervisor the counter runs from machine
-        start, so this timestamps boot events against the hypervisor's.";
+        start, so this timestamps boot events against the hypervisor's.
+
+draw    draws an animated navigation screen on every connected display of
+        the DRM device PATH (default /dev/dri/card0) through KMS: the
+        preferred mode, two dumb buffers, page flips (or SetCrtc and
+        DirtyFB each frame where flips fail). The frame number's low 16
+        bits are in the top left corner: 16 squares of 4x4 pixels, bit 0
+        first, white for 1, black for 0. Prints `ivi-tool: draw: <connector>
+        <w>x<h> crtc <id> (page flips|setcrtc)` per display, `ivi-tool: draw:
+        frames=<n>` every 30 frames, `ivi-tool: draw: done after <n> frames`
+        after --frames N (default: never stops), at most --fps N frames a
+        second (default 30). Errors: `ivi-tool: draw: <what>: <error>`,
+        exit code 1.";
 
 /// What to do.
 #[derive(Debug, PartialEq, Eq)]
@@ -31,6 +44,7 @@ pub enum Command {
     Help,
     Clock,
     Check(CheckOptions),
+    Draw(DrawOptions),
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -45,6 +59,30 @@ pub struct CheckOptions {
     pub root: PathBuf,
 }
 
+/// How `draw` runs (`ivi-tool draw [--frames N] [--fps N] [--card PATH]`).
+#[derive(Debug, PartialEq, Eq)]
+pub struct DrawOptions {
+    /// Stop after this many frames; `None`: never.
+    pub frames: Option<u64>,
+    /// At most this many frames a second.
+    pub fps: u32,
+    /// The DRM device.
+    pub card: PathBuf,
+}
+
+impl Default for DrawOptions {
+    fn default() -> Self {
+        DrawOptions {
+            frames: None,
+            fps: 30,
+            card: PathBuf::from("/dev/dri/card0"),
+        }
+    }
+}
+
+/// Frame rates `--fps` accepts.
+const MAX_FPS: u64 = 1000;
+
 /// Parses the arguments after the program name.
 pub fn parse<I>(args: I) -> Result<Command, String>
 where
@@ -55,6 +93,7 @@ where
         None | Some("help" | "-h" | "--help") => Ok(Command::Help),
         Some("check") => parse_check(args).map(Command::Check),
         Some("clock") => Ok(Command::Clock),
+        Some("draw") => parse_draw(args).map(Command::Draw),
         Some(other) => Err(format!("unknown command `{other}`")),
     }
 }
@@ -103,6 +142,35 @@ fn parse_check(mut args: impl Iterator<Item = String>) -> Result<CheckOptions, S
         report_only,
         root,
     })
+}
+
+fn parse_draw(mut args: impl Iterator<Item = String>) -> Result<DrawOptions, String> {
+    let mut options = DrawOptions::default();
+    while let Some(arg) = args.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((name, value)) if name.starts_with("--") => (name.to_string(), Some(value)),
+            _ => (arg.clone(), None),
+        };
+        let mut value = || -> Result<String, String> {
+            match inline {
+                Some(v) => Ok(v.to_string()),
+                None => args.next().ok_or(format!("draw: {name} needs a value")),
+            }
+        };
+        match name.as_str() {
+            "--frames" => match number(&name, &value()?)? {
+                0 => return Err("draw: --frames must be positive".to_string()),
+                n => options.frames = Some(n),
+            },
+            "--fps" => match number(&name, &value()?)? {
+                n @ 1..=MAX_FPS => options.fps = n as u32,
+                _ => return Err(format!("draw: --fps must be 1 to {MAX_FPS}")),
+            },
+            "--card" => options.card = PathBuf::from(value()?),
+            _ => return Err(format!("draw: unexpected argument `{arg}`")),
+        }
+    }
+    Ok(options)
 }
 
 fn number(name: &str, text: &str) -> Result<u64, String> {
@@ -155,5 +223,51 @@ mod tests {
         assert!(parse(args("check --cpus 1 --mem-mib 64 --bogus")).is_err());
         assert!(parse(args("check --cpus 1 --mem-mib 64 --report=yes")).is_err());
         assert!(parse(args("check --cpus 1 --mem-mib")).is_err());
+    }
+
+    #[test]
+    fn draw_options() {
+        assert_eq!(
+            parse(args("draw")),
+            Ok(Command::Draw(DrawOptions::default()))
+        );
+        assert_eq!(
+            DrawOptions::default(),
+            DrawOptions {
+                frames: None,
+                fps: 30,
+                card: PathBuf::from("/dev/dri/card0"),
+            }
+        );
+        assert_eq!(
+            parse(args("draw --frames 90 --fps=60 --card /dev/dri/card1")),
+            Ok(Command::Draw(DrawOptions {
+                frames: Some(90),
+                fps: 60,
+                card: PathBuf::from("/dev/dri/card1"),
+            }))
+        );
+        assert_eq!(
+            parse(args("draw --frames=1 --fps 1000")),
+            Ok(Command::Draw(DrawOptions {
+                frames: Some(1),
+                fps: 1000,
+                ..DrawOptions::default()
+            }))
+        );
+        for bad in [
+            "draw --frames 0",
+            "draw --frames",
+            "draw --frames -1",
+            "draw --frames ten",
+            "draw --fps 0",
+            "draw --fps 1001",
+            "draw --fps 99999999999",
+            "draw --card",
+            "draw --forever",
+            "draw 30",
+        ] {
+            assert!(parse(args(bad)).is_err(), "{bad}");
+        }
     }
 }

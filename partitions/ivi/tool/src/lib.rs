@@ -5,6 +5,13 @@
 //! - [`cli`]: the command line.
 //! - [`check`]: `ivi-tool check`, which compares what the kernel sees (CPUs,
 //!   memory, device tree) with what the partition's config promised.
+//! - [`draw`]: `ivi-tool draw`, an animated navigation screen on the
+//!   displays through DRM/KMS; [`nav`] draws the picture, [`kms`] makes the
+//!   DRM ioctls (the crate's only `unsafe` code besides `main`'s counter
+//!   read).
 
 pub mod check;
 pub mod cli;
+pub mod draw;
+pub mod kms;
+pub mod nav;

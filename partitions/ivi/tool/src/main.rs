@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use ivi_tool::check::{self, Sources};
 use ivi_tool::cli::{self, Command, USAGE};
+use ivi_tool::draw;
 
 fn main() -> ExitCode {
     match cli::parse(std::env::args().skip(1)) {
@@ -42,6 +43,13 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
+        Ok(Command::Draw(options)) => match draw::run(&options) {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        },
         Err(e) => {
             eprintln!("ivi-tool: {e}\n\n{USAGE}");
             ExitCode::from(2)
