@@ -16,6 +16,7 @@ use crate::arch::dma::DmaRegion;
 use alloc::format;
 use alloc::string::String;
 use shared_devices::display::Rect;
+use shared_devices::display::compositor::Signature;
 use shared_devices::virtio::device::{feature, id};
 use shared_devices::virtio::driver::{Buf, DriverQueue};
 use shared_devices::virtio::memory::GuestMemory;
@@ -228,6 +229,31 @@ impl PhysicalDisplay {
                     .write(at + i as u64 * 1024, &row[..chunk.len() * 4]);
             }
         }
+    }
+
+    /// The signature of what the framebuffer holds at `area` (inside the
+    /// screen), read back row by row: what the display will show there.
+    pub fn signature(&self, area: Rect) -> Signature {
+        let mut signature = Signature::default();
+        let mut bytes = [0u8; 4 * 256];
+        let mut pixels = [0u32; 256];
+        for y in area.y..area.y + area.height {
+            let row =
+                self.framebuffer() + (u64::from(y) * u64::from(self.width) + u64::from(area.x)) * 4;
+            let mut done = 0;
+            while done < area.width {
+                let n = (area.width - done).min(256) as usize;
+                let _ = self
+                    .dma
+                    .read(row + u64::from(done) * 4, &mut bytes[..n * 4]);
+                for (p, b) in pixels.iter_mut().zip(bytes[..n * 4].chunks_exact(4)) {
+                    *p = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                }
+                signature.add(&pixels[..n]);
+                done += n as u32;
+            }
+        }
+        signature
     }
 
     /// Sends `request` in `slot` with room for a response.

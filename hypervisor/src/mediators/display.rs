@@ -34,7 +34,9 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use log::{info, warn};
 use shared_devices::display::Rect;
-use shared_devices::display::compositor::{self, Layer, LayerSource, Protection, Source};
+use shared_devices::display::compositor::{
+    self, Layer, LayerSource, Protection, Signature, Source,
+};
 use shared_devices::mmio::RegisterFile;
 use shared_devices::virtio::gpu::VirtioGpu;
 use shared_devices::virtio::mmio::{Effects, MmioTransport};
@@ -121,8 +123,10 @@ struct ScreenState {
     freshness: Vec<Freshness>,
     /// A physical frame is on its way.
     in_flight: bool,
-    /// The compositor's work buffer.
+    /// The compositor's work buffer, and its owners' views for the
+    /// signature check (a band each).
     band: Vec<u32>,
+    scratch: Vec<u32>,
     /// Frames sent, and refreshes that came while one was still on its way.
     frames: u64,
     late: u64,
@@ -232,6 +236,11 @@ pub fn screen(
     let size = phys.screen();
     let hz = u64::from(desc.refresh_hz.max(1));
     let layers_len = layers.len();
+    // A scratch band per protection owner for the signature check.
+    let mut owner_priorities: Vec<u8> = protected.iter().map(|p| p.priority).collect();
+    owner_priorities.sort_unstable();
+    owner_priorities.dedup();
+    let owners = owner_priorities.len().min(compositor::MAX_CHECKED_OWNERS);
     Screen {
         name: desc.name,
         home_cpu,
@@ -249,6 +258,7 @@ pub fn screen(
             freshness: vec![Freshness::default(); layers_len],
             in_flight: false,
             band: vec![0; size.width as usize * BAND_ROWS],
+            scratch: vec![0; size.width as usize * BAND_ROWS * owners],
             frames: 0,
             late: 0,
         }),
@@ -541,6 +551,51 @@ impl Screen {
         damage
     }
 
+    /// The signature unit: each protected region the frame changed must
+    /// show exactly what its owner's layer (and those above it) make of it
+    /// over black; the framebuffer is read back and compared. A mismatch
+    /// (a lower layer's pixel got in, the frame was corrupted) is logged
+    /// and puts the owner's views on this screen into fallback from the
+    /// next frame.
+    fn check_signatures(
+        &self,
+        expected: &[Option<Signature>],
+        damage: Rect,
+        state: &mut ScreenState,
+    ) {
+        for (i, (protection, expected)) in self.protected.iter().zip(expected).enumerate() {
+            let (Some(expected), Some(rect)) = (expected, protection.rect.intersection(&damage))
+            else {
+                continue;
+            };
+            let shown = self.phys.lock().signature(rect);
+            if *expected == shown {
+                continue;
+            }
+            let mut first = true;
+            for (l, fresh) in self.layers.iter().zip(state.freshness.iter_mut()) {
+                if l.layer.priority != protection.priority {
+                    continue;
+                }
+                if first {
+                    self.deadline_note(
+                        l,
+                        log::Level::Error,
+                        format_args!(
+                            "protected region {i} shows signature {:#018x}, its content has {:#018x}: fallback shown",
+                            shown.value(),
+                            expected.value()
+                        ),
+                    );
+                    first = false;
+                }
+                fresh.missed = true;
+            }
+            // The fallback goes on at the next refresh.
+            self.redraw.store(true, Ordering::Release);
+        }
+    }
+
     /// Where layer `l`'s fallback shows: its partition's protected regions
     /// in it, or all of it if there are none (as the compositor paints it).
     fn fallback_area(&self, l: &ScreenLayer) -> Rect {
@@ -618,20 +673,33 @@ impl Screen {
                 .collect();
             let phys = self.phys.lock();
             let state = &mut *st;
-            let composed = compositor::compose(
+            let mut expected = vec![None; self.protected.len()];
+            let composed = compositor::compose_checked(
                 self.size,
                 &layers,
                 &self.protected,
                 &sources,
                 damage,
                 &mut state.band,
+                &mut state.scratch,
                 &mut |area, pixels| phys.write(area, pixels),
+                &mut expected,
             );
             drop(phys);
+            if composed.is_ok() {
+                self.check_signatures(&expected, damage, state);
+            }
             match composed.map(|_| self.phys.lock().start_frame(damage)) {
                 Ok(Ok(())) => {
                     st.in_flight = true;
                     st.frames += 1;
+                    if st.frames == 1 {
+                        let ms = (cpu::counter() - now) * 1000 / cpu::counter_frequency().max(1);
+                        info!(
+                            "display {}: first frame ({}x{}) composed in {ms} ms",
+                            self.name, damage.width, damage.height
+                        );
+                    }
                 }
                 Ok(Err(e)) => warn!("display {}: {e}", self.name),
                 Err(e) => warn!("display {}: compositor: {e:?}", self.name),

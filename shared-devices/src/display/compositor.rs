@@ -103,6 +103,45 @@ pub fn compose(
     band: &mut [u32],
     sink: &mut dyn FnMut(Rect, &[u32]),
 ) -> Result<u32, ComposeError> {
+    compose_checked(
+        size,
+        layers,
+        protected,
+        source,
+        damage,
+        band,
+        &mut [],
+        sink,
+        &mut [],
+    )
+}
+
+/// Most owners (distinct priorities of protections) whose regions one
+/// composition checks.
+pub const MAX_CHECKED_OWNERS: usize = 4;
+
+/// [`compose`], and for each protection the signature of what it must
+/// show: the layers of its priority and above alone over black, whatever
+/// lies below them. Each layer is read once per band (one
+/// [`LayerSource::with_source`] call) and painted both into the frame and
+/// into the owners' views of it (`scratch`, as many bands as fit), so
+/// both come from the same pixels even if a partition changes them
+/// meanwhile. `expected[i]` (if `protected[i]` lies in the damage and its
+/// owner got a scratch band) is the signature of `protected[i].rect ∩
+/// damage`, row after row; else it is left alone. Compare it with the
+/// signature of what the framebuffer shows there.
+#[allow(clippy::too_many_arguments)]
+pub fn compose_checked(
+    size: Rect,
+    layers: &[Layer],
+    protected: &[Protection],
+    source: &dyn LayerSource,
+    damage: Rect,
+    band: &mut [u32],
+    scratch: &mut [u32],
+    sink: &mut dyn FnMut(Rect, &[u32]),
+    expected: &mut [Option<Signature>],
+) -> Result<u32, ComposeError> {
     debug_assert!(layers.windows(2).all(|w| w[0].priority <= w[1].priority));
     let screen = Rect::new(0, 0, size.width, size.height);
     let Some(damage) = screen.intersection(&damage) else {
@@ -113,22 +152,71 @@ pub fn compose(
     if rows == 0 {
         return Err(ComposeError::BandTooSmall);
     }
+    // The owners to check, each with a scratch band.
+    let mut owners: heapless::Vec<u8, MAX_CHECKED_OWNERS> = heapless::Vec::new();
+    let scratch_bands = scratch.len() / band.len();
+    for (p, e) in protected.iter().zip(expected.iter_mut()) {
+        if p.rect.intersection(&damage).is_none() {
+            continue;
+        }
+        if !owners.contains(&p.priority) {
+            if owners.len() == scratch_bands.min(MAX_CHECKED_OWNERS) {
+                continue;
+            }
+            let _ = owners.push(p.priority);
+        }
+        *e = Some(Signature::default());
+    }
+    let stride = band.len();
     let mut bands = 0;
     let mut y = damage.y;
     while u64::from(y) < damage.bottom() {
         let height = rows.min((damage.bottom() - u64::from(y)) as u32);
         let area = Rect::new(damage.x, y, damage.width, height);
-        let pixels = &mut band[..width * height as usize];
+        let n = width * height as usize;
+        let pixels = &mut band[..n];
         pixels.fill(BACKGROUND);
+        // Only the owners with a checked region in this band.
+        let mut active = [false; MAX_CHECKED_OWNERS];
+        for (p, e) in protected.iter().zip(expected.iter()) {
+            if e.is_some()
+                && p.rect.intersection(&area).is_some()
+                && let Some(k) = owners.iter().position(|&o| o == p.priority)
+            {
+                active[k] = true;
+            }
+        }
+        for k in (0..owners.len()).filter(|&k| active[k]) {
+            scratch[k * stride..][..n].fill(BACKGROUND);
+        }
         for (index, layer) in layers.iter().enumerate() {
             let Some(part) = layer.screen.intersection(&area) else {
                 continue;
             };
             source.with_source(index, &mut |image| {
                 paint(layer, image.as_ref(), protected, part, area, pixels);
+                for (k, &owner) in owners.iter().enumerate() {
+                    if active[k] && layer.priority >= owner {
+                        let view = &mut scratch[k * stride..][..n];
+                        paint(layer, image.as_ref(), protected, part, area, view);
+                    }
+                }
             });
         }
         sink(area, pixels);
+        for (p, e) in protected.iter().zip(expected.iter_mut()) {
+            let (Some(signature), Some(r)) = (e.as_mut(), p.rect.intersection(&area)) else {
+                continue;
+            };
+            let Some(k) = owners.iter().position(|&o| o == p.priority) else {
+                continue;
+            };
+            let view = &scratch[k * stride..][..n];
+            for row in r.y..r.y + r.height {
+                let at = ((row - area.y) * area.width + (r.x - area.x)) as usize;
+                signature.add(&view[at..at + r.width as usize]);
+            }
+        }
         bands += 1;
         y += height;
     }
@@ -221,6 +309,31 @@ fn row_of(r: &Rect, y: u32) -> bool {
 
 fn covers(r: &Rect, x: u32, y: u32) -> bool {
     row_of(r, y) && x >= r.x && u64::from(x) < r.right()
+}
+
+/// A frame's signature over some pixels (`0xAARRGGBB`, alpha ignored),
+/// as a display controller's signature unit computes one over what it
+/// scans out: FNV-1a, 64 bits, over the pixels' colour in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Signature(u64);
+
+impl Default for Signature {
+    fn default() -> Self {
+        Signature(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Signature {
+    /// Adds `pixels`, in order.
+    pub fn add(&mut self, pixels: &[u32]) {
+        for p in pixels {
+            self.0 = (self.0 ^ u64::from(p & 0x00ff_ffff)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+
+    pub fn value(&self) -> u64 {
+        self.0
+    }
 }
 
 /// `src` over `dst` (both `0xAARRGGBB`); the result is opaque when `dst`
@@ -537,6 +650,85 @@ mod tests {
         let out = screen(4, 2, &layers, &[], &Short(RED.to_le_bytes().repeat(4)));
         assert_eq!(&out[..4], &[RED; 4]);
         assert_eq!(&out[4..], &[GREY; 4]);
+    }
+
+    /// The signature of a protected region is that of the owner's layer
+    /// over black: what the composed frame shows there, unless something
+    /// else got in.
+    #[test]
+    fn protected_regions_have_the_signature_of_their_owner_alone() {
+        let layers = [layer(0, 0, 8, 3, 10), layer(0, 0, 8, 3, 200)];
+        let mut source = Solid::new(&[Some((GREEN, 8, 3)), Some((0, 8, 3))]);
+        // The owner draws one red pixel; the rest of it is transparent.
+        source.images[1].as_mut().unwrap().0[4 * 9..4 * 10].copy_from_slice(&RED.to_le_bytes());
+        let protected = [
+            Protection {
+                rect: Rect::new(0, 1, 8, 1),
+                priority: 200,
+            },
+            // Outside the damage below: not checked.
+            Protection {
+                rect: Rect::new(0, 0, 8, 1),
+                priority: 200,
+            },
+        ];
+        let mut frame = vec![0u32; 24];
+        let mut band = vec![0; 8];
+        let mut scratch = vec![0; 8];
+        let mut expected = [None, None];
+        let bands = compose_checked(
+            Rect::new(0, 0, 8, 3),
+            &layers,
+            &protected,
+            &source,
+            Rect::new(0, 1, 8, 2),
+            &mut band,
+            &mut scratch,
+            &mut |r, px| {
+                let at = (r.y * 8) as usize;
+                frame[at..at + px.len()].copy_from_slice(px);
+            },
+            &mut expected,
+        )
+        .unwrap();
+        assert_eq!(bands, 2, "one row a band");
+        assert_eq!(expected[1], None);
+        let shown = |frame: &[u32]| {
+            let mut s = Signature::default();
+            s.add(&frame[8..16]);
+            s
+        };
+        assert_eq!(Some(shown(&frame)), expected[0]);
+        let mut want = [BACKGROUND; 8];
+        want[1] = RED;
+        let mut direct = Signature::default();
+        direct.add(&want);
+        assert_eq!(expected[0], Some(direct));
+        // A leaked pixel of the IVI's (or any corruption) changes it.
+        let mut leaked = frame.clone();
+        leaked[10] = GREEN;
+        assert_ne!(Some(shown(&leaked)), expected[0]);
+        // Without scratch room nothing is checked.
+        let mut expected = [None, None];
+        compose_checked(
+            Rect::new(0, 0, 8, 3),
+            &layers,
+            &protected,
+            &source,
+            Rect::new(0, 1, 8, 2),
+            &mut band,
+            &mut [],
+            &mut |_, _| {},
+            &mut expected,
+        )
+        .unwrap();
+        assert_eq!(expected, [None, None]);
+        // Alpha is not part of it.
+        let mut s = Signature::default();
+        s.add(&[0x00ff_0000]);
+        let mut t = Signature::default();
+        t.add(&[0xffff_0000]);
+        assert_eq!(s, t);
     }
 
     #[test]

@@ -184,7 +184,7 @@ pub(super) fn hostile_gpu() -> Scenario {
         .expect(r"^\[ivi\] gpufuzz: valid frame after abuse -> ok$")
         .expect(r"^\[ivi\] gpufuzz: flooding flushes: 300$")
         .expect(r"^\[cluster\] gpu: frame 90$")
-        .expect_none(r"^\[cluster\] gpu: .*error|PANIC|FATAL|re-init -> error")
+        .expect_none(r"^\[cluster\] gpu: .*error|PANIC|FATAL|re-init -> error|shows signature")
         .screenshot_on(r"^\[ivi\] gpufuzz: flooding flushes: 100$", "flood")
         .screenshot_on(r"^\[ivi\] gpufuzz: flooding flushes: 300$", "later")
         .check_screens(
@@ -250,7 +250,7 @@ pub(super) fn display_linux() -> Scenario {
         .expect_exactly(2, r"^\[ivi\] ivi: userspace up after ")
         .screenshot_on(r"^\[ivi\] ivi: restart count 1$", "again")
         .expect(r"^\[ivi\] ivi: restart count 1$")
-        .expect_none(r"^\[cluster\] gpu: .*error|\[hv\] ERROR")
+        .expect_none(r"^\[cluster\] gpu: .*error|\[hv\] ERROR|shows signature")
         .check_screens("fbcon draws the IVI's console on its view", |screens, _| {
             for label in ["linux", "again"] {
                 let text = screens
@@ -321,6 +321,7 @@ pub(super) fn display_deadline() -> Scenario {
         .expect(r"^\[cluster\] gpu: resumed after frame 60$")
         .expect(r"^\[hv\] INFO  partition cluster: display instrument: view 0: drew again: fallback removed$")
         .expect(r"^\[cluster\] gpu: frame 90$")
+        .expect_none(r"shows signature")
         // (It may also miss it at start-up: the fallback shows until the
         // cluster's first frame.)
         .check("the stall misses the deadline", |lines| {

@@ -21,8 +21,10 @@ pub const DEVICE_ID_GPU: u32 = 16;
 const VERSION_1: u64 = 1 << 32;
 const QUEUE_SIZE: u16 = 4;
 const Q: usize = QUEUE_SIZE as usize;
-/// Time limit of one command.
-pub const TIMEOUT_MS: u64 = 2000;
+/// Time limit of one command: a flush is answered when its frame is on
+/// the screen, which under a loaded TCG host (a first frame that covers
+/// whole displays) can take seconds.
+pub const TIMEOUT_MS: u64 = 10_000;
 /// Bytes of a request or response buffer.
 const BUF: usize = 512;
 
