@@ -10,36 +10,38 @@ use crate::paths::{self, GUEST_TARGET, HV_TARGET};
 use crate::process::{Cmd, step};
 use crate::{check_config, prereqs};
 
-/// The package whose binaries are the bare-metal test partitions.
-const GUEST_PACKAGE: &str = "testkit";
+/// The packages whose binaries are the bare-metal partitions: the test
+/// programs and the instrument cluster.
+const GUEST_PACKAGES: [&str; 2] = ["testkit", "cluster"];
 
-/// Builds every binary of `testkit` and converts each to a flat image,
-/// `target/partitions/<bin>.img`. Returns the images.
+/// Builds every binary of the guest packages (one cargo build) and
+/// converts each to a flat image, `target/partitions/<bin>.img`. Returns
+/// the images.
 pub fn build_guests() -> Result<Vec<PathBuf>> {
     let metadata = Metadata::load()?;
-    let bins = metadata.bins(GUEST_PACKAGE)?;
-    step(format!(
-        "Building guest partitions ({GUEST_PACKAGE}: {})",
-        if bins.is_empty() {
-            "no binaries yet".to_string()
-        } else {
-            bins.join(", ")
-        }
-    ));
+    let mut bins = Vec::new();
+    let mut listed = Vec::new();
+    for package in GUEST_PACKAGES {
+        let of = metadata.bins(package)?;
+        listed.push(format!(
+            "{package}: {}",
+            if of.is_empty() {
+                "no binaries yet".to_string()
+            } else {
+                of.join(", ")
+            }
+        ));
+        bins.extend(of);
+    }
+    step(format!("Building guest partitions ({})", listed.join("; ")));
     if bins.is_empty() {
         return Ok(Vec::new());
     }
-    Cmd::cargo()
-        .args([
-            "build",
-            "--release",
-            "--bins",
-            "-p",
-            GUEST_PACKAGE,
-            "--target",
-            GUEST_TARGET,
-        ])
-        .run()?;
+    let mut build = Cmd::cargo().args(["build", "--release", "--bins"]);
+    for package in GUEST_PACKAGES {
+        build = build.args(["-p", package]);
+    }
+    build.args(["--target", GUEST_TARGET]).run()?;
     let out_dir = paths::partitions_dir();
     paths::create_dir(&out_dir)?;
     let elf_dir = metadata.target_directory.join(GUEST_TARGET).join("release");
@@ -255,7 +257,10 @@ mod tests {
     #[test]
     fn metadata_lists_guest_package() {
         let metadata = Metadata::load().unwrap();
-        metadata.bins(GUEST_PACKAGE).unwrap();
+        for package in GUEST_PACKAGES {
+            metadata.bins(package).unwrap();
+        }
+        assert_eq!(metadata.bins("cluster").unwrap(), ["cluster"]);
         assert!(metadata.bins("no-such-package").is_err());
     }
 }

@@ -48,11 +48,21 @@ pub fn run() -> Result<()> {
             .run(),
     );
 
-    step(format!("Clippy on the test partitions ({GUEST_TARGET})"));
+    step(format!(
+        "Clippy on the bare-metal partitions ({GUEST_TARGET})"
+    ));
     check(
-        "clippy (testkit)",
+        "clippy (testkit, cluster)",
         Cmd::cargo()
-            .args(["clippy", "-p", "testkit", "--target", GUEST_TARGET])
+            .args([
+                "clippy",
+                "-p",
+                "testkit",
+                "-p",
+                "cluster",
+                "--target",
+                GUEST_TARGET,
+            ])
             .args(DENY_WARNINGS)
             .run(),
     );

@@ -136,8 +136,8 @@ fn host_tests(report: &mut Report, filter: Option<&str>) {
         // Their binaries are bare-metal only; their libraries are
         // host-testable.
         (
-            "host: hypervisor, testkit (--lib)",
-            "test -p hypervisor -p testkit --lib",
+            "host: hypervisor, testkit, cluster (--lib)",
+            "test -p hypervisor -p testkit -p cluster --lib",
         ),
     ];
     let summary = Regex::new(r"^test result: \w+\. (\d+) passed; (\d+) failed;").unwrap();

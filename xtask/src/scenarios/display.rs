@@ -431,3 +431,55 @@ pub(super) fn display_ivi_draw() -> Scenario {
         },
     )
 }
+
+/// The cockpit with its real partitions: the instrument cluster draws its
+/// gauges (its frame counter advances between screenshots, its liveness
+/// line reports the drive), the IVI's navigation screen shows through the
+/// cluster's window on the instrument display and fills the center
+/// display (its counters advance there too), and nothing of the IVI's
+/// reaches the cluster's protected strips.
+pub(super) fn cockpit() -> Scenario {
+    Scenario::new("cockpit", "config/qemu-virt/tests/cockpit.toml")
+        .timeout(180)
+        .expect(r"^\[cluster\] cluster: display 1920x720 \+ strip 1280x100$")
+        .expect(r"^\[cluster\] cluster: alive frame=\d+ speed=\d+ rpm=\d+ gear=\S+ odo=\d+$")
+        .expect(r"^\[ivi\] ivi-tool: draw: Virtual-1 1280x800 crtc \d+ \(page flips\)$")
+        .expect(r"ivi-tool: draw: frames=90$")
+        .expect_none(r"cluster: .*error|ivi-tool: draw: .*: |\[hv\] ERROR|shows signature")
+        .screenshot_on(r"ivi-tool: draw: frames=30$", "first")
+        .screenshot_on(r"ivi-tool: draw: frames=90$", "second")
+        .check_screens("both partitions' pictures advance", |screens, _| {
+            for (who, display, x, y) in [
+                ("cluster", "instrument", 0, 0),
+                ("ivi", "center", 0, 0),
+                ("ivi", "instrument", 560, 80),
+            ] {
+                let read = |label: &str| {
+                    screens
+                        .get(label, display)?
+                        .frame_counter(x, y)
+                        .ok_or_else(|| format!("no counter at ({x}, {y}) of {display}"))
+                };
+                let (first, second) = (read("first")?, read("second")?);
+                if second <= first {
+                    return Err(format!(
+                        "{who}'s counter on {display} went from {first} to {second}"
+                    ));
+                }
+            }
+            Ok(())
+        })
+        .check_screens(
+            "the IVI's navigation shows only where the cluster lets it",
+            |screens, _| {
+                let second = screens.get("second", "instrument")?;
+                // The IVI's map (dark blue-grey, never pure black) fills the
+                // cluster's window.
+                let window = second.count((600, 120, 720, 240), |p| p != BLACK);
+                if window < 720 * 240 / 2 {
+                    return Err(format!("only {window} lit pixels in the cluster's window"));
+                }
+                Ok(())
+            },
+        )
+}

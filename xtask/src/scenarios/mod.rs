@@ -55,6 +55,7 @@ pub fn all() -> Vec<Scenario> {
         display::display_linux(),
         display::display_deadline(),
         display::display_ivi_draw(),
+        display::cockpit(),
     ];
     all.extend((0..storage::POWER_CUT_CUTS).map(|cut| storage::power_cut(cut, seed)));
     all.extend((0..storage::POWER_CUT_LINUX_CUTS).map(|cut| storage::power_cut_linux(cut, seed)));

@@ -86,6 +86,12 @@ pub fn device_tree() -> fdt::Fdt<'static> {
     unsafe { fdt::Fdt::from_ptr(dtb as *const u8) }.expect("device tree parsed at boot")
 }
 
+/// The device tree's address (what the loader passed in `x0`), for code
+/// that hands out RAM and must keep clear of it. Valid from `main` on.
+pub fn device_tree_address() -> usize {
+    DTB.load(Ordering::Acquire)
+}
+
 /// Whether the GIC is in use. `idle=poll` in the bootargs leaves it alone:
 /// no interrupts, and sleeping polls the counter (for bring-up of a
 /// hypervisor without a virtual GIC).
