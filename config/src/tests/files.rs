@@ -43,15 +43,25 @@ fn default_config_is_as_specified() {
     let expected = format!(
         "board qemu-virt ({dtb})
 hypervisor: host 0x40000000..0x48000000 (128 MiB), console /pl011@9000000
+display \"instrument\": /virtio_mmio@a003c00 at 0xa003c00..0xa003e00 interrupts [78], 1920x720 at 60 Hz, compositor on the service core
+display \"center\": /virtio_mmio@a003a00 at 0xa003a00..0xa003c00 interrupts [77], 1280x800 at 60 Hz, compositor on the service core
 partition \"cluster\": asil-b, priority 200, cpus [1], on_fault restart, watchdog off
   memory guest 0x40000000..0x41000000 -> host 0x48000000..0x49000000 (16 MiB)
-  image {build}/heartbeat.img (64 bytes)
-  bootargs \"period=1000\"
+  gpu (virtio-mmio guest 0xb000000, INTID 96): 12 MiB of display memory, 64 resources
+  view 0 on display \"instrument\": 1920x720 at (0, 0)
+  view 1 on display \"center\": 1280x100 at (0, 700)
+  protected on display \"instrument\": 1920x80 at (0, 0)
+  protected on display \"center\": 1280x100 at (0, 700)
+  image {build}/cluster.img (64 bytes)
+  bootargs \"cluster.window=560,80,800,320\"
 partition \"ivi\": qm, priority 10, cpus [2, 3], on_fault restart, watchdog on
   memory guest 0x40000000..0x50000000 -> host 0x50000000..0x60000000 (256 MiB)
+  gpu (virtio-mmio guest 0xb000000, INTID 96): 32 MiB of display memory, 64 resources
+  view 0 on display \"center\": 1280x800 at (0, 0)
+  view 1 on display \"instrument\": 800x320 at (560, 80)
   image {build}/ivi/Image (64 bytes)
   initrd {build}/ivi/initramfs.cpio.gz (2097152 bytes)
-  bootargs \"console=ttyAMA0 panic=1 ivi.cpus=2 ivi.mem=256 ivi.allow=watchdog@9100000\"
+  bootargs \"console=ttyAMA0 panic=1 ivi.cpus=2 ivi.mem=256 ivi.allow=watchdog@9100000,virtio_mmio@b000000 ivi.test=draw\"
 ",
         dtb = fx.ctx.boards_dir.join("qemu-virt/qemu-virt.dtb").display(),
         build = build.display(),

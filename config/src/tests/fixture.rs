@@ -23,7 +23,7 @@ fn testkit_images() -> Vec<String> {
 
 /// Images the repository's configs name that may not (yet) be a testkit
 /// `[[bin]]`; faked all the same.
-const EXTRA_IMAGES: [&str; 1] = ["odometer.img"];
+const EXTRA_IMAGES: [&str; 2] = ["odometer.img", "cluster.img"];
 
 /// The Linux partition's kernel and initramfs (`cargo xtask guests`), faked
 /// with the real kernel's layout: text_offset 0, 44 MiB including bss, and

@@ -460,6 +460,7 @@ fn main() -> ! {
     let mut retry_at: Option<u64> = None;
     let profile = testkit::args::flag(platform().bootargs, "cluster.profile");
     let mut prof = Profile::default();
+    let mut shown_once = false;
     loop {
         let now = timer::counter();
         let t_ms = timer::ticks_to_ms(now - start);
@@ -527,6 +528,15 @@ fn main() -> ! {
                 prof.present += t2 - t1;
                 prof.pixels += main_damage.cost() + strip_damage.cost();
                 prof.rects += (main_damage.rects().len() + strip_damage.rects().len()) as u64;
+                if presented.is_ok() && !shown_once {
+                    // Boot-time measurements start from here.
+                    shown_once = true;
+                    println!(
+                        "cluster: first frame shown at counter {} ({} ms)",
+                        t2,
+                        timer::ticks_to_ms(t2)
+                    );
+                }
                 if let Err((what, e)) = presented {
                     complaints.say(what, e);
                     // Whatever the device missed is sent again in full.

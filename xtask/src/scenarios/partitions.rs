@@ -271,11 +271,11 @@ pub(super) fn aarch32_el0() -> Scenario {
 
 /// Boot times of the default system in deterministic virtual time (QEMU
 /// `-icount`, one instruction per nanosecond): from hypervisor entry to the
-/// cluster's first heartbeat and to the start of Linux userspace.
+/// cluster's first frame on the screen and to the start of Linux userspace.
 pub(super) fn boot_time() -> Scenario {
     let clock = r"^\[ivi\] ivi-tool: clock (\d+) ticks at \d+ Hz";
     let entry = r"^\[hv\] INFO  entered at counter (\d+) \(\d+ ms at \d+ Hz\)";
-    let beat = r"^\[cluster\] heartbeat: first beat at counter (\d+) ";
+    let beat = r"^\[cluster\] cluster: first frame shown at counter (\d+) ";
     Scenario::new("boot-time", "config/qemu-virt/default.toml")
         .icount("shift=0")
         .timeout(240)
@@ -289,7 +289,7 @@ pub(super) fn boot_time() -> Scenario {
                 (Some(e), Some(b), Some(u), Some(&hz)) if hz > 0 => {
                     let ms = |t: u64| t.saturating_sub(e) as f64 * 1000.0 / hz as f64;
                     format!(
-                        "boot (QEMU -icount shift=0): hypervisor entry -> cluster first heartbeat {:.1} ms, -> ivi userspace {:.1} ms",
+                        "boot (QEMU -icount shift=0): hypervisor entry -> cluster's first frame on screen {:.1} ms, -> ivi userspace {:.1} ms",
                         ms(b),
                         ms(u)
                     )
