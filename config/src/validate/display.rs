@@ -518,3 +518,54 @@ impl Validator<'_, '_> {
         }
     }
 }
+
+/// What the hypervisor needs of its own reservation besides its heap:
+/// code and data, stacks, the page-table arena, the partitions' device
+/// trees and the disks' DMA areas (about 3 MiB today; the rest is margin).
+pub(super) const HYPERVISOR_OVERHEAD_MIB: u64 = 8;
+
+impl Validator<'_, '_> {
+    /// The displays' framebuffers and the partitions' display memory come
+    /// out of the hypervisor's reservation, after its image (which holds
+    /// the partitions' images and initrds): they must fit what is left, or
+    /// the hypervisor would refuse them at boot.
+    pub(super) fn display_memory_fits(
+        &mut self,
+        raw: &RawConfig,
+        hv_size: Option<u64>,
+        parts: &[Part<'_>],
+    ) {
+        let Some(reservation) = hv_size else { return };
+        let framebuffers: u64 = self
+            .displays
+            .iter()
+            .filter_map(|d| d.size)
+            .map(|(w, h)| u64::from(w) * u64::from(h) * BYTES_PER_PIXEL + 64 * 1024)
+            .sum();
+        let arenas: u64 = parts.iter().map(|p| p.screen.memory).sum();
+        if framebuffers + arenas == 0 {
+            return;
+        }
+        let images: u64 = parts
+            .iter()
+            .map(|p| p.image.as_ref().map_or(0, |i| i.len) + p.initrd.as_ref().map_or(0, |i| i.len))
+            .sum();
+        let overhead = HYPERVISOR_OVERHEAD_MIB * MIB;
+        let left = reservation.saturating_sub(images + overhead);
+        if framebuffers + arenas > left {
+            let mib = |b: u64| b.div_ceil(MIB);
+            self.diags.error(
+                raw.hypervisor.get_ref().memory.span(),
+                format!(
+                    "the displays need {} MiB of the hypervisor's memory ({} MiB of framebuffers, {} MiB of partitions' display_memory_mib), but its {} MiB leave about {} MiB after the partitions' images and initrds ({} MiB) and the hypervisor itself ({HYPERVISOR_OVERHEAD_MIB} MiB): make [hypervisor] memory larger or display_memory_mib smaller",
+                    mib(framebuffers + arenas),
+                    mib(framebuffers),
+                    mib(arenas),
+                    reservation / MIB,
+                    left / MIB,
+                    mib(images),
+                ),
+            );
+        }
+    }
+}

@@ -263,6 +263,7 @@ impl Validator<'_, '_> {
         self.home_cores(&parts);
         self.screen_sharing(&parts);
         self.display_home_cores(&parts);
+        self.display_memory_fits(raw, hv_memory.map(|m| m.size), &parts);
 
         let board = self.board.take()?;
         let hypervisor = hypervisor?;
