@@ -5,8 +5,8 @@
 //! At open it checks the device's first scanout has the size the config
 //! says, creates one B8G8R8X8 resource of that size whose backing is a
 //! framebuffer in the driver's [`DmaRegion`], and shows it on scanout 0.
-//! Then each frame is two requests: TRANSFER_TO_HOST_2D of the damaged
-//! rectangle and RESOURCE_FLUSH of it. One frame is in flight at a time;
+//! Then each frame is a TRANSFER_TO_HOST_2D of each damaged rectangle (a
+//! few) and one RESOURCE_FLUSH of their bounds. One frame is in flight at a time;
 //! [`PhysicalDisplay::poll`] says when it is on the screen. Nothing here
 //! waits except [`PhysicalDisplay::open`].
 
@@ -15,8 +15,8 @@ use crate::arch::cpu;
 use crate::arch::dma::DmaRegion;
 use alloc::format;
 use alloc::string::String;
-use shared_devices::display::Rect;
 use shared_devices::display::compositor::Signature;
+use shared_devices::display::{Rect, Rects};
 use shared_devices::virtio::device::{feature, id};
 use shared_devices::virtio::driver::{Buf, DriverQueue};
 use shared_devices::virtio::memory::GuestMemory;
@@ -41,8 +41,9 @@ const RESOURCE: u32 = 1;
 /// The control queue.
 const CONTROLQ: u32 = 0;
 const QUEUE_SIZE: u16 = 8;
-/// Request slots: one frame is a transfer and a flush.
-const SLOTS: usize = 2;
+/// Request slots: one frame is a transfer per damaged rectangle and a
+/// flush.
+const SLOTS: usize = Rects::MAX + 1;
 /// Per slot: request at 0, response at 128, indirect table at 1024.
 const SLOT_BYTES: u64 = 2048;
 const RESPONSE_AT: u64 = 128;
@@ -58,8 +59,10 @@ pub struct PhysicalDisplay {
     queue: DriverQueue,
     width: u32,
     height: u32,
-    /// Requests of the frame in flight still to come back.
+    /// Requests of the frame in flight still to come back, and how many
+    /// it had.
     outstanding: usize,
+    sent: usize,
 }
 
 /// The 24-byte control header of a request.
@@ -146,6 +149,7 @@ impl PhysicalDisplay {
             width,
             height,
             outstanding: 0,
+            sent: 0,
         };
 
         let info = display.command(&Request::new(cmd::GET_DISPLAY_INFO), cmd::OK_DISPLAY_INFO)?;
@@ -181,7 +185,7 @@ impl PhysicalDisplay {
             .u32(0)
             .u32(RESOURCE);
         display.command(&scanout, cmd::OK_NODATA)?;
-        display.start_frame(display.screen())?;
+        display.start_frame(&[display.screen()])?;
         let deadline = cpu::counter() + OPEN_TIMEOUT_MS * cpu::counter_frequency() / 1000;
         while !display.poll()? {
             if cpu::counter() > deadline {
@@ -328,28 +332,38 @@ impl PhysicalDisplay {
         self.outstanding > 0
     }
 
-    /// Sends `damage` of the framebuffer to the screen: transfer, then
-    /// flush. Call [`Self::poll`] until it says the frame is shown.
-    pub fn start_frame(&mut self, damage: Rect) -> Result<(), String> {
+    /// Sends `damage` (at most [`Rects::MAX`] rectangles) of the
+    /// framebuffer to the screen: a transfer of each, then a flush of
+    /// their bounds. Call [`Self::poll`] until it says the frame is shown.
+    pub fn start_frame(&mut self, damage: &[Rect]) -> Result<(), String> {
         if self.busy() {
             return Err("a frame is already in flight".into());
         }
-        let Some(damage) = self.screen().intersection(&damage) else {
+        let screen = self.screen();
+        let parts: heapless::Vec<Rect, { Rects::MAX }> = damage
+            .iter()
+            .filter_map(|r| screen.intersection(r))
+            .take(Rects::MAX)
+            .collect();
+        let Some(bounds) = parts.iter().copied().reduce(|a, b| a.union(&b)) else {
             return Ok(());
         };
-        let offset = (u64::from(damage.y) * u64::from(self.width) + u64::from(damage.x)) * 4;
-        let mut transfer = Request::new(cmd::TRANSFER_TO_HOST_2D);
-        transfer
-            .put(&rect_bytes(damage))
-            .u64(offset)
-            .u32(RESOURCE)
-            .u32(0);
+        for (slot, part) in parts.iter().enumerate() {
+            let offset = (u64::from(part.y) * u64::from(self.width) + u64::from(part.x)) * 4;
+            let mut transfer = Request::new(cmd::TRANSFER_TO_HOST_2D);
+            transfer
+                .put(&rect_bytes(*part))
+                .u64(offset)
+                .u32(RESOURCE)
+                .u32(0);
+            self.submit(slot, &transfer)?;
+            self.outstanding += 1;
+        }
         let mut flush = Request::new(cmd::RESOURCE_FLUSH);
-        flush.put(&rect_bytes(damage)).u32(RESOURCE).u32(0);
-        self.submit(0, &transfer)?;
-        self.outstanding = 1;
-        self.submit(1, &flush)?;
-        self.outstanding = 2;
+        flush.put(&rect_bytes(bounds)).u32(RESOURCE).u32(0);
+        self.submit(parts.len(), &flush)?;
+        self.outstanding += 1;
+        self.sent = parts.len() + 1;
         Ok(())
     }
 
@@ -366,7 +380,7 @@ impl PhysicalDisplay {
         if self.outstanding > 0 {
             return Ok(false);
         }
-        for slot in 0..SLOTS {
+        for slot in 0..self.sent {
             let kind = self.response_type(slot);
             if kind != cmd::OK_NODATA {
                 self.dma

@@ -33,10 +33,10 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use log::{info, warn};
-use shared_devices::display::Rect;
 use shared_devices::display::compositor::{
     self, Layer, LayerSource, Protection, Signature, Source,
 };
+use shared_devices::display::{Rect, Rects};
 use shared_devices::mmio::RegisterFile;
 use shared_devices::virtio::gpu::VirtioGpu;
 use shared_devices::virtio::mmio::{Effects, MmioTransport};
@@ -505,27 +505,29 @@ impl Screen {
     /// The union of what changed on the screen since the last frame, at
     /// counter value `now`; views that missed their deadline go into
     /// fallback, and come out of it when they have a new frame.
-    fn take_damage(&self, now: u64, freshness: &mut [Freshness]) -> Option<Rect> {
-        let mut damage: Option<Rect> = self
-            .redraw
-            .swap(false, Ordering::AcqRel)
-            .then_some(self.size);
-        let mut add = |r: Rect| damage = Some(damage.map_or(r, |d| d.union(&r)));
+    fn take_damage(&self, now: u64, freshness: &mut [Freshness]) -> Rects {
+        let mut damage = Rects::default();
+        if self.redraw.swap(false, Ordering::AcqRel) {
+            damage.push(self.size);
+        }
+        let mut add = |r: Rect| damage.push(r);
         for (l, fresh) in self.layers.iter().zip(freshness.iter_mut()) {
             let taken = l
                 .gpu
                 .transport
                 .lock()
                 .device_mut()
-                .take_damage(l.scanout as usize);
+                .take_damage_rects(l.scanout as usize);
             let screen = l.layer.screen;
-            if let Some(r) = taken {
+            if !taken.is_empty() {
                 fresh.last = now;
-                if let Some(r) = r
-                    .offset(screen.x, screen.y)
-                    .and_then(|r| r.intersection(&screen))
-                {
-                    add(r);
+                for r in taken.as_slice() {
+                    if let Some(r) = r
+                        .offset(screen.x, screen.y)
+                        .and_then(|r| r.intersection(&screen))
+                    {
+                        add(r);
+                    }
                 }
                 if fresh.missed {
                     fresh.missed = false;
@@ -657,8 +659,9 @@ impl Screen {
             }
         }
         let state = &mut *st;
+        let damage = self.take_damage(now, &mut state.freshness);
         // Nothing changed: the frame is what is shown already.
-        if let Some(damage) = self.take_damage(now, &mut state.freshness) {
+        if !damage.is_empty() {
             let sources = Sources {
                 layers: &self.layers,
             };
@@ -671,33 +674,38 @@ impl Screen {
                     ..l.layer
                 })
                 .collect();
-            let phys = self.phys.lock();
             let state = &mut *st;
-            let mut expected = vec![None; self.protected.len()];
-            let composed = compositor::compose_checked(
-                self.size,
-                &layers,
-                &self.protected,
-                &sources,
-                damage,
-                &mut state.band,
-                &mut state.scratch,
-                &mut |area, pixels| phys.write(area, pixels),
-                &mut expected,
-            );
-            drop(phys);
-            if composed.is_ok() {
-                self.check_signatures(&expected, damage, state);
+            let mut composed = Ok(0);
+            for &rect in damage.as_slice() {
+                let phys = self.phys.lock();
+                let mut expected = vec![None; self.protected.len()];
+                composed = compositor::compose_checked(
+                    self.size,
+                    &layers,
+                    &self.protected,
+                    &sources,
+                    rect,
+                    &mut state.band,
+                    &mut state.scratch,
+                    &mut |area, pixels| phys.write(area, pixels),
+                    &mut expected,
+                );
+                drop(phys);
+                if composed.is_err() {
+                    break;
+                }
+                self.check_signatures(&expected, rect, state);
             }
-            match composed.map(|_| self.phys.lock().start_frame(damage)) {
+            match composed.map(|_| self.phys.lock().start_frame(damage.as_slice())) {
                 Ok(Ok(())) => {
                     st.in_flight = true;
                     st.frames += 1;
                     if st.frames == 1 {
                         let ms = (cpu::counter() - now) * 1000 / cpu::counter_frequency().max(1);
+                        let b = damage.bounds().unwrap_or_default();
                         info!(
                             "display {}: first frame ({}x{}) composed in {ms} ms",
-                            self.name, damage.width, damage.height
+                            self.name, b.width, b.height
                         );
                     }
                 }

@@ -96,6 +96,69 @@ impl Rect {
     }
 }
 
+/// A few rectangles of damage, kept apart while there are few (a needle
+/// here, a counter there: composing their union would cover most of the
+/// screen) and merged, the pair that grows least first, when more come.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Rects {
+    n: u8,
+    r: [Rect; Rects::MAX],
+}
+
+impl Rects {
+    /// Rectangles kept apart at most.
+    pub const MAX: usize = 4;
+
+    /// One rectangle (none if it is empty).
+    pub fn of(rect: Rect) -> Rects {
+        let mut rects = Rects::default();
+        rects.push(rect);
+        rects
+    }
+
+    pub fn as_slice(&self) -> &[Rect] {
+        &self.r[..usize::from(self.n)]
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    pub fn clear(&mut self) {
+        self.n = 0;
+    }
+
+    /// The smallest rectangle holding them all.
+    pub fn bounds(&self) -> Option<Rect> {
+        self.as_slice().iter().copied().reduce(|a, b| a.union(&b))
+    }
+
+    /// Adds `rect` (nothing if it is empty or inside one already).
+    pub fn push(&mut self, rect: Rect) {
+        if rect.is_empty() || self.as_slice().iter().any(|r| r.contains(&rect)) {
+            return;
+        }
+        let n = usize::from(self.n);
+        if n < Self::MAX {
+            self.r[n] = rect;
+            self.n += 1;
+            return;
+        }
+        // Full: into the one whose union with it adds the fewest pixels.
+        let area = |r: &Rect| u64::from(r.width) * u64::from(r.height);
+        let grows = |r: &Rect| area(&r.union(&rect)) - area(r);
+        let best = (0..n).min_by_key(|&i| grows(&self.r[i])).unwrap_or(0);
+        self.r[best] = self.r[best].union(&rect);
+    }
+
+    /// Adds each of `other`.
+    pub fn extend(&mut self, other: &Rects) {
+        for r in other.as_slice() {
+            self.push(*r);
+        }
+    }
+}
+
 /// The 32-bit pixel formats of virtio-gpu 2D resources (VIRTIO 1.2
 /// §5.7.6.8), named by their byte order in memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -178,6 +241,28 @@ mod tests {
         assert_eq!(far.offset(2, 0), None);
         assert_eq!(Rect::default().union(&screen), screen);
         assert!(screen.contains(&Rect::new(10, 10, 0, 0)));
+    }
+
+    #[test]
+    fn rects_stay_apart_until_full() {
+        let mut d = Rects::default();
+        d.push(Rect::new(0, 0, 64, 4));
+        d.push(Rect::new(0, 0, 10, 2)); // inside: nothing new
+        d.push(Rect::new(1800, 600, 100, 100));
+        d.push(Rect::default());
+        assert_eq!(d.as_slice().len(), 2);
+        assert_eq!(d.bounds(), Some(Rect::new(0, 0, 1900, 700)));
+        d.push(Rect::new(100, 0, 10, 4));
+        d.push(Rect::new(1000, 300, 10, 10));
+        assert_eq!(d.as_slice().len(), 4);
+        // A fifth goes with the one it grows least: the counter's.
+        d.push(Rect::new(70, 0, 10, 4));
+        assert_eq!(d.as_slice().len(), 4);
+        assert_eq!(d.as_slice()[0], Rect::new(0, 0, 80, 4));
+        d.clear();
+        assert!(d.is_empty());
+        assert_eq!(d.bounds(), None);
+        assert_eq!(Rects::of(Rect::default()), Rects::default());
     }
 
     #[test]

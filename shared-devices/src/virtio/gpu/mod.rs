@@ -35,7 +35,10 @@
 //!
 //! # Pacing
 //!
-//! RESOURCE_FLUSH adds damage to every scanout showing the resource, and
+//! RESOURCE_FLUSH adds damage to every scanout showing the resource (the
+//! rectangles transferred since the last flush, when the flush covers
+//! them all, so a counter in one corner and a needle in the other stay
+//! two small rectangles; else the flush's rectangle), and
 //! its response is **held**: the device takes no further control request
 //! until the compositor calls [`VirtioGpu::presented`], which completes
 //! the flush (fence included) and asks for the queue to be processed again
@@ -70,7 +73,7 @@ pub mod edid;
 pub mod protocol;
 mod resources;
 
-pub use crate::display::{PixelFormat, Rect};
+pub use crate::display::{PixelFormat, Rect, Rects};
 
 use super::device::{DeviceContext, VirtioDevice, feature, id};
 use super::memory::GuestMemory;
@@ -189,7 +192,7 @@ struct Scanout {
     resource: u32,
     source: Rect,
     /// Damage not yet taken, relative to `source`.
-    damage: Option<Rect>,
+    damage: Rects,
 }
 
 /// Where the response to a request being carried out goes.
@@ -297,7 +300,7 @@ impl<A: AsRef<[u8]> + AsMut<[u8]>> VirtioGpu<A> {
                 height,
                 resource: 0,
                 source: Rect::default(),
-                damage: None,
+                damage: Rects::default(),
             });
         }
         let size = arena.as_ref().len();
@@ -342,7 +345,20 @@ impl<A: AsRef<[u8]> + AsMut<[u8]>> VirtioGpu<A> {
     /// its rectangle; SET_SCANOUT damages the whole new source. Disabling
     /// a scanout drops its damage: [`VirtioGpu::scanout`] returns None then.
     pub fn take_damage(&mut self, i: usize) -> Option<Rect> {
-        self.scanouts.get_mut(i)?.damage.take()
+        let s = self.scanouts.get_mut(i)?;
+        let bounds = s.damage.bounds();
+        s.damage.clear();
+        bounds
+    }
+
+    /// [`VirtioGpu::take_damage`] as the few rectangles it is made of.
+    pub fn take_damage_rects(&mut self, i: usize) -> Rects {
+        let Some(s) = self.scanouts.get_mut(i) else {
+            return Rects::default();
+        };
+        let rects = s.damage;
+        s.damage.clear();
+        rects
     }
 
     /// Whether a flush is waiting for [`VirtioGpu::presented`].
@@ -407,7 +423,7 @@ impl<A: AsRef<[u8]> + AsMut<[u8]>> VirtioGpu<A> {
         }
         for s in &self.scanouts {
             if s.resource == 0 {
-                if s.damage.is_some() {
+                if !s.damage.is_empty() {
                     return Err("damage on a disabled scanout");
                 }
                 continue;
@@ -418,8 +434,10 @@ impl<A: AsRef<[u8]> + AsMut<[u8]>> VirtioGpu<A> {
             if s.source.is_empty() || !fits(&s.source, r.width, r.height) {
                 return Err("scanout source outside its resource");
             }
-            if let Some(d) = s.damage
-                && (d.is_empty() || !fits(&d, s.source.width, s.source.height))
+            if s.damage
+                .as_slice()
+                .iter()
+                .any(|d| d.is_empty() || !fits(d, s.source.width, s.source.height))
             {
                 return Err("damage outside the scanout");
             }
@@ -757,11 +775,23 @@ impl<A: AsRef<[u8]> + AsMut<[u8]>> VirtioGpu<A> {
                 if !fits(&rect, res.width, res.height) {
                     return Status(resp::ERR_INVALID_PARAMETER);
                 }
+                // What changed: the transfers since the last flush if it
+                // covers them all, else (or without any) its rectangle.
+                let log = res.transferred;
+                let precise = !log.is_empty() && log.as_slice().iter().all(|t| rect.contains(t));
+                let changed = if precise { log } else { Rects::of(rect) };
+                self.resources[i].transferred.clear();
                 for s in self.scanouts.iter_mut().filter(|s| s.resource == res.id) {
-                    if let Some(d) = rect.intersection(&s.source) {
-                        // Inside the source: relative to its corner.
-                        let d = Rect::new(d.x - s.source.x, d.y - s.source.y, d.width, d.height);
-                        s.damage = Some(s.damage.map_or(d, |old| old.union(&d)));
+                    for part in changed.as_slice() {
+                        if let Some(d) = part.intersection(&s.source) {
+                            // Inside the source: relative to its corner.
+                            s.damage.push(Rect::new(
+                                d.x - s.source.x,
+                                d.y - s.source.y,
+                                d.width,
+                                d.height,
+                            ));
+                        }
                     }
                 }
                 Outcome::Hold
@@ -801,6 +831,7 @@ impl<A: AsRef<[u8]> + AsMut<[u8]>> VirtioGpu<A> {
             height,
             pixels,
             backing: None,
+            transferred: Rects::default(),
         };
         if self.resources.push(r).is_err() {
             self.alloc.free(pixels);
@@ -824,7 +855,7 @@ impl<A: AsRef<[u8]> + AsMut<[u8]>> VirtioGpu<A> {
         for s in self.scanouts.iter_mut().filter(|s| s.resource == id) {
             s.resource = 0;
             s.source = Rect::default();
-            s.damage = None;
+            s.damage.clear();
         }
         resp::OK_NODATA
     }
@@ -909,7 +940,7 @@ impl<A: AsRef<[u8]> + AsMut<[u8]>> VirtioGpu<A> {
             return resp::ERR_INVALID_SCANOUT_ID;
         }
         let (source, damage) = if id == 0 {
-            (Rect::default(), None)
+            (Rect::default(), Rects::default())
         } else {
             let Some(i) = self.find(id) else {
                 return resp::ERR_INVALID_RESOURCE_ID;
@@ -918,7 +949,7 @@ impl<A: AsRef<[u8]> + AsMut<[u8]>> VirtioGpu<A> {
             if rect.is_empty() || !fits(&rect, r.width, r.height) {
                 return resp::ERR_INVALID_PARAMETER;
             }
-            (rect, Some(Rect::new(0, 0, rect.width, rect.height)))
+            (rect, Rects::of(Rect::new(0, 0, rect.width, rect.height)))
         };
         let s = &mut self.scanouts[scanout as usize];
         s.resource = id;
@@ -951,6 +982,8 @@ impl<A: AsRef<[u8]> + AsMut<[u8]>> VirtioGpu<A> {
         if end.is_none_or(|end| end > backing.bytes) {
             return Status(resp::ERR_INVALID_PARAMETER);
         }
+        // Logged now: its pixels change from the first call on.
+        self.resources[index].transferred.push(rect);
         Outcome::Start(Work::Transfer {
             index,
             rect,
@@ -1127,7 +1160,7 @@ impl<A: AsRef<[u8]> + AsMut<[u8]>> VirtioDevice for VirtioGpu<A> {
         for s in &mut self.scanouts {
             s.resource = 0;
             s.source = Rect::default();
-            s.damage = None;
+            s.damage.clear();
         }
         self.events_read = 0;
         self.held = None;

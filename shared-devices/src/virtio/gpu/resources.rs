@@ -6,7 +6,7 @@
 //! whatever it asks for. The allocator only keeps offsets; it never
 //! touches the bytes.
 
-use crate::display::PixelFormat;
+use crate::display::{PixelFormat, Rects};
 
 /// Every allocation starts at a multiple of this (a cache line).
 pub const ALIGN: usize = 64;
@@ -146,6 +146,9 @@ pub struct Resource {
     pub height: u32,
     pub pixels: usize,
     pub backing: Option<Backing>,
+    /// Rectangles transferred since its last flush: what a flush that
+    /// covers them all actually changes.
+    pub transferred: Rects,
 }
 
 impl Resource {

@@ -1435,3 +1435,42 @@ fn edid_without_the_feature_and_big_views() {
     assert_eq!((le32(&b, 32), le32(&b, 36)), (8192, 8192));
     assert_eq!(r.used(0).len(), 3);
 }
+
+/// Two transfers far apart and one flush of their union damage two small
+/// rectangles, not the union; a transfer the flush does not cover makes
+/// the flush's rectangle the damage (what was transferred outside it is
+/// not to be shown yet).
+#[test]
+fn a_flush_damages_what_was_transferred() {
+    let mut ram = vec![0u8; MIB];
+    let mut r = Rig::new(&mut ram, &[(64, 48)], 16, MIB);
+    let sg = r.dumb(1, 64, 48, 4);
+    let full = Rect::new(0, 0, 64, 48);
+    r.fill(&sg, &image(64, 48, 1));
+    assert_eq!(r.cmd(&transfer(1, full, 0)), resp::OK_NODATA);
+    assert_eq!(r.cmd(&set_scanout(0, 1, full)), resp::OK_NODATA);
+    assert_eq!(r.flush_presented(1, full), resp::OK_NODATA);
+    let _ = r.t.device_mut().take_damage(0);
+    let counter = Rect::new(0, 0, 16, 1);
+    let needle = Rect::new(50, 40, 8, 8);
+    assert_eq!(r.cmd(&transfer(1, counter, 0)), resp::OK_NODATA);
+    assert_eq!(
+        r.cmd(&transfer(1, needle, 40 * 256 + 50 * 4)),
+        resp::OK_NODATA
+    );
+    assert_eq!(r.flush_presented(1, full), resp::OK_NODATA);
+    let rects = r.t.device_mut().take_damage_rects(0);
+    assert_eq!(rects.as_slice(), [counter, needle]);
+    assert!(r.t.device_mut().take_damage_rects(0).is_empty(), "taken");
+    // A transfer outside the flush: the flush's rectangle.
+    let small = Rect::new(0, 0, 8, 8);
+    assert_eq!(
+        r.cmd(&transfer(1, needle, 40 * 256 + 50 * 4)),
+        resp::OK_NODATA
+    );
+    assert_eq!(r.flush_presented(1, small), resp::OK_NODATA);
+    assert_eq!(r.t.device_mut().take_damage_rects(0).as_slice(), [small]);
+    // A flush without transfers: its rectangle.
+    assert_eq!(r.flush_presented(1, needle), resp::OK_NODATA);
+    assert_eq!(r.t.device_mut().take_damage(0), Some(needle));
+}
