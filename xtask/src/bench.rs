@@ -1,10 +1,13 @@
-//! `cargo xtask bench`: the mediated-storage benchmark.
+//! `cargo xtask bench`: the mediated-storage and display benchmarks.
 //!
-//! Three systems, each booted once under QEMU `-icount shift=0` (virtual
-//! time advances one nanosecond per instruction executed, and with the
-//! host's clock while every core is idle, e.g. waiting for the host to
-//! finish a disk write) with a fresh disk of `board/qemu-virt/disk.toml`'s
-//! layout:
+//! Every run boots once under QEMU `-icount shift=0` (virtual time
+//! advances one nanosecond per instruction executed, and with the host's
+//! clock while every core is idle, e.g. waiting for the host to finish a
+//! disk write). `cargo xtask bench storage` or `cargo xtask bench display`
+//! does only that part; the display runs are in [`display`].
+//!
+//! Storage: three systems, each with a fresh disk of
+//! `board/qemu-virt/disk.toml`'s layout:
 //!
 //! - `storage-alone`: the cluster (`blklat`) times single one-sector
 //!   requests on its GPT partition while the IVI sits idle at its shell;
@@ -15,10 +18,11 @@
 //!   baseline for the mediator's throughput.
 //!
 //! The configs are in `config/qemu-virt/bench/`. Each run's console goes
-//! to `target/bench/<name>.log`; the table is printed and also written to
+//! to `target/bench/<name>.log`; the tables are printed and also written to
 //! `target/bench/results.json`. A benchmark measures, it does not judge:
-//! a run fails only when its markers are missing or the disk image changed
-//! outside the partitions' own GPT partitions.
+//! a run fails only when its markers are missing, a partition reports an
+//! error, or the disk image changed outside the partitions' own GPT
+//! partitions.
 //!
 //! Under `-icount` QEMU runs every core on one host thread, in turn, so
 //! the cores share one virtual timeline: the IVI's CPU work (not only its
@@ -36,10 +40,12 @@ use serde_json::{Value, json};
 use crate::board::{self, Board};
 use crate::disk::QEMU_VIRT_LAYOUT;
 use crate::paths;
-use crate::process::step;
-use crate::qemu;
+use crate::process::{Cmd, step};
+use crate::qemu::{self, MachineChanges, QemuDisplay};
 use crate::scenario::{Outcome, Scenario};
 use crate::{guests, images, prereqs};
+
+mod display;
 
 /// The `-icount` value of every run unless `--icount` says otherwise.
 const ICOUNT: &str = "shift=0";
@@ -61,19 +67,79 @@ const PASS: &str =
 const LOAD_FAILED: &str = r"^\[ivi\] ivi: blkload: dd to .* failed";
 const COUNTER_HZ: &str = r"^\[hv\] INFO  entered at counter \d+ \(\d+ ms at (\d+) Hz\)";
 
-const USAGE: &str = "usage: cargo xtask bench [--icount VALUE]";
+const USAGE: &str = "usage: cargo xtask bench [--icount VALUE] [storage|display]";
+
+/// The two halves of the bench.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Part {
+    Storage,
+    Display,
+}
+
+/// What the command line asks for: the `-icount` value, and which parts
+/// (both when none is named).
+fn parse_args(args: &[String]) -> Result<(&'static str, Vec<Part>)> {
+    let mut icount = ICOUNT;
+    let mut parts = Vec::new();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--icount" => match it.next() {
+                Some(value) if !value.is_empty() => icount = value.clone().leak(),
+                _ => bail!(USAGE),
+            },
+            "storage" if !parts.contains(&Part::Storage) => parts.push(Part::Storage),
+            "display" if !parts.contains(&Part::Display) => parts.push(Part::Display),
+            _ => bail!(USAGE),
+        }
+    }
+    if parts.is_empty() {
+        parts = vec![Part::Storage, Part::Display];
+    }
+    Ok((icount, parts))
+}
+
+/// One run of the bench.
+struct Run {
+    /// Its key in the results.
+    key: &'static str,
+    part: Part,
+    scenario: Scenario,
+    boot: Boot,
+}
+
+/// How QEMU boots for a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Boot {
+    /// The hypervisor built with the scenario's config, with the config's
+    /// displays attached (as `cargo xtask test` boots a scenario).
+    Hypervisor,
+    /// Partition `partition` of the scenario's config alone, without the
+    /// hypervisor: its image booted directly on QEMU `virt` (`-kernel`, at
+    /// EL1, one core) with its bootargs (`-append`), and a virtio-gpu
+    /// device of its own per view, of the view's size.
+    Native { partition: &'static str },
+}
 
 pub fn command(args: &[String]) -> Result<ExitCode> {
-    let icount: &'static str = match args {
-        [] => ICOUNT,
-        [flag, value] if flag == "--icount" && !value.is_empty() => value.clone().leak(),
-        _ => bail!(USAGE),
-    };
+    let (icount, parts) = parse_args(args)?;
     prereqs::ensure()?;
-    let runs = runs(icount);
-    let configs: Vec<PathBuf> = runs
+    let mut plan: Vec<Run> = Vec::new();
+    if parts.contains(&Part::Storage) {
+        plan.extend(runs(icount).into_iter().map(|(key, scenario)| Run {
+            key,
+            part: Part::Storage,
+            scenario,
+            boot: Boot::Hypervisor,
+        }));
+    }
+    if parts.contains(&Part::Display) {
+        plan.extend(display::runs(icount));
+    }
+    let configs: Vec<PathBuf> = plan
         .iter()
-        .map(|(_, s)| paths::root().join(s.config))
+        .filter(|r| r.boot == Boot::Hypervisor)
+        .map(|r| paths::root().join(r.scenario.config))
         .collect();
     images::build_guests()?;
     guests::build_referenced(&configs)?;
@@ -81,10 +147,17 @@ pub fn command(args: &[String]) -> Result<ExitCode> {
     paths::create_dir(&dir)?;
 
     let mut results = Vec::new();
-    for (key, scenario) in &runs {
-        step(format!("bench {key}: {}", scenario.config));
+    for planned in &plan {
+        let (key, scenario) = (planned.key, &planned.scenario);
+        match planned.boot {
+            Boot::Hypervisor => step(format!("bench {key}: {}", scenario.config)),
+            Boot::Native { partition } => step(format!(
+                "bench {key}: partition {partition} of {} on QEMU without the hypervisor",
+                scenario.config
+            )),
+        }
         let started = Instant::now();
-        let outcome = run(scenario)?;
+        let outcome = run(planned)?;
         let wall = started.elapsed();
         let status = if outcome.passed() { "ok" } else { "FAILED" };
         println!(
@@ -100,16 +173,30 @@ pub fn command(args: &[String]) -> Result<ExitCode> {
         }
         results.push(RunResult {
             key,
+            part: planned.part,
             scenario,
+            boot: planned.boot,
             outcome,
             wall,
         });
     }
 
     let summary = Summary::from_runs(icount, &results);
-    println!();
-    print!("{}", summary.table());
-    let json = summary.json(&results);
+    let displays = display::Summary::from_runs(&results);
+    if parts.contains(&Part::Storage) {
+        println!();
+        print!("{}", summary.table());
+    }
+    if parts.contains(&Part::Display) {
+        println!();
+        print!("{}", displays.table(icount));
+    }
+    let mut json = summary.json(&results);
+    json["display"] = if parts.contains(&Part::Display) {
+        displays.json()
+    } else {
+        Value::Null
+    };
     let file = dir.join("results.json");
     std::fs::write(&file, serde_json::to_string_pretty(&json)? + "\n")
         .with_context(|| format!("cannot write {}", file.display()))?;
@@ -216,23 +303,138 @@ fn regex(pattern: &str) -> Regex {
     Regex::new(pattern).unwrap_or_else(|e| panic!("bad regex in bench.rs: {e}"))
 }
 
-/// Builds the run's hypervisor image and boots it (as `cargo xtask test`
-/// boots a scenario), the console going to `target/bench/<name>.log`.
-fn run(scenario: &Scenario) -> Result<Outcome> {
+/// Boots the run (building its hypervisor image first if it has one), the
+/// console going to `target/bench/<name>.log`.
+fn run(planned: &Run) -> Result<Outcome> {
+    let scenario = &planned.scenario;
     let config = paths::root().join(scenario.config);
-    let image = images::build_hypervisor(&config)?;
     let board = Board::load(&board::name_for_config(&config)?)?;
-    let cmd = qemu::command(&board, &image, &scenario.machine)?;
+    let cmd = match planned.boot {
+        Boot::Hypervisor => {
+            let image = images::build_hypervisor(&config)?;
+            let mut machine = scenario.machine.clone();
+            machine.displays = qemu::displays_of(&config)?;
+            qemu::command(&board, &image, &machine)?
+        }
+        Boot::Native { partition } => {
+            let text = std::fs::read_to_string(&config)
+                .with_context(|| format!("cannot read {}", paths::display(&config)))?;
+            let guest = NativeGuest::from_config(&text, partition)
+                .with_context(|| paths::display(&config))?;
+            guest.command(&board, &scenario.machine)?
+        }
+    };
     let text = cmd.text().to_string();
     println!("$ {text}");
     scenario.run(cmd.into_command(), &text, &log_path(scenario))
 }
 
+/// QEMU's `virt` without EL2: a partition image booted directly starts at
+/// EL1, as under the hypervisor.
+const NATIVE_MACHINE: &str = "virt,gic-version=3";
+/// The virtio-mmio transport QEMU fills first on `virt` (the highest; see
+/// `qemu.rs`): a native run's first virtio-gpu device.
+const NATIVE_FIRST_TRANSPORT: u64 = 0x0a00_3e00;
+const TRANSPORT_STRIDE: u64 = 0x200;
+
+/// A partition of a config, as a native run boots it.
+#[derive(Debug, PartialEq)]
+struct NativeGuest {
+    /// Its image (`@/` is `target/partitions/`).
+    image: PathBuf,
+    bootargs: String,
+    /// Its views' sizes, in scanout order.
+    views: Vec<(u32, u32)>,
+}
+
+impl NativeGuest {
+    /// Partition `name` of the config `text` (already checked by the
+    /// build of the hypervisor runs; only the keys used here are read).
+    fn from_config(text: &str, name: &str) -> Result<NativeGuest> {
+        let table: toml::Table = text.parse()?;
+        let partition = table
+            .get("partition")
+            .and_then(|p| p.as_array())
+            .into_iter()
+            .flatten()
+            .find(|p| p.get("name").and_then(|n| n.as_str()) == Some(name))
+            .with_context(|| format!("no partition {name:?}"))?;
+        let image = partition
+            .get("image")
+            .and_then(|i| i.as_str())
+            .with_context(|| format!("partition {name:?} has no image"))?;
+        let image = match image.strip_prefix("@/") {
+            Some(rest) => paths::partitions_dir().join(rest),
+            None => paths::root().join(image),
+        };
+        let bootargs = partition
+            .get("bootargs")
+            .and_then(|b| b.as_str())
+            .unwrap_or("")
+            .to_string();
+        let mut views = Vec::new();
+        for view in partition
+            .get("views")
+            .and_then(|v| v.as_array())
+            .into_iter()
+            .flatten()
+        {
+            let size = |key: &str| {
+                view.get(key)
+                    .and_then(|v| v.as_integer())
+                    .and_then(|v| u32::try_from(v).ok())
+                    .with_context(|| format!("a view of partition {name:?} has no {key}"))
+            };
+            views.push((size("width")?, size("height")?));
+        }
+        Ok(NativeGuest {
+            image,
+            bootargs,
+            views,
+        })
+    }
+
+    /// The QEMU command line: `changes` (for `-icount`) on the board's
+    /// QEMU with [`NATIVE_MACHINE`], one core, and a virtio-gpu device per
+    /// view.
+    fn command(&self, board: &Board, changes: &MachineChanges) -> Result<Cmd> {
+        let displays = (0u64..)
+            .zip(&self.views)
+            .map(|(i, &(width, height))| QemuDisplay {
+                name: format!("native{i}"),
+                base: NATIVE_FIRST_TRANSPORT - i * TRANSPORT_STRIDE,
+                width,
+                height,
+            })
+            .collect();
+        let machine = MachineChanges {
+            machine: Some(NATIVE_MACHINE),
+            smp: Some(1),
+            displays,
+            ..changes.clone()
+        };
+        Ok(qemu::command(board, &self.image, &machine)?
+            .arg("-append")
+            .arg(&self.bootargs))
+    }
+}
+
 struct RunResult<'a> {
     key: &'static str,
+    part: Part,
     scenario: &'a Scenario,
+    boot: Boot,
     outcome: Outcome,
     wall: Duration,
+}
+
+/// The console lines of the run with key `key` (none if it did not run).
+fn lines_of<'a>(results: &'a [RunResult<'_>], key: &str) -> &'a [String] {
+    results
+        .iter()
+        .find(|r| r.key == key)
+        .map(|r| r.outcome.lines.as_slice())
+        .unwrap_or(&[])
 }
 
 /// `blklat`'s result lines.
@@ -384,13 +586,7 @@ struct Summary {
 
 impl Summary {
     fn from_runs(icount: &'static str, results: &[RunResult<'_>]) -> Summary {
-        let lines = |key: &str| {
-            results
-                .iter()
-                .find(|r| r.key == key)
-                .map(|r| r.outcome.lines.as_slice())
-                .unwrap_or(&[])
-        };
+        let lines = |key: &str| lines_of(results, key);
         let hz = results
             .iter()
             .find_map(|r| captures(&r.outcome.lines, COUNTER_HZ))
@@ -532,6 +728,14 @@ impl Summary {
                 "key": r.key,
                 "name": r.scenario.name,
                 "config": r.scenario.config,
+                "part": match r.part {
+                    Part::Storage => "storage",
+                    Part::Display => "display",
+                },
+                "native": match r.boot {
+                    Boot::Hypervisor => Value::Null,
+                    Boot::Native { partition } => json!({ "partition": partition }),
+                },
                 "log": paths::display(&log_path(r.scenario)),
                 "wall_seconds": round(r.wall.as_secs_f64(), 1),
                 "ok": r.outcome.passed(),
@@ -632,5 +836,67 @@ mod tests {
         assert!(Latency::parse(&log[..3]).is_none());
         assert_eq!(ranges(&[1, 2, 3, 5, 7, 8]), "1-3,5,7-8");
         assert_eq!(ranges(&[]), "");
+    }
+
+    #[test]
+    fn arguments() {
+        let args = |a: &[&str]| parse_args(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        let both = vec![Part::Storage, Part::Display];
+        assert_eq!(args(&[]).unwrap(), (ICOUNT, both));
+        assert_eq!(
+            args(&["display", "--icount", "shift=1"]).unwrap(),
+            ("shift=1", vec![Part::Display])
+        );
+        assert_eq!(args(&["storage"]).unwrap().1, [Part::Storage]);
+        for bad in [
+            &["--icount"][..],
+            &["--icount", ""],
+            &["graphics"],
+            &["display", "display"],
+        ] {
+            assert!(args(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    /// A native run boots the partition's image with its bootargs on QEMU
+    /// at EL1, one core, with a virtio-gpu device per view.
+    #[test]
+    fn native_runs_boot_a_partition_of_the_config() {
+        let text =
+            std::fs::read_to_string(paths::root().join("config/qemu-virt/bench/display-ivi.toml"))
+                .unwrap();
+        let guest = NativeGuest::from_config(&text, "ivi").unwrap();
+        assert_eq!(guest.image, paths::partitions_dir().join("gpu.img"));
+        assert!(guest.bootargs.contains("gpu.full"), "{}", guest.bootargs);
+        assert_eq!(guest.views, [(1280, 800)]);
+        assert!(NativeGuest::from_config(&text, "cluster").is_err());
+        let two = NativeGuest::from_config(
+            "[[partition]]\nname = \"p\"\nimage = \"x/y.img\"\nviews = [\n\
+             { display = \"a\", x = 0, y = 0, width = 8, height = 4 },\n\
+             { display = \"b\", x = 0, y = 0, width = 2, height = 1 },\n]\n",
+            "p",
+        )
+        .unwrap();
+        assert_eq!(two.image, paths::root().join("x/y.img"));
+        assert_eq!(
+            (two.bootargs.as_str(), two.views.as_slice()),
+            ("", &[(8, 4), (2, 1)][..])
+        );
+
+        let board = Board::load("qemu-virt").unwrap();
+        let changes = MachineChanges {
+            icount: Some(ICOUNT),
+            ..Default::default()
+        };
+        let text = two.command(&board, &changes).unwrap().text().to_string();
+        assert!(text.contains(" -M virt,gic-version=3 "), "{text}");
+        assert!(text.contains(" -smp 1 "), "{text}");
+        assert!(text.contains(" -icount shift=0 "), "{text}");
+        assert!(
+            text.contains("virtio-gpu-device,bus=virtio-mmio-bus.31,xres=8,yres=4,")
+                && text.contains("virtio-gpu-device,bus=virtio-mmio-bus.30,xres=2,yres=1,"),
+            "{text}"
+        );
+        assert!(text.ends_with(" -append ''"), "{text}");
     }
 }

@@ -4,7 +4,7 @@
 //! `test`), helpers for the rest: `paths`, `process` (running programs),
 //! `prereqs`, `board`, `images` (guest and hypervisor images), `guests`
 //! (the Linux guests' kernel and initramfs), `disk` (GPT disk images),
-//! `qemu`, `fuzz` (cargo-fuzz runs), `bench` (the storage benchmark), `soak`
+//! `qemu`, `fuzz` (cargo-fuzz runs), `bench` (the storage and display benchmarks), `soak`
 //! (long versions of scenarios), and
 //! the scenario framework (`scenario`) with its scenarios (`scenarios`).
 
@@ -61,10 +61,14 @@ commands:
                                      host and bare-metal targets
   test [FILTER]                      host unit tests, invalid configs, QEMU
                                      scenarios (those whose name contains FILTER)
-  bench [--icount VALUE]             mediated-storage benchmark under QEMU -icount
-                                     (default shift=0): cluster disk latency alone
-                                     and under IVI write load, IVI throughput
-                                     mediated vs passed through
+  bench [--icount VALUE] [storage|display]
+                                     benchmarks under QEMU -icount (default
+                                     shift=0): cluster disk latency alone and
+                                     under IVI write load, IVI throughput
+                                     mediated vs passed through; cluster
+                                     flush-to-screen latency alone and under an
+                                     IVI redrawing flat out, compositor cost,
+                                     IVI frame rate mediated vs native
                                      (target/bench/results.json)
   soak restarts [--boots N]          the crash-loop scenario with N boots (default
                                      10 000) of a partition that dies after each

@@ -15,6 +15,21 @@
 //! `gpu.stall=<frame>,<ms>` it stops drawing after that frame for that
 //! long, then goes on.
 //!
+//! Measurements (for `cargo xtask bench`), from the frame after the first
+//! `gpu.skip=<k>` frames (default 1: the first frame, whole scanouts
+//! waiting for the display's first composition, is never measured):
+//!
+//! - `gpu.lat=<n>` (at most 1000): times each fenced RESOURCE_FLUSH on the
+//!   virtual counter, from just before it is sent until its answer has
+//!   been seen (under the hypervisor: until the frame is on the physical
+//!   display), and after `n` of them (one per scanout per frame) prints
+//!   their p50, p99 (nearest rank), worst, and how many took longer than
+//!   one refresh period (`gpu.lat.hz=<hz>`, default 60);
+//! - `gpu.rate=<n>`: prints how long the next `n` frames took, and their
+//!   frame rate, in counter time.
+//!
+//! It goes on drawing afterwards.
+//!
 //! ```text
 //! gpu: device at 0x<base>, <n> scanout(s)
 //! gpu: scanout <i> <w>x<h> at 0x<addr>
@@ -23,6 +38,11 @@
 //! gpu: stalling after frame <n> for <ms> ms
 //! gpu: resumed after frame <n>
 //! gpu: <what> -> error <error>
+//! gpu: measuring from frame <n> at counter <ticks>          (gpu.lat, gpu.rate)
+//! gpu: measured until frame <n> at counter <ticks>          (gpu.lat)
+//! gpu: flush latency n=<n> p50_us=<us> p99_us=<us> max_us=<us> missed=<m>
+//! gpu: flush latency min_us=<us> mean_us=<us> period_us=<us>
+//! gpu: rate frames=<n> us=<us> fps=<fps>.<2 digits>
 //! ```
 
 #![no_std]
@@ -39,6 +59,8 @@ const BITS: u32 = 16;
 const BLOCK: u32 = 4;
 const WHITE: u32 = 0xffff_ffff;
 const BLACK: u32 = 0xff00_0000;
+/// Most flushes `gpu.lat` can time (the samples live on the stack).
+const MAX_LAT: usize = 1000;
 
 struct Scanout {
     index: u32,
@@ -70,6 +92,20 @@ fn main() -> ! {
         let (frame, ms) = v.split_once(',')?;
         Some((frame.parse::<u64>().ok()?, ms.parse::<u64>().ok()?))
     });
+    let lat: Option<usize> = args::value(bootargs, "gpu.lat")
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .map(|n| n.min(MAX_LAT));
+    let lat_hz: u64 = args::value(bootargs, "gpu.lat.hz")
+        .and_then(|v| v.parse().ok())
+        .filter(|&h| h > 0)
+        .unwrap_or(60);
+    let rate: Option<u64> = args::value(bootargs, "gpu.rate")
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0);
+    let skip: u64 = args::value(bootargs, "gpu.skip")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
 
     let Some(node) = virtio_gpu::find() else {
         println!("gpu: no virtio-gpu device");
@@ -150,12 +186,24 @@ fn main() -> ! {
     let mut deadline = timer::counter();
     let mut n: u64 = 0;
     let mut first = true;
+    // gpu.lat's flush times (counter ticks) and gpu.rate's start.
+    let mut samples = [0u64; MAX_LAT];
+    let mut timed = 0;
+    let mut lat_done = lat.is_none();
+    let mut rate_from: Option<u64> = None;
     loop {
         if frames.is_some_and(|f| n >= f) {
             println!("gpu: stopped drawing after {} frames", n);
             park()
         }
         n += 1;
+        let measuring = n > skip && (lat.is_some() || rate.is_some());
+        if measuring && n == skip + 1 {
+            let now = timer::counter();
+            println!("gpu: measuring from frame {} at counter {}", n, now);
+            // (After the line: its console time is not the frame's.)
+            rate_from = Some(timer::counter());
+        }
         for s in scanouts.iter_mut() {
             draw_counter(s, n);
             let rect = if full || first {
@@ -165,10 +213,16 @@ fn main() -> ! {
             };
             let resource = s.index + 1;
             gpu.sync(s.pixels.as_ptr() as usize, s.pixels.len() * 4);
-            if let Err(e) = gpu
-                .transfer(resource, s.width, rect)
-                .and_then(|()| gpu.flush(resource, rect))
-            {
+            let timing = measuring && lat.is_some_and(|want| timed < want);
+            if let Err(e) = gpu.transfer(resource, s.width, rect).and_then(|()| {
+                let sent = timer::counter();
+                gpu.flush(resource, rect)?;
+                if timing {
+                    samples[timed] = timer::counter() - sent;
+                    timed += 1;
+                }
+                Ok(())
+            }) {
                 println!("gpu: frame {} scanout {} -> error {}", n, s.index, e);
                 if e == virtio_gpu::GpuError::NeedsReset {
                     park()
@@ -176,6 +230,26 @@ fn main() -> ! {
             }
         }
         first = false;
+        let end = timer::counter();
+        if let Some(r) = rate
+            && let Some(from) = rate_from
+            && n == skip + r
+        {
+            let us = timer::ticks_to_us(end - from).max(1);
+            let centi_fps = r * 100_000_000 / us;
+            println!(
+                "gpu: rate frames={} us={} fps={}.{:02}",
+                r,
+                us,
+                centi_fps / 100,
+                centi_fps % 100
+            );
+        }
+        if !lat_done && lat.is_some_and(|want| timed >= want) {
+            println!("gpu: measured until frame {} at counter {}", n, end);
+            report_latency(&mut samples[..timed], lat_hz);
+            lat_done = true;
+        }
         if n.is_multiple_of(report) {
             println!("gpu: frame {}", n);
         }
@@ -195,6 +269,40 @@ fn main() -> ! {
             deadline = now;
         }
     }
+}
+
+/// Prints `gpu.lat`'s result lines for `samples` (counter ticks; sorted
+/// here): percentiles nearest-rank, microseconds rounded, `missed` the
+/// flushes longer than one refresh period at `hz`.
+fn report_latency(samples: &mut [u64], hz: u64) {
+    samples.sort_unstable();
+    let period = timer::frequency() / hz;
+    let missed = samples.iter().filter(|&&t| t > period).count();
+    let us = timer::ticks_to_us;
+    println!(
+        "gpu: flush latency n={} p50_us={} p99_us={} max_us={} missed={}",
+        samples.len(),
+        us(percentile(samples, 50)),
+        us(percentile(samples, 99)),
+        us(samples.last().copied().unwrap_or(0)),
+        missed
+    );
+    let total: u64 = samples.iter().sum();
+    println!(
+        "gpu: flush latency min_us={} mean_us={} period_us={}",
+        us(samples.first().copied().unwrap_or(0)),
+        us(total / samples.len().max(1) as u64),
+        us(period)
+    );
+}
+
+/// The nearest-rank `p`-th percentile of `sorted` (0 when empty).
+fn percentile(sorted: &[u64], p: usize) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = (p * sorted.len()).div_ceil(100).max(1);
+    sorted[rank.min(sorted.len()) - 1]
 }
 
 /// Writes `n`'s low 16 bits into the counter blocks of `s`.
