@@ -2,7 +2,7 @@
 //! judged by pixels of QMP screendumps.
 
 use crate::qmp::Image;
-use crate::scenario::Scenario;
+use crate::scenario::{Scenario, Screens};
 
 const RED: u32 = 0xffc0_0000;
 const GREEN: u32 = 0xff00_c000;
@@ -98,27 +98,16 @@ pub(super) fn display_composition() -> Scenario {
             },
         )
         .check_screens("both partitions' frame counters advance", |screens, _| {
-            let counter = |label: &str, display: &str, x: u32, y: u32| {
-                screens
-                    .get(label, display)?
-                    .frame_counter(x, y)
-                    .ok_or_else(|| format!("no counter at ({x}, {y}) of {display}"))
-            };
-            for (who, display, x, y) in [
-                ("cluster", "instrument", 0, 0),
-                ("cluster", "center", 0, 700),
-                ("ivi", "instrument", 560, 80),
-                ("ivi", "center", 0, 0),
-            ] {
-                let first = counter("first", display, x, y)?;
-                let second = counter("second", display, x, y)?;
-                if second <= first {
-                    return Err(format!(
-                        "{who}'s counter on {display} went from {first} to {second}"
-                    ));
-                }
-            }
-            Ok(())
+            counters_advance(
+                screens,
+                ("first", "second"),
+                &[
+                    ("cluster", "instrument", 0, 0),
+                    ("cluster", "center", 0, 700),
+                    ("ivi", "instrument", 560, 80),
+                    ("ivi", "center", 0, 0),
+                ],
+            )
         })
 }
 
@@ -215,6 +204,30 @@ pub(super) fn hostile_gpu() -> Scenario {
                 Ok(())
             },
         )
+}
+
+/// Each frame counter (whose, on which display, at which corner) reads
+/// more in screenshot `later` than in `earlier`.
+fn counters_advance(
+    screens: &Screens,
+    (earlier, later): (&str, &str),
+    counters: &[(&str, &str, u32, u32)],
+) -> Result<(), String> {
+    for &(who, display, x, y) in counters {
+        let read = |label: &str| {
+            screens
+                .get(label, display)?
+                .frame_counter(x, y)
+                .ok_or_else(|| format!("no counter at ({x}, {y}) of {display}"))
+        };
+        let (first, second) = (read(earlier)?, read(later)?);
+        if second <= first {
+            return Err(format!(
+                "{who}'s counter on {display} went from {first} to {second}"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Pixels of `image` in `rect` that are none of `allowed`.
@@ -389,25 +402,15 @@ pub(super) fn display_ivi_draw() -> Scenario {
     .check_screens(
         "both partitions' frame counters advance on both displays",
         |screens, _| {
-            for (who, display, x, y) in [
-                ("cluster", "instrument", 0, 0),
-                ("ivi", "center", 0, 0),
-                ("ivi", "instrument", 560, 80),
-            ] {
-                let read = |label: &str| {
-                    screens
-                        .get(label, display)?
-                        .frame_counter(x, y)
-                        .ok_or_else(|| format!("no counter at ({x}, {y}) of {display}"))
-                };
-                let (first, second) = (read("first")?, read("second")?);
-                if second <= first {
-                    return Err(format!(
-                        "{who}'s counter on {display} went from {first} to {second}"
-                    ));
-                }
-            }
-            Ok(())
+            counters_advance(
+                screens,
+                ("first", "second"),
+                &[
+                    ("cluster", "instrument", 0, 0),
+                    ("ivi", "center", 0, 0),
+                    ("ivi", "instrument", 560, 80),
+                ],
+            )
         },
     )
     .check_screens(
@@ -449,25 +452,15 @@ pub(super) fn cockpit() -> Scenario {
         .screenshot_on(r"ivi-tool: draw: frames=30$", "first")
         .screenshot_on(r"ivi-tool: draw: frames=90$", "second")
         .check_screens("both partitions' pictures advance", |screens, _| {
-            for (who, display, x, y) in [
-                ("cluster", "instrument", 0, 0),
-                ("ivi", "center", 0, 0),
-                ("ivi", "instrument", 560, 80),
-            ] {
-                let read = |label: &str| {
-                    screens
-                        .get(label, display)?
-                        .frame_counter(x, y)
-                        .ok_or_else(|| format!("no counter at ({x}, {y}) of {display}"))
-                };
-                let (first, second) = (read("first")?, read("second")?);
-                if second <= first {
-                    return Err(format!(
-                        "{who}'s counter on {display} went from {first} to {second}"
-                    ));
-                }
-            }
-            Ok(())
+            counters_advance(
+                screens,
+                ("first", "second"),
+                &[
+                    ("cluster", "instrument", 0, 0),
+                    ("ivi", "center", 0, 0),
+                    ("ivi", "instrument", 560, 80),
+                ],
+            )
         })
         .check_screens(
             "the IVI's navigation shows only where the cluster lets it",
