@@ -428,16 +428,21 @@ fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>, entered: u64) -> ! {
         gic::set_spi_enabled(gicd, intid, true);
         uart::enable_receive_interrupt();
     }
+    // Cores that do a mediator's work (a `home_cpu`), whether or not they
+    // run a vCPU.
+    let mut homes: Vec<usize> = storage_homes.iter().map(|&(_, home)| home).collect();
+    homes.extend(display.home_cpus());
     for (intid, home) in storage_homes.into_iter().chain(display_homes) {
         gic::route_spi(gicd, intid, hv.cpus[home].mpidr);
         gic::set_spi_enabled(gicd, intid, true);
     }
 
-    // Bring up every core that runs a vCPU, and the service core; the
-    // rest stay off.
+    // Bring up every core that runs a vCPU, the service core and the
+    // mediators' home cores; the rest stay off.
     let smc = hv.platform.psci == Conduit::Smc;
     for (i, c) in hv.cpus.iter().enumerate() {
-        if i == me || (c.vcpu.is_none() && Some(i) != service_cpu) {
+        let needed = c.vcpu.is_some() || Some(i) == service_cpu || homes.contains(&i);
+        if i == me || !needed {
             continue;
         }
         let ret = cpu::firmware_call(

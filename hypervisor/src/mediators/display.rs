@@ -270,6 +270,11 @@ impl Display {
         Self { screens, gpus }
     }
 
+    /// The cores that compose its screens.
+    pub fn home_cpus(&self) -> impl Iterator<Item = usize> + '_ {
+        self.screens.iter().map(|s| s.home_cpu)
+    }
+
     /// The physical interrupts it owns, with the cores they go to.
     pub fn interrupts(&self) -> impl Iterator<Item = (u32, usize)> + '_ {
         self.screens

@@ -40,7 +40,7 @@ fn colours(image: &Image, points: &[(&str, u32, u32, u32)]) -> Result<(), String
 pub(super) fn display_composition() -> Scenario {
     Scenario::new("display-composition", "config/qemu-virt/tests/display.toml")
         .timeout(120)
-        .expect(r"^\[hv\] INFO  display instrument: virtio-gpu at 0xa003c00, 1920x720 at 60 Hz")
+        .expect(r"^\[hv\] INFO  display instrument: virtio-gpu at 0xa003c00, 1920x720 at 60 Hz, composed on cpu 3$")
         .expect(r"^\[hv\] INFO  display center: virtio-gpu at 0xa003a00, 1280x800 at 60 Hz")
         .expect(r"^\[cluster\] gpu: device at 0xb000000, 2 scanout\(s\)$")
         .expect(r"^\[cluster\] gpu: scanout 0 1920x720 at ")
