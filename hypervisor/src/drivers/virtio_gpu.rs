@@ -15,8 +15,9 @@ use crate::arch::cpu;
 use crate::arch::dma::DmaRegion;
 use alloc::format;
 use alloc::string::String;
+use shared_devices::display::Rect;
 use shared_devices::display::compositor::Signature;
-use shared_devices::display::{Rect, Rects};
+use shared_devices::display::frames::FRAME_RECTS;
 use shared_devices::virtio::device::{feature, id};
 use shared_devices::virtio::driver::{Buf, DriverQueue};
 use shared_devices::virtio::memory::GuestMemory;
@@ -40,10 +41,10 @@ const FORMAT_B8G8R8X8: u32 = 2;
 const RESOURCE: u32 = 1;
 /// The control queue.
 const CONTROLQ: u32 = 0;
-const QUEUE_SIZE: u16 = 8;
+const QUEUE_SIZE: u16 = 16;
 /// Request slots: one frame is a transfer per damaged rectangle and a
 /// flush.
-const SLOTS: usize = Rects::MAX + 1;
+const SLOTS: usize = FRAME_RECTS + 1;
 /// Per slot: request at 0, response at 128, indirect table at 1024.
 const SLOT_BYTES: u64 = 2048;
 const RESPONSE_AT: u64 = 128;
@@ -219,40 +220,34 @@ impl PhysicalDisplay {
     /// Writes composed pixels (`0xAARRGGBB`, `area.width` a row) into the
     /// framebuffer at `area` (inside the screen: the compositor clips).
     pub fn write(&self, area: Rect, pixels: &[u32]) {
-        let mut row = [0u8; 4 * 256];
-        for y in 0..area.height {
-            let line = &pixels[(y * area.width) as usize..][..area.width as usize];
-            let at = self.framebuffer()
-                + (u64::from(area.y + y) * u64::from(self.width) + u64::from(area.x)) * 4;
-            for (i, chunk) in line.chunks(256).enumerate() {
-                for (p, px) in chunk.iter().enumerate() {
-                    row[p * 4..p * 4 + 4].copy_from_slice(&px.to_le_bytes());
-                }
-                let _ = self
-                    .dma
-                    .write(at + i as u64 * 1024, &row[..chunk.len() * 4]);
-            }
+        for (y, line) in pixels
+            .chunks_exact(area.width as usize)
+            .take(area.height as usize)
+            .enumerate()
+        {
+            let _ = self
+                .dma
+                .write_words(self.pixel_at(area.x, area.y + y as u32), line);
         }
+    }
+
+    /// Bus address of screen pixel (`x`, `y`).
+    fn pixel_at(&self, x: u32, y: u32) -> u64 {
+        self.framebuffer() + (u64::from(y) * u64::from(self.width) + u64::from(x)) * 4
     }
 
     /// The signature of what the framebuffer holds at `area` (inside the
     /// screen), read back row by row: what the display will show there.
     pub fn signature(&self, area: Rect) -> Signature {
         let mut signature = Signature::default();
-        let mut bytes = [0u8; 4 * 256];
         let mut pixels = [0u32; 256];
         for y in area.y..area.y + area.height {
-            let row =
-                self.framebuffer() + (u64::from(y) * u64::from(self.width) + u64::from(area.x)) * 4;
             let mut done = 0;
             while done < area.width {
                 let n = (area.width - done).min(256) as usize;
                 let _ = self
                     .dma
-                    .read(row + u64::from(done) * 4, &mut bytes[..n * 4]);
-                for (p, b) in pixels.iter_mut().zip(bytes[..n * 4].chunks_exact(4)) {
-                    *p = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-                }
+                    .read_words(self.pixel_at(area.x + done, y), &mut pixels[..n]);
                 signature.add(&pixels[..n]);
                 done += n as u32;
             }
@@ -332,7 +327,7 @@ impl PhysicalDisplay {
         self.outstanding > 0
     }
 
-    /// Sends `damage` (at most [`Rects::MAX`] rectangles) of the
+    /// Sends `damage` (at most [`FRAME_RECTS`] rectangles) of the
     /// framebuffer to the screen: a transfer of each, then a flush of
     /// their bounds. Call [`Self::poll`] until it says the frame is shown.
     pub fn start_frame(&mut self, damage: &[Rect]) -> Result<(), String> {
@@ -340,10 +335,10 @@ impl PhysicalDisplay {
             return Err("a frame is already in flight".into());
         }
         let screen = self.screen();
-        let parts: heapless::Vec<Rect, { Rects::MAX }> = damage
+        let parts: heapless::Vec<Rect, FRAME_RECTS> = damage
             .iter()
             .filter_map(|r| screen.intersection(r))
-            .take(Rects::MAX)
+            .take(FRAME_RECTS)
             .collect();
         let Some(bounds) = parts.iter().copied().reduce(|a, b| a.union(&b)) else {
             return Ok(());

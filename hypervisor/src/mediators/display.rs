@@ -17,11 +17,25 @@
 //!   waits at most that long, and the home core waits at most one bounded
 //!   command step of a partition (the model splits long transfers).
 //!
-//! Pacing: a RESOURCE_FLUSH is answered once a physical frame started
-//! after it is on every display that shows one of the partition's views
-//! (`need` and `shown` below), so a guest's fenced flush completes when
-//! its content is on the screen, and a partition that floods flushes
-//! delays only itself.
+//! Priority first. The top layers (the views of the partition with the
+//! highest priority among those with views: the safety partition's) are
+//! latched as soon as their partition
+//! flushes: its core wakes the home core, which takes their damage and
+//! sends a frame of theirs alone as soon as the frame on its way (if any)
+//! is shown. Everyone else's damage is taken at each refresh, and each
+//! frame carries at most a budget of pixels of it
+//! (`shared_devices::display::frames`), the rest following in the next
+//! frames, sent back to back. The budget is a quarter of a refresh's worth
+//! of the compositor's measured cost per pixel, so whatever the others
+//! draw, the safety partition's frame waits for at most that much before
+//! its own composition.
+//!
+//! Pacing: a RESOURCE_FLUSH is answered once every view of the partition
+//! is *clean* (nothing of it pending: everything it drew before the next
+//! damage take after the flush is in a frame) on every display that
+//! shows one, and those frames are shown (`need` and `done` below). So a
+//! guest's fenced flush completes when its content is on the screen, and
+//! a partition that floods flushes delays only itself.
 
 use crate::arch::cpu;
 use crate::arch::guest_mem::PartitionMemory;
@@ -36,11 +50,11 @@ use log::{info, warn};
 use shared_devices::display::compositor::{
     self, Layer, LayerSource, Protection, Signature, Source,
 };
-use shared_devices::display::{Rect, Rects};
+use shared_devices::display::{Rect, Rects, frames};
 use shared_devices::mmio::RegisterFile;
 use shared_devices::virtio::gpu::VirtioGpu;
 use shared_devices::virtio::mmio::{Effects, MmioTransport};
-use spin::Mutex;
+use spin::{Mutex, RwLock};
 
 /// Physical displays at most.
 pub const MAX_SCREENS: usize = 8;
@@ -51,6 +65,12 @@ const BAND_ROWS: usize = 16;
 const NOTIFY_ROUNDS: usize = 4;
 /// What a view shows while its partition draws nothing (opaque black).
 const BLANK: u32 = 0xff00_0000;
+/// The lower layers' share of a frame: the budget is the pixels the
+/// compositor makes in this fraction of a refresh.
+const BUDGET_SHARE: u64 = 8;
+/// Frames of at least this many pixels update the cost estimate (smaller
+/// ones are mostly the device's fixed cost per frame).
+const COST_SAMPLE_PIXELS: u64 = 1 << 16;
 
 /// A partition's virtio-gpu device model, its pixels in its own arena.
 pub type Gpu = VirtioGpu<&'static mut [u8]>;
@@ -61,11 +81,15 @@ pub struct VirtGpu {
     pub partition: usize,
     /// Its virtio-mmio slot.
     pub slot: usize,
-    pub transport: Mutex<MmioTransport<Gpu>>,
+    /// Its transport and model. A lock that readers share: register reads
+    /// and the compositor's reads of its pixels never wait for each other,
+    /// only for a command being processed.
+    pub transport: RwLock<MmioTransport<Gpu>>,
     /// The screens that show one of its views (bit per screen index).
     screens: u32,
-    /// Per screen: the frame (in [`Screen::started`] numbering) whose
-    /// completion answers the held flush; 0 when none is needed there.
+    /// Per screen: the damage take of its class (in [`Screen::taken`]
+    /// numbering) up to which its views must be on the screen to answer
+    /// the held flush; 0 when none is needed there.
     need: [AtomicU64; MAX_SCREENS],
     /// The home core answered a flush while commands wait in the ring: the
     /// partition's own core goes on with them (see [`VirtGpu::refill`]).
@@ -83,20 +107,23 @@ pub struct Screen {
     size: Rect,
     /// Its layers, lowest priority first.
     layers: Vec<ScreenLayer>,
+    /// Each layer's priority, then the screen's own entry (what no view
+    /// covers, composed whole at the first refresh) at the top priority
+    /// (see [`Class`]).
+    priorities: Vec<u8>,
     protected: Vec<Protection>,
     /// Counter ticks per refresh.
     period: u64,
-    /// Frames started and frames on the screen (same numbering).
-    started: AtomicU64,
-    shown: AtomicU64,
-    /// Compose the whole screen next (a partition stopped or restarted).
-    redraw: AtomicBool,
+    /// Damage takes so far, of the lower layers and of the top ones (see
+    /// [`Class`]): every refresh takes both, a top layer's flush its own.
+    taken: [AtomicU64; 2],
+    /// A top layer's partition flushed: take the top layers' damage now.
+    top_flushed: AtomicBool,
     /// The home core's own state.
     state: Mutex<ScreenState>,
 }
 
 /// A view on a screen.
-#[derive(Clone, Copy)]
 struct ScreenLayer {
     gpu: &'static VirtGpu,
     scanout: u32,
@@ -105,6 +132,22 @@ struct ScreenLayer {
     /// colour (`0xffRRGGBB`).
     deadline: u64,
     fallback: u32,
+    /// Whether it is a top layer of the screen.
+    class: Class,
+    /// The last damage take of its class whose damage of this view is all
+    /// on the screen.
+    done: AtomicU64,
+    /// Its partition's device was reset: compose all of it anew (blank
+    /// until it draws again).
+    reset: AtomicBool,
+}
+
+/// A layer's class on its screen: its damage is taken at each refresh,
+/// or as soon as its partition flushes (the top layers).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Lower = 0,
+    Top = 1,
 }
 
 /// Where a view with a deadline stands (home core only).
@@ -121,13 +164,24 @@ struct ScreenState {
     next: u64,
     /// Per layer (same order as `Screen::layers`).
     freshness: Vec<Freshness>,
-    /// A physical frame is on its way.
+    /// A physical frame is on its way: when its composition began and how
+    /// many pixels it carries.
     in_flight: bool,
+    began: u64,
+    pixels: u64,
+    /// Damage not on the screen yet, per entry of `Screen::priorities`.
+    pending: Vec<Rects>,
+    /// A refresh came: take the views' damage when no frame is on its way.
+    take_due: bool,
+    /// The compositor's cost: counter ticks per megapixel from composing
+    /// to shown (0 until measured).
+    cost: u64,
     /// The compositor's work buffer, and its owners' views for the
     /// signature check (a band each).
     band: Vec<u32>,
     scratch: Vec<u32>,
-    /// Frames sent, and refreshes that came while one was still on its way.
+    /// Frames sent, and refreshes whose damage take came after the next
+    /// refresh (the frame on its way took more than a refresh).
     frames: u64,
     late: u64,
 }
@@ -185,7 +239,7 @@ pub fn open_gpu(
     Ok(VirtGpu {
         partition: index,
         slot,
-        transport: Mutex::new(MmioTransport::new(gpu)),
+        transport: RwLock::new(MmioTransport::new(gpu)),
         screens,
         need: Default::default(),
         refill: AtomicBool::new(false),
@@ -221,6 +275,9 @@ pub fn screen(
                     },
                     deadline: u64::from(view.deadline_ms) * cpu::counter_frequency() / 1000,
                     fallback: 0xff00_0000 | view.fallback,
+                    class: Class::Lower,
+                    done: AtomicU64::new(0),
+                    reset: AtomicBool::new(false),
                 });
             }
         }
@@ -233,9 +290,28 @@ pub fn screen(
         }
     }
     layers.sort_by_key(|l| l.layer.priority);
+    // The top layers are those of the highest priority among all
+    // partitions with views, not just this screen's: a screen where the
+    // IVI is alone still has its frames budgeted, so that its home core,
+    // which may compose the safety partition's screen too, is never busy
+    // with a whole IVI frame when the safety partition flushes.
+    let top = system
+        .partitions
+        .iter()
+        .filter(|p| !p.views.is_empty())
+        .map(|p| p.priority)
+        .max()
+        .unwrap_or(0);
+    let mut priorities: Vec<u8> = layers.iter().map(|l| l.layer.priority).collect();
+    priorities.push(top);
+    for l in layers.iter_mut().filter(|l| l.layer.priority == top) {
+        l.class = Class::Top;
+    }
     let size = phys.screen();
     let hz = u64::from(desc.refresh_hz.max(1));
     let layers_len = layers.len();
+    let mut pending = vec![Rects::default(); layers_len + 1];
+    pending[layers_len].push(size);
     // A scratch band per protection owner for the signature check.
     let mut owner_priorities: Vec<u8> = protected.iter().map(|p| p.priority).collect();
     owner_priorities.sort_unstable();
@@ -248,15 +324,20 @@ pub fn screen(
         phys: Mutex::new(phys),
         size,
         layers,
+        priorities,
         protected,
         period: cpu::counter_frequency() / hz,
-        started: AtomicU64::new(0),
-        shown: AtomicU64::new(0),
-        redraw: AtomicBool::new(true),
+        taken: Default::default(),
+        top_flushed: AtomicBool::new(false),
         state: Mutex::new(ScreenState {
             next: 0,
             freshness: vec![Freshness::default(); layers_len],
             in_flight: false,
+            began: 0,
+            pixels: 0,
+            pending,
+            take_due: false,
+            cost: 0,
             band: vec![0; size.width as usize * BAND_ROWS],
             scratch: vec![0; size.width as usize * BAND_ROWS * owners],
             frames: 0,
@@ -309,34 +390,53 @@ impl VirtGpu {
 
     /// Processes what the effects `fx` ask for (at most `NOTIFY_ROUNDS`
     /// rounds), on the partition's own core with its transport locked;
-    /// then, if a flush is now held, records which frames answer it.
+    /// then, if a flush is now held, records which takes answer it. Returns
+    /// the effects, and the home cores to wake now because the flush is a
+    /// top layer's (bit per core).
     fn process(
         &self,
         transport: &mut MmioTransport<Gpu>,
         mut fx: Effects,
         screens: &[&Screen],
-    ) -> Effects {
+    ) -> (Effects, u64) {
         let mem = self.memory();
         for _ in 0..NOTIFY_ROUNDS {
             let Some(queue) = fx.notify.take() else { break };
             fx = fx.and(transport.notify_queue(queue, &mem));
         }
+        let mut wake = 0;
         if transport.device().flush_waiting() {
             for (i, screen) in screens.iter().enumerate() {
-                if self.screens & 1 << i != 0 {
-                    // A frame started after now: its damage includes the
-                    // flush's (never one already on its way).
-                    let frame = screen.started.load(Ordering::Acquire) + 1;
-                    let _ = self.need[i].compare_exchange(
-                        0,
-                        frame,
-                        Ordering::AcqRel,
-                        Ordering::Acquire,
-                    );
+                let Some(class) = screen.class_of(self) else {
+                    continue;
+                };
+                // The next damage take of its class: it holds the flush's
+                // damage (the home core takes it under this transport's
+                // lock, after counting the take).
+                let take = screen.taken[class as usize].load(Ordering::Acquire) + 1;
+                let fresh = self.need[i]
+                    .compare_exchange(0, take, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok();
+                if fresh && class == Class::Top {
+                    screen.top_flushed.store(true, Ordering::Release);
+                    wake |= 1 << screen.home_cpu;
                 }
             }
         }
-        fx
+        (fx, wake)
+    }
+
+    /// Wakes the home cores in `cores` (bits): the current core's own
+    /// mediator pass runs before it returns to its guest.
+    fn wake_homes(cores: u64, actions: &mut Actions) {
+        let me = cpu::current();
+        for core in (0..64).filter(|c| cores & 1 << c != 0) {
+            if core == me {
+                actions.wake = Some(me);
+            } else {
+                partition::kick(core, 0);
+            }
+        }
     }
 
     /// What follows an access or a refill, the transport unlocked: a
@@ -351,7 +451,8 @@ impl VirtGpu {
     }
 
     /// Answers the held flush if every screen that shows this device has
-    /// shown the frame it needs. On a home core.
+    /// all of its views on it up to the damage take it needs. On a home
+    /// core.
     fn present_if_shown(&self, screens: &[&Screen]) {
         let mut any = false;
         for (i, screen) in screens.iter().enumerate() {
@@ -359,7 +460,12 @@ impl VirtGpu {
             if need == 0 {
                 continue;
             }
-            if screen.shown.load(Ordering::Acquire) < need {
+            let behind = screen
+                .layers
+                .iter()
+                .filter(|l| core::ptr::eq(l.gpu, self))
+                .any(|l| l.done.load(Ordering::Acquire) < need);
+            if behind {
                 return;
             }
             any = true;
@@ -374,7 +480,7 @@ impl VirtGpu {
         let mem = self.memory();
         let (_, fx) = self
             .transport
-            .lock()
+            .write()
             .with_device(&mem, |gpu, ctx| gpu.presented(ctx));
         if fx.irq == Some(true) {
             partition::raise_virtual_spi(p, self.intid());
@@ -394,15 +500,17 @@ impl VirtGpu {
         if !self.refill.swap(false, Ordering::AcqRel) {
             return;
         }
-        let mut transport = self.transport.lock();
+        let mut transport = self.transport.write();
         let fx = Effects {
             notify: Some(0),
             ..Effects::default()
         };
-        let fx = self.process(&mut transport, fx, screens);
+        let (fx, homes) = self.process(&mut transport, fx, screens);
         drop(transport);
         let mut actions = Actions::default();
         self.after(fx, &mut actions);
+        // This pass serves this core's own screens after the refill.
+        Self::wake_homes(homes & !(1 << cpu::current()), &mut actions);
         if actions.raise_line {
             partition::raise_virtual_spi(p, self.intid());
         }
@@ -424,21 +532,18 @@ pub fn install_screens(screens: &[&'static Screen]) {
 /// The registers of a partition's virtio-gpu slot.
 impl EmulatedDevice for VirtGpu {
     fn read(&'static self, a: &Access, actions: &mut Actions) -> u64 {
-        let value = self
-            .transport
-            .lock()
-            .read(a.offset, a.width, &mut Effects::default());
+        let value = self.transport.read().read_register(a.offset, a.width);
         let _ = actions;
         value
     }
 
     /// Processes what the driver queued, on the partition's own core.
     fn write(&'static self, a: &Access, value: u64, actions: &mut Actions) {
-        let mut transport = self.transport.lock();
+        let mut transport = self.transport.write();
         let mut fx = Effects::default();
         let broken_before = transport.status() & NEEDS_RESET != 0;
         transport.write(a.offset, a.width, value, &mut fx);
-        let fx = self.process(&mut transport, fx, screens());
+        let (fx, homes) = self.process(&mut transport, fx, screens());
         let broken = !broken_before && transport.status() & NEEDS_RESET != 0;
         drop(transport);
         if broken {
@@ -452,14 +557,15 @@ impl EmulatedDevice for VirtGpu {
             self.forget(screens());
         }
         self.after(fx, actions);
+        Self::wake_homes(homes, actions);
     }
 
     fn line_high(&self, _p: &Partition) -> bool {
-        self.transport.lock().irq_level()
+        self.transport.read().irq_level()
     }
 
     fn reset(&self, _p: &Partition) {
-        let _ = self.transport.lock().reset();
+        let _ = self.transport.write().reset();
         self.forget(screens());
     }
 }
@@ -471,9 +577,9 @@ impl VirtGpu {
         for n in &self.need {
             n.store(0, Ordering::Release);
         }
-        for (i, screen) in screens.iter().enumerate() {
-            if self.screens & 1 << i != 0 {
-                screen.redraw.store(true, Ordering::Release);
+        for screen in screens {
+            for l in screen.layers.iter().filter(|l| core::ptr::eq(l.gpu, self)) {
+                l.reset.store(true, Ordering::Release);
             }
         }
     }
@@ -495,7 +601,7 @@ impl LayerSource for Sources<'_> {
         if !hv().partitions[gpu.partition].is_running() {
             return f(None);
         }
-        let transport = gpu.transport.lock();
+        let transport = gpu.transport.read();
         let image = transport.device().scanout(scanout as usize);
         f(image.map(|img| Source {
             pixels: img.pixels,
@@ -507,23 +613,41 @@ impl LayerSource for Sources<'_> {
 }
 
 impl Screen {
-    /// The union of what changed on the screen since the last frame, at
-    /// counter value `now`; views that missed their deadline go into
-    /// fallback, and come out of it when they have a new frame.
-    fn take_damage(&self, now: u64, freshness: &mut [Freshness]) -> Rects {
-        let mut damage = Rects::default();
-        if self.redraw.swap(false, Ordering::AcqRel) {
-            damage.push(self.size);
+    /// The class of `gpu`'s views on this screen, if it has any here (all
+    /// of a partition's views on a screen have its priority).
+    fn class_of(&self, gpu: &VirtGpu) -> Option<Class> {
+        self.layers
+            .iter()
+            .find(|l| core::ptr::eq(l.gpu, gpu))
+            .map(|l| l.class)
+    }
+
+    /// Takes what changed on each view of the classes `classes` since the
+    /// last take, at counter value `now`, into `pending`; views that
+    /// missed their deadline go into fallback, and come out of it when
+    /// they have a new frame.
+    fn take_damage(
+        &self,
+        classes: &[Class],
+        now: u64,
+        freshness: &mut [Freshness],
+        pending: &mut [Rects],
+    ) {
+        for &class in classes {
+            self.taken[class as usize].fetch_add(1, Ordering::AcqRel);
         }
-        let mut add = |r: Rect| damage.push(r);
-        for (l, fresh) in self.layers.iter().zip(freshness.iter_mut()) {
+        let layers = self.layers.iter().zip(freshness).zip(pending);
+        for ((l, fresh), pending) in layers.filter(|((l, _), _)| classes.contains(&l.class)) {
+            let screen = l.layer.screen;
+            if l.reset.swap(false, Ordering::AcqRel) {
+                pending.push(screen);
+            }
             let taken = l
                 .gpu
                 .transport
-                .lock()
+                .write()
                 .device_mut()
                 .take_damage_rects(l.scanout as usize);
-            let screen = l.layer.screen;
             if !taken.is_empty() {
                 fresh.last = now;
                 for r in taken.as_slice() {
@@ -531,12 +655,12 @@ impl Screen {
                         .offset(screen.x, screen.y)
                         .and_then(|r| r.intersection(&screen))
                     {
-                        add(r);
+                        pending.push(r);
                     }
                 }
                 if fresh.missed {
                     fresh.missed = false;
-                    add(self.fallback_area(l));
+                    pending.push(self.fallback_area(l));
                     self.deadline_note(
                         l,
                         log::Level::Info,
@@ -546,7 +670,7 @@ impl Screen {
             } else if l.deadline > 0 && !fresh.missed && now.saturating_sub(fresh.last) > l.deadline
             {
                 fresh.missed = true;
-                add(self.fallback_area(l));
+                pending.push(self.fallback_area(l));
                 let ms = l.deadline * 1000 / cpu::counter_frequency().max(1);
                 self.deadline_note(
                     l,
@@ -555,7 +679,6 @@ impl Screen {
                 );
             }
         }
-        damage
     }
 
     /// The signature unit: each protected region the frame changed must
@@ -580,10 +703,13 @@ impl Screen {
                 continue;
             }
             let mut first = true;
-            for (l, fresh) in self.layers.iter().zip(state.freshness.iter_mut()) {
-                if l.layer.priority != protection.priority {
-                    continue;
-                }
+            let owners = self
+                .layers
+                .iter()
+                .zip(state.freshness.iter_mut())
+                .zip(state.pending.iter_mut())
+                .filter(|((l, _), _)| l.layer.priority == protection.priority);
+            for ((l, fresh), pending) in owners {
                 if first {
                     self.deadline_note(
                         l,
@@ -597,9 +723,9 @@ impl Screen {
                     first = false;
                 }
                 fresh.missed = true;
+                // The fallback goes on in the next frame.
+                pending.push(self.fallback_area(l));
             }
-            // The fallback goes on at the next refresh.
-            self.redraw.store(true, Ordering::Release);
         }
     }
 
@@ -625,9 +751,25 @@ impl Screen {
         );
     }
 
-    /// One pass on the home core: finishes the frame on its way, and at
-    /// each refresh composes what changed and sends it. Returns the next
-    /// refresh.
+    /// Pixels of the lower layers a frame may carry: what the compositor
+    /// makes in `1 / BUDGET_SHARE` of a refresh, at least a band's rows.
+    fn budget(&self, st: &ScreenState) -> u64 {
+        let floor = u64::from(self.size.width) * BAND_ROWS as u64;
+        match st.cost {
+            // Not measured yet: four bands.
+            0 => 4 * floor,
+            cost => (self.period / BUDGET_SHARE)
+                .saturating_mul(1_000_000)
+                .checked_div(cost)
+                .unwrap_or(0)
+                .max(floor),
+        }
+    }
+
+    /// One pass on the home core: finishes the frame on its way; takes the
+    /// views' damage at each refresh; sends the next frame while any is
+    /// pending, the top layers' first (see [`frames::next_frame`]).
+    /// Returns the next refresh.
     fn service(&self, index: usize, display: &Display) -> u64 {
         let mut st = self.state.lock();
         if st.in_flight {
@@ -639,97 +781,132 @@ impl Screen {
                         warn!("display {}: {e}", self.name);
                     }
                     st.in_flight = false;
-                    self.shown
-                        .store(self.started.load(Ordering::Acquire), Ordering::Release);
-                    drop(st);
-                    display.present(index);
-                    st = self.state.lock();
+                    if st.pixels >= COST_SAMPLE_PIXELS {
+                        let ticks = cpu::counter().saturating_sub(st.began);
+                        let sample = (ticks.saturating_mul(1_000_000) / st.pixels).max(1);
+                        st.cost = match st.cost {
+                            0 => sample,
+                            cost => (3 * cost + sample) / 4,
+                        };
+                    }
                 }
             }
         }
         let now = cpu::counter();
-        if now < st.next {
-            return st.next;
+        if now >= st.next {
+            if st.next == 0 {
+                // The display's first refresh: deadlines count from here.
+                for fresh in st.freshness.iter_mut() {
+                    fresh.last = now;
+                }
+            }
+            st.next = if st.next == 0 || now - st.next > self.period {
+                now + self.period
+            } else {
+                st.next + self.period
+            };
+            // Taken now, or as soon as the frame on its way is shown.
+            if st.take_due {
+                st.late += 1;
+            }
+            st.take_due = true;
         }
         if st.in_flight {
-            st.late += 1;
-            st.next = now + self.period;
             return st.next;
         }
-        let frame = self.started.fetch_add(1, Ordering::AcqRel) + 1;
-        if st.next == 0 {
-            // The display's first refresh: deadlines count from here.
-            for fresh in st.freshness.iter_mut() {
-                fresh.last = now;
-            }
-        }
-        let state = &mut *st;
-        let damage = self.take_damage(now, &mut state.freshness);
-        // Nothing changed: the frame is what is shown already.
-        if !damage.is_empty() {
-            let sources = Sources {
-                layers: &self.layers,
-            };
-            let layers: Vec<Layer> = self
-                .layers
-                .iter()
-                .zip(st.freshness.iter())
-                .map(|(l, fresh)| Layer {
-                    fallback: fresh.missed.then_some(l.fallback),
-                    ..l.layer
-                })
-                .collect();
+        let top_flushed = self.top_flushed.swap(false, Ordering::AcqRel);
+        if st.take_due {
+            st.take_due = false;
             let state = &mut *st;
-            let mut composed = Ok(0);
-            for &rect in damage.as_slice() {
-                let phys = self.phys.lock();
-                let mut expected = vec![None; self.protected.len()];
-                composed = compositor::compose_checked(
-                    self.size,
-                    &layers,
-                    &self.protected,
-                    &sources,
-                    rect,
-                    &mut state.band,
-                    &mut state.scratch,
-                    &mut |area, pixels| phys.write(area, pixels),
-                    &mut expected,
-                );
-                drop(phys);
-                if composed.is_err() {
-                    break;
-                }
-                self.check_signatures(&expected, rect, state);
-            }
-            match composed.map(|_| self.phys.lock().start_frame(damage.as_slice())) {
-                Ok(Ok(())) => {
-                    st.in_flight = true;
-                    st.frames += 1;
-                    if st.frames == 1 {
-                        let ms = (cpu::counter() - now) * 1000 / cpu::counter_frequency().max(1);
-                        let b = damage.bounds().unwrap_or_default();
-                        info!(
-                            "display {}: first frame ({}x{}) composed in {ms} ms",
-                            self.name, b.width, b.height
-                        );
-                    }
-                }
-                Ok(Err(e)) => warn!("display {}: {e}", self.name),
-                Err(e) => warn!("display {}: compositor: {e:?}", self.name),
+            let all = [Class::Lower, Class::Top];
+            self.take_damage(&all, now, &mut state.freshness, &mut state.pending);
+        } else if top_flushed {
+            let state = &mut *st;
+            self.take_damage(&[Class::Top], now, &mut state.freshness, &mut state.pending);
+        }
+        // The top layers' damage goes alone; the others' in frames of
+        // their own, a budget at a time.
+        let top_pending = self
+            .layers
+            .iter()
+            .zip(&st.pending)
+            .any(|(l, p)| l.class == Class::Top && !p.is_empty());
+        let budget = if top_pending { 0 } else { self.budget(&st) };
+        // Views with nothing pending are on the screen up to the last take
+        // of their class.
+        let mut answered = false;
+        for (l, pending) in self.layers.iter().zip(&st.pending) {
+            let taken = self.taken[l.class as usize].load(Ordering::Acquire);
+            if pending.is_empty() && l.done.load(Ordering::Relaxed) < taken {
+                l.done.store(taken, Ordering::Release);
+                answered = true;
             }
         }
-        st.next = if st.next == 0 || now - st.next > self.period {
-            now + self.period
-        } else {
-            st.next + self.period
-        };
-        let next = st.next;
-        if !st.in_flight {
-            self.shown.store(frame, Ordering::Release);
-            drop(st);
+        if answered {
             display.present(index);
         }
-        next
+        let state = &mut *st;
+        let frame = frames::next_frame(&mut state.pending, &self.priorities, budget);
+        if !frame.is_empty() {
+            self.send(&frame, now, &mut st);
+        }
+        st.next
+    }
+
+    /// Composes `frame`'s rectangles and starts sending them.
+    fn send(&self, frame: &[Rect], now: u64, st: &mut ScreenState) {
+        let sources = Sources {
+            layers: &self.layers,
+        };
+        let layers: Vec<Layer> = self
+            .layers
+            .iter()
+            .zip(st.freshness.iter())
+            .map(|(l, fresh)| Layer {
+                fallback: fresh.missed.then_some(l.fallback),
+                ..l.layer
+            })
+            .collect();
+        let mut composed = Ok(0);
+        for &rect in frame {
+            let phys = self.phys.lock();
+            let mut expected = vec![None; self.protected.len()];
+            composed = compositor::compose_checked(
+                self.size,
+                &layers,
+                &self.protected,
+                &sources,
+                rect,
+                &mut st.band,
+                &mut st.scratch,
+                &mut |area, pixels| phys.write(area, pixels),
+                &mut expected,
+            );
+            drop(phys);
+            if composed.is_err() {
+                break;
+            }
+            self.check_signatures(&expected, rect, st);
+        }
+        match composed.map(|_| self.phys.lock().start_frame(frame)) {
+            Ok(Ok(())) => {
+                st.in_flight = true;
+                st.began = now;
+                st.pixels = frames::pixels(frame);
+                st.frames += 1;
+                if st.frames == 1 {
+                    let ms = (cpu::counter() - now) * 1000 / cpu::counter_frequency().max(1);
+                    let b = frame.iter().copied().reduce(|a, b| a.union(&b));
+                    let b = b.unwrap_or_default();
+                    info!(
+                        "display {}: first frame ({}x{}) composed in {ms} ms",
+                        self.name, b.width, b.height
+                    );
+                }
+            }
+            Ok(Err(e)) => warn!("display {}: {e}", self.name),
+            Err(e) => warn!("display {}: compositor: {e:?}", self.name),
+        }
     }
 }
 
@@ -769,7 +946,7 @@ impl Mediator for Display {
     /// memory afterwards (transfers copy on the partition's own core).
     fn quiesce(&self, p: &Partition) {
         for gpu in self.gpus.iter().filter(|g| g.partition == p.index) {
-            let _ = gpu.transport.lock().reset();
+            let _ = gpu.transport.write().reset();
             gpu.forget(&self.screens);
         }
     }

@@ -8,6 +8,7 @@
 //! the partitions' devices.
 
 pub mod compositor;
+pub mod frames;
 
 /// A rectangle in pixels. Its far edges (`x + width`, `y + height`) are
 /// computed in 64 bits, so no rectangle a guest names can overflow.

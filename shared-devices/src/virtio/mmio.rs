@@ -205,8 +205,9 @@ impl<D: VirtioDevice> MmioTransport<D> {
         self.queues[..n].get_mut(self.queue_sel as usize)
     }
 
-    /// A read of `width` at `offset` in the register window.
-    fn read_register(&self, offset: u64, width: Width) -> u64 {
+    /// A read of `width` at `offset` in the register window. Reads change
+    /// nothing (unlike writes), so they need only shared access.
+    pub fn read_register(&self, offset: u64, width: Width) -> u64 {
         if offset >= reg::CONFIG {
             return self.read_config(offset - reg::CONFIG, width);
         }

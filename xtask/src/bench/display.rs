@@ -11,9 +11,7 @@
 //!   below the cluster's layer, and the whole 1280x800 center display),
 //!   draws its first frame and sleeps;
 //! - `display-loaded` (`display-loaded.toml`): the same while the IVI
-//!   redraws both its whole views as fast as it can (`gpu.full`); each of
-//!   the cluster's frames then takes so long that it times 20 flushes,
-//!   not 300;
+//!   redraws both its whole views as fast as it can (`gpu.full`);
 //! - `display-ivi` (`display-ivi.toml`): the IVI alone with one 1280x800
 //!   view, drawing whole-view frames as fast as it can: its frame rate and
 //!   the flush-to-screen latency of those frames;
@@ -32,9 +30,9 @@
 //! Under `-icount` every core runs in turn on one host thread, so what one
 //! core does takes virtual time from the others: the IVI's redrawing (its
 //! transfers are copied on its own core) and the compositor's work for it
-//! delay the cluster's frames, and a partition polling for its flush's
-//! answer (the testkit driver's polling loop never yields) takes time
-//! from the home core that composes the frame it waits for.
+//! take time from the cluster's frames (the testkit driver sleeps between
+//! looks at its ring, so a partition waiting for its flush's answer takes
+//! little).
 
 use std::fmt::Write as _;
 

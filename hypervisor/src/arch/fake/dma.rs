@@ -37,6 +37,22 @@ impl DmaRegion {
         }
         Ok(())
     }
+
+    /// Copies `words` to `addr` as little-endian 32-bit values.
+    pub fn write_words(&self, addr: u64, words: &[u32]) -> Result<(), MemoryError> {
+        let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+        self.write(addr, &bytes)
+    }
+
+    /// Reads little-endian 32-bit values at `addr` into `words`.
+    pub fn read_words(&self, addr: u64, words: &mut [u32]) -> Result<(), MemoryError> {
+        let mut bytes = vec![0u8; words.len() * 4];
+        self.read(addr, &mut bytes)?;
+        for (w, b) in words.iter_mut().zip(bytes.chunks_exact(4)) {
+            *w = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        }
+        Ok(())
+    }
 }
 
 impl GuestMemory for DmaRegion {

@@ -25,6 +25,8 @@ const Q: usize = QUEUE_SIZE as usize;
 /// the screen, which under a loaded TCG host (a first frame that covers
 /// whole displays) can take seconds.
 pub const TIMEOUT_MS: u64 = 10_000;
+/// How long a command's wait sleeps between looks at the used ring.
+const POLL_US: u64 = 250;
 /// Bytes of a request or response buffer.
 const BUF: usize = 512;
 
@@ -360,7 +362,9 @@ impl VirtioGpu {
         }
         self.sync_dma();
         self.write_reg(reg::QUEUE_NOTIFY, 0);
-        let deadline = timer::counter() + timer::ms_to_ticks(TIMEOUT_MS);
+        let start = timer::counter();
+        let deadline = start + timer::ms_to_ticks(TIMEOUT_MS);
+        let mut next_status = start;
         let written = loop {
             self.sync_dma();
             // SAFETY: an aligned load of the used index.
@@ -372,13 +376,21 @@ impl VirtioGpu {
                 self.used_idx = idx;
                 break elem[1];
             }
-            if self.read_reg(reg::STATUS) & status::DEVICE_NEEDS_RESET != 0 {
-                return Err(GpuError::NeedsReset);
+            // The answer waits for the display (a held flush): sleep
+            // between looks at the ring, which cost no trap, and read the
+            // status register (a trap) once a millisecond. A driver that
+            // spun on a register would keep its core in the hypervisor.
+            let now = timer::counter();
+            if now >= next_status {
+                if self.read_reg(reg::STATUS) & status::DEVICE_NEEDS_RESET != 0 {
+                    return Err(GpuError::NeedsReset);
+                }
+                next_status = now + timer::ms_to_ticks(1);
             }
-            if timer::counter() > deadline {
+            if now > deadline {
                 return Err(GpuError::Timeout);
             }
-            core::hint::spin_loop();
+            timer::sleep_until(now + timer::frequency() * POLL_US / 1_000_000);
         };
         let pending = self.read_reg(reg::INTERRUPT_STATUS);
         self.write_reg(reg::INTERRUPT_ACK, pending);
