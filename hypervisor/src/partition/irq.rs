@@ -5,8 +5,8 @@
 //! bit). Anything else belongs to no running vCPU and is dropped.
 
 use super::lifecycle::Power;
-use super::{Partition, current_vcpu, hv, this_cpu, virq, watchdog};
-use crate::arch::{cpu, gic};
+use super::{Partition, current_vcpu, hv, hyp_timer, this_cpu, virq, watchdog};
+use crate::arch::gic;
 use config::model::OnFault;
 
 /// Acknowledges and dispatches every pending physical interrupt. Returns
@@ -28,8 +28,10 @@ pub fn service_interrupts() -> Option<(&'static Partition, OnFault)> {
             continue;
         }
         if intid == hv.platform.hyp_timer_intid {
-            // Disarm and deactivate first: servicing may reset the partition.
-            cpu::set_hyp_timer(None);
+            // Disarm and deactivate first: servicing may reset the
+            // partition. The watchdog re-arms it for itself here, the
+            // mediators when they are served next (on the way out).
+            hyp_timer::fired();
             gic::deactivate(intid);
             if let Some((p, _)) = current_vcpu()
                 && let Some(then) = watchdog::service(p)

@@ -3,7 +3,9 @@
 //! quiesce the mediators, reset the emulated devices), PSCI CPU_ON/OFF,
 //! and the idle loop a core waits in while its vCPU is off.
 
-use super::{Partition, current_vcpu, hv, irq, kick, report, service_mediators, this_cpu, virq};
+use super::{
+    Partition, current_vcpu, hv, hyp_timer, irq, kick, report, service_mediators, this_cpu, virq,
+};
 use crate::arch::{self, Frame, cpu, gic, guest_mem};
 use crate::dt::guest_dt;
 use alloc::string::String;
@@ -148,7 +150,7 @@ pub fn stop_partition(p: &Partition, then: OnFault) -> ! {
     for w in &p.windows {
         w.device.reset(p);
     }
-    cpu::set_hyp_timer(None);
+    hyp_timer::set(hyp_timer::User::Watchdog, None);
     match then {
         OnFault::Restart => {
             let n = p.restarts.fetch_add(1, Ordering::AcqRel) + 1;
@@ -235,7 +237,7 @@ pub extern "C" fn idle_loop() -> ! {
         // Never waits: each mediator does what it can now and says when
         // it is next due (the console's line rate); devices' interrupts
         // say when more is done.
-        let due = service_mediators();
+        service_mediators();
         let me = this_cpu();
         let start = {
             let mut power = me.power.lock();
@@ -250,11 +252,8 @@ pub extern "C" fn idle_loop() -> ! {
         if let (Some((entry, context)), Some((p, vcpu))) = (start, current_vcpu()) {
             enter_vcpu(p, vcpu, entry, context);
         }
-        if current_vcpu().is_none() {
-            // No partition's watchdog uses this core's EL2 timer: it wakes
-            // us for the mediators' next deadline.
-            cpu::set_hyp_timer(due);
-        }
+        // The mediators' next deadline is on this core's EL2 timer (see
+        // `hyp_timer`), which wakes us then.
         cpu::wfi();
     }
 }

@@ -18,6 +18,7 @@
 pub mod esr;
 pub mod fatal;
 pub mod firmware;
+pub mod hyp_timer;
 pub mod irq;
 pub mod lifecycle;
 pub mod mediator;
@@ -67,6 +68,9 @@ pub struct PhysicalCpu {
     /// Its list registers as it last returned to its vCPU (what other
     /// vCPUs of the partition see of their state).
     pub lr_copy: [AtomicU64; 16],
+    /// When each user of its EL2 timer is next due (0: never); see
+    /// [`hyp_timer`]. Only the core itself touches it.
+    pub timer_due: [AtomicU64; 2],
 }
 
 impl PhysicalCpu {
@@ -80,6 +84,7 @@ impl PhysicalCpu {
             requests: AtomicU32::new(0),
             pending: Pending::default(),
             lr_copy: Default::default(),
+            timer_due: Default::default(),
         }
     }
 }
@@ -280,5 +285,7 @@ pub fn raise_virtual_spi(p: &Partition, intid: u32) {
 /// Runs every mediator's work that is due on this core; returns the
 /// earliest counter value at which one wants to run again.
 pub fn service_mediators() -> Option<u64> {
-    hv().mediators.iter().filter_map(|m| m.service()).min()
+    let due = hv().mediators.iter().filter_map(|m| m.service()).min();
+    hyp_timer::set(hyp_timer::User::Mediators, due);
+    due
 }

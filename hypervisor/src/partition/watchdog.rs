@@ -4,7 +4,7 @@
 //! or restarts the partition per `on_fault`. Each core of the partition
 //! arms its EL2 timer for the next deadline.
 
-use super::{Access, Actions, EmulatedDevice, Partition, raise_virtual_spi, report};
+use super::{Access, Actions, EmulatedDevice, Partition, hyp_timer, raise_virtual_spi, report};
 use crate::arch::cpu;
 use config::layout;
 use config::model::OnFault;
@@ -64,7 +64,7 @@ pub fn now() -> u64 {
 #[must_use]
 pub fn service(p: &Partition) -> Option<OnFault> {
     let Some(watchdog) = &p.watchdog else {
-        cpu::set_hyp_timer(None);
+        hyp_timer::set(hyp_timer::User::Watchdog, None);
         return None;
     };
     let (expiry, next) = {
@@ -76,7 +76,7 @@ pub fn service(p: &Partition) -> Option<OnFault> {
         Expiry::Nothing => {}
         Expiry::Interrupt => raise_virtual_spi(p, layout::WATCHDOG_INTID),
         Expiry::Reset => {
-            cpu::set_hyp_timer(None);
+            hyp_timer::set(hyp_timer::User::Watchdog, None);
             let then = if p.config.on_fault == OnFault::Restart {
                 OnFault::Restart
             } else {
@@ -92,6 +92,6 @@ pub fn service(p: &Partition) -> Option<OnFault> {
     }
     let freq = cpu::counter_frequency() as u128;
     let deadline = next.map(|t| (t as u128 * freq).div_ceil(layout::APB_CLOCK_HZ as u128) as u64);
-    cpu::set_hyp_timer(deadline);
+    hyp_timer::set(hyp_timer::User::Watchdog, deadline);
     None
 }

@@ -317,6 +317,32 @@ pub(super) fn display_linux() -> Scenario {
 
 const AMBER: u32 = 0xffff_b000;
 
+/// A display homed on a partition's core that never traps again (its
+/// partition parked with interrupts masked): the display's refreshes come
+/// from the core's EL2 timer, so the IVI's flushes (taken at refreshes)
+/// are answered and it draws on. (Before, a mediator homed on a partition
+/// core ran only when that partition trapped, or a safety partition's
+/// flush woke it: the IVI's flushes waited for the cluster's.)
+pub(super) fn display_home_partition() -> Scenario {
+    Scenario::new(
+        "display-home-partition",
+        "config/qemu-virt/tests/display-home-partition.toml",
+    )
+    .timeout(120)
+    .expect(r"^\[hv\] INFO  display instrument: virtio-gpu at 0xa003c00, 1920x720 at 60 Hz, composed on cpu 3$")
+    .expect(r"^\[parked\] hello: parked$")
+    .expect(r"^\[ivi\] gpu: frame 120$")
+    .expect_none(r"gpu: .*error|PANIC|FATAL|\[hv\] (WARN|ERROR)")
+    .check("the IVI draws after the display's home partition parked", |lines| {
+        let after = crate::scenario::after(lines, r"^\[parked\] hello: parked$")
+            .ok_or("the partition never parked")?;
+        match crate::scenario::count(after, r"^\[ivi\] gpu: frame \d+$") {
+            0 => Err("no IVI frame after the home partition parked".into()),
+            _ => Ok(()),
+        }
+    })
+}
+
 /// A view's deadline: the cluster (`gpu.stall`) stops drawing for 3 s; the
 /// hypervisor says it missed its 500 ms deadline (generous: under TCG
 /// without -icount, virtual time is the host's, and a loaded host can

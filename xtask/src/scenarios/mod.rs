@@ -54,6 +54,7 @@ pub fn all() -> Vec<Scenario> {
         display::hostile_gpu(),
         display::display_linux(),
         display::display_deadline(),
+        display::display_home_partition(),
         display::display_ivi_draw(),
         display::cockpit(),
     ];

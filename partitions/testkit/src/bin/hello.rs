@@ -5,14 +5,17 @@
 //! hello: cpus=<n> memory=<MiB>MiB restarts=<restart-count>
 //! hello: tick=<n> pattern=ok                 (n = 1, 2, ...)
 //! hello: tick=<n> pattern=BAD at 0x<addr>
+//! hello: parked                             (with `hello.park`: after the
+//!                                            first line it stops for good,
+//!                                            interrupts masked, never trapping)
 //! ```
 
 #![no_std]
 #![no_main]
 
-use testkit::pattern;
 use testkit::println;
-use testkit::rt::{platform, timer};
+use testkit::rt::{self, platform, timer};
+use testkit::{args, pattern};
 
 testkit::entry!("hello", main);
 
@@ -27,6 +30,10 @@ fn main() -> ! {
         p.memory_bytes >> 20,
         p.restart_count
     );
+    if args::flag(p.bootargs, "hello.park") {
+        println!("hello: parked");
+        rt::park();
+    }
 
     // SAFETY: only this vCPU touches the buffer, and only through this borrow.
     let buffer =
