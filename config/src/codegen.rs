@@ -12,6 +12,7 @@ use std::fmt::Write as _;
 use crate::model::{Criticality, MemoryMap, OnFault, Region, ScreenRect};
 use crate::owned::{
     Loaded, OwnedDevice, OwnedDisk, OwnedDiskExtent, OwnedDisplay, OwnedPartition, OwnedStorage,
+    OwnedTouch,
 };
 
 const MODEL: &str = "::config::model";
@@ -47,6 +48,11 @@ pub fn rust_source(loaded: &Loaded) -> String {
     let _ = writeln!(out, "    displays: &[");
     for d in &system.displays {
         let _ = writeln!(out, "        {},", display(d));
+    }
+    let _ = writeln!(out, "    ],");
+    let _ = writeln!(out, "    touch: &[");
+    for t in &system.touch {
+        let _ = writeln!(out, "        {},", touch(t));
     }
     let _ = writeln!(out, "    ],");
     let _ = writeln!(out, "}};");
@@ -125,6 +131,7 @@ fn write_partition(out: &mut String, p: &OwnedPartition) {
         "            display_resources: {},",
         p.display_resources
     );
+    let _ = writeln!(out, "            touch: {},", p.touch);
     let _ = writeln!(out, "        }},");
 }
 
@@ -165,6 +172,20 @@ fn display(d: &OwnedDisplay) -> String {
         d.height,
         d.refresh_hz,
         option_cpu(d.home_cpu)
+    )
+}
+
+fn touch(t: &OwnedTouch) -> String {
+    let regions: Vec<String> = t.regions.iter().map(|r| region(*r)).collect();
+    let interrupts: Vec<String> = t.interrupts.iter().map(u32::to_string).collect();
+    format!(
+        "{MODEL}::Touch {{ name: {:?}, device: {:?}, regions: &[{}], interrupts: &[{}], display: {}, home_cpu: {} }}",
+        t.name,
+        t.device,
+        regions.join(", "),
+        interrupts.join(", "),
+        t.display,
+        option_cpu(t.home_cpu)
     )
 }
 

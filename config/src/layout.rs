@@ -32,10 +32,11 @@ pub const DEVICE_WINDOW_SIZE: u64 = 0x0200_0000;
 /// Virtual virtio-mmio transports (virtio spec 1.x, "Virtio Over MMIO"),
 /// one slot every `VIRTIO_STRIDE` bytes from `VIRTIO_BASE`, as QEMU lays
 /// out its own. A partition's disks take slots 0, 1, ... in config order,
-/// and its virtio-gpu device, if it has views, the slot after them
-/// (`config::model::Partition::gpu_slot`). The whole window is kept clear
-/// of guest memory and passthrough devices in every partition, however
-/// many slots it uses.
+/// its virtio-gpu device, if it has views, the slot after them
+/// (`config::model::Partition::gpu_slot`), and its touch input devices, if
+/// it has `touch`, the slots after that (`config::model::Partition::inputs`).
+/// The whole window is kept clear of guest memory and passthrough devices
+/// in every partition, however many slots it uses.
 pub const VIRTIO_BASE: u64 = 0x0b00_0000;
 pub const VIRTIO_STRIDE: u64 = 0x200;
 pub const VIRTIO_SLOTS: usize = 16;

@@ -35,7 +35,7 @@ pub use diag::{Diagnostic, line_col};
 #[cfg(feature = "std")]
 pub use owned::{
     Loaded, OwnedDevice, OwnedDisk, OwnedDiskExtent, OwnedDisplay, OwnedHypervisor, OwnedInitrd,
-    OwnedPartition, OwnedStorage, OwnedSystem,
+    OwnedPartition, OwnedStorage, OwnedSystem, OwnedTouch,
 };
 
 #[cfg(feature = "std")]

@@ -5,7 +5,7 @@
 //! the device tree it is actually booted with.
 
 /// A whole system: the hypervisor's own reservation, its partitions, and
-/// the block devices and displays it mediates for them.
+/// the block devices, displays and touch panels it mediates for them.
 #[derive(Debug, Clone, Copy)]
 pub struct System {
     /// Board folder name under `board/`, e.g. `qemu-virt`.
@@ -18,6 +18,10 @@ pub struct System {
     /// Physical displays the hypervisor drives itself and composes the
     /// partitions' [`View`]s onto, in config order.
     pub displays: &'static [Display],
+    /// Physical touch panels the hypervisor drives itself, each lying on
+    /// one of the `displays`, in config order. It routes their contacts to
+    /// the partitions' input devices ([`Partition::inputs`]).
+    pub touch: &'static [Touch],
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -186,6 +190,39 @@ pub struct Display {
     pub home_cpu: Option<u64>,
 }
 
+/// A `[[touch]]` panel: a physical multi-touch panel behind a virtio-input
+/// device on a virtio-mmio transport, lying on a [`Display`] and owned by
+/// the hypervisor. It reports each contact to the partition whose view is
+/// under it, through that partition's virtio-input device for the panel
+/// ([`Partition::inputs`]). No partition maps its registers or receives
+/// its interrupts.
+#[derive(Debug, Clone, Copy)]
+pub struct Touch {
+    /// `[a-z][a-z0-9-]{0,15}`, unique among touch panels.
+    pub name: &'static str,
+    /// Device-tree path of the virtio-mmio node (`compatible =
+    /// "virtio,mmio"`) in the board DTB, aliases resolved. The same rules
+    /// as [`Display::device`]: not the console, not a [`Storage`] device, a
+    /// display or another panel, not passed through to any partition (nor
+    /// is anything sharing one of its 4 KiB pages or interrupts). That a
+    /// touch device sits behind the transport is checked when the
+    /// hypervisor probes it.
+    pub device: &'static str,
+    /// MMIO ranges, exactly as the board DT's `reg` gives them.
+    pub regions: &'static [Region],
+    /// GIC INTIDs (SPIs) the device raises, from the board DT.
+    pub interrupts: &'static [u32],
+    /// Index into [`System::displays`] of the display it lies on. No other
+    /// panel lies on that display.
+    pub display: usize,
+    /// The core (MPIDR affinity, as [`Partition::cpus`]) that drives the
+    /// panel and routes its contacts: as [`Display::home_cpu`], a core of
+    /// the board that belongs to no partition of criticality other than
+    /// [`Criticality::Qm`]. `None`: the hypervisor's choice (its service
+    /// core).
+    pub home_cpu: Option<u64>,
+}
+
 /// A rectangle on a physical display, in pixels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ScreenRect {
@@ -307,6 +344,10 @@ pub struct Partition {
     /// How many virtio-gpu resources the partition may have at once,
     /// 1..=1024 (64 unless configured). 0 without views.
     pub display_resources: u32,
+    /// Give the partition a virtio-input device for every [`Touch`] panel
+    /// on whose display it has a view (see [`Partition::inputs`]). The
+    /// validator has checked that there is at least one.
+    pub touch: bool,
 }
 
 impl Partition {
@@ -319,6 +360,111 @@ impl Partition {
         } else {
             Some(self.disks.len())
         }
+    }
+
+    /// The index into [`Partition::views`] of the partition's first view
+    /// on display `display` (an index into [`System::displays`]), if it has
+    /// one there.
+    pub const fn first_view_on(&self, display: usize) -> Option<usize> {
+        let mut i = 0;
+        while i < self.views.len() {
+            if self.views[i].display == display {
+                return Some(i);
+            }
+            i += 1;
+        }
+        None
+    }
+
+    /// The view through which `panel` reports contacts to the partition:
+    /// its first view on the panel's display, whose coordinates the
+    /// contacts are given in. `None` if the partition has no `touch`, or
+    /// no view there (then it has no input device for the panel).
+    pub const fn touch_view(&self, panel: &Touch) -> Option<usize> {
+        if self.touch {
+            self.first_view_on(panel.display)
+        } else {
+            None
+        }
+    }
+
+    /// The partition's virtio-input device for panel `panel` (an index
+    /// into `system_touch`, which is [`System::touch`]), if it has one. Its
+    /// input devices take the virtio-mmio slots right after its virtio-gpu
+    /// device ([`Partition::gpu_slot`]), one per panel it has a
+    /// [`Partition::touch_view`] for, in [`System::touch`] order. The
+    /// validator has checked that all of them are below
+    /// `layout::VIRTIO_SLOTS`.
+    pub const fn input(&self, system_touch: &[Touch], panel: usize) -> Option<Input> {
+        if panel >= system_touch.len() {
+            return None;
+        }
+        let Some(view) = self.touch_view(&system_touch[panel]) else {
+            return None;
+        };
+        // Disks, then the gpu (there is one: the partition has a view),
+        // then the input devices of the panels before this one.
+        let mut slot = self.disks.len() + 1;
+        let mut i = 0;
+        while i < panel {
+            if self.touch_view(&system_touch[i]).is_some() {
+                slot += 1;
+            }
+            i += 1;
+        }
+        Some(Input { panel, slot, view })
+    }
+
+    /// The partition's virtio-input devices, in slot order (which is
+    /// [`System::touch`] order): each [`Partition::input`] there is. None
+    /// without `touch`.
+    pub const fn inputs<'a>(&'a self, system_touch: &'a [Touch]) -> Inputs<'a> {
+        Inputs {
+            partition: self,
+            system_touch,
+            next_panel: 0,
+        }
+    }
+}
+
+/// A partition's virtio-input device for one [`Touch`] panel: a
+/// multi-touch device the size of [`Input::view`], which reports the
+/// contacts the hypervisor routes to the partition from the panel, in that
+/// view's pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Input {
+    /// Index into [`System::touch`] of the panel.
+    pub panel: usize,
+    /// Its virtio-mmio slot (see `layout::virtio_slot_base`), after the
+    /// partition's disks, its virtio-gpu device and its input devices for
+    /// the panels before this one.
+    pub slot: usize,
+    /// Index into [`Partition::views`]: the partition's first view on the
+    /// panel's display ([`Partition::touch_view`]).
+    pub view: usize,
+}
+
+/// The iterator [`Partition::inputs`] returns.
+#[derive(Debug, Clone)]
+pub struct Inputs<'a> {
+    partition: &'a Partition,
+    system_touch: &'a [Touch],
+    /// The first panel not yet looked at.
+    next_panel: usize,
+}
+
+impl Iterator for Inputs<'_> {
+    type Item = Input;
+
+    fn next(&mut self) -> Option<Input> {
+        while self.next_panel < self.system_touch.len() {
+            let panel = self.next_panel;
+            self.next_panel += 1;
+            if let Some(input) = self.partition.input(self.system_touch, panel) {
+                return Some(input);
+            }
+        }
+        None
     }
 }
 
@@ -392,10 +538,112 @@ mod tests {
             protected: &[],
             display_memory: if views.is_empty() { 0 } else { 8 << 20 },
             display_resources: if views.is_empty() { 0 } else { 64 },
+            touch: false,
         };
         assert_eq!(partition(&[], &[]).gpu_slot(), None);
         assert_eq!(partition(&[DISK, DISK], &[]).gpu_slot(), None);
         assert_eq!(partition(&[], &[VIEW]).gpu_slot(), Some(0));
         assert_eq!(partition(&[DISK, DISK], &[VIEW, VIEW]).gpu_slot(), Some(2));
+    }
+
+    const fn panel(display: usize) -> Touch {
+        Touch {
+            name: "panel",
+            device: "/virtio_mmio@a003800",
+            regions: &[],
+            interrupts: &[],
+            display,
+            home_cpu: None,
+        }
+    }
+
+    const fn view_on(display: usize) -> View {
+        View {
+            display,
+            rect: rect(0, 0, 1, 1),
+            deadline_ms: 0,
+            fallback: DEFAULT_FALLBACK,
+        }
+    }
+
+    /// Panels on displays 0, 1 and 2.
+    const PANELS: [Touch; 3] = [panel(0), panel(1), panel(2)];
+
+    const fn touch_partition(disks: &'static [Disk], views: &'static [View]) -> Partition {
+        Partition {
+            name: "p",
+            criticality: Criticality::Qm,
+            priority: 1,
+            cpus: &[1],
+            memory: &[],
+            devices: &[],
+            disks,
+            image: &[],
+            initrd: &[],
+            bootargs: "",
+            on_fault: OnFault::Stop,
+            watchdog: false,
+            views,
+            protected: &[],
+            display_memory: 8 << 20,
+            display_resources: 64,
+            touch: true,
+        }
+    }
+
+    #[test]
+    fn input_devices_follow_the_gpu_in_panel_order() {
+        const DISK: Disk = Disk {
+            storage: 0,
+            extent: DiskExtent::Gpt("data"),
+            read_only: false,
+        };
+        // Views on displays 2, 0, 2 (again) and 3 (no panel): inputs for
+        // panels 0 and 2, through views 1 and 0.
+        const P: Partition = touch_partition(
+            &[DISK, DISK],
+            &[view_on(2), view_on(0), view_on(2), view_on(3)],
+        );
+        assert_eq!(P.gpu_slot(), Some(2));
+        let inputs: Vec<Input> = P.inputs(&PANELS).collect();
+        assert_eq!(
+            inputs,
+            [
+                Input {
+                    panel: 0,
+                    slot: 3,
+                    view: 1
+                },
+                Input {
+                    panel: 2,
+                    slot: 4,
+                    view: 0
+                }
+            ]
+        );
+        // The same one at a time, and at compile time.
+        const SECOND: Option<Input> = P.input(&PANELS, 2);
+        assert_eq!(SECOND, Some(inputs[1]));
+        assert_eq!(P.input(&PANELS, 0), Some(inputs[0]));
+        assert_eq!(P.input(&PANELS, 1), None, "no view on display 1");
+        assert_eq!(P.input(&PANELS, 3), None, "no such panel");
+        assert_eq!(P.touch_view(&PANELS[2]), Some(0));
+        assert_eq!(P.first_view_on(3), Some(3));
+        assert_eq!(P.first_view_on(1), None);
+        // Without touch, or without a view on a panel's display, none.
+        let off = Partition { touch: false, ..P };
+        assert_eq!(off.inputs(&PANELS).count(), 0);
+        assert_eq!(off.touch_view(&PANELS[0]), None);
+        assert_eq!(off.first_view_on(0), Some(1), "its views are still there");
+        const ELSEWHERE: Partition = touch_partition(&[], &[view_on(3)]);
+        assert_eq!(ELSEWHERE.inputs(&PANELS).count(), 0);
+        assert_eq!(P.inputs(&[]).count(), 0, "no panels");
+        // No disks: the gpu in slot 0, the inputs from slot 1.
+        const FIRST: Partition = touch_partition(&[], &[view_on(1), view_on(0)]);
+        let slots: Vec<(usize, usize, usize)> = FIRST
+            .inputs(&PANELS)
+            .map(|i| (i.panel, i.slot, i.view))
+            .collect();
+        assert_eq!(slots, [(0, 1, 1), (1, 2, 0)]);
     }
 }

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use crate::layout;
-use crate::model::{Criticality, MemoryMap, OnFault, Protected, Region, ScreenRect, View};
+use crate::model::{Criticality, Input, MemoryMap, OnFault, Protected, Region, ScreenRect, View};
 
 /// A config that passed validation, and what it was built from.
 #[derive(Debug, Clone)]
@@ -30,6 +30,8 @@ pub struct OwnedSystem {
     pub storage: Vec<OwnedStorage>,
     /// The displays, in config order.
     pub displays: Vec<OwnedDisplay>,
+    /// The touch panels, in config order.
+    pub touch: Vec<OwnedTouch>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +69,9 @@ pub struct OwnedPartition {
     pub display_memory: u64,
     /// Most virtio-gpu resources at once (0 without views).
     pub display_resources: u32,
+    /// Whether it gets an input device per touch panel on whose display it
+    /// has a view.
+    pub touch: bool,
 }
 
 impl OwnedPartition {
@@ -74,6 +79,30 @@ impl OwnedPartition {
     /// [`crate::model::Partition::gpu_slot`].
     pub fn gpu_slot(&self) -> Option<usize> {
         (!self.views.is_empty()).then_some(self.disks.len())
+    }
+
+    /// Its virtio-input devices, one per panel of `touch` (the system's
+    /// panels) on whose display it has a view, in slot order after its
+    /// virtio-gpu device, as [`crate::model::Partition::inputs`].
+    pub fn inputs(&self, touch: &[OwnedTouch]) -> Vec<Input> {
+        if !self.touch {
+            return Vec::new();
+        }
+        let first = self.disks.len() + 1;
+        touch
+            .iter()
+            .enumerate()
+            .filter_map(|(panel, t)| {
+                let view = self.views.iter().position(|v| v.display == t.display)?;
+                Some((panel, view))
+            })
+            .enumerate()
+            .map(|(n, (panel, view))| Input {
+                panel,
+                slot: first + n,
+                view,
+            })
+            .collect()
     }
 }
 
@@ -120,6 +149,20 @@ pub struct OwnedDisplay {
     pub width: u32,
     pub height: u32,
     pub refresh_hz: u32,
+    pub home_cpu: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedTouch {
+    pub name: String,
+    /// Device-tree path of the virtio-mmio node, alias resolved.
+    pub device: String,
+    /// The node's `reg`, as the device tree gives it.
+    pub regions: Vec<Region>,
+    /// GIC INTIDs (SPIs), from the device tree.
+    pub interrupts: Vec<u32>,
+    /// Index into [`OwnedSystem::displays`] of the display it lies on.
+    pub display: usize,
     pub home_cpu: Option<u64>,
 }
 
@@ -200,6 +243,22 @@ impl OwnedSystem {
                 d.refresh_hz
             );
         }
+        for t in &self.touch {
+            let regions: Vec<String> = t.regions.iter().map(|r| range(r.base, r.size)).collect();
+            let irqs: Vec<String> = t.interrupts.iter().map(u32::to_string).collect();
+            let home = t
+                .home_cpu
+                .map_or_else(|| "the service core".to_owned(), |c| format!("cpu {c}"));
+            let _ = writeln!(
+                out,
+                "touch panel \"{}\": {} at {} interrupts [{}], on display \"{}\", driver on {home}",
+                t.name,
+                t.device,
+                regions.join(", "),
+                irqs.join(", "),
+                self.display_name(t.display)
+            );
+        }
         for p in &self.partitions {
             let cpus: Vec<String> = p.cpus.iter().map(u64::to_string).collect();
             let _ = writeln!(
@@ -252,6 +311,20 @@ impl OwnedSystem {
                     layout::virtio_slot_intid(slot),
                     size(p.display_memory),
                     p.display_resources
+                );
+            }
+            for input in p.inputs(&self.touch) {
+                let panel = self.touch.get(input.panel).map_or("?", |t| t.name.as_str());
+                let size = p.views.get(input.view).map_or_else(
+                    || "?".to_owned(),
+                    |v| format!("{}x{}", v.rect.width, v.rect.height),
+                );
+                let _ = writeln!(
+                    out,
+                    "  input (virtio-mmio guest {:#x}, INTID {}): touch panel \"{panel}\", contacts in view {} ({size})",
+                    layout::virtio_slot_base(input.slot),
+                    layout::virtio_slot_intid(input.slot),
+                    input.view
                 );
             }
             for (scanout, v) in p.views.iter().enumerate() {

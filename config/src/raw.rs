@@ -23,6 +23,20 @@ pub struct RawConfig {
     pub storage: Option<Spanned<Vec<Spanned<RawStorage>>>>,
     #[serde(default)]
     pub display: Option<Spanned<Vec<Spanned<RawDisplay>>>>,
+    #[serde(default)]
+    pub touch: Option<Spanned<Vec<Spanned<RawTouch>>>>,
+}
+
+/// A `[[touch]]` table: a physical multi-touch panel lying on a display,
+/// whose contacts the hypervisor routes to the partitions' views.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTouch {
+    pub name: Spanned<Str>,
+    pub device: Spanned<Str>,
+    pub display: Spanned<Str>,
+    #[serde(default)]
+    pub home_cpu: Option<Spanned<Int>>,
 }
 
 /// A `[[display]]` table: a physical display the hypervisor composes the
@@ -93,6 +107,8 @@ pub struct RawPartition {
     pub display_memory_mib: Option<Spanned<Int>>,
     #[serde(default)]
     pub display_resources: Option<Spanned<Int>>,
+    #[serde(default)]
+    pub touch: Option<Spanned<bool>>,
 }
 
 /// A `views` or `protected` entry: a rectangle on a named display. Only a
@@ -450,6 +466,51 @@ height = 800
         assert!(p.display_memory_mib.is_none() && p.display_resources.is_none());
     }
 
+    const TOUCH: &str = r#"
+[[touch]]
+name = "panel"
+device = "/virtio_mmio@a003800"
+display = "center"
+"#;
+
+    #[test]
+    fn parses_touch_panels_and_touch() {
+        let text = format!(
+            "{}{DISPLAY}{TOUCH}home_cpu = 3\n",
+            GOOD.replace("watchdog = true", "watchdog = true\ntouch = true")
+        );
+        let raw = parse(&text).unwrap();
+        let panels = raw.touch.unwrap().into_inner();
+        let t = panels[0].get_ref();
+        assert_eq!(t.name.get_ref().0, "panel");
+        assert_eq!(t.device.get_ref().0, "/virtio_mmio@a003800");
+        assert_eq!(t.display.get_ref().0, "center");
+        assert_eq!(t.home_cpu.as_ref().unwrap().get_ref().0, 3);
+        let partitions = raw.partition.unwrap().into_inner();
+        assert!(*partitions[0].get_ref().touch.as_ref().unwrap().get_ref());
+        // All optional.
+        let raw = parse(&format!("{GOOD}{TOUCH}")).unwrap();
+        assert!(raw.touch.unwrap().get_ref()[0].get_ref().home_cpu.is_none());
+        let raw = parse(GOOD).unwrap();
+        assert!(raw.touch.is_none());
+        assert!(
+            raw.partition.unwrap().get_ref()[0]
+                .get_ref()
+                .touch
+                .is_none()
+        );
+        // `display` is required, `touch` a boolean.
+        let (at, message) = err(&format!(
+            "{GOOD}{}",
+            TOUCH.replace("display = \"center\"\n", "")
+        ));
+        assert_eq!(at, "[[touch]]");
+        assert_eq!(message, "missing required key `display`");
+        let (at, message) = err(&GOOD.replace("watchdog = true", "touch = 1"));
+        assert_eq!(at, "1");
+        assert!(message.contains("expected a boolean"), "{message}");
+    }
+
     #[test]
     fn a_view_needs_every_key() {
         let text = GOOD.replace(
@@ -553,7 +614,18 @@ height = 800
     fn keys_are_introspectable() {
         assert_eq!(
             introspect::keys::<RawConfig>(),
-            ["board", "display", "hypervisor", "partition", "storage"]
+            [
+                "board",
+                "display",
+                "hypervisor",
+                "partition",
+                "storage",
+                "touch"
+            ]
+        );
+        assert_eq!(
+            introspect::keys::<RawTouch>(),
+            ["device", "display", "home_cpu", "name"]
         );
         assert_eq!(
             introspect::keys::<RawDisplay>(),

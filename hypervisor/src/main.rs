@@ -19,6 +19,7 @@ use hypervisor::dt::platform::{Conduit, Platform};
 use hypervisor::mediators::console::{self, Console};
 use hypervisor::mediators::display::{self, Display};
 use hypervisor::mediators::storage::{self, Storage};
+use hypervisor::mediators::touch::{self, Touch};
 use hypervisor::memory::pagetable::{Attributes, PageTable, Regime, TableArena};
 use hypervisor::memory::ranges::Ranges;
 use hypervisor::partition::vgic::VGic;
@@ -263,6 +264,26 @@ fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>, entered: u64) -> ! {
     }
     let mut gpus: Vec<&'static display::VirtGpu> = Vec::new();
 
+    // Touch panels: opened on the boot core; their contacts are then
+    // routed on their home cores.
+    let mut opened_panels = Vec::new();
+    for (i, t) in system.touch.iter().enumerate() {
+        let home = t
+            .home_cpu
+            .and_then(|mpidr| platform.logical_cpu(mpidr))
+            .or(service_cpu);
+        let Some(home) = home else {
+            error!("touch {}: no free core to route it; it is not read", t.name);
+            continue;
+        };
+        match touch::open_panel(t, home) {
+            Ok(phys) => opened_panels.push((i, phys, home, t.interrupts.first().copied())),
+            Err(e) => error!("touch {}: {e}; its contacts go nowhere", t.name),
+        }
+    }
+    let mut inputs: Vec<&'static touch::VirtInput> = Vec::new();
+    let mut targets_on_panel = vec![0usize; system.touch.len()];
+
     // The console: one virtual UART per partition.
     let names: Vec<&'static str> = system.partitions.iter().map(|p| p.name).collect();
     let console = Console::new(&names, service_cpu, generated::CONSOLE_BAUD);
@@ -338,6 +359,26 @@ fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>, entered: u64) -> ! {
                 Err(e) => error!("partition {}: display: {e}", p.name),
             }
         }
+        for input in p.inputs(system.touch) {
+            let panel = input.panel;
+            if !opened_panels.iter().any(|(i, ..)| *i == panel) {
+                continue;
+            }
+            let target = targets_on_panel[panel];
+            let Some(device) = touch::open_input(system, p, index, panel, target, slot) else {
+                continue;
+            };
+            let device = leak(device);
+            targets_on_panel[panel] += 1;
+            inputs.push(device);
+            windows.push(Window {
+                base: layout::virtio_slot_base(slot),
+                size: layout::VIRTIO_STRIDE,
+                intid: Some(device.intid()),
+                device,
+            });
+            slot += 1;
+        }
         if let Err((a, b)) = mmio::sort_windows(&mut windows) {
             fatal(format_args!(
                 "partition {}: emulated devices at {a:#x} and {b:#x} overlap",
@@ -396,7 +437,13 @@ fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>, entered: u64) -> ! {
     display::install_screens(&screens);
     let display: &'static Display = leak(Display::new(screens, gpus));
     let display_homes: Vec<(u32, usize)> = display.interrupts().collect();
-    let mediators: Vec<&'static dyn Mediator> = vec![console, storage, display];
+    let panels: Vec<&'static touch::Panel> = opened_panels
+        .into_iter()
+        .map(|(i, phys, home, intid)| leak(touch::panel(system, i, phys, home, intid, &inputs)))
+        .collect();
+    let touch: &'static Touch = leak(Touch::new(panels, inputs));
+    let touch_homes: Vec<(u32, usize)> = touch.interrupts().collect();
+    let mediators: Vec<&'static dyn Mediator> = vec![console, storage, display, touch];
     let mut interrupt_owners: Vec<(u32, &'static dyn Mediator)> = Vec::new();
     if let Some(intid) = console_intid {
         interrupt_owners.push((intid, console));
@@ -406,6 +453,11 @@ fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>, entered: u64) -> ! {
         display_homes
             .iter()
             .map(|&(i, _)| (i, display as &dyn Mediator)),
+    );
+    interrupt_owners.extend(
+        touch_homes
+            .iter()
+            .map(|&(i, _)| (i, touch as &dyn Mediator)),
     );
     let hv = partition::install(Hypervisor {
         platform,
@@ -432,7 +484,12 @@ fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>, entered: u64) -> ! {
     // run a vCPU.
     let mut homes: Vec<usize> = storage_homes.iter().map(|&(_, home)| home).collect();
     homes.extend(display.home_cpus());
-    for (intid, home) in storage_homes.into_iter().chain(display_homes) {
+    homes.extend(touch.home_cpus());
+    for (intid, home) in storage_homes
+        .into_iter()
+        .chain(display_homes)
+        .chain(touch_homes)
+    {
         gic::route_spi(gicd, intid, hv.cpus[home].mpidr);
         gic::set_spi_enabled(gicd, intid, true);
     }

@@ -14,4 +14,5 @@ pub mod latency;
 pub mod mmio;
 pub mod pl011;
 pub mod sp805;
+pub mod touch;
 pub mod virtio;

@@ -13,6 +13,9 @@ use shared_devices::sp805::{Expiry, Sp805};
 use shared_devices::virtio::blk::{DiskConfig, VirtioBlk};
 use shared_devices::virtio::device::feature;
 use shared_devices::virtio::gpu::VirtioGpu;
+use shared_devices::virtio::input::protocol::{ABS_MT_SLOT, BUS_VIRTUAL, EV_ABS};
+use shared_devices::virtio::input::{Identity, InputEvent, VirtioInput};
+use shared_devices::virtio::memory::SliceMemory;
 use shared_devices::virtio::mmio::{MmioTransport, reg, status};
 
 /// Offsets far from any window, where address arithmetic overflows.
@@ -264,6 +267,61 @@ fn virtio_gpu() {
             let _ = t.reset();
         },
         special: &[1, 2, 4, 0xf],
+    });
+}
+
+fn input() -> MmioTransport<VirtioInput> {
+    let identity = Identity {
+        name: "touchscreen",
+        serial: heapless::String::new(),
+        bustype: BUS_VIRTUAL,
+        vendor: 1,
+        product: 2,
+        version: 3,
+    };
+    MmioTransport::new(VirtioInput::touchscreen(identity, 1280, 720, 10))
+}
+
+#[test]
+fn virtio_input() {
+    conformance(&Subject {
+        name: "virtio-mmio input",
+        make: input,
+        stir: |t| {
+            let mut fx = Default::default();
+            let mut w = |offset, v: u64| t.write(offset, Width::Word, v, &mut fx);
+            let s = u64::from(status::ACKNOWLEDGE | status::DRIVER);
+            w(reg::STATUS, s);
+            w(reg::DRIVER_FEATURES_SEL, 1);
+            w(reg::DRIVER_FEATURES, feature::VERSION_1 >> 32);
+            w(reg::STATUS, s | u64::from(status::FEATURES_OK));
+            for q in 0..2 {
+                let base = BASE + 0x4000 * q;
+                w(reg::QUEUE_SEL, q);
+                w(reg::QUEUE_NUM, 16);
+                w(reg::QUEUE_DESC_LOW, base + 0x1000);
+                w(reg::QUEUE_DRIVER_LOW, base + 0x2000);
+                w(reg::QUEUE_DEVICE_LOW, base + 0x3000);
+                w(reg::QUEUE_READY, 1);
+            }
+            w(
+                reg::STATUS,
+                s | u64::from(status::FEATURES_OK | status::DRIVER_OK),
+            );
+            // Something selected, and a frame waiting for buffers.
+            w(reg::CONFIG, 0x12 | u64::from(ABS_MT_SLOT) << 8);
+            assert_eq!(read(t, reg::CONFIG + 2, Width::Byte), 20);
+            let mut ram = vec![0u8; 0x10000];
+            let mem = SliceMemory::new(BASE, &mut ram);
+            let frame = [InputEvent::new(EV_ABS, ABS_MT_SLOT, 1)];
+            let ((), _) = t.with_device(&mem, |dev, ctx| dev.push_frame(&frame, ctx));
+            assert_eq!(t.device().pending_events(), 2);
+        },
+        tick: |_| {},
+        reset: |t| {
+            let _ = t.reset();
+        },
+        special: &[1, 2, 3, 4, 0xf, 0x10, 0x11, 0x12, 0x2f],
     });
 }
 

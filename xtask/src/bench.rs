@@ -405,6 +405,7 @@ impl NativeGuest {
                 base: NATIVE_FIRST_TRANSPORT - i * TRANSPORT_STRIDE,
                 width,
                 height,
+                touch: None,
             })
             .collect();
         let machine = MachineChanges {

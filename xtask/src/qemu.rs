@@ -68,12 +68,32 @@ pub fn command(board: &Board, image: &Path, changes: &MachineChanges) -> Result<
                 display.id()
             ),
         ]);
+        // After its display: QEMU binds the panel to the display's console
+        // when it creates the panel.
+        if let Some(touch) = &display.touch {
+            let bus = qemu.virtio_mmio_bus(touch.base).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "touch panel {}: board {} has no QEMU virtio-mmio transport at {:#x}",
+                    touch.name,
+                    board.name,
+                    touch.base
+                )
+            })?;
+            cmd = cmd.args([
+                "-device".to_string(),
+                format!(
+                    "virtio-multitouch-device,bus=virtio-mmio-bus.{bus},display={},id={}",
+                    display.id(),
+                    touch.id()
+                ),
+            ]);
+        }
     }
     Ok(cmd)
 }
 
-/// The physical displays `config` declares (empty if it is invalid: the
-/// build reports that).
+/// The physical displays `config` declares, each with the touch panel on
+/// it (an error if the config is invalid).
 pub fn displays_of(config: &Path) -> Result<Vec<QemuDisplay>> {
     let context = config::Context {
         boards_dir: crate::paths::boards_dir(),
@@ -89,17 +109,32 @@ pub fn displays_of(config: &Path) -> Result<Vec<QemuDisplay>> {
                 .join("\n")
         )
     })?;
-    Ok(loaded
-        .system
+    Ok(displays_in(&loaded.system))
+}
+
+/// The physical displays of a validated system, each with the touch panel
+/// on it.
+fn displays_in(system: &config::OwnedSystem) -> Vec<QemuDisplay> {
+    let base = |regions: &[config::model::Region]| regions.first().map_or(0, |r| r.base);
+    system
         .displays
         .iter()
-        .map(|d| QemuDisplay {
+        .enumerate()
+        .map(|(index, d)| QemuDisplay {
             name: d.name.clone(),
-            base: d.regions.first().map_or(0, |r| r.base),
+            base: base(&d.regions),
             width: d.width,
             height: d.height,
+            touch: system
+                .touch
+                .iter()
+                .find(|t| t.display == index)
+                .map(|t| QemuTouch {
+                    name: t.name.clone(),
+                    base: base(&t.regions),
+                }),
         })
-        .collect())
+        .collect()
 }
 
 /// A physical display of a config, as QEMU emulates it: a virtio-gpu
@@ -111,12 +146,33 @@ pub struct QemuDisplay {
     pub base: u64,
     pub width: u32,
     pub height: u32,
+    /// The touch panel lying on it, if the config has one.
+    pub touch: Option<QemuTouch>,
 }
 
 impl QemuDisplay {
-    /// Its QEMU device id (for QMP `screendump`).
+    /// Its QEMU device id (for QMP `screendump`, and QMP `input-send-event`
+    /// to touch its panel).
     pub fn id(&self) -> String {
         format!("display-{}", self.name)
+    }
+}
+
+/// A touch panel of a config, as QEMU emulates it: a virtio-multitouch
+/// device on the virtio-mmio transport the config names, bound to the
+/// console of the display it lies on. QMP `input-send-event` with `device`
+/// set to the display's id ([`QemuDisplay::id`]) touches it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QemuTouch {
+    pub name: String,
+    /// Base of its virtio-mmio transport.
+    pub base: u64,
+}
+
+impl QemuTouch {
+    /// Its QEMU device id.
+    pub fn id(&self) -> String {
+        format!("touch-{}", self.name)
     }
 }
 
@@ -386,6 +442,112 @@ mod tests {
         );
         let plain = command(&board, Path::new("hv.bin"), &Default::default()).unwrap();
         assert!(!plain.text().contains("-drive"));
+    }
+
+    /// Each display is a virtio-gpu device on the bus of its transport,
+    /// and the panel on it a virtio-multitouch device bound to it, right
+    /// after it.
+    #[test]
+    fn display_and_touch_arguments() {
+        let board = Board::load("qemu-virt").unwrap();
+        let display = |name: &str, base, touch: Option<QemuTouch>| QemuDisplay {
+            name: name.to_owned(),
+            base,
+            width: 1280,
+            height: 800,
+            touch,
+        };
+        let panel = QemuTouch {
+            name: "panel".to_owned(),
+            base: 0x0a00_3800,
+        };
+        assert_eq!(panel.id(), "touch-panel");
+        let changes = MachineChanges {
+            displays: vec![
+                display("instrument", 0x0a00_3c00, None),
+                display("center", 0x0a00_3a00, Some(panel.clone())),
+            ],
+            ..Default::default()
+        };
+        let text = command(&board, Path::new("hv.bin"), &changes)
+            .unwrap()
+            .text()
+            .to_string();
+        assert!(
+            text.ends_with(
+                " -global virtio-mmio.force-legacy=false \
+                 -device virtio-gpu-device,bus=virtio-mmio-bus.30,xres=1280,yres=800,id=display-instrument \
+                 -device virtio-gpu-device,bus=virtio-mmio-bus.29,xres=1280,yres=800,id=display-center \
+                 -device virtio-multitouch-device,bus=virtio-mmio-bus.28,display=display-center,id=touch-panel"
+            ),
+            "{text}"
+        );
+        // A panel on no transport QEMU has is an error, as a display is.
+        let nowhere = MachineChanges {
+            displays: vec![display(
+                "center",
+                0x0a00_3a00,
+                Some(QemuTouch {
+                    base: 0x0a00_3810,
+                    ..panel
+                }),
+            )],
+            ..Default::default()
+        };
+        let Err(error) = command(&board, Path::new("hv.bin"), &nowhere) else {
+            panic!("a command for a panel on no transport");
+        };
+        assert_eq!(
+            error.to_string(),
+            "touch panel panel: board qemu-virt has no QEMU virtio-mmio transport at 0xa003810"
+        );
+    }
+
+    /// A 64-byte arm64 Image header, all the config validator reads.
+    fn fake_image() -> Vec<u8> {
+        let mut header = vec![0u8; 64];
+        header[56..60].copy_from_slice(b"ARM\x64");
+        header
+    }
+
+    /// The default config's displays, with its panel on the center one.
+    #[test]
+    fn default_config_displays_and_panel() {
+        let build_dir = paths::target_dir().join("xtask-test-qemu/partitions");
+        paths::create_dir(&build_dir.join("ivi")).unwrap();
+        for image in ["cluster.img", "ivi/Image", "ivi/initramfs.cpio.gz"] {
+            std::fs::write(build_dir.join(image), fake_image()).unwrap();
+        }
+        let context = config::Context {
+            boards_dir: paths::boards_dir(),
+            build_dir,
+        };
+        let loaded = config::load(&paths::root().join(paths::DEFAULT_CONFIG), &context)
+            .unwrap_or_else(|d| panic!("{d:?}"));
+        let displays = displays_in(&loaded.system);
+        let panel = QemuTouch {
+            name: "panel".to_owned(),
+            base: 0x0a00_3800,
+        };
+        assert_eq!(
+            displays,
+            [
+                QemuDisplay {
+                    name: "instrument".to_owned(),
+                    base: 0x0a00_3c00,
+                    width: 1920,
+                    height: 720,
+                    touch: None,
+                },
+                QemuDisplay {
+                    name: "center".to_owned(),
+                    base: 0x0a00_3a00,
+                    width: 1280,
+                    height: 800,
+                    touch: Some(panel),
+                }
+            ]
+        );
     }
 
     /// The disk is the virtio-mmio transport at 0x0a003e00 (magic "virt",

@@ -73,6 +73,35 @@ impl Qmp {
         }
     }
 
+    /// Sends one multi-touch frame to the panel bound to display device
+    /// `device` (QMP `input-send-event`, type `mtt`): each contact's
+    /// begin/update/end, then its position, then QEMU's sync.
+    pub fn touch(&mut self, device: &str, contacts: &[Mtt]) -> Result<()> {
+        let mut events = Vec::new();
+        for c in contacts {
+            // QEMU's panel turns begin/update/end into the slot and its
+            // tracking id (as given: a lift is -1), and a `data` event
+            // into a position of whatever slot was selected last: the
+            // positions follow.
+            let id = if c.kind == "end" { -1 } else { i64::from(c.id) };
+            events.push(json!({ "type": "mtt", "data": {
+                "type": c.kind, "slot": c.slot, "tracking-id": id,
+                "axis": "x", "value": c.x } }));
+            if c.kind != "end" {
+                for (axis, value) in [("x", c.x), ("y", c.y)] {
+                    events.push(json!({ "type": "mtt", "data": {
+                        "type": "data", "slot": c.slot, "tracking-id": id,
+                        "axis": axis, "value": value } }));
+                }
+            }
+        }
+        self.execute(
+            "input-send-event",
+            json!({ "device": device, "events": events }),
+        )?;
+        Ok(())
+    }
+
     /// Writes what the display device `device` shows to `png`.
     pub fn screendump(&mut self, device: &str, png: &Path) -> Result<()> {
         self.execute(
@@ -80,6 +109,39 @@ impl Qmp {
             json!({ "filename": png, "device": device, "format": "png" }),
         )?;
         Ok(())
+    }
+}
+
+/// One contact of a multi-touch frame: `kind` is `begin`, `update` or
+/// `end`; `x` and `y` are QEMU's absolute coordinates (0..=32767 across
+/// the display).
+#[derive(Clone, Copy, Debug)]
+pub struct Mtt {
+    pub kind: &'static str,
+    pub slot: u32,
+    pub id: u32,
+    pub x: u32,
+    pub y: u32,
+}
+
+impl Mtt {
+    /// Display pixel (`px`, `py`) of a `width` x `height` display in
+    /// QEMU's absolute coordinates.
+    pub fn at(
+        kind: &'static str,
+        slot: u32,
+        id: u32,
+        (px, py): (u32, u32),
+        (width, height): (u32, u32),
+    ) -> Mtt {
+        let scale = |p: u32, n: u32| (u64::from(p) * 32767 / u64::from(n.max(2) - 1)) as u32;
+        Mtt {
+            kind,
+            slot,
+            id,
+            x: scale(px, width),
+            y: scale(py, height),
+        }
     }
 }
 

@@ -78,6 +78,9 @@ pub struct Scenario {
     /// Screenshots: when a line first matches (in this order), every
     /// physical display is dumped under this label.
     screenshots: Vec<(Regex, &'static str)>,
+    /// Multi-touch frames: when a line first matches (in this order), the
+    /// frame goes to the panel on the display device named.
+    touches: Vec<(Regex, &'static str, Vec<crate::qmp::Mtt>)>,
     /// Judged on the screenshots (with the console lines) afterwards.
     screen_checks: Vec<(String, ScreensJudge)>,
 }
@@ -159,6 +162,7 @@ impl Scenario {
             config,
             machine: MachineChanges::default(),
             screenshots: Vec::new(),
+            touches: Vec::new(),
             screen_checks: Vec::new(),
             timeout: Duration::from_secs(30),
             settle: Duration::ZERO,
@@ -244,6 +248,20 @@ impl Scenario {
     /// `target/screens/<scenario>/<label>-<display>.png`.
     pub fn screenshot_on(mut self, pattern: &str, label: &'static str) -> Self {
         self.screenshots.push((regex(pattern), label));
+        self
+    }
+
+    /// When a line matches `pattern` (after the line that sent the previous
+    /// frame), sends a multi-touch frame to the panel bound to display
+    /// `display` (its `[[display]]` name). An empty frame only waits for
+    /// its line.
+    pub fn touch_on(
+        mut self,
+        pattern: &str,
+        display: &'static str,
+        frame: Vec<crate::qmp::Mtt>,
+    ) -> Self {
+        self.touches.push((regex(pattern), display, frame));
         self
     }
 
@@ -458,6 +476,8 @@ impl Scenario {
         let mut next_shot = 0;
         // Lines before this one have been looked at for screenshots.
         let mut shot_from = 0;
+        let mut next_touch = 0;
+        let mut touch_from = 0;
         let mut qmp: Option<crate::qmp::Qmp> = None;
         let mut shots: Vec<(&'static str, String, PathBuf)> = Vec::new();
         let displays = if self.screenshots.is_empty() {
@@ -503,6 +523,19 @@ impl Scenario {
                             String::from_utf8_lossy(bytes)
                         )?;
                         next_input += 1;
+                    }
+                    while let Some((pattern, display, frame)) = self.touches.get(next_touch) {
+                        let Some(at) = lines[touch_from..].iter().position(|l| pattern.is_match(l))
+                        else {
+                            break;
+                        };
+                        touch_from += at + 1;
+                        next_touch += 1;
+                        let sent = self.touch(&mut qmp, display, frame);
+                        match sent {
+                            Ok(()) => writeln!(log_file, "xtask: touch {frame:?}")?,
+                            Err(e) => failures.push(format!("touch {frame:?}: {e:#}")),
+                        }
                     }
                     while let Some((pattern, label)) = self.screenshots.get(next_shot) {
                         let Some(at) = lines[shot_from..].iter().position(|l| pattern.is_match(l))
@@ -637,6 +670,27 @@ impl Scenario {
             shots.push((label, display.name.clone(), path));
         }
         Ok(())
+    }
+
+    /// Sends `frame` to the panel on display `display` over QMP (an empty
+    /// frame sends nothing: a point to wait for a line).
+    fn touch(
+        &self,
+        qmp: &mut Option<crate::qmp::Qmp>,
+        display: &str,
+        frame: &[crate::qmp::Mtt],
+    ) -> Result<()> {
+        if frame.is_empty() {
+            return Ok(());
+        }
+        if qmp.is_none() {
+            *qmp = Some(crate::qmp::Qmp::connect(
+                &self.qmp_socket(),
+                Duration::from_secs(5),
+            )?);
+        }
+        let qmp = qmp.as_mut().expect("connected above");
+        qmp.touch(&format!("display-{display}"), frame)
     }
 
     /// Writes the fresh disk (and runs the setup on it), if the scenario

@@ -9,19 +9,19 @@ use crate::model::{DEFAULT_FALLBACK, Protected, Region, ScreenRect, View};
 
 /// The instrument cluster's display, from line 26 of `with_screen`'s text
 /// (name on 27, device 28, width 29, height 30).
-const INSTRUMENT: &str = "[[display]]\nname = \"instrument\"\ndevice = \"/virtio_mmio@a003c00\"\nwidth = 1920\nheight = 720\n";
+pub(super) const INSTRUMENT: &str = "[[display]]\nname = \"instrument\"\ndevice = \"/virtio_mmio@a003c00\"\nwidth = 1920\nheight = 720\n";
 /// The center display, in the slot below `INSTRUMENT`'s; after it in
 /// `both()`, from line 32 (name on 33, device 34, width 35, height 36).
-const CENTER: &str = "[[display]]\nname = \"center\"\ndevice = \"/virtio_mmio@a003a00\"\nwidth = 1280\nheight = 800\n";
+pub(super) const CENTER: &str = "[[display]]\nname = \"center\"\ndevice = \"/virtio_mmio@a003a00\"\nwidth = 1280\nheight = 800\n";
 
-fn both() -> String {
+pub(super) fn both() -> String {
     format!("{INSTRUMENT}\n{CENTER}")
 }
 
 /// `BASE` with `cluster` after the first partition's `cpus` (line 12) and
 /// `ivi` after the second's (line 22, if `cluster` is one line), and
 /// `displays` from line 26 (if both are one line).
-fn with_screen(cluster: &str, ivi: &str, displays: &str) -> String {
+pub(super) fn with_screen(cluster: &str, ivi: &str, displays: &str) -> String {
     let text = with("cpus = [1]", &format!("cpus = [1]\n{cluster}"));
     let text = text.replacen("cpus = [2, 3]", &format!("cpus = [2, 3]\n{ivi}"), 1);
     format!("{text}\n{displays}")
@@ -33,12 +33,12 @@ fn screen(cluster: &str, ivi: &str) -> Vec<String> {
 }
 
 /// A `views` or `protected` entry.
-fn rect(display: &str, x: i64, y: i64, width: i64, height: i64) -> String {
+pub(super) fn rect(display: &str, x: i64, y: i64, width: i64, height: i64) -> String {
     format!("{{ display = \"{display}\", x = {x}, y = {y}, width = {width}, height = {height} }}")
 }
 
 /// `views = [...]` of `entries`: the first entry is at column 10.
-fn views(entries: &[String]) -> String {
+pub(super) fn views(entries: &[String]) -> String {
     format!("views = [{}]", entries.join(", "))
 }
 

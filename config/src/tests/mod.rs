@@ -8,3 +8,4 @@ mod files;
 mod fixture;
 mod rules;
 mod schema;
+mod touch;

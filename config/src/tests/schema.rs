@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use crate::raw::introspect::keys;
 use crate::raw::{
     RawConfig, RawDeviceTable, RawDisk, RawDisplay, RawHypervisor, RawMap, RawPartition, RawRegion,
-    RawScreenRect, RawStorage,
+    RawScreenRect, RawStorage, RawTouch,
 };
 
 fn schema() -> Value {
@@ -82,6 +82,11 @@ fn keys_match_the_parser() {
         "[[display]]"
     );
     assert_eq!(
+        property_names(&defs["touch"]),
+        keys::<RawTouch>(),
+        "[[touch]]"
+    );
+    assert_eq!(
         property_names(&defs["view"]),
         keys::<RawScreenRect>(),
         "partition.views"
@@ -121,6 +126,10 @@ fn optional_keys_match_the_parser() {
     assert_eq!(
         required(&schema["$defs"]["display"]),
         ["device", "height", "name", "width"]
+    );
+    assert_eq!(
+        required(&schema["$defs"]["touch"]),
+        ["device", "display", "name"]
     );
     assert_eq!(
         required(&schema["$defs"]["screenRect"]),
@@ -653,4 +662,50 @@ fn views_leave_room_for_15_disks() {
         text_errors(&text(16, VIEW)),
         ["$.partition[0].disks: too many items"]
     );
+}
+
+/// `display_text` with a touch panel on the display (with `panel` lines of
+/// its own).
+fn touch_text(cluster: &str, ivi: &str, panel: &str) -> String {
+    format!(
+        "{}\n[[touch]]\nname = \"panel\"\ndevice = \"/virtio_mmio@a003a00\"\ndisplay = \"instrument\"\n{panel}",
+        display_text(cluster, ivi, "")
+    )
+}
+
+#[test]
+fn touch_panels_and_touch() {
+    let valid = touch_text(
+        &format!("{VIEW}\ntouch = true"),
+        "touch = false",
+        "home_cpu = 0\n",
+    );
+    assert!(text_errors(&valid).is_empty(), "{:?}", text_errors(&valid));
+    for (cluster, panel, expected) in [
+        ("touch = true", "", "$.partition[0]: missing views"),
+        (
+            "touch = true\nviews = []",
+            "",
+            "$.partition[0].views: too few items",
+        ),
+        (
+            "touch = \"yes\"",
+            "",
+            "$.partition[0].touch: not a \"boolean\"",
+        ),
+        (
+            "",
+            "home_cpu = -1\n",
+            "$.touch[0].home_cpu: -1 fails minimum 0",
+        ),
+        ("", "width = 100\n", "$.touch[0]: unknown key width"),
+    ] {
+        let errors = text_errors(&touch_text(cluster, "", panel));
+        assert!(
+            errors.iter().any(|e| e == expected),
+            "{cluster} / {panel}: {errors:?}"
+        );
+    }
+    let no_display = touch_text("", "", "").replace("display = \"instrument\"\n", "");
+    assert_eq!(text_errors(&no_display), ["$.touch[0]: missing display"]);
 }

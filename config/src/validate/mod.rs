@@ -8,6 +8,7 @@ mod display;
 mod image;
 mod memory;
 mod storage;
+mod touch;
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -21,7 +22,7 @@ use crate::layout;
 use crate::model::{Criticality, MemoryMap, OnFault, Protected, Region, ScreenRect, View};
 use crate::owned::{
     OwnedDevice, OwnedDisk, OwnedDiskExtent, OwnedDisplay, OwnedHypervisor, OwnedInitrd,
-    OwnedPartition, OwnedStorage, OwnedSystem, range,
+    OwnedPartition, OwnedStorage, OwnedSystem, OwnedTouch, range,
 };
 use crate::raw::{Int, RawConfig, RawPartition, Str};
 
@@ -72,6 +73,7 @@ pub(crate) fn validate(
         load_address: None,
         storage: Vec::new(),
         displays: Vec::new(),
+        touch: Vec::new(),
     };
     v.run(raw)
 }
@@ -107,6 +109,9 @@ struct Validator<'d, 'a> {
     /// The `[[display]]` tables, in file order, once checked: views name
     /// them, and their devices cannot be passed through.
     displays: Vec<Display>,
+    /// The `[[touch]]` tables, in file order, once checked: partitions'
+    /// `touch` counts them, and their devices cannot be passed through.
+    touch: Vec<Touch>,
 }
 
 /// A partition's values that passed their own checks (`None` where not).
@@ -129,6 +134,8 @@ struct Part<'r> {
     bootargs: String,
     on_fault: OnFault,
     watchdog: bool,
+    /// `touch = true`.
+    touch: bool,
 }
 
 struct Device {
@@ -152,8 +159,8 @@ struct Storage {
     ok: bool,
 }
 
-/// The virtio-mmio transport of a storage device or display: the
-/// hypervisor's.
+/// The virtio-mmio transport of a storage device, display or touch panel:
+/// the hypervisor's.
 struct MediatedDevice {
     node: NodeId,
     path: String,
@@ -170,6 +177,22 @@ struct Display {
     /// Width and height in pixels, if both passed.
     size: Option<(u32, u32)>,
     refresh_hz: u32,
+    home_cpu: Option<u64>,
+    /// Where `home_cpu` is written.
+    home_cpu_span: Option<Span>,
+    /// Whether everything about it passed.
+    ok: bool,
+}
+
+/// A `[[touch]]` table.
+struct Touch {
+    name: String,
+    /// The device's node, path, `reg` and interrupts, if it passed its
+    /// checks.
+    device: Option<MediatedDevice>,
+    /// Index into `Validator::displays` of the display it lies on, if
+    /// that exists.
+    display: Option<usize>,
     home_cpu: Option<u64>,
     /// Where `home_cpu` is written.
     home_cpu_span: Option<Span>,
@@ -234,6 +257,7 @@ impl Validator<'_, '_> {
         let hypervisor = self.hypervisor(raw);
         self.storage = self.storage_devices(raw);
         self.displays = self.display_devices(raw);
+        self.touch = self.touch_panels(raw);
 
         let mut parts: Vec<Part<'_>> = Vec::new();
         match &raw.partition {
@@ -263,6 +287,7 @@ impl Validator<'_, '_> {
         self.home_cores(&parts);
         self.screen_sharing(&parts);
         self.display_home_cores(&parts);
+        self.touch_home_cores(&parts);
         self.display_memory_fits(raw, hv_memory.map(|m| m.size), &parts);
 
         let board = self.board.take()?;
@@ -329,6 +354,7 @@ impl Validator<'_, '_> {
                     .collect(),
                 display_memory: part.screen.memory,
                 display_resources: part.screen.resources,
+                touch: part.touch,
             });
         }
         let storage = std::mem::take(&mut self.storage)
@@ -361,6 +387,20 @@ impl Validator<'_, '_> {
                 })
             })
             .collect::<Option<_>>()?;
+        let touch = std::mem::take(&mut self.touch)
+            .into_iter()
+            .map(|t| {
+                let device = t.device.filter(|_| t.ok)?;
+                Some(OwnedTouch {
+                    name: t.name,
+                    device: device.path,
+                    regions: device.regions,
+                    interrupts: device.interrupts,
+                    display: t.display?,
+                    home_cpu: t.home_cpu,
+                })
+            })
+            .collect::<Option<_>>()?;
         let system = OwnedSystem {
             board: board_name?,
             board_dtb: board.dtb,
@@ -368,6 +408,7 @@ impl Validator<'_, '_> {
             partitions,
             storage,
             displays,
+            touch,
         };
         Some((system, dependencies))
     }
@@ -552,6 +593,7 @@ impl Validator<'_, '_> {
         let devices = self.devices(raw, &name, cpus.len());
         let disks = self.disks(raw, &name);
         let screen = self.screen(raw, &name, criticality);
+        let touch = self.partition_touch(raw, &name, &screen);
         let image = self.image(raw);
         let initrd = self.initrd(raw);
         Part {
@@ -569,6 +611,7 @@ impl Validator<'_, '_> {
             bootargs,
             on_fault,
             watchdog,
+            touch,
         }
     }
 
@@ -602,8 +645,9 @@ impl Validator<'_, '_> {
         name.clone()
     }
 
-    /// A partition's, storage device's or display's name (`what`): `^[a-z][a-z0-9-]{0,15}$`,
-    /// and not already used at byte offset `first_use`. Whether it passed.
+    /// A partition's, storage device's, display's or touch panel's name
+    /// (`what`): `^[a-z][a-z0-9-]{0,15}$`, and not already used at byte
+    /// offset `first_use`. Whether it passed.
     fn check_name(&mut self, value: &Spanned<Str>, what: &str, first_use: Option<usize>) -> bool {
         let name = &value.get_ref().0;
         let mut chars = name.chars();

@@ -1,7 +1,8 @@
 //! Mediated storage: the `[[storage]]` devices against the board device
 //! tree, each partition's `disks` on their own, then which disks of all
 //! partitions may share sectors. Also what every device the hypervisor
-//! mediates (storage devices, and displays: see `display`) must be.
+//! mediates (storage devices, displays: see `display`, and touch panels:
+//! see `touch`) must be.
 
 use toml::Spanned;
 
@@ -62,8 +63,8 @@ impl Validator<'_, '_> {
         }
     }
 
-    /// `device` of a storage device or display (`what`, as messages name
-    /// it): a virtio-mmio transport of the board that nothing else has: not
+    /// `device` of a storage device, display or touch panel (`what`, as
+    /// messages name it): a virtio-mmio transport of the board that nothing else has: not
     /// the console, not one of the devices the hypervisor already took
     /// (`taken`, each with what messages call it).
     pub(super) fn mediated_node(
@@ -141,8 +142,8 @@ impl Validator<'_, '_> {
         })
     }
 
-    /// `home_cpu` of a storage device or display (`what`): a core of the
-    /// board.
+    /// `home_cpu` of a storage device, display or touch panel (`what`): a
+    /// core of the board.
     pub(super) fn home_cpu(&mut self, value: &Spanned<Int>, what: &str) -> Option<u64> {
         let cpu = self.uint(value, &format!("home_cpu of {what}"))?;
         let present = self.board.as_ref()?.cpus();
@@ -382,16 +383,16 @@ impl Validator<'_, '_> {
     }
 
     /// What the hypervisor calls the device at `node` (`storage "disk0"`,
-    /// `display "center"`), if it mediates it.
+    /// `display "center"`, `touch panel "panel"`), if it mediates it.
     pub(super) fn mediated_at(&self, node: NodeId) -> Option<String> {
         self.mediated()
             .find(|(_, d)| d.node == node)
             .map(|(what, _)| what)
     }
 
-    /// The storage devices and displays that passed their checks, each
-    /// with what messages call it: the hypervisor's, so no passthrough
-    /// device may touch their pages or their interrupts.
+    /// The storage devices, displays and touch panels that passed their
+    /// checks, each with what messages call it: the hypervisor's, so no
+    /// passthrough device may touch their pages or their interrupts.
     pub(super) fn mediated(&self) -> impl Iterator<Item = (String, &MediatedDevice)> {
         let storage = self
             .storage
@@ -401,7 +402,11 @@ impl Validator<'_, '_> {
             .displays
             .iter()
             .filter_map(|d| Some((format!("display \"{}\"", d.name), d.device.as_ref()?)));
-        storage.chain(displays)
+        let touch = self
+            .touch
+            .iter()
+            .filter_map(|t| Some((format!("touch panel \"{}\"", t.name), t.device.as_ref()?)));
+        storage.chain(displays).chain(touch)
     }
 }
 

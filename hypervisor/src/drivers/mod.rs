@@ -16,4 +16,5 @@
 pub mod pl011;
 pub mod virtio_blk;
 pub mod virtio_gpu;
+pub mod virtio_input;
 pub mod virtio_mmio;

@@ -53,7 +53,7 @@ register_structs! {
         (0x0fc => pub config_generation: ReadOnly<u32>),
         /// Device configuration space (as much of it as a 0x200-byte frame
         /// holds).
-        (0x100 => pub config: [ReadOnly<u32>; 64]),
+        (0x100 => pub config: [ReadWrite<u32>; 64]),
         (0x200 => @END),
     }
 }
@@ -153,6 +153,17 @@ impl Transport {
             .config
             .get((at / 4) as usize)
             .map_or(0, Readable::get)
+    }
+
+    /// Writes 32 bits of the device's configuration space at byte offset
+    /// `at` (aligned; nothing outside the frame). Devices whose
+    /// configuration has driver-written fields (virtio-input's select).
+    pub fn set_config32(&self, at: u64, value: u32) {
+        debug_assert!(at.is_multiple_of(4));
+        if let Some(r) = self.regs.config.get((at / 4) as usize) {
+            dma::publish();
+            r.set(value);
+        }
     }
 
     /// The device's QueueNumMax for queue `index`.

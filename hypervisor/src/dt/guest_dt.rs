@@ -243,6 +243,7 @@ mod tests {
         protected: &[],
         display_memory: 0,
         display_resources: 0,
+        touch: false,
     };
 
     #[test]

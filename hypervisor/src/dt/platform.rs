@@ -379,6 +379,7 @@ mod tests {
             protected: &[],
             display_memory: 0,
             display_resources: 0,
+            touch: false,
         }];
         let system = System {
             board: "qemu-virt",
@@ -392,6 +393,7 @@ mod tests {
             partitions: &PARTS,
             storage: &[],
             displays: &[],
+            touch: &[],
         };
         let errors = p
             .check(

@@ -15,3 +15,4 @@
 pub mod console;
 pub mod display;
 pub mod storage;
+pub mod touch;

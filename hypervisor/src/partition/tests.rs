@@ -99,6 +99,7 @@ static CONFIG: PartitionConfig = PartitionConfig {
     protected: &[],
     display_memory: 0,
     display_resources: 0,
+    touch: false,
 };
 
 struct Setup {

@@ -74,6 +74,7 @@ pub mod blk;
 pub mod device;
 pub mod driver;
 pub mod gpu;
+pub mod input;
 pub mod memory;
 pub mod mmio;
 pub mod queue;

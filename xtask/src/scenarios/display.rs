@@ -2,6 +2,7 @@
 //! judged by pixels of QMP screendumps.
 
 use crate::qmp::Image;
+use crate::qmp::Mtt;
 use crate::scenario::{Scenario, Screens};
 
 const RED: u32 = 0xffc0_0000;
@@ -499,4 +500,93 @@ pub(super) fn cockpit() -> Scenario {
                 Ok(())
             },
         )
+}
+
+/// A contact on the center display (1280x800) at pixel (`x`, `y`).
+fn center(kind: &'static str, slot: u32, id: u32, x: u32, y: u32) -> Mtt {
+    Mtt::at(kind, slot, id, (x, y), (1280, 800))
+}
+
+/// The shared touch panel, routed by region (`tests/touch.toml`): a tap
+/// in the IVI's area reaches the IVI in its coordinates and nothing
+/// reaches the cluster; a tap in the cluster's protected strip reaches
+/// only the cluster, in its strip's coordinates; a drag that starts in the
+/// IVI's area and crosses into the strip stays the IVI's to the end; two
+/// simultaneous contacts in the two regions reach their two partitions,
+/// each as its own slot 0.
+pub(super) fn touch_routing() -> Scenario {
+    let ready = r"^\[(cluster|ivi)\] touch: device at ";
+    Scenario::new("touch-routing", "config/qemu-virt/tests/touch.toml")
+        .timeout(120)
+        .expect(
+            r#"^\[ivi\] touch: device at 0x[0-9a-f]+ ".*" x 0\.\.1279 y 0\.\.799 slots 0\.\.9$"#,
+        )
+        .expect(
+            r#"^\[cluster\] touch: device at 0x[0-9a-f]+ ".*" x 0\.\.1279 y 0\.\.99 slots 0\.\.9$"#,
+        )
+        // Both devices are up before the first tap (the second "ready").
+        .touch_on(ready, "center", vec![])
+        .touch_on(ready, "center", vec![center("begin", 0, 1, 640, 300)])
+        .touch_on(
+            r"^\[ivi\] touch: frame 1: ",
+            "center",
+            vec![center("end", 0, 1, 640, 300)],
+        )
+        .touch_on(
+            r"^\[ivi\] touch: frame 2: slot 0 up",
+            "center",
+            vec![center("begin", 0, 2, 100, 750)],
+        )
+        .touch_on(
+            r"^\[cluster\] touch: frame 1: ",
+            "center",
+            vec![center("end", 0, 2, 100, 750)],
+        )
+        // The drag: down in the IVI's area, into the strip, up there.
+        .touch_on(
+            r"^\[cluster\] touch: frame 2: slot 0 up",
+            "center",
+            vec![center("begin", 1, 3, 200, 600)],
+        )
+        .touch_on(
+            r"^\[ivi\] touch: frame 3: ",
+            "center",
+            vec![center("update", 1, 3, 200, 780)],
+        )
+        .touch_on(
+            r"^\[ivi\] touch: frame 4: ",
+            "center",
+            vec![center("end", 1, 3, 200, 780)],
+        )
+        // Two at once, one in each region.
+        .touch_on(
+            r"^\[ivi\] touch: frame 5: slot 0 up",
+            "center",
+            vec![
+                center("begin", 0, 4, 1000, 100),
+                center("begin", 1, 5, 1000, 790),
+            ],
+        )
+        .touch_on(
+            r"^\[cluster\] touch: frame 3: ",
+            "center",
+            vec![
+                center("end", 0, 4, 1000, 100),
+                center("end", 1, 5, 1000, 790),
+            ],
+        )
+        .expect(r"^\[ivi\] touch: frame 1: slot 0 down id 0 at 640,300$")
+        .expect(r"^\[ivi\] touch: frame 1: button 1 pointer 640,300$")
+        .expect(r"^\[ivi\] touch: frame 2: slot 0 up$")
+        .expect(r"^\[cluster\] touch: frame 1: slot 0 down id 0 at 100,50$")
+        .expect(r"^\[cluster\] touch: frame 2: slot 0 up$")
+        .expect(r"^\[ivi\] touch: frame 3: slot 0 down id 1 at 200,600$")
+        .expect(r"^\[ivi\] touch: frame 4: slot 0 at 200,780$")
+        .expect(r"^\[ivi\] touch: frame 5: slot 0 up$")
+        .expect(r"^\[ivi\] touch: frame 6: slot 0 down id 2 at 1000,100$")
+        .expect(r"^\[cluster\] touch: frame 3: slot 0 down id 1 at 1000,90$")
+        .expect(r"^\[ivi\] touch: frame 7: slot 0 up$")
+        .expect(r"^\[cluster\] touch: frame 4: slot 0 up$")
+        .expect_exactly(4, r"^\[cluster\] touch: frame \d+: slot")
+        .expect_none(r"touch: no device|does not come up|PANIC|FATAL|\[hv\] (WARN|ERROR)")
 }

@@ -55,6 +55,7 @@ pub fn all() -> Vec<Scenario> {
         display::display_linux(),
         display::display_deadline(),
         display::display_home_partition(),
+        display::touch_routing(),
         display::display_ivi_draw(),
         display::cockpit(),
     ];

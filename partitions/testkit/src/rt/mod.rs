@@ -16,6 +16,7 @@ pub mod psci;
 pub mod timer;
 pub mod virtio_blk;
 pub mod virtio_gpu;
+pub mod virtio_input;
 
 use crate::args;
 use crate::dt::Platform;

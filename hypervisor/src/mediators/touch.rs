@@ -1,0 +1,338 @@
+//! The touch mediator (`[[touch]]` panels and partitions' `touch` in the
+//! config): the hypervisor reads each physical multi-touch panel itself
+//! (`drivers::virtio_input`) on its home core, and gives each contact to
+//! the partition whose view (or protected region) is on top where it
+//! starts (`shared_devices::touch`). Each partition with `touch` sees one
+//! virtio-input multi-touch device per panel it has a view under
+//! (`shared_devices::virtio::input`), in its view's coordinates, with its
+//! own slots and tracking ids.
+//!
+//! Where the work runs: the panel's events are decoded and routed on its
+//! home core, which puts each partition's frame into that partition's
+//! device (whole frames only; a partition that does not read loses its
+//! own oldest frames); the partition's core takes them into its event
+//! queue when it posts buffers.
+
+use crate::arch::cpu;
+use crate::arch::guest_mem::PartitionMemory;
+use crate::drivers::virtio_input::PhysicalPanel;
+use crate::partition::{self, Access, Actions, EmulatedDevice, Mediator, Partition, hv, report};
+use alloc::string::String;
+use alloc::vec::Vec;
+use log::{info, warn};
+use shared_devices::display::Rect;
+use shared_devices::mmio::RegisterFile;
+use shared_devices::touch::{Area, Event, GUEST_SLOTS, PanelDecoder, Router, Target};
+use shared_devices::virtio::input::{Identity, InputEvent, VirtioInput};
+use shared_devices::virtio::mmio::{Effects, MmioTransport};
+use spin::Mutex;
+
+/// Partition devices on one panel at most.
+pub const MAX_TARGETS: usize = 8;
+/// Rounds of queue processing per notification.
+const NOTIFY_ROUNDS: usize = 4;
+/// virtio device status: DEVICE_NEEDS_RESET.
+const NEEDS_RESET: u32 = 0x40;
+
+/// A partition's virtio-input device on one panel.
+pub struct VirtInput {
+    pub partition: usize,
+    /// Its virtio-mmio slot.
+    pub slot: usize,
+    /// Its panel (index in the mediator's panels) and its target there.
+    panel: usize,
+    target: usize,
+    pub transport: Mutex<MmioTransport<VirtioInput>>,
+}
+
+/// A physical panel and the partitions' devices on it.
+pub struct Panel {
+    pub name: &'static str,
+    pub home_cpu: usize,
+    pub intid: Option<u32>,
+    phys: Mutex<PhysicalPanel>,
+    state: Mutex<PanelState>,
+    /// Its devices, by target index.
+    targets: Vec<&'static VirtInput>,
+}
+
+struct PanelState {
+    decoder: PanelDecoder,
+    router: Router<MAX_TARGETS>,
+}
+
+/// The touch mediator: every panel and every partition's device.
+pub struct Touch {
+    panels: Vec<&'static Panel>,
+    inputs: Vec<&'static VirtInput>,
+}
+
+/// Opens a `[[touch]]` panel's device.
+pub fn open_panel(desc: &config::model::Touch, home_cpu: usize) -> Result<PhysicalPanel, String> {
+    let region = desc.regions.first().ok_or("touch panel has no registers")?;
+    let panel = PhysicalPanel::open(region.base, region.size)?;
+    info!(
+        "touch {}: virtio-input at {:#x}, axes x {}..{} y {}..{}, routed on cpu {home_cpu}",
+        desc.name, region.base, panel.x.min, panel.x.max, panel.y.min, panel.y.max
+    );
+    Ok(panel)
+}
+
+/// Partition `p`'s device on panel `panel` (index in `[[touch]]`), as
+/// target `target` of it: a touchscreen of its view's size.
+pub fn open_input(
+    system: &config::model::System,
+    p: &config::model::Partition,
+    index: usize,
+    panel: usize,
+    target: usize,
+    slot: usize,
+) -> Option<VirtInput> {
+    let desc = &system.touch[panel];
+    let view = p.views.iter().find(|v| v.display == desc.display)?;
+    let mut serial: heapless::String<32> = heapless::String::new();
+    let _ = serial.push_str(desc.name);
+    let identity = Identity {
+        name: "Shared touch panel",
+        serial,
+        // BUS_VIRTUAL; the virtio vendor id.
+        bustype: 0x06,
+        vendor: 0x1af4,
+        product: 0x0001,
+        version: 0x0001,
+    };
+    let device = VirtioInput::touchscreen(
+        identity,
+        view.rect.width,
+        view.rect.height,
+        GUEST_SLOTS as u32,
+    );
+    info!(
+        "partition {}: virtio-input in slot {slot}: touch {} as its {}x{} view",
+        p.name, desc.name, view.rect.width, view.rect.height
+    );
+    Some(VirtInput {
+        partition: index,
+        slot,
+        panel,
+        target,
+        transport: Mutex::new(MmioTransport::new(device)),
+    })
+}
+
+/// Panel number `panel` of `system`, with its partitions' devices
+/// (`inputs`, all panels') as targets and every view and protected region
+/// on its display as the areas contacts start in.
+pub fn panel(
+    system: &config::model::System,
+    panel: usize,
+    phys: PhysicalPanel,
+    home_cpu: usize,
+    intid: Option<u32>,
+    inputs: &[&'static VirtInput],
+) -> Panel {
+    let desc = &system.touch[panel];
+    let display = &system.displays[desc.display];
+    let mut targets: Vec<&'static VirtInput> = inputs
+        .iter()
+        .copied()
+        .filter(|i| i.panel == panel)
+        .collect();
+    targets.sort_by_key(|i| i.target);
+    let target_of = |partition: usize| targets.iter().position(|t| t.partition == partition);
+    let mut areas = Vec::new();
+    let mut views = Vec::new();
+    for (i, p) in system.partitions.iter().enumerate() {
+        let target = target_of(i);
+        for v in p.views.iter().filter(|v| v.display == desc.display) {
+            let rect = Rect::new(v.rect.x, v.rect.y, v.rect.width, v.rect.height);
+            areas.push(Area {
+                rect,
+                priority: p.priority,
+                protected: false,
+                target,
+            });
+        }
+        for r in p.protected.iter().filter(|r| r.display == desc.display) {
+            let rect = Rect::new(r.rect.x, r.rect.y, r.rect.width, r.rect.height);
+            areas.push(Area {
+                rect,
+                priority: p.priority,
+                protected: true,
+                target,
+            });
+        }
+        if target.is_some()
+            && let Some(v) = p.views.iter().find(|v| v.display == desc.display)
+        {
+            views.push(Target {
+                view: Rect::new(v.rect.x, v.rect.y, v.rect.width, v.rect.height),
+            });
+        }
+    }
+    let screen = Rect::new(0, 0, display.width, display.height);
+    let decoder = PanelDecoder::new(phys.x, phys.y, screen);
+    Panel {
+        name: desc.name,
+        home_cpu,
+        intid,
+        phys: Mutex::new(phys),
+        state: Mutex::new(PanelState {
+            decoder,
+            router: Router::new(&areas, &views),
+        }),
+        targets,
+    }
+}
+
+impl Touch {
+    pub fn new(panels: Vec<&'static Panel>, inputs: Vec<&'static VirtInput>) -> Self {
+        Self { panels, inputs }
+    }
+
+    /// The cores that route its panels.
+    pub fn home_cpus(&self) -> impl Iterator<Item = usize> + '_ {
+        self.panels.iter().map(|p| p.home_cpu)
+    }
+
+    /// The physical interrupts it owns, with the cores they go to.
+    pub fn interrupts(&self) -> impl Iterator<Item = (u32, usize)> + '_ {
+        self.panels
+            .iter()
+            .filter_map(|p| p.intid.map(|i| (i, p.home_cpu)))
+    }
+}
+
+impl Panel {
+    /// On the home core: routes whatever the panel reported.
+    fn service(&self) {
+        let mut phys = self.phys.lock();
+        let mut st = self.state.lock();
+        let PanelState { decoder, router } = &mut *st;
+        let polled = phys.poll(&mut |e| {
+            decoder.event(e, &mut |changes| {
+                router.frame(changes, &mut |target, frame| self.deliver(target, frame));
+            });
+        });
+        if let Err(e) = polled {
+            warn!("touch {}: {e}", self.name);
+        }
+    }
+
+    /// Puts `frame` into target `target`'s device.
+    fn deliver(&self, target: usize, frame: &[Event]) {
+        let Some(input) = self.targets.get(target) else {
+            return;
+        };
+        let p = &hv().partitions[input.partition];
+        if !p.is_running() {
+            return;
+        }
+        let events: heapless::Vec<InputEvent, { shared_devices::touch::FRAME_EVENTS }> = frame
+            .iter()
+            .map(|e| InputEvent {
+                kind: e.kind,
+                code: e.code,
+                value: e.value,
+            })
+            .collect();
+        let mem = input.memory();
+        let mut transport = input.transport.lock();
+        let (_, mut fx) = transport.with_device(&mem, |dev, ctx| dev.push_frame(&events, ctx));
+        // The device stopped at its budget with frames and buffers left:
+        // go on (a driver using EVENT_IDX may not notify again).
+        for _ in 0..NOTIFY_ROUNDS {
+            let Some(queue) = fx.notify.take() else { break };
+            fx = fx.and(transport.notify_queue(queue, &mem));
+        }
+        drop(transport);
+        if fx.irq == Some(true) {
+            partition::raise_virtual_spi(p, input.intid());
+        }
+    }
+}
+
+impl VirtInput {
+    /// The device's virtual SPI.
+    pub fn intid(&self) -> u32 {
+        config::layout::virtio_slot_intid(self.slot)
+    }
+
+    fn memory(&self) -> PartitionMemory {
+        PartitionMemory {
+            map: hv().partitions[self.partition].config.memory,
+        }
+    }
+}
+
+/// The registers of a partition's virtio-input slot.
+impl EmulatedDevice for VirtInput {
+    fn read(&'static self, a: &Access, _actions: &mut Actions) -> u64 {
+        self.transport.lock().read_register(a.offset, a.width)
+    }
+
+    /// Processes what the driver queued, on the partition's own core.
+    fn write(&'static self, a: &Access, value: u64, actions: &mut Actions) {
+        let mem = self.memory();
+        let mut transport = self.transport.lock();
+        let mut fx = Effects::default();
+        let broken_before = transport.status() & NEEDS_RESET != 0;
+        transport.write(a.offset, a.width, value, &mut fx);
+        for _ in 0..NOTIFY_ROUNDS {
+            let Some(queue) = fx.notify.take() else { break };
+            fx = fx.and(transport.notify_queue(queue, &mem));
+        }
+        let broken = !broken_before && transport.status() & NEEDS_RESET != 0;
+        drop(transport);
+        if broken {
+            report::warn(
+                a.partition,
+                report::Kind::Device,
+                format_args!("touch: malformed virtqueue request; device needs reset"),
+            );
+        }
+        actions.raise_line = fx.irq == Some(true);
+    }
+
+    fn line_high(&self, _p: &Partition) -> bool {
+        self.transport.lock().irq_level()
+    }
+
+    fn reset(&self, _p: &Partition) {
+        let _ = self.transport.lock().reset();
+    }
+}
+
+impl Mediator for Touch {
+    fn name(&self) -> &'static str {
+        "touch"
+    }
+
+    /// On a home core: routes what its panels reported. Never waits.
+    fn service(&self) -> Option<u64> {
+        let me = cpu::current();
+        for panel in self.panels.iter().filter(|p| p.home_cpu == me) {
+            panel.service();
+        }
+        None
+    }
+
+    /// A panel's used-buffer interrupt: lowers its line; its events are
+    /// routed by [`Mediator::service`], which runs next on this core.
+    fn interrupt(&self, intid: u32) {
+        if let Some(panel) = self.panels.iter().find(|p| p.intid == Some(intid)) {
+            panel.phys.lock().ack_interrupt();
+        }
+    }
+
+    /// The partition's devices are reset (their pending frames dropped)
+    /// and its open contacts lost until they lift.
+    fn quiesce(&self, p: &Partition) {
+        for input in self.inputs.iter().filter(|i| i.partition == p.index) {
+            let _ = input.transport.lock().reset();
+            if let Some(panel) = self.panels.get(input.panel) {
+                panel.state.lock().router.forget(input.target);
+            }
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! `touch`: reads its virtio-input touchscreen and prints every contact
+//! change, frame by frame, as Linux's multi-touch protocol B gives them.
+//!
+//! ```text
+//! touch: device at 0x<base> "<name>" x 0..<max> y 0..<max> slots 0..<max>
+//! touch: frame <n>: slot <s> down id <id> at <x>,<y>
+//! touch: frame <n>: slot <s> at <x>,<y>
+//! touch: frame <n>: slot <s> up
+//! touch: frame <n>: button <0|1> pointer <x>,<y>
+//! touch: not reading any more                  (touch.stop=<frames>)
+//! touch: no device
+//! ```
+//!
+//! With `touch.stop=<n>` it stops posting event buffers after its n-th
+//! frame (a partition that no longer reads its events), and says every
+//! second that it is alive.
+
+#![no_std]
+#![no_main]
+
+use testkit::args;
+use testkit::println;
+use testkit::rt::virtio_input::{self, Event, VirtioInput};
+use testkit::rt::{park, platform, timer};
+
+testkit::entry!("touch", main);
+
+const EV_SYN: u16 = 0;
+const EV_KEY: u16 = 1;
+const EV_ABS: u16 = 3;
+const BTN_TOUCH: u16 = 0x14a;
+const ABS_X: u16 = 0x00;
+const ABS_Y: u16 = 0x01;
+const ABS_MT_SLOT: u16 = 0x2f;
+const ABS_MT_POSITION_X: u16 = 0x35;
+const ABS_MT_POSITION_Y: u16 = 0x36;
+const ABS_MT_TRACKING_ID: u16 = 0x39;
+const SLOTS: usize = 16;
+
+#[derive(Clone, Copy, Default)]
+struct Slot {
+    id: Option<i32>,
+    x: u32,
+    y: u32,
+    changed: bool,
+    began: bool,
+    ended: bool,
+}
+
+fn main() -> ! {
+    let bootargs = platform().bootargs;
+    let stop: Option<u64> = args::value(bootargs, "touch.stop").and_then(|v| v.parse().ok());
+    let Some(node) = virtio_input::find() else {
+        println!("touch: no device");
+        park();
+    };
+    let base = node.base;
+    let Some(mut dev) = VirtioInput::open(node) else {
+        println!("touch: device at {:#x} does not come up", base);
+        park();
+    };
+    let (size, raw) = dev.config(virtio_input::CFG_ID_NAME, 0);
+    let name = core::str::from_utf8(&raw[..usize::from(size).min(128)]).unwrap_or("?");
+    let range = |axis| dev.abs_range(axis).map_or((0, -1), |r| r);
+    let (x, y, s) = (
+        range(ABS_MT_POSITION_X),
+        range(ABS_MT_POSITION_Y),
+        range(ABS_MT_SLOT),
+    );
+    println!(
+        "touch: device at {:#x} \"{}\" x {}..{} y {}..{} slots {}..{}",
+        base, name, x.0, x.1, y.0, y.1, s.0, s.1
+    );
+    dev.post(64);
+    let mut slots = [Slot::default(); SLOTS];
+    let mut current = 0usize;
+    let mut frame = 0u64;
+    let mut reading = true;
+    let mut button: Option<u32> = None;
+    let mut pointer: (Option<u32>, Option<u32>) = (None, None);
+    let mut last_alive = timer::counter();
+    loop {
+        let mut got = 0;
+        while let Some(Event { kind, code, value }) = dev.next_event() {
+            got += 1;
+            match (kind, code) {
+                (EV_ABS, ABS_MT_SLOT) => current = value as usize,
+                (EV_ABS, ABS_MT_TRACKING_ID) => {
+                    if let Some(s) = slots.get_mut(current) {
+                        let id = value as i32;
+                        if id >= 0 {
+                            s.id = Some(id);
+                            s.began = true;
+                        } else {
+                            s.ended = true;
+                        }
+                        s.changed = true;
+                    }
+                }
+                (EV_ABS, ABS_MT_POSITION_X) => {
+                    if let Some(s) = slots.get_mut(current) {
+                        s.x = value;
+                        s.changed = true;
+                    }
+                }
+                (EV_ABS, ABS_MT_POSITION_Y) => {
+                    if let Some(s) = slots.get_mut(current) {
+                        s.y = value;
+                        s.changed = true;
+                    }
+                }
+                (EV_KEY, BTN_TOUCH) => button = Some(value),
+                (EV_ABS, ABS_X) => pointer.0 = Some(value),
+                (EV_ABS, ABS_Y) => pointer.1 = Some(value),
+                (EV_SYN, 0) => {
+                    frame += 1;
+                    for (i, s) in slots.iter_mut().enumerate().filter(|(_, s)| s.changed) {
+                        if s.began {
+                            println!(
+                                "touch: frame {}: slot {} down id {} at {},{}",
+                                frame,
+                                i,
+                                s.id.unwrap_or(-1),
+                                s.x,
+                                s.y
+                            );
+                        } else if !s.ended {
+                            println!("touch: frame {}: slot {} at {},{}", frame, i, s.x, s.y);
+                        }
+                        if s.ended {
+                            println!("touch: frame {}: slot {} up", frame, i);
+                            s.id = None;
+                        }
+                        s.changed = false;
+                        s.began = false;
+                        s.ended = false;
+                    }
+                    if let Some(b) = button.take() {
+                        println!(
+                            "touch: frame {}: button {} pointer {},{}",
+                            frame,
+                            b,
+                            pointer.0.unwrap_or(0),
+                            pointer.1.unwrap_or(0)
+                        );
+                    }
+                    pointer = (None, None);
+                    if reading && stop.is_some_and(|n| frame >= n) {
+                        reading = false;
+                        println!("touch: not reading any more");
+                    }
+                }
+                _ => {}
+            }
+        }
+        if got > 0 && reading {
+            dev.post(got);
+        }
+        if !reading && timer::counter() - last_alive > timer::ms_to_ticks(1000) {
+            last_alive = timer::counter();
+            println!("touch: alive, frame {}", frame);
+        }
+        timer::sleep_ms(1);
+    }
+}
