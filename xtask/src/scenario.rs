@@ -80,7 +80,7 @@ pub struct Scenario {
     screenshots: Vec<(Regex, &'static str)>,
     /// Multi-touch frames: when a line first matches (in this order), the
     /// frame goes to the panel on the display device named.
-    touches: Vec<(Regex, &'static str, Vec<crate::qmp::Mtt>)>,
+    touches: Vec<(Regex, &'static str, Vec<Vec<crate::qmp::Mtt>>)>,
     /// Judged on the screenshots (with the console lines) afterwards.
     screen_checks: Vec<(String, ScreensJudge)>,
 }
@@ -256,12 +256,22 @@ impl Scenario {
     /// `display` (its `[[display]]` name). An empty frame only waits for
     /// its line.
     pub fn touch_on(
-        mut self,
+        self,
         pattern: &str,
         display: &'static str,
         frame: Vec<crate::qmp::Mtt>,
     ) -> Self {
-        self.touches.push((regex(pattern), display, frame));
+        self.touches_on(pattern, display, vec![frame])
+    }
+
+    /// [`Self::touch_on`] with several frames, sent one after the other.
+    pub fn touches_on(
+        mut self,
+        pattern: &str,
+        display: &'static str,
+        frames: Vec<Vec<crate::qmp::Mtt>>,
+    ) -> Self {
+        self.touches.push((regex(pattern), display, frames));
         self
     }
 
@@ -524,17 +534,19 @@ impl Scenario {
                         )?;
                         next_input += 1;
                     }
-                    while let Some((pattern, display, frame)) = self.touches.get(next_touch) {
+                    while let Some((pattern, display, frames)) = self.touches.get(next_touch) {
                         let Some(at) = lines[touch_from..].iter().position(|l| pattern.is_match(l))
                         else {
                             break;
                         };
                         touch_from += at + 1;
                         next_touch += 1;
-                        let sent = self.touch(&mut qmp, display, frame);
-                        match sent {
-                            Ok(()) => writeln!(log_file, "xtask: touch {frame:?}")?,
-                            Err(e) => failures.push(format!("touch {frame:?}: {e:#}")),
+                        for frame in frames {
+                            let sent = self.touch(&mut qmp, display, frame);
+                            match sent {
+                                Ok(()) => writeln!(log_file, "xtask: touch {frame:?}")?,
+                                Err(e) => failures.push(format!("touch {frame:?}: {e:#}")),
+                            }
                         }
                     }
                     while let Some((pattern, label)) = self.screenshots.get(next_shot) {

@@ -209,6 +209,7 @@ impl Panel {
         let mut phys = self.phys.lock();
         let mut st = self.state.lock();
         let PanelState { decoder, router } = &mut *st;
+        let before = router.counts();
         let polled = phys.poll(&mut |e| {
             decoder.event(e, &mut |changes| {
                 router.frame(changes, &mut |target, frame| self.deliver(target, frame));
@@ -216,6 +217,19 @@ impl Panel {
         });
         if let Err(e) = polled {
             warn!("touch {}: {e}", self.name);
+        }
+        let after = router.counts();
+        if after.nowhere > before.nowhere {
+            info!(
+                "touch {}: a contact began where no partition with touch is on top; it goes nowhere ({} so far)",
+                self.name, after.nowhere
+            );
+        }
+        if after.no_slot > before.no_slot {
+            info!(
+                "touch {}: a partition had all its slots taken; a contact goes nowhere ({} so far)",
+                self.name, after.no_slot
+            );
         }
     }
 
@@ -238,7 +252,9 @@ impl Panel {
             .collect();
         let mem = input.memory();
         let mut transport = input.transport.lock();
+        let before = transport.device().dropped_frames();
         let (_, mut fx) = transport.with_device(&mem, |dev, ctx| dev.push_frame(&events, ctx));
+        let dropped = transport.device().dropped_frames();
         // The device stopped at its budget with frames and buffers left:
         // go on (a driver using EVENT_IDX may not notify again).
         for _ in 0..NOTIFY_ROUNDS {
@@ -248,6 +264,17 @@ impl Panel {
         drop(transport);
         if fx.irq == Some(true) {
             partition::raise_virtual_spi(p, input.intid());
+        }
+        // Its own oldest frames went: said at the first and every 100th.
+        if dropped > before && (before == 0 || dropped / 100 > before / 100) {
+            report::warn(
+                p,
+                report::Kind::Device,
+                format_args!(
+                    "touch {}: it does not read its events: {dropped} frame(s) dropped so far",
+                    self.name
+                ),
+            );
         }
     }
 }
@@ -330,8 +357,24 @@ impl Mediator for Touch {
     fn quiesce(&self, p: &Partition) {
         for input in self.inputs.iter().filter(|i| i.partition == p.index) {
             let _ = input.transport.lock().reset();
-            if let Some(panel) = self.panels.get(input.panel) {
-                panel.state.lock().router.forget(input.target);
+            let Some(panel) = self.panels.get(input.panel) else {
+                continue;
+            };
+            let mut st = panel.state.lock();
+            let lost = st.router.counts().lost;
+            st.router.forget(input.target);
+            let now_lost = st.router.counts().lost - lost;
+            drop(st);
+            if now_lost > 0 {
+                report::note(
+                    p,
+                    report::Kind::Device,
+                    log::Level::Info,
+                    format_args!(
+                        "touch {}: {now_lost} contact(s) down lost until lifted",
+                        panel.name
+                    ),
+                );
             }
         }
     }

@@ -56,6 +56,8 @@ pub fn all() -> Vec<Scenario> {
         display::display_deadline(),
         display::display_home_partition(),
         display::touch_routing(),
+        display::touch_stop(),
+        display::touch_restart(),
         display::display_ivi_draw(),
         display::cockpit(),
     ];

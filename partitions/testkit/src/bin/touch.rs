@@ -2,18 +2,22 @@
 //! change, frame by frame, as Linux's multi-touch protocol B gives them.
 //!
 //! ```text
-//! touch: device at 0x<base> "<name>" x 0..<max> y 0..<max> slots 0..<max>
+//! touch: device at 0x<base> "<name>" x 0..<max> y 0..<max> slots 0..<max> restarts <n>
 //! touch: frame <n>: slot <s> down id <id> at <x>,<y>
 //! touch: frame <n>: slot <s> at <x>,<y>
 //! touch: frame <n>: slot <s> up
 //! touch: frame <n>: button <0|1> pointer <x>,<y>
 //! touch: not reading any more                  (touch.stop=<frames>)
+//! touch: faulting with a contact down          (touch.fault=<frames>)
 //! touch: no device
 //! ```
 //!
 //! With `touch.stop=<n>` it stops posting event buffers after its n-th
 //! frame (a partition that no longer reads its events), and says every
-//! second that it is alive.
+//! second that it is alive. With `touch.fault=<n>` it reads unmapped
+//! memory after its n-th frame if a contact is down then (so the
+//! hypervisor stops or restarts it mid-contact); after a restart it reads
+//! normally.
 
 #![no_std]
 #![no_main]
@@ -50,6 +54,10 @@ struct Slot {
 fn main() -> ! {
     let bootargs = platform().bootargs;
     let stop: Option<u64> = args::value(bootargs, "touch.stop").and_then(|v| v.parse().ok());
+    let restarts = platform().restart_count;
+    let fault: Option<u64> = args::value(bootargs, "touch.fault")
+        .and_then(|v| v.parse().ok())
+        .filter(|_| restarts == 0);
     let Some(node) = virtio_input::find() else {
         println!("touch: no device");
         park();
@@ -68,8 +76,8 @@ fn main() -> ! {
         range(ABS_MT_SLOT),
     );
     println!(
-        "touch: device at {:#x} \"{}\" x {}..{} y {}..{} slots {}..{}",
-        base, name, x.0, x.1, y.0, y.1, s.0, s.1
+        "touch: device at {:#x} \"{}\" x {}..{} y {}..{} slots {}..{} restarts {}",
+        base, name, x.0, x.1, y.0, y.1, s.0, s.1, restarts
     );
     dev.post(64);
     let mut slots = [Slot::default(); SLOTS];
@@ -145,6 +153,12 @@ fn main() -> ! {
                         );
                     }
                     pointer = (None, None);
+                    let down = slots.iter().any(|s| s.id.is_some());
+                    if down && fault.is_some_and(|n| frame >= n) {
+                        println!("touch: faulting with a contact down");
+                        // SAFETY: none needed: this read is meant to fault.
+                        let _ = unsafe { core::ptr::read_volatile(0x3000_0000 as *const u64) };
+                    }
                     if reading && stop.is_some_and(|n| frame >= n) {
                         reading = false;
                         println!("touch: not reading any more");
