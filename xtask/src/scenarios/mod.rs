@@ -19,6 +19,7 @@ pub mod hostile;
 pub mod linux;
 mod partitions;
 pub mod storage;
+mod touch;
 
 use crate::scenario::{Scenario, after, count, numbers};
 
@@ -55,9 +56,9 @@ pub fn all() -> Vec<Scenario> {
         display::display_linux(),
         display::display_deadline(),
         display::display_home_partition(),
-        display::touch_routing(),
-        display::touch_stop(),
-        display::touch_restart(),
+        touch::touch_routing(),
+        touch::touch_stop(),
+        touch::touch_restart(),
         display::display_ivi_draw(),
         display::cockpit(),
     ];
