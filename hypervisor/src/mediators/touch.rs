@@ -252,9 +252,9 @@ impl Panel {
             .collect();
         let mem = input.memory();
         let mut transport = input.transport.lock();
-        let before = transport.device().dropped_frames();
+        let before = transport.device().stats().frames_overflowed;
         let (_, mut fx) = transport.with_device(&mem, |dev, ctx| dev.push_frame(&events, ctx));
-        let dropped = transport.device().dropped_frames();
+        let dropped = transport.device().stats().frames_overflowed;
         // The device stopped at its budget with frames and buffers left:
         // go on (a driver using EVENT_IDX may not notify again).
         for _ in 0..NOTIFY_ROUNDS {
@@ -265,7 +265,8 @@ impl Panel {
         if fx.irq == Some(true) {
             partition::raise_virtual_spi(p, input.intid());
         }
-        // Its own oldest frames went: said at the first and every 100th.
+        // Its own oldest frames went because it does not read them (not
+        // because it has no driver): said at the first and every 100th.
         if dropped > before && (before == 0 || dropped / 100 > before / 100) {
             report::warn(
                 p,

@@ -7,6 +7,7 @@ pub const USAGE: &str = "\
 usage: ivi-tool check --cpus N --mem-mib M [--allow NODES]... [--report] [--root DIR]
        ivi-tool clock
        ivi-tool draw [--frames N] [--fps N] [--card PATH]
+       ivi-tool touch [--device PATH] [--name TEXT] [--contacts N]
        ivi-tool help
 
 check   compares what this Linux sees with what the partition was given:
@@ -36,7 +37,15 @@ draw    draws an animated navigation screen on every connected display of
         frames=<n>` every 30 frames, `ivi-tool: draw: done after <n> frames`
         after --frames N (default: never stops), at most --fps N frames a
         second (default 30). Errors: `ivi-tool: draw: <what>: <error>`,
-        exit code 1.";
+        exit code 1.
+
+touch   prints the contacts of a multi-touch input device through evdev:
+        PATH (default: the first /dev/input/event* whose device name
+        contains TEXT, default \"touch panel\"), one line per change of
+        each frame: `ivi-tool: touch: slot <s> down id <id> at <x>,<y>`,
+        `... slot <s> id <id> at <x>,<y>`, `... slot <s> up id <id>`;
+        after N contacts lifted (--contacts N; default never) it prints
+        `ivi-tool: touch: done after <n> contacts` and exits.";
 
 /// What to do.
 #[derive(Debug, PartialEq, Eq)]
@@ -45,6 +54,14 @@ pub enum Command {
     Clock,
     Check(CheckOptions),
     Draw(DrawOptions),
+    Touch(TouchOptions),
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct TouchOptions {
+    pub device: Option<PathBuf>,
+    pub name: String,
+    pub contacts: Option<u64>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -94,6 +111,7 @@ where
         Some("check") => parse_check(args).map(Command::Check),
         Some("clock") => Ok(Command::Clock),
         Some("draw") => parse_draw(args).map(Command::Draw),
+        Some("touch") => parse_touch(args).map(Command::Touch),
         Some(other) => Err(format!("unknown command `{other}`")),
     }
 }
@@ -173,6 +191,33 @@ fn parse_draw(mut args: impl Iterator<Item = String>) -> Result<DrawOptions, Str
     Ok(options)
 }
 
+fn parse_touch(mut args: impl Iterator<Item = String>) -> Result<TouchOptions, String> {
+    let mut options = TouchOptions {
+        device: None,
+        name: "touch panel".to_string(),
+        contacts: None,
+    };
+    while let Some(arg) = args.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((name, value)) if name.starts_with("--") => (name.to_string(), Some(value)),
+            _ => (arg.clone(), None),
+        };
+        let mut value = || -> Result<String, String> {
+            match inline {
+                Some(v) => Ok(v.to_string()),
+                None => args.next().ok_or(format!("touch: {name} needs a value")),
+            }
+        };
+        match name.as_str() {
+            "--device" => options.device = Some(PathBuf::from(value()?)),
+            "--name" => options.name = value()?,
+            "--contacts" => options.contacts = Some(number(&name, &value()?)?),
+            _ => return Err(format!("touch: unexpected argument `{arg}`")),
+        }
+    }
+    Ok(options)
+}
+
 fn number(name: &str, text: &str) -> Result<u64, String> {
     text.parse()
         .map_err(|_| format!("{name}: `{text}` is not a number"))
@@ -184,6 +229,19 @@ mod tests {
 
     fn args(text: &str) -> Vec<String> {
         text.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn touch_options() {
+        assert_eq!(
+            parse(args("touch --contacts 3 --name=Shared")),
+            Ok(Command::Touch(TouchOptions {
+                device: None,
+                name: "Shared".into(),
+                contacts: Some(3),
+            }))
+        );
+        assert!(parse(args("touch --bogus")).is_err());
     }
 
     #[test]

@@ -9,9 +9,12 @@
 //!   displays through DRM/KMS; [`nav`] draws the picture, [`kms`] makes the
 //!   DRM ioctls (the crate's only `unsafe` code besides `main`'s counter
 //!   read).
+//! - [`touch`]: `ivi-tool touch`, the contacts of a multi-touch device
+//!   through evdev.
 
 pub mod check;
 pub mod cli;
 pub mod draw;
 pub mod kms;
 pub mod nav;
+pub mod touch;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use ivi_tool::check::{self, Sources};
 use ivi_tool::cli::{self, Command, USAGE};
-use ivi_tool::draw;
+use ivi_tool::{draw, touch};
 
 fn main() -> ExitCode {
     match cli::parse(std::env::args().skip(1)) {
@@ -41,6 +41,15 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE
+            }
+        }
+        Ok(Command::Touch(options)) => {
+            match touch::run(options.device.as_deref(), &options.name, options.contacts) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("ivi-tool: touch: {e}");
+                    ExitCode::FAILURE
+                }
             }
         }
         Ok(Command::Draw(options)) => match draw::run(&options) {
