@@ -5,12 +5,18 @@
 //! strip of the center display) if there is one, redrawing and sending
 //! only what changed each frame, paced by the fenced flush and by
 //! `cluster.fps`. Keeps the odometer on its virtio-blk disk if it has one.
+//! With a touch device (its view of the shared touch panel: the strip), a
+//! finger on the strip acknowledges the warning: the strip shows
+//! "ACKNOWLEDGED" in green for three seconds.
 //!
 //! ```text
 //! cluster: display <w>x<h> [+ strip <w>x<h>]
 //! cluster: no disk, odometer not persisted      (without a disk)
 //! cluster: odometer <km> km (boot <n>)
 //! cluster: alive frame=<n> speed=<kmh> rpm=<n> gear=<g> odo=<km>   (every second)
+//! cluster: touch: <device line>                (with a touch device)
+//! cluster: touch: acknowledged at <x>,<y>       (a finger on its strip)
+//! cluster: touch: acknowledgement shown at frame <n>
 //! cluster: stalling at frame <n> for <ms> ms    (cluster.stall)
 //! cluster: resumed at frame <n>
 //! cluster: <what> -> error <e>
@@ -29,6 +35,7 @@ use cluster::scene::{Renderer, Visual};
 use testkit::println;
 use testkit::rt::virtio_blk::{self, Found, VirtioBlk};
 use testkit::rt::virtio_gpu::{self, FORMAT_B8G8R8A8, GpuError, Mode, Request, VirtioGpu, cmd};
+use testkit::rt::virtio_input::{self, VirtioInput};
 use testkit::rt::{device_tree, device_tree_address, platform, timer};
 use testkit::virtio::{BlkError, SECTOR};
 
@@ -459,6 +466,11 @@ fn main() -> ! {
     // When to try again after the display failed to come back.
     let mut retry_at: Option<u64> = None;
     let profile = testkit::args::flag(platform().bootargs, "cluster.profile");
+    let mut touch = Touch::open();
+    // Until when the strip shows the acknowledgement; whether that frame
+    // has been shown yet.
+    let mut ack_until = 0;
+    let mut ack_shown = true;
     let mut prof = Profile::default();
     let mut shown_once = false;
     loop {
@@ -471,7 +483,15 @@ fn main() -> ! {
             odo.save(odo_m);
         }
         last_ms = t_ms;
-        let v = Visual::new(&car, t_ms, odo_m, trip_m);
+        let mut v = Visual::new(&car, t_ms, odo_m, trip_m);
+        if let Some(t) = touch.as_mut()
+            && let Some((x, y)) = t.tapped()
+        {
+            println!("cluster: touch: acknowledged at {},{}", x, y);
+            ack_until = now + timer::ms_to_ticks(ACK_MS);
+            ack_shown = false;
+        }
+        v.acknowledged = now < ack_until;
 
         if let Some((after, ms)) = stall
             && frame >= after
@@ -528,6 +548,10 @@ fn main() -> ! {
                 prof.present += t2 - t1;
                 prof.pixels += main_damage.cost() + strip_damage.cost();
                 prof.rects += (main_damage.rects().len() + strip_damage.rects().len()) as u64;
+                if presented.is_ok() && !ack_shown && v.acknowledged {
+                    ack_shown = true;
+                    println!("cluster: touch: acknowledgement shown at frame {}", frame);
+                }
                 if presented.is_ok() && !shown_once {
                     // Boot-time measurements start from here.
                     shown_once = true;
@@ -572,6 +596,69 @@ fn main() -> ! {
             // Late (the flush waited, or drawing took long): no catching up.
             deadline = now;
         }
+    }
+}
+
+/// How long the strip shows the acknowledgement of a touch.
+const ACK_MS: u64 = 3000;
+
+/// The cluster's touch device: where fingers come down on its strip.
+struct Touch {
+    dev: VirtioInput,
+    slot: usize,
+    /// Per slot: down, and where.
+    down: [bool; 16],
+    at: [(u32, u32); 16],
+    /// A finger came down since the last frame of events.
+    began: Option<usize>,
+}
+
+impl Touch {
+    fn open() -> Option<Touch> {
+        let node = virtio_input::find()?;
+        let mut dev = VirtioInput::open(node)?;
+        dev.post(64);
+        println!("cluster: touch: device at {:#x}", node.base);
+        Some(Touch {
+            dev,
+            slot: 0,
+            down: [false; 16],
+            at: [(0, 0); 16],
+            began: None,
+        })
+    }
+
+    /// Takes what the device reported; where the first finger that came
+    /// down in a whole frame did, if one did.
+    fn tapped(&mut self) -> Option<(u32, u32)> {
+        let mut taken = 0;
+        let mut tap = None;
+        while let Some(e) = self.dev.next_event() {
+            taken += 1;
+            let slot = self.slot;
+            match (e.kind, e.code) {
+                (3, 0x2f) => self.slot = (e.value as usize).min(15),
+                (3, 0x39) => {
+                    let down = (e.value as i32) >= 0;
+                    if down && !self.down[slot] {
+                        self.began = Some(slot);
+                    }
+                    self.down[slot] = down;
+                }
+                (3, 0x35) => self.at[slot].0 = e.value,
+                (3, 0x36) => self.at[slot].1 = e.value,
+                (0, 0) => {
+                    if let Some(s) = self.began.take() {
+                        tap = tap.or(Some(self.at[s]));
+                    }
+                }
+                _ => {}
+            }
+        }
+        if taken > 0 {
+            self.dev.post(taken);
+        }
+        tap
     }
 }
 

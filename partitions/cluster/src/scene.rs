@@ -62,6 +62,8 @@ pub mod colour {
     pub const WARNING_TEXT: Rgb888 = rgb(0xffffff);
     pub const BAR: Rgb888 = rgb(0x12171e);
     pub const BAR_EDGE: Rgb888 = rgb(0x27313d);
+    /// The strip after the driver touched it (acknowledged).
+    pub const ACK: Rgb888 = rgb(0x1e7d32);
 }
 
 use colour::*;
@@ -84,6 +86,9 @@ pub struct Visual {
     pub lamps: u8,
     /// The seat belt warning on the center display.
     pub warning: bool,
+    /// The driver touched the strip a moment ago: it shows the
+    /// acknowledgement instead.
+    pub acknowledged: bool,
 }
 
 impl Visual {
@@ -102,6 +107,7 @@ impl Visual {
             trip_tenths: trip_metres / 100,
             lamps: car.lit(t_ms),
             warning: car.lamps & lamp::BELT != 0,
+            acknowledged: false,
         }
     }
 }
@@ -664,7 +670,7 @@ pub struct Renderer<'c> {
     /// Dial faces drawn once, each the size of its dial's square.
     caches: [Option<Canvas<'c>>; 2],
     shown: Option<Visual>,
-    strip_shown: Option<bool>,
+    strip_shown: Option<(bool, bool)>,
 }
 
 impl<'c> Renderer<'c> {
@@ -764,10 +770,15 @@ impl<'c> Renderer<'c> {
         dmg: &mut Damage<N>,
     ) {
         dmg.clear();
-        if self.strip_shown != Some(v.warning) {
-            draw_warning(c, v.warning);
+        let shown = (v.warning, v.acknowledged);
+        if self.strip_shown != Some(shown) {
+            if v.acknowledged {
+                draw_acknowledged(c);
+            } else {
+                draw_warning(c, v.warning);
+            }
             dmg.add_all();
-            self.strip_shown = Some(v.warning);
+            self.strip_shown = Some(shown);
         }
         draw_counter(c, frame);
         dmg.add(counter::RECT);
@@ -804,6 +815,16 @@ pub fn draw_warning(c: &mut Canvas<'_>, warning: bool) {
         k,
         WARNING_TEXT,
     );
+}
+
+/// The strip after a touch: green, "ACKNOWLEDGED".
+pub fn draw_acknowledged(c: &mut Canvas<'_>) {
+    let (w, h) = (c.width() as i32, c.height() as i32);
+    let all = Rect::new(0, 0, c.width(), c.height());
+    let _ = c.fill_solid(&eg(&all), ACK);
+    let msg = "ACKNOWLEDGED";
+    let k = ((h / 2 + CHAR_H / 2) / CHAR_H).max(1) as u32;
+    text(c, msg, w / 2, h / 2, &FONT_10X20, k, WARNING_TEXT);
 }
 
 /// The belt symbol in white on the warning's red.

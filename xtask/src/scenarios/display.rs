@@ -1,7 +1,7 @@
 //! Shared displays: partitions' views composed on the physical displays,
 //! judged by pixels of QMP screendumps.
 
-use crate::qmp::Image;
+use crate::qmp::{Image, Mtt};
 use crate::scenario::{Scenario, Screens};
 
 const RED: u32 = 0xffc0_0000;
@@ -234,6 +234,8 @@ fn others(image: &Image, rect: (u32, u32, u32, u32), allowed: &[u32]) -> usize {
 }
 
 const WHITE: u32 = 0xffff_ffff;
+/// The cluster's strip after a touch (`colour::ACK`).
+const ACK_GREEN: u32 = 0xff1e_7d32;
 
 /// Debian's stock kernel on the displays: virtio_gpu binds to the IVI's
 /// virtio-gpu device and fbcon draws the kernel's messages on it (its
@@ -475,6 +477,40 @@ pub(super) fn cockpit() -> Scenario {
         .expect_none(r"cluster: .*error|ivi-tool: draw: .*: |\[hv\] ERROR|shows signature")
         .screenshot_on(r"ivi-tool: draw: frames=30$", "first")
         .screenshot_on(r"ivi-tool: draw: frames=90$", "second")
+        // A finger on the cluster's strip (center display, y 700..800):
+        // the cluster acknowledges it; the IVI's evdev hears nothing.
+        .touches_on(
+            r"ivi-tool: draw: frames=90$",
+            "center",
+            vec![
+                vec![Mtt::at("begin", 0, 1, (300, 760), (1280, 800))],
+                vec![Mtt::at("end", 0, 1, (300, 760), (1280, 800))],
+            ],
+        )
+        .expect(r"^\[cluster\] cluster: touch: device at 0x[0-9a-f]+$")
+        .expect(r"^\[cluster\] cluster: touch: acknowledged at 300,60$")
+        .expect(r"^\[cluster\] cluster: touch: acknowledgement shown at frame \d+$")
+        .screenshot_on(
+            r"cluster: touch: acknowledgement shown at frame",
+            "acknowledged",
+        )
+        .expect_none(r"ivi-tool: touch: slot")
+        .check_screens(
+            "a finger on the strip acknowledges the warning",
+            |screens, _| {
+                let green = |label| -> Result<usize, String> {
+                    let strip = screens.get(label, "center")?;
+                    Ok(strip.count((0, 700, 1280, 100), |p| p == ACK_GREEN))
+                };
+                let (before, after) = (green("first")?, green("acknowledged")?);
+                if before > 0 || after < 1280 * 100 / 2 {
+                    return Err(format!(
+                        "acknowledgement-green pixels in the strip: {before} before the touch, {after} after"
+                    ));
+                }
+                Ok(())
+            },
+        )
         .check_screens("both partitions' pictures advance", |screens, _| {
             counters_advance(
                 screens,
