@@ -47,6 +47,10 @@ commands:
                                      with Ctrl-A then X
   screenshot [--config FILE]         save the displays of the running `run` as
                                      PNGs in target/screens/
+  touch X Y [--to X2 Y2] [--display NAME] [--config FILE]
+                                     a finger on the touch panel of the running
+                                     `run` at display pixel X,Y: a tap, or a
+                                     drag to X2,Y2
   guests [--boot [-- ARGS...]]       build the Linux guests' kernel and initramfs
                                      (target/partitions/<guest>/); --boot then
                                      boots ivi on QEMU without the hypervisor
@@ -109,6 +113,24 @@ fn dispatch(args: Vec<String>) -> Result<ExitCode> {
             let (config, extra) = config_option(rest)?;
             no_extra(command, &extra)?;
             run::screenshot(&config)?;
+        }
+        "touch" => {
+            // Its own arguments, and --config FILE among them.
+            let mut own = Vec::new();
+            let mut config = Vec::new();
+            let mut it = rest.iter();
+            while let Some(a) = it.next() {
+                if a == "--config" {
+                    config.push(a.clone());
+                    config.extend(it.next().cloned());
+                } else if a.starts_with("--config=") {
+                    config.push(a.clone());
+                } else {
+                    own.push(a.clone());
+                }
+            }
+            let (config, _) = config_option(&config)?;
+            run::touch(&config, &own)?;
         }
         "check-config" => {
             if let Some(option) = rest.iter().find(|a| a.starts_with('-')) {

@@ -3,7 +3,8 @@
 //! disk (`target/disk/<board>.img`, kept between runs) attached, and the
 //! config's displays in a window when there is a graphical session (else
 //! headless). Every few seconds the displays are saved as PNGs in
-//! `target/screens/run/`; `cargo xtask screenshot` saves them at once.
+//! `target/screens/run/`; `cargo xtask screenshot` saves them at once, and
+//! `cargo xtask touch X Y` taps a display's touch panel.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -68,21 +69,28 @@ fn screens_dir() -> PathBuf {
 }
 
 /// Saves every display to `dir/<display>.png` now and then, until QEMU
-/// goes away.
+/// goes away. It connects for each round only: QEMU's QMP socket takes one
+/// client at a time, and `cargo xtask screenshot` and `touch` need it too.
 fn keep_screenshots(socket: &Path, displays: &[QemuDisplay], dir: &Path) {
-    let Ok(mut qmp) = Qmp::connect(socket, Duration::from_secs(30)) else {
-        return;
-    };
     if paths::create_dir(dir).is_err() {
         return;
     }
+    let mut patience = Duration::from_secs(30);
     loop {
         std::thread::sleep(SCREENSHOT_EVERY);
+        let Ok(mut qmp) = Qmp::connect(socket, patience) else {
+            return;
+        };
+        patience = QMP_PATIENCE;
         if save_all(&mut qmp, displays, dir).is_err() {
             return;
         }
     }
 }
+
+/// How long a command waits for the QMP socket (another client may hold
+/// it for a moment).
+const QMP_PATIENCE: Duration = Duration::from_secs(5);
 
 /// Dumps every display to `dir/<display>.png`; returns the files.
 fn save_all(qmp: &mut Qmp, displays: &[QemuDisplay], dir: &Path) -> Result<Vec<PathBuf>> {
@@ -103,12 +111,91 @@ pub fn screenshot(config: &Path) -> Result<()> {
     if displays.is_empty() {
         bail!("{} declares no display", paths::display(config));
     }
-    let mut qmp = Qmp::connect(&qmp_socket(), Duration::ZERO)
+    let mut qmp = Qmp::connect(&qmp_socket(), QMP_PATIENCE)
         .map_err(|e| anyhow::anyhow!("{e:#}: is `cargo xtask run` running (with this config)?"))?;
     let dir = paths::target_dir().join("screens");
     paths::create_dir(&dir)?;
     for path in save_all(&mut qmp, &displays, &dir)? {
         println!("{}", paths::display(&path));
     }
+    Ok(())
+}
+
+/// `cargo xtask touch X Y [--to X2 Y2] [--display NAME] [--config FILE]`:
+/// a finger on the touch panel of the running `cargo xtask run`, at
+/// display pixel (X, Y): a tap, or with `--to` a drag there in ten steps.
+/// The display is the one with a panel (or the one named).
+pub fn touch(config: &Path, args: &[String]) -> Result<()> {
+    let usage = "touch X Y [--to X2 Y2] [--display NAME] [--config FILE]";
+    let mut numbers = Vec::new();
+    let mut name = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--display" => name = it.next().cloned(),
+            "--to" => {}
+            n => numbers.push(
+                n.parse::<u32>()
+                    .map_err(|_| anyhow::anyhow!("touch: `{n}` is not a pixel; usage: {usage}"))?,
+            ),
+        }
+    }
+    let (from, to) = match numbers[..] {
+        [x, y] => ((x, y), None),
+        [x, y, x2, y2] => ((x, y), Some((x2, y2))),
+        _ => bail!("usage: cargo xtask {usage}"),
+    };
+    let displays = qemu::displays_of(config)?;
+    let display = displays
+        .iter()
+        .find(|d| d.touch.is_some() && name.as_ref().is_none_or(|n| *n == d.name))
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "{} has no touch panel{}",
+                paths::display(config),
+                name.as_ref()
+                    .map_or(String::new(), |n| format!(" on display {n}"))
+            )
+        })?;
+    let size = (display.width, display.height);
+    for (x, y) in std::iter::once(from).chain(to) {
+        if x >= size.0 || y >= size.1 {
+            bail!(
+                "touch: ({x}, {y}) is outside display {} ({}x{})",
+                display.name,
+                size.0,
+                size.1
+            );
+        }
+    }
+    let mut qmp = Qmp::connect(&qmp_socket(), QMP_PATIENCE)
+        .map_err(|e| anyhow::anyhow!("{e:#}: is `cargo xtask run` running (with this config)?"))?;
+    // A tracking id of our own (QEMU's panel reports it as is).
+    let id = std::process::id() % 60_000 + 1;
+    let id_frame = |kind, at| vec![crate::qmp::Mtt::at(kind, 0, id, at, size)];
+    qmp.touch(&display.id(), &id_frame("begin", from))?;
+    let mut last = from;
+    if let Some(to) = to {
+        for step in 1..=10u32 {
+            let lerp = |a: u32, b: u32| {
+                (i64::from(a) + (i64::from(b) - i64::from(a)) * i64::from(step) / 10) as u32
+            };
+            last = (lerp(from.0, to.0), lerp(from.1, to.1));
+            std::thread::sleep(Duration::from_millis(20));
+            qmp.touch(&display.id(), &id_frame("update", last))?;
+        }
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    qmp.touch(&display.id(), &id_frame("end", last))?;
+    println!(
+        "touched display {} at {},{}{}",
+        display.name,
+        from.0,
+        from.1,
+        to.map_or(String::new(), |t| format!(
+            " and dragged to {},{}",
+            t.0, t.1
+        ))
+    );
     Ok(())
 }
