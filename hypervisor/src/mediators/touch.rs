@@ -253,6 +253,7 @@ impl Panel {
         let mem = input.memory();
         let mut transport = input.transport.lock();
         let before = transport.device().stats().frames_overflowed;
+        let broken_before = transport.status() & NEEDS_RESET != 0;
         let (_, mut fx) = transport.with_device(&mem, |dev, ctx| dev.push_frame(&events, ctx));
         let dropped = transport.device().stats().frames_overflowed;
         // The device stopped at its budget with frames and buffers left:
@@ -261,7 +262,16 @@ impl Panel {
             let Some(queue) = fx.notify.take() else { break };
             fx = fx.and(transport.notify_queue(queue, &mem));
         }
+        // A ring it broke shows only now, when a frame comes to it.
+        let broken = !broken_before && transport.status() & NEEDS_RESET != 0;
         drop(transport);
+        if broken {
+            report::warn(
+                p,
+                report::Kind::Device,
+                format_args!("touch: malformed virtqueue request; device needs reset"),
+            );
+        }
         if fx.irq == Some(true) {
             partition::raise_virtual_spi(p, input.intid());
         }

@@ -59,6 +59,7 @@ pub fn all() -> Vec<Scenario> {
         touch::touch_routing(),
         touch::touch_stop(),
         touch::touch_restart(),
+        touch::hostile_input(),
         display::display_ivi_draw(),
         display::cockpit(),
     ];
