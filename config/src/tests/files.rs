@@ -64,7 +64,7 @@ partition \"ivi\": qm, priority 10, cpus [2, 3], on_fault restart, watchdog on
   view 1 on display \"instrument\": 800x320 at (560, 80)
   image {build}/ivi/Image (64 bytes)
   initrd {build}/ivi/initramfs.cpio.gz (2097152 bytes)
-  bootargs \"console=ttyAMA0 panic=1 ivi.cpus=2 ivi.mem=256 ivi.allow=watchdog@9100000,virtio_mmio@b000000,virtio_mmio@b000200 ivi.test=draw\"
+  bootargs \"console=ttyAMA0 panic=1 ivi.cpus=2 ivi.mem=256 ivi.allow=watchdog@9100000,virtio_mmio@b000000,virtio_mmio@b000200 ivi.test=draw ivi.touch\"
 ",
         dtb = fx.ctx.boards_dir.join("qemu-virt/qemu-virt.dtb").display(),
         build = build.display(),
