@@ -140,11 +140,7 @@ impl PhysicalPanel {
             let b = self.buffer_of[usize::from(used.id) % self.buffer_of.len()];
             let mut e = [0u8; EVENT_BYTES as usize];
             if used.len as u64 >= EVENT_BYTES && self.dma.read(self.buffer(b), &mut e).is_ok() {
-                f(Event {
-                    kind: u16::from_le_bytes([e[0], e[1]]),
-                    code: u16::from_le_bytes([e[2], e[3]]),
-                    value: u32::from_le_bytes([e[4], e[5], e[6], e[7]]),
-                });
+                f(Event::from_bytes(e));
             }
             self.post(b)?;
             posted = true;

@@ -23,7 +23,7 @@ use log::{info, warn};
 use shared_devices::display::Rect;
 use shared_devices::mmio::RegisterFile;
 use shared_devices::touch::{Area, Event, GUEST_SLOTS, PanelDecoder, Router, Target};
-use shared_devices::virtio::input::{Identity, InputEvent, VirtioInput};
+use shared_devices::virtio::input::{Identity, VirtioInput};
 use shared_devices::virtio::mmio::{Effects, MmioTransport};
 use spin::Mutex;
 
@@ -242,19 +242,11 @@ impl Panel {
         if !p.is_running() {
             return;
         }
-        let events: heapless::Vec<InputEvent, { shared_devices::touch::FRAME_EVENTS }> = frame
-            .iter()
-            .map(|e| InputEvent {
-                kind: e.kind,
-                code: e.code,
-                value: e.value,
-            })
-            .collect();
         let mem = input.memory();
         let mut transport = input.transport.lock();
         let before = transport.device().stats().frames_overflowed;
         let broken_before = transport.status() & NEEDS_RESET != 0;
-        let (_, mut fx) = transport.with_device(&mem, |dev, ctx| dev.push_frame(&events, ctx));
+        let (_, mut fx) = transport.with_device(&mem, |dev, ctx| dev.push_frame(frame, ctx));
         let dropped = transport.device().stats().frames_overflowed;
         // The device stopped at its budget with frames and buffers left:
         // go on (a driver using EVENT_IDX may not notify again).

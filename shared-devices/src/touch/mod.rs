@@ -23,46 +23,19 @@
 
 use crate::display::Rect;
 
-/// Linux input event types and codes used on both sides.
-pub mod code {
-    pub const EV_SYN: u16 = 0x00;
-    pub const EV_KEY: u16 = 0x01;
-    pub const EV_ABS: u16 = 0x03;
-    pub const SYN_REPORT: u16 = 0;
-    pub const BTN_TOUCH: u16 = 0x14a;
-    pub const ABS_X: u16 = 0x00;
-    pub const ABS_Y: u16 = 0x01;
-    pub const ABS_MT_SLOT: u16 = 0x2f;
-    pub const ABS_MT_POSITION_X: u16 = 0x35;
-    pub const ABS_MT_POSITION_Y: u16 = 0x36;
-    pub const ABS_MT_TRACKING_ID: u16 = 0x39;
+/// One input event, as virtio-input carries it.
+pub use crate::virtio::input::InputEvent as Event;
+/// Linux input event types and codes (those of the virtio-input protocol).
+pub use crate::virtio::input::protocol as code;
+
+/// An absolute axis event (`value` as Linux's `s32`).
+pub const fn abs(code: u16, value: i32) -> Event {
+    Event::new(code::EV_ABS, code, value as u32)
 }
 
-/// One input event (the layout of `virtio_input_event`, values as
-/// Linux's `s32` in two's complement).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Event {
-    pub kind: u16,
-    pub code: u16,
-    pub value: u32,
-}
-
-impl Event {
-    pub const fn abs(code: u16, value: i32) -> Event {
-        Event {
-            kind: code::EV_ABS,
-            code,
-            value: value as u32,
-        }
-    }
-
-    pub const fn key(code: u16, down: bool) -> Event {
-        Event {
-            kind: code::EV_KEY,
-            code,
-            value: down as u32,
-        }
-    }
+/// A key (button) event.
+pub const fn key(code: u16, down: bool) -> Event {
+    Event::new(code::EV_KEY, code, down as u32)
 }
 
 /// Physical slots followed at most (QEMU's panel has 10).
@@ -347,10 +320,10 @@ impl<const T: usize> Router<T> {
                     self.counts.delivered += 1;
                     let (vx, vy) = self.in_view(target, x, y);
                     let f = &mut frames[target];
-                    let _ = f.push(Event::abs(code::ABS_MT_SLOT, free as i32));
-                    let _ = f.push(Event::abs(code::ABS_MT_TRACKING_ID, i32::from(id)));
-                    let _ = f.push(Event::abs(code::ABS_MT_POSITION_X, vx as i32));
-                    let _ = f.push(Event::abs(code::ABS_MT_POSITION_Y, vy as i32));
+                    let _ = f.push(abs(code::ABS_MT_SLOT, free as i32));
+                    let _ = f.push(abs(code::ABS_MT_TRACKING_ID, i32::from(id)));
+                    let _ = f.push(abs(code::ABS_MT_POSITION_X, vx as i32));
+                    let _ = f.push(abs(code::ABS_MT_POSITION_Y, vy as i32));
                     touched[target] = true;
                 }
                 Change::Move { slot, x, y } => {
@@ -360,9 +333,9 @@ impl<const T: usize> Router<T> {
                     };
                     let (vx, vy) = self.in_view(target, x, y);
                     let f = &mut frames[target];
-                    let _ = f.push(Event::abs(code::ABS_MT_SLOT, i32::from(s)));
-                    let _ = f.push(Event::abs(code::ABS_MT_POSITION_X, vx as i32));
-                    let _ = f.push(Event::abs(code::ABS_MT_POSITION_Y, vy as i32));
+                    let _ = f.push(abs(code::ABS_MT_SLOT, i32::from(s)));
+                    let _ = f.push(abs(code::ABS_MT_POSITION_X, vx as i32));
+                    let _ = f.push(abs(code::ABS_MT_POSITION_Y, vy as i32));
                     touched[target] = true;
                 }
                 Change::Up { slot } => {
@@ -375,8 +348,8 @@ impl<const T: usize> Router<T> {
                     };
                     self.state[target].slots[usize::from(s)] = false;
                     let f = &mut frames[target];
-                    let _ = f.push(Event::abs(code::ABS_MT_SLOT, i32::from(s)));
-                    let _ = f.push(Event::abs(code::ABS_MT_TRACKING_ID, -1));
+                    let _ = f.push(abs(code::ABS_MT_SLOT, i32::from(s)));
+                    let _ = f.push(abs(code::ABS_MT_TRACKING_ID, -1));
                     touched[target] = true;
                 }
             }
@@ -408,7 +381,7 @@ impl<const T: usize> Router<T> {
         let was = st.pointer;
         st.pointer = lowest;
         if was.is_some() != lowest.is_some() {
-            let _ = f.push(Event::key(code::BTN_TOUCH, lowest.is_some()));
+            let _ = f.push(key(code::BTN_TOUCH, lowest.is_some()));
         }
         let Some(slot) = lowest else { return };
         // Its current position: the physical slot that owns it.
@@ -428,8 +401,8 @@ impl<const T: usize> Router<T> {
         });
         if let Some((x, y)) = at {
             let (vx, vy) = self.in_view(target, x, y);
-            let _ = f.push(Event::abs(code::ABS_X, vx as i32));
-            let _ = f.push(Event::abs(code::ABS_Y, vy as i32));
+            let _ = f.push(abs(code::ABS_X, vx as i32));
+            let _ = f.push(abs(code::ABS_Y, vy as i32));
         }
     }
 

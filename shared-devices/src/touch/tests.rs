@@ -41,10 +41,6 @@ fn run(router: &mut Router<2>, changes: &[Change]) -> [Vec<Event>; 2] {
     got
 }
 
-fn abs(code: u16, v: i32) -> Event {
-    Event::abs(code, v)
-}
-
 #[test]
 fn a_tap_reaches_the_view_under_it_in_its_coordinates() {
     let mut r = cockpit();
@@ -63,7 +59,7 @@ fn a_tap_reaches_the_view_under_it_in_its_coordinates() {
             abs(ABS_MT_TRACKING_ID, 0),
             abs(ABS_MT_POSITION_X, 100),
             abs(ABS_MT_POSITION_Y, 200),
-            Event::key(BTN_TOUCH, true),
+            key(BTN_TOUCH, true),
             abs(ABS_X, 100),
             abs(ABS_Y, 200),
         ]
@@ -75,7 +71,7 @@ fn a_tap_reaches_the_view_under_it_in_its_coordinates() {
         [
             abs(ABS_MT_SLOT, 0),
             abs(ABS_MT_TRACKING_ID, -1),
-            Event::key(BTN_TOUCH, false),
+            key(BTN_TOUCH, false),
         ]
     );
     // The strip translates: screen y 750 is view y 50.
