@@ -5,7 +5,7 @@
 
 use toml::Spanned;
 
-use super::{Display, MIB, Part, Screen, ScreenArea, Validator};
+use super::{Display, MIB, Part, Screen, ScreenArea, Validator, first_use};
 use crate::dtb::NodeId;
 use crate::layout;
 use crate::model::{Criticality, DEFAULT_FALLBACK, ScreenRect};
@@ -48,10 +48,7 @@ impl Validator<'_, '_> {
         earlier: &[Display],
     ) -> Display {
         let name = raw.name.get_ref().0.clone();
-        let first = earlier_raw
-            .iter()
-            .find(|e| e.get_ref().name.get_ref().0 == name)
-            .map(|e| e.get_ref().name.span().start);
+        let first = first_use(earlier_raw.iter().map(|e| &e.get_ref().name), &raw.name);
         let name_ok = self.check_name(&raw.name, "display", first);
         let what = format!("display \"{name}\"");
         // The storage devices and the earlier displays: the hypervisor has

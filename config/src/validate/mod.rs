@@ -797,3 +797,15 @@ fn page_span(region: Region) -> Region {
 fn overlaps(a: Region, b: Region) -> bool {
     a.base < b.base.saturating_add(b.size) && b.base < a.base.saturating_add(a.size)
 }
+
+/// Where `name` was first used among `earlier` names (the offset of the
+/// first one equal to it), for "duplicate ... (first used on line N)".
+fn first_use<'a>(
+    earlier: impl IntoIterator<Item = &'a Spanned<Str>>,
+    name: &Spanned<Str>,
+) -> Option<usize> {
+    earlier
+        .into_iter()
+        .find(|e| e.get_ref().0 == name.get_ref().0)
+        .map(|e| e.span().start)
+}

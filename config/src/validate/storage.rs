@@ -6,7 +6,7 @@
 
 use toml::Spanned;
 
-use super::{Disk, MediatedDevice, Part, Storage, Validator};
+use super::{Disk, MediatedDevice, Part, Storage, Validator, first_use};
 use crate::dtb::{DtInterrupt, NodeId};
 use crate::layout;
 use crate::owned::OwnedDiskExtent;
@@ -36,10 +36,7 @@ impl Validator<'_, '_> {
         earlier: &[Storage],
     ) -> Storage {
         let name = raw.name.get_ref().0.clone();
-        let first = earlier_raw
-            .iter()
-            .find(|e| e.get_ref().name.get_ref().0 == name)
-            .map(|e| e.get_ref().name.span().start);
+        let first = first_use(earlier_raw.iter().map(|e| &e.get_ref().name), &raw.name);
         let name_ok = self.check_name(&raw.name, "storage", first);
         let taken: Vec<(String, NodeId)> = earlier
             .iter()

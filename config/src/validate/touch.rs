@@ -5,7 +5,7 @@
 
 use toml::Spanned;
 
-use super::{Part, Screen, Touch, Validator};
+use super::{Part, Screen, Touch, Validator, first_use};
 use crate::dtb::NodeId;
 use crate::layout;
 use crate::model::Criticality;
@@ -34,10 +34,7 @@ impl Validator<'_, '_> {
         earlier: &[Touch],
     ) -> Touch {
         let name = raw.name.get_ref().0.clone();
-        let first = earlier_raw
-            .iter()
-            .find(|e| e.get_ref().name.get_ref().0 == name)
-            .map(|e| e.get_ref().name.span().start);
+        let first = first_use(earlier_raw.iter().map(|e| &e.get_ref().name), &raw.name);
         let name_ok = self.check_name(&raw.name, "touch panel", first);
         let what = format!("touch panel \"{name}\"");
         // The storage devices, the displays and the earlier panels: the
