@@ -1,10 +1,11 @@
-//! `cargo xtask bench`: the mediated-storage and display benchmarks.
+//! `cargo xtask bench`: the mediated-storage, display and touch benchmarks.
 //!
 //! Every run boots once under QEMU `-icount shift=0` (virtual time
 //! advances one nanosecond per instruction executed, and with the host's
 //! clock while every core is idle, e.g. waiting for the host to finish a
-//! disk write). `cargo xtask bench storage` or `cargo xtask bench display`
-//! does only that part; the display runs are in [`display`].
+//! disk write). `cargo xtask bench storage`, `display` or `touch` does only
+//! that part; the display runs are in [`display`], the touch runs in
+//! [`touch`].
 //!
 //! Storage: three systems, each with a fresh disk of
 //! `board/qemu-virt/disk.toml`'s layout:
@@ -46,6 +47,7 @@ use crate::scenario::{Outcome, Scenario};
 use crate::{guests, images, prereqs};
 
 mod display;
+mod touch;
 
 /// The `-icount` value of every run unless `--icount` says otherwise.
 const ICOUNT: &str = "shift=0";
@@ -67,17 +69,18 @@ const PASS: &str =
 const LOAD_FAILED: &str = r"^\[ivi\] ivi: blkload: dd to .* failed";
 const COUNTER_HZ: &str = r"^\[hv\] INFO  entered at counter \d+ \(\d+ ms at (\d+) Hz\)";
 
-const USAGE: &str = "usage: cargo xtask bench [--icount VALUE] [storage|display]";
+const USAGE: &str = "usage: cargo xtask bench [--icount VALUE] [storage|display|touch]...";
 
-/// The two halves of the bench.
+/// The parts of the bench.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Part {
     Storage,
     Display,
+    Touch,
 }
 
 /// What the command line asks for: the `-icount` value, and which parts
-/// (both when none is named).
+/// (all when none is named).
 fn parse_args(args: &[String]) -> Result<(&'static str, Vec<Part>)> {
     let mut icount = ICOUNT;
     let mut parts = Vec::new();
@@ -90,11 +93,12 @@ fn parse_args(args: &[String]) -> Result<(&'static str, Vec<Part>)> {
             },
             "storage" if !parts.contains(&Part::Storage) => parts.push(Part::Storage),
             "display" if !parts.contains(&Part::Display) => parts.push(Part::Display),
+            "touch" if !parts.contains(&Part::Touch) => parts.push(Part::Touch),
             _ => bail!(USAGE),
         }
     }
     if parts.is_empty() {
-        parts = vec![Part::Storage, Part::Display];
+        parts = vec![Part::Storage, Part::Display, Part::Touch];
     }
     Ok((icount, parts))
 }
@@ -135,6 +139,9 @@ pub fn command(args: &[String]) -> Result<ExitCode> {
     }
     if parts.contains(&Part::Display) {
         plan.extend(display::runs(icount));
+    }
+    if parts.contains(&Part::Touch) {
+        plan.extend(touch::runs(icount));
     }
     let configs: Vec<PathBuf> = plan
         .iter()
@@ -183,6 +190,7 @@ pub fn command(args: &[String]) -> Result<ExitCode> {
 
     let summary = Summary::from_runs(icount, &results);
     let displays = display::Summary::from_runs(&results);
+    let touches = touch::Summary::from_runs(&results);
     if parts.contains(&Part::Storage) {
         println!();
         print!("{}", summary.table());
@@ -191,9 +199,18 @@ pub fn command(args: &[String]) -> Result<ExitCode> {
         println!();
         print!("{}", displays.table(icount));
     }
+    if parts.contains(&Part::Touch) {
+        println!();
+        print!("{}", touches.table(icount));
+    }
     let mut json = summary.json(&results);
     json["display"] = if parts.contains(&Part::Display) {
         displays.json()
+    } else {
+        Value::Null
+    };
+    json["touch"] = if parts.contains(&Part::Touch) {
+        touches.json()
     } else {
         Value::Null
     };
@@ -312,9 +329,7 @@ fn run(planned: &Run) -> Result<Outcome> {
     let cmd = match planned.boot {
         Boot::Hypervisor => {
             let image = images::build_hypervisor(&config)?;
-            let mut machine = scenario.machine.clone();
-            machine.displays = qemu::displays_of(&config)?;
-            qemu::command(&board, &image, &machine)?
+            qemu::command(&board, &image, &scenario.hypervisor_machine(&config)?)?
         }
         Boot::Native { partition } => {
             let text = std::fs::read_to_string(&config)
@@ -732,6 +747,7 @@ impl Summary {
                 "part": match r.part {
                     Part::Storage => "storage",
                     Part::Display => "display",
+                    Part::Touch => "touch",
                 },
                 "native": match r.boot {
                     Boot::Hypervisor => Value::Null,
@@ -842,8 +858,12 @@ mod tests {
     #[test]
     fn arguments() {
         let args = |a: &[&str]| parse_args(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>());
-        let both = vec![Part::Storage, Part::Display];
-        assert_eq!(args(&[]).unwrap(), (ICOUNT, both));
+        let all = vec![Part::Storage, Part::Display, Part::Touch];
+        assert_eq!(args(&[]).unwrap(), (ICOUNT, all));
+        assert_eq!(
+            args(&["touch", "storage"]).unwrap().1,
+            [Part::Touch, Part::Storage]
+        );
         assert_eq!(
             args(&["display", "--icount", "shift=1"]).unwrap(),
             ("shift=1", vec![Part::Display])

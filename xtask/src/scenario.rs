@@ -287,6 +287,22 @@ impl Scenario {
         self
     }
 
+    /// The machine the scenario boots the hypervisor built for `config`
+    /// on: its changes, with the config's displays (and their touch
+    /// panels) always attached, since a partition's display traffic needs
+    /// them, and a QMP socket then for screenshots and touches.
+    pub fn hypervisor_machine(&self, config: &Path) -> Result<crate::qemu::MachineChanges> {
+        let mut machine = self.machine.clone();
+        machine.displays = crate::qemu::displays_of(config)?;
+        if !machine.displays.is_empty() {
+            let socket = self.qmp_socket();
+            crate::paths::create_dir(socket.parent().expect("in target/qmp"))?;
+            let _ = std::fs::remove_file(&socket);
+            machine.qmp = Some(socket);
+        }
+        Ok(machine)
+    }
+
     /// Where this scenario's QMP socket goes.
     pub fn qmp_socket(&self) -> PathBuf {
         crate::paths::target_dir()

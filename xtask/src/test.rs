@@ -282,17 +282,7 @@ pub fn run_scenario(scenario: &Scenario) -> (Duration, Result<(), String>) {
     }
     let prepared = images::build_hypervisor(&config).and_then(|image| {
         let board = Board::load(&board::name_for_config(&config)?)?;
-        // The config's displays are always attached (a partition's
-        // display traffic needs them), with a QMP socket for screenshots.
-        let mut machine = scenario.machine.clone();
-        machine.displays = qemu::displays_of(&config)?;
-        if !machine.displays.is_empty() {
-            let socket = scenario.qmp_socket();
-            paths::create_dir(socket.parent().expect("in target/qmp"))?;
-            let _ = std::fs::remove_file(&socket);
-            machine.qmp = Some(socket);
-        }
-        qemu::command(&board, &image, &machine)
+        qemu::command(&board, &image, &scenario.hypervisor_machine(&config)?)
     });
     let cmd = match prepared {
         Ok(cmd) => cmd,

@@ -19,10 +19,13 @@ use crate::drivers::virtio_input::PhysicalPanel;
 use crate::partition::{self, Access, Actions, EmulatedDevice, Mediator, Partition, hv, report};
 use alloc::string::String;
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
 use log::{info, warn};
 use shared_devices::display::Rect;
 use shared_devices::mmio::RegisterFile;
-use shared_devices::touch::{Area, Event, GUEST_SLOTS, PanelDecoder, Router, Target};
+use shared_devices::touch::{
+    Area, Event, FRAME_EVENTS, GUEST_SLOTS, PanelDecoder, Router, Target, code,
+};
 use shared_devices::virtio::input::{Identity, VirtioInput};
 use shared_devices::virtio::mmio::{Effects, MmioTransport};
 use spin::Mutex;
@@ -51,6 +54,9 @@ pub struct Panel {
     pub home_cpu: usize,
     pub intid: Option<u32>,
     phys: Mutex<PhysicalPanel>,
+    /// The counter when the panel's interrupt was taken, until its
+    /// events are routed (0: none since): their frames' `MSC_TIMESTAMP`.
+    sensed: AtomicU64,
     state: Mutex<PanelState>,
     /// Its devices, by target index.
     targets: Vec<&'static VirtInput>,
@@ -177,6 +183,7 @@ pub fn panel(
         home_cpu,
         intid,
         phys: Mutex::new(phys),
+        sensed: AtomicU64::new(0),
         state: Mutex::new(PanelState {
             decoder,
             router: Router::new(&areas, &views),
@@ -210,9 +217,16 @@ impl Panel {
         let mut st = self.state.lock();
         let PanelState { decoder, router } = &mut *st;
         let before = router.counts();
+        let sensed = match self.sensed.swap(0, Ordering::AcqRel) {
+            0 => cpu::counter(),
+            at => at,
+        };
+        let stamp = timestamp_us(sensed, cpu::counter_frequency());
         let polled = phys.poll(&mut |e| {
             decoder.event(e, &mut |changes| {
-                router.frame(changes, &mut |target, frame| self.deliver(target, frame));
+                router.frame(changes, &mut |target, frame| {
+                    self.deliver(target, frame, stamp)
+                });
             });
         });
         if let Err(e) = polled {
@@ -233,11 +247,16 @@ impl Panel {
         }
     }
 
-    /// Puts `frame` into target `target`'s device.
-    fn deliver(&self, target: usize, frame: &[Event]) {
+    /// Puts `frame` into target `target`'s device, stamped with when the
+    /// panel reported it (`MSC_TIMESTAMP`, µs).
+    fn deliver(&self, target: usize, frame: &[Event], stamp: u32) {
         let Some(input) = self.targets.get(target) else {
             return;
         };
+        let mut stamped: heapless::Vec<Event, { FRAME_EVENTS + 1 }> = heapless::Vec::new();
+        let _ = stamped.extend_from_slice(frame);
+        let _ = stamped.push(Event::new(code::EV_MSC, code::MSC_TIMESTAMP, stamp));
+        let frame = &stamped[..];
         let p = &hv().partitions[input.partition];
         if !p.is_running() {
             return;
@@ -280,6 +299,14 @@ impl Panel {
             );
         }
     }
+}
+
+/// Counter value `at` in microseconds of a `hz` counter, wrapping at 2^32
+/// as `MSC_TIMESTAMP` does (a guest reading the same counter computes the
+/// same).
+fn timestamp_us(at: u64, hz: u64) -> u32 {
+    let hz = hz.max(1);
+    (at / hz * 1_000_000 + at % hz * 1_000_000 / hz) as u32
 }
 
 impl VirtInput {
@@ -351,6 +378,14 @@ impl Mediator for Touch {
     /// routed by [`Mediator::service`], which runs next on this core.
     fn interrupt(&self, intid: u32) {
         if let Some(panel) = self.panels.iter().find(|p| p.intid == Some(intid)) {
+            // The first interrupt since its events were last routed says
+            // when they were sensed (later ones are the same batch).
+            let _ = panel.sensed.compare_exchange(
+                0,
+                cpu::counter().max(1),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            );
             panel.phys.lock().ack_interrupt();
         }
     }

@@ -10,6 +10,8 @@
 //! touch: not reading any more                  (touch.stop=<frames>)
 //! touch: faulting with a contact down          (touch.fault=<frames>)
 //! touch: no device
+//! touch: frame <n>: latency <us> us                     (touch.latency=<frames>)
+//! touch: latency n=<n> p50_us=<us> p99_us=<us> max_us=<us> min_us=<us>
 //! ```
 //!
 //! With `touch.stop=<n>` it stops posting event buffers after its n-th
@@ -18,20 +20,32 @@
 //! memory after its n-th frame if a contact is down then (so the
 //! hypervisor stops or restarts it mid-contact); after a restart it reads
 //! normally.
+//!
+//! With `touch.latency=<n>` it measures how long each frame took to reach
+//! it: the hypervisor stamps every frame with when the panel's report
+//! reached it (`MSC_TIMESTAMP`, µs of the counter the partitions share),
+//! and the device's interrupt handler here notes when the frame arrived.
+//! After n stamped frames it prints their percentiles (`cargo xtask bench
+//! touch`). The handler keeps the time only: waiting by interrupt rather
+//! than by polling, the program takes no time from the other cores under
+//! `-icount` and adds no polling delay to what it measures.
 
 #![no_std]
 #![no_main]
 
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use testkit::args;
 use testkit::println;
 use testkit::rt::virtio_input::{self, Event, VirtioInput};
-use testkit::rt::{park, platform, timer};
+use testkit::rt::{gic, park, platform, timer};
 
 testkit::entry!("touch", main);
 
 const EV_SYN: u16 = 0;
 const EV_KEY: u16 = 1;
 const EV_ABS: u16 = 3;
+const EV_MSC: u16 = 4;
+const MSC_TIMESTAMP: u16 = 0x05;
 const BTN_TOUCH: u16 = 0x14a;
 const ABS_X: u16 = 0x00;
 const ABS_Y: u16 = 0x01;
@@ -40,6 +54,42 @@ const ABS_MT_POSITION_X: u16 = 0x35;
 const ABS_MT_POSITION_Y: u16 = 0x36;
 const ABS_MT_TRACKING_ID: u16 = 0x39;
 const SLOTS: usize = 16;
+/// Frames measured at most.
+const MEASURED: usize = 1024;
+
+/// The device's registers, for its interrupt handler.
+static DEVICE: AtomicUsize = AtomicUsize::new(0);
+/// The counter when the device last interrupted with nothing read since
+/// (0: no interrupt since).
+static ARRIVED: AtomicU64 = AtomicU64::new(0);
+
+/// The device's interrupt: notes when, lowers the line.
+fn on_input(_intid: u32) {
+    let _ = ARRIVED.compare_exchange(0, timer::counter(), Ordering::AcqRel, Ordering::Relaxed);
+    virtio_input::ack_interrupt(DEVICE.load(Ordering::Acquire));
+}
+
+/// Counter value `at` as `MSC_TIMESTAMP` microseconds (wrapping at 2^32),
+/// as the hypervisor computes them.
+fn timestamp_us(at: u64) -> u32 {
+    let hz = timer::frequency().max(1);
+    (at / hz * 1_000_000 + at % hz * 1_000_000 / hz) as u32
+}
+
+/// The measured frames' latencies (µs), sorted, as one line.
+fn report(latencies: &mut [u32]) {
+    latencies.sort_unstable();
+    let n = latencies.len();
+    let at = |p: usize| latencies[((n * p).div_ceil(100)).clamp(1, n) - 1];
+    println!(
+        "touch: latency n={} p50_us={} p99_us={} max_us={} min_us={}",
+        n,
+        at(50),
+        at(99),
+        latencies[n - 1],
+        latencies[0]
+    );
+}
 
 #[derive(Clone, Copy, Default)]
 struct Slot {
@@ -58,6 +108,9 @@ fn main() -> ! {
     let fault: Option<u64> = args::value(bootargs, "touch.fault")
         .and_then(|v| v.parse().ok())
         .filter(|_| restarts == 0);
+    let measure: Option<usize> = args::value(bootargs, "touch.latency")
+        .and_then(|v| v.parse().ok())
+        .map(|n: usize| n.clamp(1, MEASURED));
     let Some(node) = virtio_input::find() else {
         println!("touch: no device");
         park();
@@ -80,6 +133,20 @@ fn main() -> ! {
         base, name, x.0, x.1, y.0, y.1, s.0, s.1, restarts
     );
     dev.post(64);
+    let node = dev.node();
+    let mut latencies = [0u32; MEASURED];
+    let mut measured = 0usize;
+    let mut stamp: Option<u32> = None;
+    if measure.is_some() {
+        match node.intid {
+            Some(intid) => {
+                DEVICE.store(node.base, Ordering::Release);
+                gic::set_handler(intid, on_input);
+                gic::enable_spi(intid);
+            }
+            None => println!("touch: error: no interrupt to measure with"),
+        }
+    }
     let mut slots = [Slot::default(); SLOTS];
     let mut current = 0usize;
     let mut frame = 0u64;
@@ -120,8 +187,23 @@ fn main() -> ! {
                 (EV_KEY, BTN_TOUCH) => button = Some(value),
                 (EV_ABS, ABS_X) => pointer.0 = Some(value),
                 (EV_ABS, ABS_Y) => pointer.1 = Some(value),
+                (EV_MSC, MSC_TIMESTAMP) => stamp = Some(value),
                 (EV_SYN, 0) => {
                     frame += 1;
+                    let arrived = ARRIVED.load(Ordering::Acquire);
+                    let sent = stamp.take();
+                    if let (Some(n), Some(sent)) = (measure, sent)
+                        && arrived != 0
+                        && measured < n
+                    {
+                        let us = timestamp_us(arrived).wrapping_sub(sent);
+                        println!("touch: frame {}: latency {} us", frame, us);
+                        latencies[measured] = us;
+                        measured += 1;
+                        if measured == n {
+                            report(&mut latencies[..n]);
+                        }
+                    }
                     for (i, s) in slots.iter_mut().enumerate().filter(|(_, s)| s.changed) {
                         if s.began {
                             println!(
@@ -167,8 +249,12 @@ fn main() -> ! {
                 _ => {}
             }
         }
-        if got > 0 && reading {
-            dev.post(got);
+        if got > 0 {
+            // The next frame's interrupt is a new arrival.
+            ARRIVED.store(0, Ordering::Release);
+            if reading {
+                dev.post(got);
+            }
         }
         if !reading && timer::counter() - last_alive > timer::ms_to_ticks(1000) {
             last_alive = timer::counter();

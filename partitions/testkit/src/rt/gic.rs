@@ -1,5 +1,6 @@
-//! Minimal GICv3: the distributor's group enables, each vCPU's redistributor
-//! (SGIs and PPIs only) and the ICC_* system register CPU interface.
+//! Minimal GICv3: the distributor's group enables and the SPIs a program
+//! asks for, each vCPU's redistributor (SGIs and PPIs) and the ICC_*
+//! system register CPU interface.
 
 use super::{cpu, mmio, platform};
 use crate::MAX_CPUS;
@@ -13,6 +14,12 @@ const CTLR_ARE: u32 = 1 << 4;
 /// Group enables: bit 1 EnableGrp1(A), bit 0 EnableGrp1 (non-secure view) or
 /// EnableGrp0 (single security state).
 const CTLR_ENABLE_GROUPS: u32 = 0b11;
+
+const GICD_IGROUPR: usize = 0x0080;
+const GICD_ISENABLER: usize = 0x0100;
+const GICD_ICENABLER: usize = 0x0180;
+const GICD_IPRIORITYR: usize = 0x0400;
+const GICD_IROUTER: usize = 0x6000;
 
 const GICR_CTLR: usize = 0x0000;
 const GICR_CTLR_RWP: u32 = 1 << 3;
@@ -30,15 +37,18 @@ const GICR_ISENABLER0: usize = SGI_FRAME + 0x0100;
 const GICR_ICENABLER0: usize = SGI_FRAME + 0x0180;
 const GICR_IPRIORITYR: usize = SGI_FRAME + 0x0400;
 
-/// Priority of every SGI/PPI (any value below the PMR of 0xff works).
+/// Priority of every interrupt (any value below the PMR of 0xff works).
 const PRIORITY: u32 = 0x80;
 /// Polls of a "register write pending" bit before giving up.
 const POLL_LIMIT: u32 = 1_000_000;
 
 /// Redistributor (RD frame) of each vCPU, 0 until `init_cpu` ran there.
 static REDIST: [AtomicUsize; MAX_CPUS] = [const { AtomicUsize::new(0) }; MAX_CPUS];
-/// IRQ handlers for the SGIs and PPIs, as `fn(u32)` addresses (0: none).
-static HANDLERS: [AtomicUsize; 32] = [const { AtomicUsize::new(0) }; 32];
+/// Interrupts with a handler at most: the SGIs, PPIs and the SPIs of QEMU
+/// virt's devices (its virtio-mmio transports use SPIs 16..48).
+const HANDLED: usize = 128;
+/// IRQ handlers by INTID, as `fn(u32)` addresses (0: none).
+static HANDLERS: [AtomicUsize; HANDLED] = [const { AtomicUsize::new(0) }; HANDLED];
 
 fn wait_clear(addr: usize, bit: u32) {
     for _ in 0..POLL_LIMIT {
@@ -55,8 +65,11 @@ pub fn init_distributor() {
     let Some(gicd) = platform().gicd else { return };
     // SAFETY: the distributor named by the device tree.
     unsafe {
+        // ARE may change only while the groups are disabled.
         let ctlr = mmio::read32(gicd + GICD_CTLR);
         mmio::write32(gicd + GICD_CTLR, (ctlr & !CTLR_ENABLE_GROUPS) | CTLR_ARE);
+        wait_clear(gicd + GICD_CTLR, CTLR_RWP);
+        mmio::write32(gicd + GICD_CTLR, CTLR_ARE | CTLR_ENABLE_GROUPS);
         wait_clear(gicd + GICD_CTLR, CTLR_RWP);
         mmio::write32(gicd + GICD_CTLR, CTLR_ARE | CTLR_ENABLE_GROUPS);
         wait_clear(gicd + GICD_CTLR, CTLR_RWP);
@@ -145,9 +158,49 @@ pub fn enable(intid: u32) {
     }
 }
 
-/// Disables SGI/PPI `intid` on the running vCPU.
+/// Enables SPI `intid` (a device's interrupt, level-sensitive as the
+/// device tree of QEMU virt gives them) in group 1, routed to the running
+/// vCPU. Its handler ([`set_handler`]) must quiet the device, or the
+/// interrupt comes again at once.
+pub fn enable_spi(intid: u32) {
+    let (Some(gicd), true) = (platform().gicd, (32..1020).contains(&intid)) else {
+        return;
+    };
+    let n = intid as usize;
+    let (word, bit) = (4 * (n / 32), 1u32 << (n % 32));
+    let shift = 8 * (n % 4);
+    let affinity = cpu::mpidr() & 0xff_00ff_ffff;
+    // SAFETY: the distributor named by the device tree; registers of SPI
+    // `intid` only (read-modify-write of the shared group and priority
+    // words, done by one vCPU while setting up).
+    unsafe {
+        let group = gicd + GICD_IGROUPR + word;
+        mmio::write32(group, mmio::read32(group) | bit);
+        let priority = gicd + GICD_IPRIORITYR + (n & !3);
+        let value = mmio::read32(priority) & !(0xff << shift) | PRIORITY << shift;
+        mmio::write32(priority, value);
+        // IROUTER in two 32-bit halves (both access sizes are allowed).
+        let router = gicd + GICD_IROUTER + 8 * n;
+        mmio::write32(router, affinity as u32);
+        mmio::write32(router + 4, (affinity >> 32) as u32);
+        mmio::write32(gicd + GICD_ISENABLER + word, bit);
+    }
+}
+
+/// Disables interrupt `intid`: an SGI/PPI on the running vCPU, or an SPI.
 pub fn disable(intid: u32) {
-    if let (Some(rd), true) = (redistributor(), intid < 32) {
+    if intid >= 32 {
+        if let (Some(gicd), true) = (platform().gicd, intid < 1020) {
+            let n = intid as usize;
+            // SAFETY: the distributor named by the device tree.
+            unsafe {
+                mmio::write32(gicd + GICD_ICENABLER + 4 * (n / 32), 1 << (n % 32));
+                wait_clear(gicd + GICD_CTLR, CTLR_RWP);
+            }
+        }
+        return;
+    }
+    if let Some(rd) = redistributor() {
         // SAFETY: this vCPU's redistributor.
         unsafe {
             mmio::write32(rd + GICR_ICENABLER0, 1 << intid);
@@ -156,8 +209,9 @@ pub fn disable(intid: u32) {
     }
 }
 
-/// Sets the handler of SGI/PPI `intid` (shared by all vCPUs). It runs with
-/// IRQs masked, after the acknowledge and before the end of interrupt.
+/// Sets the handler of interrupt `intid` (below 128; shared by all vCPUs).
+/// It runs with IRQs masked, after the acknowledge and before the end of
+/// interrupt.
 pub fn set_handler(intid: u32, handler: fn(u32)) {
     if let Some(slot) = HANDLERS.get(intid as usize) {
         slot.store(handler as usize, Ordering::Release);

@@ -80,6 +80,19 @@ pub fn find() -> Option<VirtioMmio> {
     })
 }
 
+/// Acknowledges whatever the transport at `base` has pending, so that the
+/// device lowers its interrupt line: for an interrupt handler, which has
+/// no [`VirtioInput`] to call.
+pub fn ack_interrupt(base: usize) {
+    // SAFETY: registers of a virtio-mmio window from the device tree.
+    unsafe {
+        let pending = mmio::read32(base + reg::INTERRUPT_STATUS);
+        if pending != 0 {
+            mmio::write32(base + reg::INTERRUPT_ACK, pending);
+        }
+    }
+}
+
 /// A virtio-input device, brought up, its event buffers posted.
 pub struct VirtioInput {
     node: VirtioMmio,
@@ -197,6 +210,12 @@ impl VirtioInput {
         unsafe { write_volatile(addr_of_mut!((*dma).avail.idx), self.avail_idx) };
         self.sync();
         self.write_reg(reg::QUEUE_NOTIFY, EVENTQ);
+    }
+
+    /// Where its registers are, and its interrupt (if the device tree
+    /// gives one).
+    pub fn node(&self) -> VirtioMmio {
+        self.node
     }
 
     /// The next event the device wrote, if any (its buffer is not posted

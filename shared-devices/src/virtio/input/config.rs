@@ -11,7 +11,7 @@
 
 use super::protocol::{
     ABS_MT_POSITION_X, ABS_MT_POSITION_Y, ABS_MT_SLOT, ABS_MT_TRACKING_ID, ABS_X, ABS_Y, BTN_TOUCH,
-    EV_ABS, EV_KEY, INPUT_PROP_DIRECT, config, select,
+    EV_ABS, EV_KEY, EV_MSC, INPUT_PROP_DIRECT, MSC_TIMESTAMP, config, select,
 };
 
 /// Bytes of the serial number at most.
@@ -72,11 +72,13 @@ impl AbsInfo {
 /// Axes of a touchscreen.
 const AXES: usize = 6;
 
-/// What the device can report: its properties, keys and axes.
+/// What the device can report: its properties, keys, miscellaneous
+/// events and axes.
 #[derive(Clone, Debug)]
 struct Capabilities {
     props: &'static [u16],
     keys: &'static [u16],
+    misc: &'static [u16],
     axes: [(u16, AbsInfo); AXES],
 }
 
@@ -107,6 +109,9 @@ impl ConfigSpace {
             caps: Capabilities {
                 props: &[INPUT_PROP_DIRECT],
                 keys: &[BTN_TOUCH],
+                // Each frame's time (see `MSC_TIMESTAMP`): Linux passes
+                // it to evdev readers only if the device declares it.
+                misc: &[MSC_TIMESTAMP],
                 axes: [
                     (ABS_X, x),
                     (ABS_Y, y),
@@ -199,6 +204,9 @@ impl ConfigSpace {
             // the other types already say.
             (select::EV_BITS, t) if u16::from(t) == EV_KEY => {
                 bitmap(u, self.caps.keys.iter().copied())
+            }
+            (select::EV_BITS, t) if u16::from(t) == EV_MSC => {
+                bitmap(u, self.caps.misc.iter().copied())
             }
             (select::EV_BITS, t) if u16::from(t) == EV_ABS => {
                 bitmap(u, self.caps.axes.iter().map(|(code, _)| *code))

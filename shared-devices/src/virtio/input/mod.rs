@@ -112,9 +112,10 @@ pub const PENDING_EVENTS: usize = 256;
 /// fit in one ring's buffers.
 pub const MAX_FRAME_EVENTS: usize = QUEUE_SIZE as usize;
 /// Contacts at most (`slots` is clamped to it): a frame that reports
-/// every contact fully (4 events each) with `BTN_TOUCH`, `ABS_X`, `ABS_Y`
-/// and the `SYN_REPORT` is at most [`MAX_FRAME_EVENTS`] long.
-pub const MAX_SLOTS: u32 = (MAX_FRAME_EVENTS as u32 - 4) / 4;
+/// every contact fully (4 events each) with `BTN_TOUCH`, `ABS_X`, `ABS_Y`,
+/// `MSC_TIMESTAMP` and the `SYN_REPORT` is at most [`MAX_FRAME_EVENTS`]
+/// long.
+pub const MAX_SLOTS: u32 = (MAX_FRAME_EVENTS as u32 - 5) / 4;
 /// eventq chains taken per call at most.
 pub const BUFFERS_PER_CALL: u32 = QUEUE_SIZE as u32;
 /// statusq chains taken per call at most.

@@ -19,6 +19,13 @@ pub const SYN_REPORT: u16 = 0;
 pub const SYN_MT_REPORT: u16 = 2;
 pub const SYN_DROPPED: u16 = 3;
 
+/// `EV_MSC` code: when the frame's contacts were sensed, in microseconds
+/// of a free-running clock that wraps at 2^32 (Linux's `MSC_TIMESTAMP`).
+/// The touch mediator gives the physical counter's time at which the
+/// panel's report reached the hypervisor, so a guest that reads the same
+/// counter can tell how long the frame took to reach it.
+pub const MSC_TIMESTAMP: u16 = 0x05;
+
 /// `EV_KEY` code of a touchscreen: a finger is down (value 1) or none
 /// is (0).
 pub const BTN_TOUCH: u16 = 0x14a;

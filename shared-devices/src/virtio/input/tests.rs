@@ -367,12 +367,13 @@ fn config_space_describes_a_multitouch_screen() {
         }
     }
 
-    // Event types: keys (BTN_TOUCH) and absolute axes, nothing else (not
-    // EV_SYN, EV_REL, EV_REP, ...).
+    // Event types: keys (BTN_TOUCH), the frames' timestamps and absolute
+    // axes, nothing else (not EV_SYN, EV_REL, EV_REP, ...).
     for t in 0..=255u8 {
         let bits = bitmap_bits(&r.select(select::EV_BITS, t));
         match u16::from(t) {
             EV_KEY => assert_eq!(bits, [BTN_TOUCH]),
+            EV_MSC => assert_eq!(bits, [MSC_TIMESTAMP]),
             EV_ABS => assert_eq!(
                 bits,
                 [
