@@ -7,6 +7,7 @@
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
+pub mod audio;
 pub mod console;
 pub mod display;
 pub mod gpt;

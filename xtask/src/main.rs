@@ -27,6 +27,7 @@ mod scenario;
 mod scenarios;
 mod soak;
 mod test;
+mod wav;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
