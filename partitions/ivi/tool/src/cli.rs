@@ -3,10 +3,15 @@
 
 use std::path::PathBuf;
 
+use crate::play::{self, Tone};
+
 pub const USAGE: &str = "\
 usage: ivi-tool check --cpus N --mem-mib M [--allow NODES]... [--report] [--root DIR]
        ivi-tool clock
        ivi-tool draw [--frames N] [--fps N] [--card PATH]
+       ivi-tool play [--tones SPEC | --wav FILE] [--seconds N] [--device PATH]
+                     [--rate HZ] [--channels N] [--amplitude A]
+                     [--period-frames N] [--buffer-frames N]
        ivi-tool touch [--device PATH] [--name TEXT] [--contacts N]
        ivi-tool help
 
@@ -39,6 +44,26 @@ draw    draws an animated navigation screen on every connected display of
         second (default 30). Errors: `ivi-tool: draw: <what>: <error>`,
         exit code 1.
 
+play    plays test audio through the ALSA PCM device PATH (default: the
+        first playback device /proc/asound/pcm lists) with the kernel's
+        PCM ioctls: interleaved S16_LE at HZ (default 48000) with N
+        channels (default 2), periods of --period-frames (default 1024)
+        and a buffer of --buffer-frames (default 4 periods), or the
+        nearest sizes the device takes; it starts once the buffer is full.
+        SPEC is a tone sequence HZ:MS[,HZ:MS]... (0 Hz: silence; default
+        440:500,660:500,0:250,880:500), sines at A of full scale (default
+        0.25), the phase continuous from tone to tone, the same sample on
+        every channel. --wav plays a 16-bit PCM WAV file instead (its rate
+        and channels). Once through, or repeated for N seconds; then at
+        least 50 ms of silence before it drains. Prints
+        `ivi-tool: play: <PATH> <hz> Hz <n> ch period <frames> buffer
+        <frames>`, `ivi-tool: play: started`, `ivi-tool: play: second <s>
+        frames=<n> underruns=<m>` each second of audio written,
+        `ivi-tool: play: underrun` for each underrun (then it prepares the
+        device again and plays on) and `ivi-tool: play: done frames=<n>
+        underruns=<m>`. Errors: `ivi-tool: play: error: <what>: <error>`,
+        exit code 1.
+
 touch   prints the contacts of a multi-touch input device through evdev:
         PATH (default: the first /dev/input/event* whose device name
         contains TEXT, default \"touch panel\"), one line per change of
@@ -48,14 +73,56 @@ touch   prints the contacts of a multi-touch input device through evdev:
         `ivi-tool: touch: done after <n> contacts` and exits.";
 
 /// What to do.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq)]
 pub enum Command {
     Help,
     Clock,
     Check(CheckOptions),
     Draw(DrawOptions),
+    Play(PlayOptions),
     Touch(TouchOptions),
 }
+
+/// How `play` runs; `None`: the default (see [`crate::play`]).
+#[derive(Debug, PartialEq)]
+pub struct PlayOptions {
+    /// The PCM device; `None`: the first playback device.
+    pub device: Option<PathBuf>,
+    /// The tone sequence; `None`: [`play::DEFAULT_TONES`].
+    pub tones: Option<Vec<Tone>>,
+    /// A WAV file to play instead of tones.
+    pub wav: Option<PathBuf>,
+    /// Repeat for this long; `None`: once.
+    pub seconds: Option<u64>,
+    pub rate: Option<u32>,
+    pub channels: Option<u32>,
+    /// Of full scale, 0 to 1.
+    pub amplitude: f64,
+    pub period_frames: Option<u32>,
+    pub buffer_frames: Option<u32>,
+}
+
+impl Default for PlayOptions {
+    fn default() -> Self {
+        PlayOptions {
+            device: None,
+            tones: None,
+            wav: None,
+            seconds: None,
+            rate: None,
+            channels: None,
+            amplitude: play::DEFAULT_AMPLITUDE,
+            period_frames: None,
+            buffer_frames: None,
+        }
+    }
+}
+
+/// Limits of `play`'s numbers.
+const MAX_SECONDS: u64 = 24 * 3600;
+const RATES: std::ops::RangeInclusive<u64> = 1000..=768_000;
+const MAX_CHANNELS: u64 = 64;
+const MAX_FRAMES: u64 = 1 << 24;
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct TouchOptions {
@@ -111,6 +178,7 @@ where
         Some("check") => parse_check(args).map(Command::Check),
         Some("clock") => Ok(Command::Clock),
         Some("draw") => parse_draw(args).map(Command::Draw),
+        Some("play") => parse_play(args).map(Command::Play),
         Some("touch") => parse_touch(args).map(Command::Touch),
         Some(other) => Err(format!("unknown command `{other}`")),
     }
@@ -191,6 +259,73 @@ fn parse_draw(mut args: impl Iterator<Item = String>) -> Result<DrawOptions, Str
     Ok(options)
 }
 
+fn parse_play(mut args: impl Iterator<Item = String>) -> Result<PlayOptions, String> {
+    let mut options = PlayOptions::default();
+    while let Some(arg) = args.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((name, value)) if name.starts_with("--") => (name.to_string(), Some(value)),
+            _ => (arg.clone(), None),
+        };
+        let mut value = || -> Result<String, String> {
+            match inline {
+                Some(v) => Ok(v.to_string()),
+                None => args.next().ok_or(format!("play: {name} needs a value")),
+            }
+        };
+        let within = |name: &str, n: u64, min: u64, max: u64| -> Result<u32, String> {
+            if (min..=max).contains(&n) {
+                Ok(n as u32)
+            } else {
+                Err(format!("play: {name} must be {min} to {max}"))
+            }
+        };
+        match name.as_str() {
+            "--device" => options.device = Some(PathBuf::from(value()?)),
+            "--tones" => {
+                options.tones =
+                    Some(play::parse_tones(&value()?).map_err(|e| format!("play: {e}"))?)
+            }
+            "--wav" => options.wav = Some(PathBuf::from(value()?)),
+            "--seconds" => match play_number(&name, &value()?)? {
+                n @ 1..=MAX_SECONDS => options.seconds = Some(n),
+                _ => return Err(format!("play: --seconds must be 1 to {MAX_SECONDS}")),
+            },
+            "--rate" => {
+                let n = play_number(&name, &value()?)?;
+                options.rate = Some(within(&name, n, *RATES.start(), *RATES.end())?);
+            }
+            "--channels" => {
+                let n = play_number(&name, &value()?)?;
+                options.channels = Some(within(&name, n, 1, MAX_CHANNELS)?);
+            }
+            "--period-frames" => {
+                let n = play_number(&name, &value()?)?;
+                options.period_frames = Some(within(&name, n, 1, MAX_FRAMES)?);
+            }
+            "--buffer-frames" => {
+                let n = play_number(&name, &value()?)?;
+                options.buffer_frames = Some(within(&name, n, 1, MAX_FRAMES)?);
+            }
+            "--amplitude" => {
+                let text = value()?;
+                match text.parse::<f64>() {
+                    Ok(a) if (0.0..=1.0).contains(&a) => options.amplitude = a,
+                    _ => {
+                        return Err(format!(
+                            "play: --amplitude: `{text}` is not a number from 0 to 1"
+                        ));
+                    }
+                }
+            }
+            _ => return Err(format!("play: unexpected argument `{arg}`")),
+        }
+    }
+    if options.tones.is_some() && options.wav.is_some() {
+        return Err("play: --tones and --wav exclude each other".to_string());
+    }
+    Ok(options)
+}
+
 fn parse_touch(mut args: impl Iterator<Item = String>) -> Result<TouchOptions, String> {
     let mut options = TouchOptions {
         device: None,
@@ -216,6 +351,10 @@ fn parse_touch(mut args: impl Iterator<Item = String>) -> Result<TouchOptions, S
         }
     }
     Ok(options)
+}
+
+fn play_number(name: &str, text: &str) -> Result<u64, String> {
+    number(name, text).map_err(|e| format!("play: {e}"))
 }
 
 fn number(name: &str, text: &str) -> Result<u64, String> {
@@ -281,6 +420,59 @@ mod tests {
         assert!(parse(args("check --cpus 1 --mem-mib 64 --bogus")).is_err());
         assert!(parse(args("check --cpus 1 --mem-mib 64 --report=yes")).is_err());
         assert!(parse(args("check --cpus 1 --mem-mib")).is_err());
+    }
+
+    #[test]
+    fn play_options() {
+        assert_eq!(
+            parse(args("play")),
+            Ok(Command::Play(PlayOptions::default()))
+        );
+        assert_eq!(PlayOptions::default().amplitude, 0.25);
+        assert_eq!(
+            parse(args(
+                "play --device /dev/snd/pcmC1D0p --tones 440:500,0:250 --seconds=3 --rate 44100 \
+                 --channels 1 --amplitude 0.5 --period-frames 441 --buffer-frames=1764"
+            )),
+            Ok(Command::Play(PlayOptions {
+                device: Some(PathBuf::from("/dev/snd/pcmC1D0p")),
+                tones: Some(vec![Tone { hz: 440, ms: 500 }, Tone { hz: 0, ms: 250 }]),
+                wav: None,
+                seconds: Some(3),
+                rate: Some(44_100),
+                channels: Some(1),
+                amplitude: 0.5,
+                period_frames: Some(441),
+                buffer_frames: Some(1764),
+            }))
+        );
+        assert_eq!(
+            parse(args("play --wav /tmp/a.wav")),
+            Ok(Command::Play(PlayOptions {
+                wav: Some(PathBuf::from("/tmp/a.wav")),
+                ..PlayOptions::default()
+            }))
+        );
+        for (bad, says) in [
+            ("play --tones", "needs a value"),
+            ("play --tones 440", "`440` is not HZ:MS"),
+            ("play --tones 440:x", "not a duration"),
+            ("play --seconds 0", "--seconds must be"),
+            ("play --seconds 86401", "--seconds must be"),
+            ("play --rate 999", "--rate must be"),
+            ("play --rate fast", "`fast` is not a number"),
+            ("play --channels 0", "--channels must be"),
+            ("play --period-frames 0", "--period-frames must be"),
+            ("play --buffer-frames 99999999", "--buffer-frames must be"),
+            ("play --amplitude 1.5", "--amplitude"),
+            ("play --amplitude loud", "--amplitude"),
+            ("play --tones 440:5 --wav a.wav", "exclude each other"),
+            ("play --loud", "unexpected argument"),
+            ("play 440:500", "unexpected argument"),
+        ] {
+            let e = parse(args(bad)).unwrap_err();
+            assert!(e.starts_with("play: ") && e.contains(says), "{bad}: {e}");
+        }
     }
 
     #[test]

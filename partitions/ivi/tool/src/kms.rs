@@ -1,10 +1,11 @@
 //! DRM/KMS, the few ioctls `ivi-tool draw` needs, as raw system calls.
 //!
-//! This is the only module with `unsafe` code (apart from `main`'s counter
-//! read): the system calls themselves (`svc` on AArch64, `syscall` on the
-//! x86-64 host that runs the tests), the ioctls, whose argument structures
-//! carry pointers the kernel writes through, and the memory map of a dumb
-//! buffer. Everything it hands out is safe to use.
+//! This module and [`crate::alsa`] are the ones with `unsafe` code (apart
+//! from `main`'s counter read). This one has the system calls themselves
+//! (`svc` on AArch64, `syscall` on the x86-64 host that runs the tests;
+//! [`crate::alsa`] makes its ioctls through them), the DRM ioctls, whose
+//! argument structures carry pointers the kernel writes through, and the
+//! memory map of a dumb buffer. Everything it hands out is safe to use.
 //!
 //! No crate: the `drm` crate would bring drm-ffi, drm-sys, drm-fourcc,
 //! bytemuck with its derive macros, rustix and linux-raw-sys into a binary
@@ -619,7 +620,7 @@ fn poll_in(fd: RawFd, timeout: Duration) -> io::Result<bool> {
 const EAGAIN: i32 = 11;
 
 /// A raw system call's result: a value or, in -4095..=-1, an errno.
-fn check(ret: isize) -> io::Result<usize> {
+pub(crate) fn check(ret: isize) -> io::Result<usize> {
     if (-4095..0).contains(&ret) {
         Err(io::Error::from_raw_os_error(-ret as i32))
     } else {
@@ -629,7 +630,8 @@ fn check(ret: isize) -> io::Result<usize> {
 
 /// System call numbers.
 #[cfg(target_arch = "aarch64")]
-mod nr {
+pub(crate) mod nr {
+    pub const FCNTL: usize = 25;
     pub const IOCTL: usize = 29;
     pub const PPOLL: usize = 73;
     pub const MUNMAP: usize = 215;
@@ -637,15 +639,17 @@ mod nr {
 }
 
 #[cfg(target_arch = "x86_64")]
-mod nr {
+pub(crate) mod nr {
     pub const MMAP: usize = 9;
     pub const MUNMAP: usize = 11;
     pub const IOCTL: usize = 16;
+    pub const FCNTL: usize = 72;
     pub const PPOLL: usize = 271;
 }
 
 #[cfg(not(any(target_arch = "aarch64", target_arch = "x86_64")))]
-mod nr {
+pub(crate) mod nr {
+    pub const FCNTL: usize = 0;
     pub const IOCTL: usize = 0;
     pub const PPOLL: usize = 0;
     pub const MUNMAP: usize = 0;
@@ -660,7 +664,7 @@ mod nr {
 /// memory the caller owns for that, and it must not unmap or change memory
 /// in use.
 #[cfg(all(target_os = "linux", target_arch = "aarch64"))]
-unsafe fn syscall(number: usize, args: [usize; 6]) -> isize {
+pub(crate) unsafe fn syscall(number: usize, args: [usize; 6]) -> isize {
     let ret: isize;
     // SAFETY: the caller's promise; `svc 0` clobbers only x0 (the result)
     // and touches no stack.
@@ -686,7 +690,7 @@ unsafe fn syscall(number: usize, args: [usize; 6]) -> isize {
 ///
 /// As there.
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-unsafe fn syscall(number: usize, args: [usize; 6]) -> isize {
+pub(crate) unsafe fn syscall(number: usize, args: [usize; 6]) -> isize {
     let ret: isize;
     // SAFETY: the caller's promise; `syscall` clobbers rax (the result),
     // rcx and r11, and touches no stack.
@@ -717,7 +721,7 @@ unsafe fn syscall(number: usize, args: [usize; 6]) -> isize {
     target_os = "linux",
     any(target_arch = "aarch64", target_arch = "x86_64")
 )))]
-unsafe fn syscall(_number: usize, _args: [usize; 6]) -> isize {
+pub(crate) unsafe fn syscall(_number: usize, _args: [usize; 6]) -> isize {
     -38
 }
 

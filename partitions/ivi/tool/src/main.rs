@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use ivi_tool::check::{self, Sources};
 use ivi_tool::cli::{self, Command, USAGE};
-use ivi_tool::{draw, touch};
+use ivi_tool::{draw, play, touch};
 
 fn main() -> ExitCode {
     match cli::parse(std::env::args().skip(1)) {
@@ -53,6 +53,13 @@ fn main() -> ExitCode {
             }
         }
         Ok(Command::Draw(options)) => match draw::run(&options) {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        },
+        Ok(Command::Play(options)) => match play::run(&options) {
             Ok(_) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("{e}");
