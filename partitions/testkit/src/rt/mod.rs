@@ -17,6 +17,7 @@ pub mod timer;
 pub mod virtio_blk;
 pub mod virtio_gpu;
 pub mod virtio_input;
+pub mod virtio_snd;
 
 use crate::args;
 use crate::dt::Platform;
