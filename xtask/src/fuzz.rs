@@ -8,10 +8,11 @@ use anyhow::{Context, Result, bail};
 use crate::process::{Cmd, on_path, step};
 
 /// Every target, with the fuzz crate it is in, in the order they run.
-const TARGETS: [(&str, &str); 8] = [
+const TARGETS: [(&str, &str); 9] = [
     ("shared-devices/fuzz", "virtio_blk"),
     ("shared-devices/fuzz", "virtio_gpu"),
     ("shared-devices/fuzz", "virtio_input"),
+    ("shared-devices/fuzz", "virtio_snd"),
     ("shared-devices/fuzz", "sched"),
     ("shared-devices/fuzz", "gpt"),
     ("shared-devices/fuzz", "pl011"),

@@ -18,6 +18,7 @@
 //! - [`mmio`]: the virtio-mmio register model.
 //! - [`blk`]: virtio-blk on a window of a physical disk.
 //! - [`gpu`]: virtio-gpu (2D) whose scanouts are a partition's views.
+//! - [`sound`]: virtio-snd, one output stream that the audio mixer plays.
 //! - [`sched`]: the storage scheduler shared by the partitions' disks.
 //!
 //! Nothing here allocates or touches hardware; every guest-supplied index,
@@ -79,6 +80,7 @@ pub mod memory;
 pub mod mmio;
 pub mod queue;
 pub mod sched;
+pub mod sound;
 
 #[cfg(test)]
 mod test_driver;

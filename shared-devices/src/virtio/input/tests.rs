@@ -466,8 +466,10 @@ fn sizes_and_slots_are_clamped() {
         assert_eq!(max(ABS_X), max(ABS_MT_POSITION_X));
         assert_eq!(max(ABS_MT_POSITION_Y), max(ABS_Y));
     }
-    assert_eq!(MAX_SLOTS, 15);
-    assert!(MAX_SLOTS as usize * 4 + 3 < MAX_FRAME_EVENTS);
+    // Every contact (4 events), BTN_TOUCH, ABS_X, ABS_Y, MSC_TIMESTAMP
+    // and the SYN_REPORT fit one ring.
+    assert_eq!(MAX_SLOTS, 14);
+    assert!(MAX_SLOTS as usize * 4 + 5 <= MAX_FRAME_EVENTS);
 }
 
 #[test]
