@@ -11,8 +11,8 @@ use std::fmt::Write as _;
 
 use crate::model::{Criticality, MemoryMap, OnFault, Region, ScreenRect};
 use crate::owned::{
-    Loaded, OwnedDevice, OwnedDisk, OwnedDiskExtent, OwnedDisplay, OwnedPartition, OwnedStorage,
-    OwnedTouch,
+    Loaded, OwnedAudio, OwnedDevice, OwnedDisk, OwnedDiskExtent, OwnedDisplay, OwnedPartition,
+    OwnedPartitionAudio, OwnedStorage, OwnedTouch,
 };
 
 const MODEL: &str = "::config::model";
@@ -53,6 +53,11 @@ pub fn rust_source(loaded: &Loaded) -> String {
     let _ = writeln!(out, "    touch: &[");
     for t in &system.touch {
         let _ = writeln!(out, "        {},", touch(t));
+    }
+    let _ = writeln!(out, "    ],");
+    let _ = writeln!(out, "    audio: &[");
+    for a in &system.audio {
+        let _ = writeln!(out, "        {},", audio(a));
     }
     let _ = writeln!(out, "    ],");
     let _ = writeln!(out, "}};");
@@ -132,7 +137,42 @@ fn write_partition(out: &mut String, p: &OwnedPartition) {
         p.display_resources
     );
     let _ = writeln!(out, "            touch: {},", p.touch);
+    let _ = writeln!(
+        out,
+        "            audio: {},",
+        partition_audio(p.audio.as_ref())
+    );
     let _ = writeln!(out, "        }},");
+}
+
+fn partition_audio(a: Option<&OwnedPartitionAudio>) -> String {
+    match a {
+        Some(a) => format!(
+            "::core::option::Option::Some({MODEL}::PartitionAudio {{ output: {}, priority: {}, gain_db: {}, gain_q16: {}, duck_db: {}, duck_q16: {} }})",
+            a.output,
+            a.priority,
+            a.gain_db,
+            a.gain_q16(),
+            a.duck_db,
+            a.duck_q16()
+        ),
+        None => "::core::option::Option::None".to_owned(),
+    }
+}
+
+fn audio(a: &OwnedAudio) -> String {
+    let regions: Vec<String> = a.regions.iter().map(|r| region(*r)).collect();
+    let interrupts: Vec<String> = a.interrupts.iter().map(u32::to_string).collect();
+    format!(
+        "{MODEL}::Audio {{ name: {:?}, device: {:?}, regions: &[{}], interrupts: &[{}], period_ms: {}, periods: {}, home_cpu: {} }}",
+        a.name,
+        a.device,
+        regions.join(", "),
+        interrupts.join(", "),
+        a.period_ms,
+        a.periods,
+        option_cpu(a.home_cpu)
+    )
 }
 
 fn device(d: &OwnedDevice) -> String {
@@ -178,8 +218,21 @@ fn display(d: &OwnedDisplay) -> String {
 fn touch(t: &OwnedTouch) -> String {
     let regions: Vec<String> = t.regions.iter().map(|r| region(*r)).collect();
     let interrupts: Vec<String> = t.interrupts.iter().map(u32::to_string).collect();
+    let pointer = match &t.pointer {
+        Some(p) => {
+            let regions: Vec<String> = p.regions.iter().map(|r| region(*r)).collect();
+            let interrupts: Vec<String> = p.interrupts.iter().map(u32::to_string).collect();
+            format!(
+                "::core::option::Option::Some({MODEL}::TouchPointer {{ device: {:?}, regions: &[{}], interrupts: &[{}] }})",
+                p.device,
+                regions.join(", "),
+                interrupts.join(", ")
+            )
+        }
+        None => "::core::option::Option::None".to_owned(),
+    };
     format!(
-        "{MODEL}::Touch {{ name: {:?}, device: {:?}, regions: &[{}], interrupts: &[{}], display: {}, home_cpu: {} }}",
+        "{MODEL}::Touch {{ name: {:?}, device: {:?}, regions: &[{}], interrupts: &[{}], display: {}, pointer: {pointer}, home_cpu: {} }}",
         t.name,
         t.device,
         regions.join(", "),

@@ -34,8 +34,9 @@ mod validate;
 pub use diag::{Diagnostic, line_col};
 #[cfg(feature = "std")]
 pub use owned::{
-    Loaded, OwnedDevice, OwnedDisk, OwnedDiskExtent, OwnedDisplay, OwnedHypervisor, OwnedInitrd,
-    OwnedPartition, OwnedStorage, OwnedSystem, OwnedTouch,
+    Loaded, OwnedAudio, OwnedDevice, OwnedDisk, OwnedDiskExtent, OwnedDisplay, OwnedHypervisor,
+    OwnedInitrd, OwnedPartition, OwnedPartitionAudio, OwnedStorage, OwnedSystem, OwnedTouch,
+    OwnedTouchPointer,
 };
 
 #[cfg(feature = "std")]

@@ -22,6 +22,9 @@ pub struct System {
     /// one of the `displays`, in config order. It routes their contacts to
     /// the partitions' input devices ([`Partition::inputs`]).
     pub touch: &'static [Touch],
+    /// Physical audio outputs the hypervisor drives itself and mixes the
+    /// partitions' streams into ([`Partition::audio`]), in config order.
+    pub audio: &'static [Audio],
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -215,12 +218,79 @@ pub struct Touch {
     /// Index into [`System::displays`] of the display it lies on. No other
     /// panel lies on that display.
     pub display: usize,
+    /// An absolute pointer on the same display (QEMU's mouse over the
+    /// display's window, as a tablet), if the config gives one: while its
+    /// button is down it is one more contact on the panel, routed as a
+    /// finger is.
+    pub pointer: Option<TouchPointer>,
     /// The core (MPIDR affinity, as [`Partition::cpus`]) that drives the
-    /// panel and routes its contacts: as [`Display::home_cpu`], a core of
-    /// the board that belongs to no partition of criticality other than
-    /// [`Criticality::Qm`]. `None`: the hypervisor's choice (its service
-    /// core).
+    /// panel (and its pointer) and routes its contacts: as
+    /// [`Display::home_cpu`], a core of the board that belongs to no
+    /// partition of criticality other than [`Criticality::Qm`]. `None`:
+    /// the hypervisor's choice (its service core).
     pub home_cpu: Option<u64>,
+}
+
+/// A physical audio output (`[[audio]]`): a virtio-snd device with an
+/// output stream that plays 48 kHz S16 stereo, which the hypervisor feeds
+/// with the mix of the partitions' streams, one period at a time.
+#[derive(Debug, Clone, Copy)]
+pub struct Audio {
+    /// `[a-z][a-z0-9-]{0,15}`, unique among audio outputs.
+    pub name: &'static str,
+    /// Device-tree path of the virtio-mmio node in the board DTB, aliases
+    /// resolved. The same rules as [`Display::device`]: the hypervisor's
+    /// alone.
+    pub device: &'static str,
+    /// MMIO ranges, exactly as the board DT's `reg` gives them.
+    pub regions: &'static [Region],
+    /// GIC INTIDs (SPIs) the device raises, from the board DT.
+    pub interrupts: &'static [u32],
+    /// Milliseconds of one mixer period, 5..=50 (10 unless configured): a
+    /// stream that starts is in the next period mixed.
+    pub period_ms: u32,
+    /// Periods the device holds ahead, 2..=8 (3 unless configured): its
+    /// buffer, what it plays while the next period is mixed.
+    pub periods: u32,
+    /// The core that mixes: as [`Display::home_cpu`], never a safety
+    /// partition's core. `None`: the service core.
+    pub home_cpu: Option<u64>,
+}
+
+/// A partition's stream on an [`Audio`] output (`audio` in its config):
+/// how the mixer treats it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionAudio {
+    /// Index into [`System::audio`].
+    pub output: usize,
+    /// Its audio priority (the partition's priority unless configured):
+    /// while a stream of strictly higher priority plays, this one is
+    /// ducked.
+    pub priority: u8,
+    /// Its gain in dB, -60..=12, and as a linear Q16 factor (65536 = 0 dB).
+    pub gain_db: i32,
+    pub gain_q16: u32,
+    /// How much it is lowered while ducked, in dB, -96..=0 (-96 mutes),
+    /// and as a linear Q16 factor (0 when muted).
+    pub duck_db: i32,
+    pub duck_q16: u32,
+}
+
+/// A [`Touch`] panel's `pointer`: an absolute pointer (a virtio-input
+/// tablet: `ABS_X`/`ABS_Y` and a button) behind a virtio-mmio transport,
+/// owned by the hypervisor as the panel is.
+#[derive(Debug, Clone, Copy)]
+pub struct TouchPointer {
+    /// Device-tree path of the virtio-mmio node in the board DTB, aliases
+    /// resolved. The same rules as [`Touch::device`], and not the
+    /// device or pointer of any panel (its own included). The transport may
+    /// be empty (no tablet attached): the hypervisor then goes on without
+    /// it.
+    pub device: &'static str,
+    /// MMIO ranges, exactly as the board DT's `reg` gives them.
+    pub regions: &'static [Region],
+    /// GIC INTIDs (SPIs) the device raises, from the board DT.
+    pub interrupts: &'static [u32],
 }
 
 /// A rectangle on a physical display, in pixels.
@@ -348,6 +418,9 @@ pub struct Partition {
     /// on whose display it has a view (see [`Partition::inputs`]). The
     /// validator has checked that there is at least one.
     pub touch: bool,
+    /// Give the partition a virtio-snd device whose output stream is mixed
+    /// into an [`Audio`] output (see [`Partition::sound_slot`]).
+    pub audio: Option<PartitionAudio>,
 }
 
 impl Partition {
@@ -413,6 +486,28 @@ impl Partition {
             i += 1;
         }
         Some(Input { panel, slot, view })
+    }
+
+    /// The virtio-mmio slot of the partition's virtio-snd device, if it has
+    /// `audio`: after its disks, its virtio-gpu device and its input
+    /// devices. The validator has checked that it is below
+    /// `layout::VIRTIO_SLOTS`.
+    pub const fn sound_slot(&self, system_touch: &[Touch]) -> Option<usize> {
+        if self.audio.is_none() {
+            return None;
+        }
+        let mut slot = self.disks.len();
+        if !self.views.is_empty() {
+            slot += 1;
+        }
+        let mut i = 0;
+        while i < system_touch.len() {
+            if self.touch_view(&system_touch[i]).is_some() {
+                slot += 1;
+            }
+            i += 1;
+        }
+        Some(slot)
     }
 
     /// The partition's virtio-input devices, in slot order (which is
@@ -539,6 +634,7 @@ mod tests {
             display_memory: if views.is_empty() { 0 } else { 8 << 20 },
             display_resources: if views.is_empty() { 0 } else { 64 },
             touch: false,
+            audio: None,
         };
         assert_eq!(partition(&[], &[]).gpu_slot(), None);
         assert_eq!(partition(&[DISK, DISK], &[]).gpu_slot(), None);
@@ -553,6 +649,7 @@ mod tests {
             regions: &[],
             interrupts: &[],
             display,
+            pointer: None,
             home_cpu: None,
         }
     }
@@ -588,6 +685,7 @@ mod tests {
             display_memory: 8 << 20,
             display_resources: 64,
             touch: true,
+            audio: None,
         }
     }
 

@@ -32,6 +32,8 @@ pub struct OwnedSystem {
     pub displays: Vec<OwnedDisplay>,
     /// The touch panels, in config order.
     pub touch: Vec<OwnedTouch>,
+    /// The audio outputs, in config order.
+    pub audio: Vec<OwnedAudio>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +74,8 @@ pub struct OwnedPartition {
     /// Whether it gets an input device per touch panel on whose display it
     /// has a view.
     pub touch: bool,
+    /// Its stream on an audio output, if it has `audio`.
+    pub audio: Option<OwnedPartitionAudio>,
 }
 
 impl OwnedPartition {
@@ -152,6 +156,56 @@ pub struct OwnedDisplay {
     pub home_cpu: Option<u64>,
 }
 
+/// An `[[audio]]` output, as [`crate::model::Audio`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedAudio {
+    pub name: String,
+    /// Device-tree path of the virtio-mmio node, alias resolved.
+    pub device: String,
+    /// The node's `reg`, as the device tree gives it.
+    pub regions: Vec<Region>,
+    /// GIC INTIDs (SPIs), from the device tree.
+    pub interrupts: Vec<u32>,
+    pub period_ms: u32,
+    pub periods: u32,
+    pub home_cpu: Option<u64>,
+}
+
+/// A partition's `audio`, as [`crate::model::PartitionAudio`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OwnedPartitionAudio {
+    /// Index into [`OwnedSystem::audio`].
+    pub output: usize,
+    pub priority: u8,
+    pub gain_db: i32,
+    /// -96 mutes.
+    pub duck_db: i32,
+}
+
+/// The lowest `duck_db`: it mutes rather than lowers.
+pub const MUTE_DB: i32 = -96;
+
+impl OwnedPartitionAudio {
+    /// The gain as a linear Q16 factor (65536 = 0 dB).
+    pub fn gain_q16(&self) -> u32 {
+        db_to_q16(self.gain_db)
+    }
+
+    /// The duck factor as a linear Q16 factor: 0 when it mutes.
+    pub fn duck_q16(&self) -> u32 {
+        if self.duck_db <= MUTE_DB {
+            0
+        } else {
+            db_to_q16(self.duck_db)
+        }
+    }
+}
+
+/// `db` decibels as a linear Q16 factor, rounded.
+fn db_to_q16(db: i32) -> u32 {
+    (65536.0 * 10f64.powf(f64::from(db) / 20.0)).round() as u32
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OwnedTouch {
     pub name: String,
@@ -163,7 +217,20 @@ pub struct OwnedTouch {
     pub interrupts: Vec<u32>,
     /// Index into [`OwnedSystem::displays`] of the display it lies on.
     pub display: usize,
+    /// Its absolute pointer, if it has one.
+    pub pointer: Option<OwnedTouchPointer>,
     pub home_cpu: Option<u64>,
+}
+
+/// A touch panel's `pointer`, as [`crate::model::TouchPointer`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedTouchPointer {
+    /// Device-tree path of the virtio-mmio node, alias resolved.
+    pub device: String,
+    /// The node's `reg`, as the device tree gives it.
+    pub regions: Vec<Region>,
+    /// GIC INTIDs (SPIs), from the device tree.
+    pub interrupts: Vec<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -249,9 +316,20 @@ impl OwnedSystem {
             let home = t
                 .home_cpu
                 .map_or_else(|| "the service core".to_owned(), |c| format!("cpu {c}"));
+            let pointer = t.pointer.as_ref().map_or_else(String::new, |p| {
+                let regions: Vec<String> =
+                    p.regions.iter().map(|r| range(r.base, r.size)).collect();
+                let irqs: Vec<String> = p.interrupts.iter().map(u32::to_string).collect();
+                format!(
+                    ", pointer {} at {} interrupts [{}]",
+                    p.device,
+                    regions.join(", "),
+                    irqs.join(", ")
+                )
+            });
             let _ = writeln!(
                 out,
-                "touch panel \"{}\": {} at {} interrupts [{}], on display \"{}\", driver on {home}",
+                "touch panel \"{}\": {} at {} interrupts [{}]{pointer}, on display \"{}\", driver on {home}",
                 t.name,
                 t.device,
                 regions.join(", "),

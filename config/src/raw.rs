@@ -25,16 +25,52 @@ pub struct RawConfig {
     pub display: Option<Spanned<Vec<Spanned<RawDisplay>>>>,
     #[serde(default)]
     pub touch: Option<Spanned<Vec<Spanned<RawTouch>>>>,
+    #[serde(default)]
+    pub audio: Option<Spanned<Vec<Spanned<RawAudio>>>>,
+}
+
+/// An `[[audio]]` table: a physical audio output whose stream the
+/// hypervisor feeds with the mix of the partitions' streams.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAudio {
+    pub name: Spanned<Str>,
+    pub device: Spanned<Str>,
+    #[serde(default)]
+    pub period_ms: Option<Spanned<Int>>,
+    #[serde(default)]
+    pub periods: Option<Spanned<Int>>,
+    #[serde(default)]
+    pub home_cpu: Option<Spanned<Int>>,
+}
+
+/// A partition's `audio` table: its stream on an output, and how the mixer
+/// treats it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPartitionAudio {
+    #[serde(default)]
+    pub output: Option<Spanned<Str>>,
+    #[serde(default)]
+    pub priority: Option<Spanned<Int>>,
+    #[serde(default)]
+    pub gain_db: Option<Spanned<Int>>,
+    #[serde(default)]
+    pub duck_db: Option<Spanned<Int>>,
 }
 
 /// A `[[touch]]` table: a physical multi-touch panel lying on a display,
-/// whose contacts the hypervisor routes to the partitions' views.
+/// whose contacts the hypervisor routes to the partitions' views, and
+/// optionally an absolute pointer whose button-down drags are one more
+/// contact on it.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTouch {
     pub name: Spanned<Str>,
     pub device: Spanned<Str>,
     pub display: Spanned<Str>,
+    #[serde(default)]
+    pub pointer: Option<Spanned<Str>>,
     #[serde(default)]
     pub home_cpu: Option<Spanned<Int>>,
 }
@@ -109,6 +145,8 @@ pub struct RawPartition {
     pub display_resources: Option<Spanned<Int>>,
     #[serde(default)]
     pub touch: Option<Spanned<bool>>,
+    #[serde(default)]
+    pub audio: Option<Spanned<RawPartitionAudio>>,
 }
 
 /// A `views` or `protected` entry: a rectangle on a named display. Only a
@@ -486,11 +524,23 @@ display = "center"
         assert_eq!(t.device.get_ref().0, "/virtio_mmio@a003800");
         assert_eq!(t.display.get_ref().0, "center");
         assert_eq!(t.home_cpu.as_ref().unwrap().get_ref().0, 3);
+        assert!(t.pointer.is_none());
         let partitions = raw.partition.unwrap().into_inner();
         assert!(*partitions[0].get_ref().touch.as_ref().unwrap().get_ref());
         // All optional.
         let raw = parse(&format!("{GOOD}{TOUCH}")).unwrap();
         assert!(raw.touch.unwrap().get_ref()[0].get_ref().home_cpu.is_none());
+        // A pointer: a path, as `device` is.
+        let raw = parse(&format!(
+            "{GOOD}{TOUCH}pointer = \"/virtio_mmio@a003600\"\n"
+        ))
+        .unwrap();
+        let panels = raw.touch.unwrap().into_inner();
+        let pointer = panels[0].get_ref().pointer.as_ref().unwrap();
+        assert_eq!(pointer.get_ref().0, "/virtio_mmio@a003600");
+        let (at, message) = err(&format!("{GOOD}{TOUCH}pointer = true\n"));
+        assert_eq!(at, "true");
+        assert!(message.contains("expected a string"), "{message}");
         let raw = parse(GOOD).unwrap();
         assert!(raw.touch.is_none());
         assert!(
@@ -615,6 +665,7 @@ display = "center"
         assert_eq!(
             introspect::keys::<RawConfig>(),
             [
+                "audio",
                 "board",
                 "display",
                 "hypervisor",
@@ -624,8 +675,16 @@ display = "center"
             ]
         );
         assert_eq!(
+            introspect::keys::<RawAudio>(),
+            ["device", "home_cpu", "name", "period_ms", "periods"]
+        );
+        assert_eq!(
+            introspect::keys::<RawPartitionAudio>(),
+            ["duck_db", "gain_db", "output", "priority"]
+        );
+        assert_eq!(
             introspect::keys::<RawTouch>(),
-            ["device", "display", "home_cpu", "name"]
+            ["device", "display", "home_cpu", "name", "pointer"]
         );
         assert_eq!(
             introspect::keys::<RawDisplay>(),

@@ -16,6 +16,7 @@ use core::arch::global_asm;
 use hypervisor::arch::{self, Frame, MAX_CPUS, cpu, gic, mmu};
 use hypervisor::drivers::pl011::{self as uart, emergency};
 use hypervisor::dt::platform::{Conduit, Platform};
+use hypervisor::mediators::audio::{self, Audio};
 use hypervisor::mediators::console::{self, Console};
 use hypervisor::mediators::display::{self, Display};
 use hypervisor::mediators::storage::{self, Storage};
@@ -264,8 +265,9 @@ fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>, entered: u64) -> ! {
     }
     let mut gpus: Vec<&'static display::VirtGpu> = Vec::new();
 
-    // Touch panels: opened on the boot core; their contacts are then
-    // routed on their home cores.
+    // Touch panels, each with its pointer if it has one (opened after the
+    // panel: see touch::open_pointer): opened on the boot core; their
+    // contacts are then routed on their home cores.
     let mut opened_panels = Vec::new();
     for (i, t) in system.touch.iter().enumerate() {
         let home = t
@@ -277,10 +279,36 @@ fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>, entered: u64) -> ! {
             continue;
         };
         match touch::open_panel(t, home) {
-            Ok(phys) => opened_panels.push((i, phys, home, t.interrupts.first().copied())),
+            Ok(phys) => {
+                let pointer = touch::open_pointer(t).unwrap_or_else(|e| {
+                    error!("touch {}: pointer: {e}; mouse input off", t.name);
+                    None
+                });
+                let intid = t.interrupts.first().copied();
+                opened_panels.push((i, phys, pointer, home, intid));
+            }
             Err(e) => error!("touch {}: {e}; its contacts go nowhere", t.name),
         }
     }
+    // Audio outputs: opened on the boot core; each is then mixed and fed
+    // on its home core.
+    let mut opened_outputs = Vec::new();
+    for (i, a) in system.audio.iter().enumerate() {
+        let home = a
+            .home_cpu
+            .and_then(|mpidr| platform.logical_cpu(mpidr))
+            .or(service_cpu);
+        let Some(home) = home else {
+            error!("audio {}: no free core to mix it; it stays silent", a.name);
+            continue;
+        };
+        match audio::open_output(a, home) {
+            Ok(phys) => opened_outputs.push((i, phys, home, a.interrupts.first().copied())),
+            Err(e) => error!("audio {}: {e}; its streams are not played", a.name),
+        }
+    }
+    let mut sounds: Vec<&'static audio::VirtSound> = Vec::new();
+    let mut sources_on_output = vec![0usize; system.audio.len()];
     let mut inputs: Vec<&'static touch::VirtInput> = Vec::new();
     let mut targets_on_panel = vec![0usize; system.touch.len()];
 
@@ -379,6 +407,23 @@ fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>, entered: u64) -> ! {
             });
             slot += 1;
         }
+        if let Some(a) = &p.audio
+            && opened_outputs.iter().any(|(i, ..)| *i == a.output)
+        {
+            let source = sources_on_output[a.output];
+            if let Some(device) = audio::open_sound(p, index, source, slot) {
+                let device = leak(device);
+                sources_on_output[a.output] += 1;
+                sounds.push(device);
+                windows.push(Window {
+                    base: layout::virtio_slot_base(slot),
+                    size: layout::VIRTIO_STRIDE,
+                    intid: Some(device.intid()),
+                    device,
+                });
+                slot += 1;
+            }
+        }
         if let Err((a, b)) = mmio::sort_windows(&mut windows) {
             fatal(format_args!(
                 "partition {}: emulated devices at {a:#x} and {b:#x} overlap",
@@ -439,14 +484,23 @@ fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>, entered: u64) -> ! {
     let display_homes: Vec<(u32, usize)> = display.interrupts().collect();
     let panels: Vec<&'static touch::Panel> = opened_panels
         .into_iter()
-        .map(|(i, phys, home, intid)| leak(touch::panel(system, i, phys, home, intid, &inputs)))
+        .map(|(i, phys, pointer, home, intid)| {
+            leak(touch::panel(system, i, phys, pointer, home, intid, &inputs))
+        })
         .collect();
     let touch: &'static Touch = leak(Touch::new(panels, inputs));
     let touch_homes: Vec<(u32, usize)> = touch.interrupts().collect();
+    let outputs: Vec<&'static audio::Output> = opened_outputs
+        .into_iter()
+        .map(|(i, phys, home, intid)| leak(audio::output(system, i, phys, home, intid, &sounds)))
+        .collect();
+    let audio: &'static Audio = leak(Audio::new(outputs, sounds));
+    let audio_homes: Vec<(u32, usize)> = audio.interrupts().collect();
     // Served in this order on each pass of a core: the quick, urgent work
-    // first (a disk request, a touch, console bytes), composition last (it
-    // can take a slice of a refresh, which the others would wait behind).
-    let mediators: Vec<&'static dyn Mediator> = vec![storage, touch, console, display];
+    // first (a disk request, a touch, console bytes, the next audio
+    // period), composition last (it can take a slice of a refresh, which
+    // the others would wait behind).
+    let mediators: Vec<&'static dyn Mediator> = vec![storage, touch, console, audio, display];
     let mut interrupt_owners: Vec<(u32, &'static dyn Mediator)> = Vec::new();
     if let Some(intid) = console_intid {
         interrupt_owners.push((intid, console));
@@ -462,6 +516,11 @@ fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>, entered: u64) -> ! {
             .iter()
             .map(|&(i, _)| (i, touch as &dyn Mediator)),
     );
+    interrupt_owners.extend(
+        audio_homes
+            .iter()
+            .map(|&(i, _)| (i, audio as &dyn Mediator)),
+    );
     let hv = partition::install(Hypervisor {
         platform,
         host_dtb,
@@ -473,7 +532,9 @@ fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>, entered: u64) -> ! {
     });
     cpu_init(me);
     match service_cpu {
-        Some(c) => info!("service core: cpu {c} (console, storage I/O, display composition)"),
+        Some(c) => {
+            info!("service core: cpu {c} (console, storage I/O, display composition, audio mixing)")
+        }
         None => warn!("every core runs a partition: console output is drained by the writing core"),
     }
     console.start();
@@ -488,10 +549,12 @@ fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>, entered: u64) -> ! {
     let mut homes: Vec<usize> = storage_homes.iter().map(|&(_, home)| home).collect();
     homes.extend(display.home_cpus());
     homes.extend(touch.home_cpus());
+    homes.extend(audio.home_cpus());
     for (intid, home) in storage_homes
         .into_iter()
         .chain(display_homes)
         .chain(touch_homes)
+        .chain(audio_homes)
     {
         gic::route_spi(gicd, intid, hv.cpus[home].mpidr);
         gic::set_spi_enabled(gicd, intid, true);

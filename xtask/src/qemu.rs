@@ -87,14 +87,99 @@ pub fn command(board: &Board, image: &Path, changes: &MachineChanges) -> Result<
                     touch.id()
                 ),
             ]);
+            // Its pointer, a tablet bound to the same display: QEMU's
+            // mouse over the display (or QMP `abs` and `btn` events). Left
+            // out, its transport stays empty and the hypervisor goes on
+            // without it.
+            if let Some(base) = touch.pointer.filter(|_| changes.pointers) {
+                let bus = qemu.virtio_mmio_bus(base).ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "touch panel {}: pointer: board {} has no QEMU virtio-mmio transport at {base:#x}",
+                        touch.name,
+                        board.name,
+                    )
+                })?;
+                cmd = cmd.args([
+                    "-device".to_string(),
+                    format!(
+                        "virtio-tablet-device,bus=virtio-mmio-bus.{bus},display={},id={}",
+                        display.id(),
+                        touch.pointer_id()
+                    ),
+                ]);
+            }
         }
+    }
+    for (i, output) in changes.audio.iter().enumerate() {
+        let bus = qemu.virtio_mmio_bus(output.base).ok_or_else(|| {
+            anyhow::anyhow!(
+                "audio output {}: board {} has no QEMU virtio-mmio transport at {:#x}",
+                output.name,
+                board.name,
+                output.base
+            )
+        })?;
+        if changes.disk.is_none() && changes.displays.is_empty() && i == 0 {
+            cmd = cmd.args(["-global", "virtio-mmio.force-legacy=false"]);
+        }
+        let backend = match &output.sink {
+            // QEMU option values escape commas by doubling them.
+            AudioSink::Wav(path) => format!(
+                "wav,id=snd{i},path={},out.frequency=48000",
+                path.display().to_string().replace(',', ",,")
+            ),
+            AudioSink::Host(driver) => format!("{driver},id=snd{i},out.frequency=48000"),
+        };
+        cmd = cmd.args([
+            "-audiodev".to_string(),
+            backend,
+            "-device".to_string(),
+            // One stream, the output: the physical side has no capture.
+            format!(
+                "virtio-sound-device,bus=virtio-mmio-bus.{bus},audiodev=snd{i},streams=1,id=audio-{}",
+                output.name
+            ),
+        ]);
     }
     Ok(cmd)
 }
 
-/// The physical displays `config` declares, each with the touch panel on
-/// it (an error if the config is invalid).
-pub fn displays_of(config: &Path) -> Result<Vec<QemuDisplay>> {
+/// The audio outputs of a validated system, each going to `sink(name)`.
+pub fn audio_in(system: &config::OwnedSystem, sink: impl Fn(&str) -> AudioSink) -> Vec<QemuAudio> {
+    system
+        .audio
+        .iter()
+        .map(|a| QemuAudio {
+            name: a.name.clone(),
+            base: a.regions.first().map_or(0, |r| r.base),
+            sink: sink(&a.name),
+        })
+        .collect()
+}
+
+/// A physical audio output of a config, as QEMU emulates it: a
+/// virtio-sound device on the virtio-mmio transport the config names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QemuAudio {
+    pub name: String,
+    /// Base of its virtio-mmio transport.
+    pub base: u64,
+    pub sink: AudioSink,
+}
+
+/// Where QEMU sends what an audio output plays.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AudioSink {
+    /// A WAV file (48 kHz S16 stereo), complete once QEMU exits cleanly:
+    /// its sizes are written last.
+    Wav(PathBuf),
+    /// The host's sound server, through this QEMU audio driver (`pa`,
+    /// `pipewire`).
+    Host(&'static str),
+}
+
+/// The system `config` describes (an error if the config is invalid).
+pub fn system_of(config: &Path) -> Result<config::OwnedSystem> {
     let context = config::Context {
         boards_dir: crate::paths::boards_dir(),
         build_dir: crate::paths::partitions_dir(),
@@ -109,12 +194,18 @@ pub fn displays_of(config: &Path) -> Result<Vec<QemuDisplay>> {
                 .join("\n")
         )
     })?;
-    Ok(displays_in(&loaded.system))
+    Ok(loaded.system)
+}
+
+/// The physical displays `config` declares, each with the touch panel on
+/// it (an error if the config is invalid).
+pub fn displays_of(config: &Path) -> Result<Vec<QemuDisplay>> {
+    Ok(displays_in(&system_of(config)?))
 }
 
 /// The physical displays of a validated system, each with the touch panel
 /// on it.
-fn displays_in(system: &config::OwnedSystem) -> Vec<QemuDisplay> {
+pub fn displays_in(system: &config::OwnedSystem) -> Vec<QemuDisplay> {
     let base = |regions: &[config::model::Region]| regions.first().map_or(0, |r| r.base);
     system
         .displays
@@ -132,6 +223,7 @@ fn displays_in(system: &config::OwnedSystem) -> Vec<QemuDisplay> {
                 .map(|t| QemuTouch {
                     name: t.name.clone(),
                     base: base(&t.regions),
+                    pointer: t.pointer.as_ref().map(|p| base(&p.regions)),
                 }),
         })
         .collect()
@@ -167,12 +259,21 @@ pub struct QemuTouch {
     pub name: String,
     /// Base of its virtio-mmio transport.
     pub base: u64,
+    /// Base of its pointer's transport, if the config gives it one: with
+    /// [`MachineChanges::pointers`], a virtio-tablet device bound to the
+    /// same display goes there.
+    pub pointer: Option<u64>,
 }
 
 impl QemuTouch {
     /// Its QEMU device id.
     pub fn id(&self) -> String {
         format!("touch-{}", self.name)
+    }
+
+    /// Its pointer's QEMU device id.
+    pub fn pointer_id(&self) -> String {
+        format!("pointer-{}", self.name)
     }
 }
 
@@ -237,6 +338,12 @@ pub struct MachineChanges {
     /// Show the displays in a window (QEMU's default display) instead of
     /// running headless (`-nographic`).
     pub window: bool,
+    /// Attach a tablet on the transport of each touch panel's `pointer`
+    /// (QEMU's mouse over the display's window is then one more contact on
+    /// the panel). Without it those transports stay empty.
+    pub pointers: bool,
+    /// The config's audio outputs, and where each one's sound goes.
+    pub audio: Vec<QemuAudio>,
 }
 
 /// Runs `cmd` on this terminal until QEMU is quit; an error if it fails.
@@ -270,6 +377,23 @@ impl Qemu {
         &mut self.child
     }
 
+    /// Asks QEMU to quit (SIGTERM: it shuts down cleanly, which completes
+    /// the WAV files of its audio outputs), waits up to `grace`, then
+    /// kills it.
+    pub fn stop(&mut self, grace: std::time::Duration) {
+        if let Ok(pid) = i32::try_from(self.child.id()) {
+            terminate(pid);
+            let deadline = std::time::Instant::now() + grace;
+            while std::time::Instant::now() < deadline {
+                if matches!(self.child.try_wait(), Ok(Some(_))) {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+        self.kill();
+    }
+
     /// Kills QEMU (if still running) and reaps it.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
@@ -282,6 +406,21 @@ impl Drop for Qemu {
         self.kill();
     }
 }
+
+/// Sends SIGTERM to process `pid`.
+#[cfg(target_os = "linux")]
+fn terminate(pid: i32) {
+    use std::os::raw::c_int;
+    const SIGTERM: c_int = 15;
+    unsafe extern "C" {
+        fn kill(pid: c_int, sig: c_int) -> c_int;
+    }
+    // SAFETY: kill(2) with a pid this process spawned and has not reaped.
+    unsafe { kill(pid, SIGTERM) };
+}
+
+#[cfg(not(target_os = "linux"))]
+fn terminate(_pid: i32) {}
 
 /// Asks the kernel to SIGKILL the child when the thread that spawned it
 /// ends, which covers every way xtask can stop.
@@ -446,7 +585,7 @@ mod tests {
 
     /// Each display is a virtio-gpu device on the bus of its transport,
     /// and the panel on it a virtio-multitouch device bound to it, right
-    /// after it.
+    /// after it; with pointers, the panel's tablet bound to it after that.
     #[test]
     fn display_and_touch_arguments() {
         let board = Board::load("qemu-virt").unwrap();
@@ -460,8 +599,10 @@ mod tests {
         let panel = QemuTouch {
             name: "panel".to_owned(),
             base: 0x0a00_3800,
+            pointer: Some(0x0a00_3600),
         };
         assert_eq!(panel.id(), "touch-panel");
+        assert_eq!(panel.pointer_id(), "pointer-panel");
         let changes = MachineChanges {
             displays: vec![
                 display("instrument", 0x0a00_3c00, None),
@@ -481,6 +622,41 @@ mod tests {
                  -device virtio-multitouch-device,bus=virtio-mmio-bus.28,display=display-center,id=touch-panel"
             ),
             "{text}"
+        );
+        // With pointers, the panel's tablet after it, bound to the same
+        // display.
+        let pointers = MachineChanges {
+            pointers: true,
+            ..changes.clone()
+        };
+        let text = command(&board, Path::new("hv.bin"), &pointers)
+            .unwrap()
+            .text()
+            .to_string();
+        assert!(
+            text.ends_with(
+                " -device virtio-multitouch-device,bus=virtio-mmio-bus.28,display=display-center,id=touch-panel \
+                 -device virtio-tablet-device,bus=virtio-mmio-bus.27,display=display-center,id=pointer-panel"
+            ),
+            "{text}"
+        );
+        let elsewhere = MachineChanges {
+            displays: vec![display(
+                "center",
+                0x0a00_3a00,
+                Some(QemuTouch {
+                    pointer: Some(0x0a00_3601),
+                    ..panel.clone()
+                }),
+            )],
+            ..pointers
+        };
+        let Err(error) = command(&board, Path::new("hv.bin"), &elsewhere) else {
+            panic!("a command for a pointer on no transport");
+        };
+        assert_eq!(
+            error.to_string(),
+            "touch panel panel: pointer: board qemu-virt has no QEMU virtio-mmio transport at 0xa003601"
         );
         // A panel on no transport QEMU has is an error, as a display is.
         let nowhere = MachineChanges {
@@ -510,7 +686,8 @@ mod tests {
         header
     }
 
-    /// The default config's displays, with its panel on the center one.
+    /// The default config's displays, with its panel (and the panel's
+    /// pointer) on the center one.
     #[test]
     fn default_config_displays_and_panel() {
         let build_dir = paths::target_dir().join("xtask-test-qemu/partitions");
@@ -528,6 +705,7 @@ mod tests {
         let panel = QemuTouch {
             name: "panel".to_owned(),
             base: 0x0a00_3800,
+            pointer: Some(0x0a00_3600),
         };
         assert_eq!(
             displays,

@@ -1,5 +1,7 @@
 //! A QEMU Machine Protocol client: just enough to take screenshots of the
-//! physical displays (`screendump`) of a running QEMU.
+//! physical displays (`screendump`) of a running QEMU, and to touch their
+//! panels (`input-send-event`: fingers, and the mouse as their pointers
+//! see it).
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -102,6 +104,27 @@ impl Qmp {
         Ok(())
     }
 
+    /// Moves the mouse to QEMU's absolute coordinates (`x`, `y`) (0..=32767
+    /// across the display) over display device `device`, with its left
+    /// button `down` or up, in one frame (QMP `input-send-event`: `abs` x
+    /// and y, then `btn` left). QEMU gives them to the first input device
+    /// bound to the display that takes them: only a tablet takes `abs`;
+    /// `btn` goes to the tablet too if its driver set it up after the
+    /// panel's (both take buttons; the one set up last comes first), as
+    /// the hypervisor does.
+    pub fn pointer(&mut self, device: &str, x: u32, y: u32, down: bool) -> Result<()> {
+        let events = json!([
+            { "type": "abs", "data": { "axis": "x", "value": x } },
+            { "type": "abs", "data": { "axis": "y", "value": y } },
+            { "type": "btn", "data": { "button": "left", "down": down } },
+        ]);
+        self.execute(
+            "input-send-event",
+            json!({ "device": device, "events": events }),
+        )?;
+        Ok(())
+    }
+
     /// Writes what the display device `device` shows to `png`.
     pub fn screendump(&mut self, device: &str, png: &Path) -> Result<()> {
         self.execute(
@@ -134,15 +157,40 @@ impl Mtt {
         (px, py): (u32, u32),
         (width, height): (u32, u32),
     ) -> Mtt {
-        let scale = |p: u32, n: u32| (u64::from(p) * 32767 / u64::from(n.max(2) - 1)) as u32;
         Mtt {
             kind,
             slot,
             id,
-            x: scale(px, width),
-            y: scale(py, height),
+            x: absolute(px, width),
+            y: absolute(py, height),
         }
     }
+}
+
+/// One mouse frame ([`Qmp::pointer`]): QEMU's absolute coordinates and
+/// the left button.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pointer {
+    pub x: u32,
+    pub y: u32,
+    pub down: bool,
+}
+
+impl Pointer {
+    /// The mouse at display pixel (`px`, `py`) of a `width` x `height`
+    /// display, its left button `down` or up.
+    pub fn at((px, py): (u32, u32), (width, height): (u32, u32), down: bool) -> Pointer {
+        Pointer {
+            x: absolute(px, width),
+            y: absolute(py, height),
+            down,
+        }
+    }
+}
+
+/// Pixel `p` of `n` in QEMU's absolute coordinates (0..=32767 across).
+fn absolute(p: u32, n: u32) -> u32 {
+    (u64::from(p) * 32767 / u64::from(n.max(2) - 1)) as u32
 }
 
 /// A screenshot: `0xffRRGGBB` pixels, row after row.
@@ -212,6 +260,23 @@ impl Image {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A display's corners are QEMU's; a pointer and a contact at one
+    /// pixel are at one place.
+    #[test]
+    fn pixels_in_qemu_coordinates() {
+        assert_eq!(
+            Pointer::at((0, 799), (1280, 800), true),
+            Pointer {
+                x: 0,
+                y: 32767,
+                down: true
+            }
+        );
+        let p = Pointer::at((640, 300), (1280, 800), false);
+        let m = Mtt::at("begin", 0, 1, (640, 300), (1280, 800));
+        assert_eq!((p.x, p.y, p.down), (m.x, m.y, false));
+    }
 
     /// A PNG written with the png crate reads back; the counter decodes.
     #[test]

@@ -2,9 +2,14 @@
 //! system in QEMU with the serial console on this terminal, the board's
 //! disk (`target/disk/<board>.img`, kept between runs) attached, and the
 //! config's displays in a window when there is a graphical session (else
-//! headless). Every few seconds the displays are saved as PNGs in
-//! `target/screens/run/`; `cargo xtask screenshot` saves them at once, and
-//! `cargo xtask touch X Y` taps a display's touch panel.
+//! headless). In the window, a touch panel with a `pointer` gets a tablet
+//! bound to its display: the mouse over that display, its left button
+//! down, is a finger on the panel. Every few seconds the displays are saved
+//! as PNGs in `target/screens/run/`; `cargo xtask screenshot` saves them at
+//! once, and `cargo xtask touch X Y` taps a display's touch panel. The
+//! config's audio outputs play through the host's sound server where there
+//! is one (PulseAudio or PipeWire), else they are recorded to
+//! `target/audio/run-<output>.wav`, complete once QEMU quits.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -13,7 +18,7 @@ use anyhow::{Result, bail};
 
 use crate::board::{self, Board};
 use crate::process::step;
-use crate::qemu::{self, MachineChanges, QemuDisplay};
+use crate::qemu::{self, AudioSink, MachineChanges, QemuDisplay};
 use crate::qmp::Qmp;
 use crate::{build, disk, paths};
 
@@ -23,7 +28,33 @@ const SCREENSHOT_EVERY: Duration = Duration::from_secs(5);
 pub fn run(config: &Path, extra_args: &[String]) -> Result<()> {
     let image = build::run(config)?;
     let board = Board::load(&board::name_for_config(config)?)?;
-    let displays = qemu::displays_of(config)?;
+    let system = qemu::system_of(config)?;
+    let displays = qemu::displays_in(&system);
+    let sink = host_audio();
+    let audio = qemu::audio_in(&system, |name| match sink {
+        Some(driver) => AudioSink::Host(driver),
+        None => AudioSink::Wav(
+            paths::target_dir()
+                .join("audio")
+                .join(format!("run-{name}.wav")),
+        ),
+    });
+    for output in &audio {
+        match &output.sink {
+            AudioSink::Host(driver) => step(format!(
+                "Audio {}: through the host's sound server (QEMU's {driver} driver)",
+                output.name
+            )),
+            AudioSink::Wav(path) => {
+                paths::create_dir(path.parent().expect("in target/audio"))?;
+                step(format!(
+                    "Audio {}: no sound server here, recorded to {} (complete once QEMU quits)",
+                    output.name,
+                    paths::display(path)
+                ));
+            }
+        }
+    }
     let socket = qmp_socket();
     if !displays.is_empty() {
         paths::create_dir(socket.parent().expect("in target/qmp"))?;
@@ -36,6 +67,9 @@ pub fn run(config: &Path, extra_args: &[String]) -> Result<()> {
         qmp: (!displays.is_empty()).then(|| socket.clone()),
         displays: displays.clone(),
         window,
+        // The mouse is only there in a window.
+        pointers: window,
+        audio,
         ..Default::default()
     };
     let cmd = qemu::command(&board, &image, &changes)?.args(extra_args);
@@ -52,11 +86,52 @@ pub fn run(config: &Path, extra_args: &[String]) -> Result<()> {
             SCREENSHOT_EVERY.as_secs(),
             paths::display(&dir)
         ));
+        if let Some(line) = mouse_line(&displays, window) {
+            step(line);
+        }
         let socket = socket.clone();
         std::thread::spawn(move || keep_screenshots(&socket, &displays, &dir));
     }
     step("Starting QEMU (quit with Ctrl-A then X; Ctrl-A C toggles the QEMU monitor)");
     qemu::run_interactive(cmd)
+}
+
+/// The QEMU audio driver for the host's sound server, if this session
+/// has one: PipeWire's or PulseAudio's socket in the runtime directory (or
+/// `PULSE_SERVER`).
+fn host_audio() -> Option<&'static str> {
+    let runtime = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from);
+    let has = |name: &str| runtime.as_ref().is_some_and(|r| r.join(name).exists());
+    if has("pipewire-0") {
+        Some("pipewire")
+    } else if std::env::var_os("PULSE_SERVER").is_some() || has("pulse/native") {
+        Some("pa")
+    } else {
+        None
+    }
+}
+
+/// What the mouse does in the window, if anything: one line per run.
+fn mouse_line(displays: &[QemuDisplay], window: bool) -> Option<String> {
+    let with_pointer: Vec<String> = displays
+        .iter()
+        .filter_map(|d| {
+            let touch = d.touch.as_ref().filter(|t| t.pointer.is_some())?;
+            Some(format!("display {} (touch panel {})", d.name, touch.name))
+        })
+        .collect();
+    if with_pointer.is_empty() {
+        return None;
+    }
+    Some(if window {
+        format!(
+            "Mouse: over {}, hold the left button to touch, as a finger would",
+            with_pointer.join(", ")
+        )
+    } else {
+        "Mouse: no window, so no mouse on the touch panels (cargo xtask touch X Y taps them)"
+            .to_owned()
+    })
 }
 
 /// The QMP socket of `cargo xtask run`.
@@ -198,4 +273,38 @@ pub fn touch(config: &Path, args: &[String]) -> Result<()> {
         ))
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::qemu::QemuTouch;
+
+    #[test]
+    fn the_mouse_line_names_the_displays_with_a_pointer() {
+        let display = |name: &str, pointer: Option<u64>| QemuDisplay {
+            name: name.to_owned(),
+            base: 0,
+            width: 1280,
+            height: 800,
+            touch: Some(QemuTouch {
+                name: "panel".to_owned(),
+                base: 0,
+                pointer,
+            }),
+        };
+        let displays = [display("instrument", None), display("center", Some(0))];
+        assert_eq!(
+            mouse_line(&displays, true).as_deref(),
+            Some(
+                "Mouse: over display center (touch panel panel), hold the left button to touch, as a finger would"
+            )
+        );
+        assert!(
+            mouse_line(&displays, false)
+                .unwrap()
+                .starts_with("Mouse: no window")
+        );
+        assert_eq!(mouse_line(&displays[..1], true), None);
+    }
 }

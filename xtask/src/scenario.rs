@@ -78,11 +78,29 @@ pub struct Scenario {
     /// Screenshots: when a line first matches (in this order), every
     /// physical display is dumped under this label.
     screenshots: Vec<(Regex, &'static str)>,
-    /// Multi-touch frames: when a line first matches (in this order), the
-    /// frame goes to the panel on the display device named.
-    touches: Vec<(Regex, &'static str, Vec<Vec<crate::qmp::Mtt>>)>,
+    /// Multi-touch and mouse frames: when a line first matches (in this
+    /// order), the frames go to the panel (or its pointer) on the display
+    /// device named.
+    touches: Vec<(Regex, &'static str, Vec<InputFrame>)>,
     /// Judged on the screenshots (with the console lines) afterwards.
     screen_checks: Vec<(String, ScreensJudge)>,
+    /// Judged on the audio output's recording (with the console lines)
+    /// afterwards.
+    audio_checks: Vec<(String, AudioJudge)>,
+}
+
+/// Checks what a scenario's audio output recorded against what the console
+/// said.
+pub type AudioJudge = Box<dyn Fn(&crate::wav::Wav, &[String]) -> Result<(), String>>;
+
+/// One frame of input to a display's touch panel, over QMP.
+#[derive(Clone, Debug)]
+pub enum InputFrame {
+    /// Fingers on the panel (none: only wait for the line).
+    Touch(Vec<crate::qmp::Mtt>),
+    /// The mouse, through the panel's pointer (a tablet: see
+    /// [`Scenario::pointers`]).
+    Pointer(crate::qmp::Pointer),
 }
 
 /// Checks a scenario's screenshots against what the console said.
@@ -164,6 +182,7 @@ impl Scenario {
             screenshots: Vec::new(),
             touches: Vec::new(),
             screen_checks: Vec::new(),
+            audio_checks: Vec::new(),
             timeout: Duration::from_secs(30),
             settle: Duration::ZERO,
             expectations: Vec::new(),
@@ -271,7 +290,33 @@ impl Scenario {
         display: &'static str,
         frames: Vec<Vec<crate::qmp::Mtt>>,
     ) -> Self {
+        let frames = frames.into_iter().map(InputFrame::Touch).collect();
         self.touches.push((regex(pattern), display, frames));
+        self
+    }
+
+    /// When a line matches `pattern` (after the line that sent the previous
+    /// frame, finger or mouse), moves the mouse over display `display` to
+    /// each of `frames` in turn, with its left button as each says: one
+    /// more contact on the display's panel while it is down. Needs
+    /// [`Self::pointers`].
+    pub fn point_on(
+        mut self,
+        pattern: &str,
+        display: &'static str,
+        frames: Vec<crate::qmp::Pointer>,
+    ) -> Self {
+        let frames = frames.into_iter().map(InputFrame::Pointer).collect();
+        self.touches.push((regex(pattern), display, frames));
+        self
+    }
+
+    /// Attach a tablet on the transport of each touch panel's `pointer`
+    /// (see [`crate::qemu::MachineChanges::pointers`]): the mouse of
+    /// [`Self::point_on`]. Without it those transports are empty, as in
+    /// every other scenario.
+    pub fn pointers(mut self) -> Self {
+        self.machine.pointers = true;
         self
     }
 
@@ -287,13 +332,44 @@ impl Scenario {
         self
     }
 
+    /// After the run, `check` judges what the config's (first) audio
+    /// output recorded, with the console lines. QEMU is then stopped
+    /// cleanly (SIGTERM), which completes the recording.
+    pub fn check_audio(
+        mut self,
+        description: &str,
+        check: impl Fn(&crate::wav::Wav, &[String]) -> Result<(), String> + 'static,
+    ) -> Self {
+        self.audio_checks
+            .push((description.to_string(), Box::new(check)));
+        self
+    }
+
+    /// Where the recording of audio output `output` goes.
+    pub fn wav_path(&self, output: &str) -> PathBuf {
+        crate::paths::target_dir()
+            .join("audio")
+            .join(format!("{}-{output}.wav", self.name))
+    }
+
     /// The machine the scenario boots the hypervisor built for `config`
     /// on: its changes, with the config's displays (and their touch
     /// panels) always attached, since a partition's display traffic needs
-    /// them, and a QMP socket then for screenshots and touches.
+    /// them, and a QMP socket then for screenshots and touches; and its
+    /// audio outputs, each recording to [`Self::wav_path`].
     pub fn hypervisor_machine(&self, config: &Path) -> Result<crate::qemu::MachineChanges> {
         let mut machine = self.machine.clone();
-        machine.displays = crate::qemu::displays_of(config)?;
+        let system = crate::qemu::system_of(config)?;
+        machine.displays = crate::qemu::displays_in(&system);
+        machine.audio = crate::qemu::audio_in(&system, |name| {
+            crate::qemu::AudioSink::Wav(self.wav_path(name))
+        });
+        for output in &machine.audio {
+            if let crate::qemu::AudioSink::Wav(path) = &output.sink {
+                crate::paths::create_dir(path.parent().expect("in target/audio"))?;
+                let _ = std::fs::remove_file(path);
+            }
+        }
         if !machine.displays.is_empty() {
             let socket = self.qmp_socket();
             crate::paths::create_dir(socket.parent().expect("in target/qmp"))?;
@@ -559,9 +635,14 @@ impl Scenario {
                         next_touch += 1;
                         for frame in frames {
                             let sent = self.touch(&mut qmp, display, frame);
-                            match sent {
-                                Ok(()) => writeln!(log_file, "xtask: touch {frame:?}")?,
-                                Err(e) => failures.push(format!("touch {frame:?}: {e:#}")),
+                            match (sent, frame) {
+                                (Ok(()), InputFrame::Touch(f)) => {
+                                    writeln!(log_file, "xtask: touch {f:?}")?
+                                }
+                                (Ok(()), InputFrame::Pointer(p)) => {
+                                    writeln!(log_file, "xtask: pointer {p:?}")?
+                                }
+                                (Err(e), frame) => failures.push(format!("input {frame:?}: {e:#}")),
                             }
                         }
                     }
@@ -619,7 +700,12 @@ impl Scenario {
                 self.stop_description()
             ));
         }
-        qemu.kill();
+        if self.audio_checks.is_empty() {
+            qemu.kill();
+        } else {
+            // Cleanly, so that QEMU completes the WAV files.
+            qemu.stop(Duration::from_secs(10));
+        }
         for reader in readers {
             let _ = reader.join();
         }
@@ -662,6 +748,18 @@ impl Scenario {
                 }
             }
         }
+        if failures.is_empty() && !self.audio_checks.is_empty() {
+            match self.recording() {
+                Ok(wav) => {
+                    for (description, check) in &self.audio_checks {
+                        if let Err(e) = check(&wav, &lines) {
+                            failures.push(format!("{description}: {e}"));
+                        }
+                    }
+                }
+                Err(e) => failures.push(format!("{e:#}")),
+            }
+        }
         let report = self.report.as_ref().map(|report| report(&lines));
         if let Some(report) = &report {
             writeln!(log_file, "xtask: {report}")?;
@@ -672,6 +770,21 @@ impl Scenario {
             duration: start.elapsed(),
             report,
         })
+    }
+
+    /// The recording of the config's first audio output.
+    fn recording(&self) -> Result<crate::wav::Wav> {
+        let config = crate::paths::root().join(self.config);
+        let system = crate::qemu::system_of(&config)?;
+        let output = system
+            .audio
+            .first()
+            .context("the scenario checks audio, its config has no [[audio]] output")?;
+        let path = self.wav_path(&output.name);
+        let wav = crate::wav::Wav::read(&path)
+            .with_context(|| format!("the recording {}", crate::paths::display(&path)))?;
+        wav.expect_format(48_000, 2)?;
+        Ok(wav)
     }
 
     /// Dumps every display under `label` (connecting to QMP the first
@@ -700,15 +813,16 @@ impl Scenario {
         Ok(())
     }
 
-    /// Sends `frame` to the panel on display `display` over QMP (an empty
-    /// frame sends nothing: a point to wait for a line).
+    /// Sends `frame` to the panel (or its pointer) on display `display`
+    /// over QMP (an empty touch frame sends nothing: a point to wait for a
+    /// line).
     fn touch(
         &self,
         qmp: &mut Option<crate::qmp::Qmp>,
         display: &str,
-        frame: &[crate::qmp::Mtt],
+        frame: &InputFrame,
     ) -> Result<()> {
-        if frame.is_empty() {
+        if matches!(frame, InputFrame::Touch(f) if f.is_empty()) {
             return Ok(());
         }
         if qmp.is_none() {
@@ -718,7 +832,11 @@ impl Scenario {
             )?);
         }
         let qmp = qmp.as_mut().expect("connected above");
-        qmp.touch(&format!("display-{display}"), frame)
+        let device = format!("display-{display}");
+        match frame {
+            InputFrame::Touch(f) => qmp.touch(&device, f),
+            InputFrame::Pointer(p) => qmp.pointer(&device, p.x, p.y, p.down),
+        }
     }
 
     /// Writes the fresh disk (and runs the setup on it), if the scenario

@@ -12,16 +12,16 @@ use crate::codegen::rust_source;
 /// `BASE` plus devices, a device override, bootargs that need escaping,
 /// an initrd, a watchdog, disks, views and protected regions in the first
 /// partition with touch, two storage devices, two displays and a touch
-/// panel, loaded in `fx`.
+/// panel with a pointer, loaded in `fx`.
 fn sample(fx: &Fixture) -> Loaded {
     fx.write("build/initrd.cpio", b"070701 a cpio archive, or not");
     let text = BASE.replacen(
         "cpus = [1]",
-        "cpus = [1]\ndevices = [\"/pl061@9030000\", { path = \"/virtio_mmio@a000200\", interrupts = [50, 51] }]\nbootargs = \"a=\\\"q\\\" b=\\\\ c=é\"\ninitrd = \"@/initrd.cpio\"\nwatchdog = true\ndisks = [{ storage = \"disk1\", gpt = \"odo \\\"1\\\"\" }, { storage = \"disk0\", lba = 0x800, sectors = 0x1000, read_only = true }]\nviews = [{ display = \"center\", x = 0, y = 720, width = 1280, height = 80 }, { display = \"instrument\", x = 0, y = 0, width = 1920, height = 720 }]\nprotected = [{ display = \"instrument\", x = 0, y = 0, width = 1920, height = 96 }]\ndisplay_resources = 32\ntouch = true",
+        "cpus = [1]\ndevices = [\"/pl061@9030000\", { path = \"/virtio_mmio@a000200\", interrupts = [50, 51] }]\nbootargs = \"a=\\\"q\\\" b=\\\\ c=é\"\ninitrd = \"@/initrd.cpio\"\nwatchdog = true\ndisks = [{ storage = \"disk1\", gpt = \"odo \\\"1\\\"\" }, { storage = \"disk0\", lba = 0x800, sectors = 0x1000, read_only = true }]\nviews = [{ display = \"center\", x = 0, y = 720, width = 1280, height = 80 }, { display = \"instrument\", x = 0, y = 0, width = 1920, height = 720 }]\nprotected = [{ display = \"instrument\", x = 0, y = 0, width = 1920, height = 96 }]\ndisplay_resources = 32\ntouch = true\naudio = { priority = 250 }",
         1,
     );
     let text = format!(
-        "{text}\n[[storage]]\nname = \"disk0\"\ndevice = \"/virtio_mmio@a003e00\"\nhome_cpu = 0\n\n[[storage]]\nname = \"disk1\"\ndevice = \"/virtio_mmio@a003c00\"\n\n[[display]]\nname = \"instrument\"\ndevice = \"/virtio_mmio@a003a00\"\nwidth = 1920\nheight = 720\nhome_cpu = 0\n\n[[display]]\nname = \"center\"\ndevice = \"/virtio_mmio@a003800\"\nwidth = 1280\nheight = 800\nrefresh_hz = 30\n\n[[touch]]\nname = \"panel\"\ndevice = \"/virtio_mmio@a003600\"\ndisplay = \"center\"\nhome_cpu = 3\n"
+        "{text}\n[[storage]]\nname = \"disk0\"\ndevice = \"/virtio_mmio@a003e00\"\nhome_cpu = 0\n\n[[storage]]\nname = \"disk1\"\ndevice = \"/virtio_mmio@a003c00\"\n\n[[display]]\nname = \"instrument\"\ndevice = \"/virtio_mmio@a003a00\"\nwidth = 1920\nheight = 720\nhome_cpu = 0\n\n[[display]]\nname = \"center\"\ndevice = \"/virtio_mmio@a003800\"\nwidth = 1280\nheight = 800\nrefresh_hz = 30\n\n[[touch]]\nname = \"panel\"\ndevice = \"/virtio_mmio@a003600\"\ndisplay = \"center\"\npointer = \"/virtio_mmio@a003400\"\nhome_cpu = 3\n\n[[audio]]\nname = \"speaker\"\ndevice = \"/virtio_mmio@a003200\"\nperiod_ms = 5\nhome_cpu = 0\n"
     );
     fx.load(&text).unwrap_or_else(|d| panic!("{d:?}"))
 }
@@ -76,9 +76,9 @@ fn generated_source_holds_the_values() {
         "protected: &[\n                ::config::model::Protected { display: 0, rect: ::config::model::ScreenRect { x: 0, y: 0, width: 1920, height: 96 } },\n            ],".to_owned(),
         // 2 * (1280 * 80 + 1920 * 720) * 4 bytes, rounded up to 12 MiB.
         "display_memory: 0xc00000,".to_owned(),
-        "display_resources: 32,\n            touch: true,\n        },".to_owned(),
-        "display_resources: 0,\n            touch: false,\n        },".to_owned(),
-        "touch: &[\n        ::config::model::Touch { name: \"panel\", device: \"/virtio_mmio@a003600\", regions: &[::config::model::Region { base: 0xa003600, size: 0x200 }], interrupts: &[75], display: 1, home_cpu: ::core::option::Option::Some(0x3) },\n    ],\n};".to_owned(),
+        "display_resources: 32,\n            touch: true,\n            audio: ::core::option::Option::Some(::config::model::PartitionAudio { output: 0, priority: 250, gain_db: 0, gain_q16: 65536, duck_db: -20, duck_q16: 6554 }),\n        },".to_owned(),
+        "display_resources: 0,\n            touch: false,\n            audio: ::core::option::Option::None,\n        },".to_owned(),
+        "touch: &[\n        ::config::model::Touch { name: \"panel\", device: \"/virtio_mmio@a003600\", regions: &[::config::model::Region { base: 0xa003600, size: 0x200 }], interrupts: &[75], display: 1, pointer: ::core::option::Option::Some(::config::model::TouchPointer { device: \"/virtio_mmio@a003400\", regions: &[::config::model::Region { base: 0xa003400, size: 0x200 }], interrupts: &[74] }), home_cpu: ::core::option::Option::Some(0x3) },\n    ],\n    audio: &[\n        ::config::model::Audio { name: \"speaker\", device: \"/virtio_mmio@a003200\", regions: &[::config::model::Region { base: 0xa003200, size: 0x200 }], interrupts: &[73], period_ms: 5, periods: 3, home_cpu: ::core::option::Option::Some(0x0) },\n    ],\n};".to_owned(),
         "views: &[\n            ],\n            protected: &[\n            ],\n            display_memory: 0x0,\n            display_resources: 0,".to_owned(),
     ] {
         assert!(source.contains(&expected), "missing {expected:?} in:\n{source}");

@@ -7,8 +7,8 @@ use serde_json::{Map, Value};
 
 use crate::raw::introspect::keys;
 use crate::raw::{
-    RawConfig, RawDeviceTable, RawDisk, RawDisplay, RawHypervisor, RawMap, RawPartition, RawRegion,
-    RawScreenRect, RawStorage, RawTouch,
+    RawAudio, RawConfig, RawDeviceTable, RawDisk, RawDisplay, RawHypervisor, RawMap, RawPartition,
+    RawPartitionAudio, RawRegion, RawScreenRect, RawStorage, RawTouch,
 };
 
 fn schema() -> Value {
@@ -87,6 +87,16 @@ fn keys_match_the_parser() {
         "[[touch]]"
     );
     assert_eq!(
+        property_names(&defs["audio"]),
+        keys::<RawAudio>(),
+        "[[audio]]"
+    );
+    assert_eq!(
+        property_names(&defs["partition"]["properties"]["audio"]),
+        keys::<RawPartitionAudio>(),
+        "partition.audio"
+    );
+    assert_eq!(
         property_names(&defs["view"]),
         keys::<RawScreenRect>(),
         "partition.views"
@@ -131,6 +141,7 @@ fn optional_keys_match_the_parser() {
         required(&schema["$defs"]["touch"]),
         ["device", "display", "name"]
     );
+    assert_eq!(required(&schema["$defs"]["audio"]), ["device", "name"]);
     assert_eq!(
         required(&schema["$defs"]["screenRect"]),
         ["display", "height", "width", "x", "y"]

@@ -4,13 +4,17 @@
 use super::display::{CENTER, INSTRUMENT, both, rect, views, with_screen};
 use super::fixture::{BASE, Fixture};
 use super::rules::{assert_has, assert_only, errors, with_devices};
-use crate::OwnedTouch;
 use crate::model::{Input, Region};
+use crate::{OwnedTouch, OwnedTouchPointer};
 
 /// A panel on the center display, in the slot below the displays'.
 const PANEL: &str =
     "[[touch]]\nname = \"panel\"\ndevice = \"/virtio_mmio@a003800\"\ndisplay = \"center\"\n";
-/// A panel on the instrument display, in the slot below `PANEL`'s.
+/// `PANEL`'s pointer, in the slot below it (line 44 after `PANEL` in
+/// `cockpit`, the value from column 11).
+const POINTER: &str = "pointer = \"/virtio_mmio@a003600\"";
+/// A panel on the instrument display, in the slot below `PANEL`'s (that
+/// of `POINTER`).
 const HUD: &str =
     "[[touch]]\nname = \"hud\"\ndevice = \"/virtio_mmio@a003600\"\ndisplay = \"instrument\"\n";
 
@@ -72,9 +76,10 @@ fn panels_and_touch_load() {
             }],
             interrupts: vec![76],
             display: 1,
+            pointer: None,
             home_cpu: None,
         }],
-        "home_cpu defaults to none"
+        "home_cpu defaults to none, and there is no pointer"
     );
     let [cluster, ivi] = &system.partitions[..] else {
         panic!("two partitions")
@@ -378,6 +383,166 @@ fn panel_home_cpu_not_on_a_safety_partition() {
         &errors(&text),
         "44:12",
         "home_cpu 3 of touch panel \"panel\" is a core of partition \"ivi\" (asil-d)",
+    );
+}
+
+// ---- pointer ---------------------------------------------------------------
+
+#[test]
+fn a_panel_with_a_pointer_loads() {
+    let fx = Fixture::new();
+    let text = cockpit("touch = true", "touch = true", &panel(POINTER));
+    let loaded = fx.load(&text).unwrap_or_else(|d| panic!("{d:?}"));
+    let system = &loaded.system;
+    assert_eq!(
+        system.touch[0].pointer,
+        Some(OwnedTouchPointer {
+            device: "/virtio_mmio@a003600".into(),
+            regions: vec![Region {
+                base: 0xa00_3600,
+                size: 0x200
+            }],
+            interrupts: vec![75],
+        })
+    );
+    // It gives no partition a device of its own: its contacts go through
+    // the panel's.
+    let slots: Vec<usize> = system
+        .partitions
+        .iter()
+        .flat_map(|p| p.inputs(&system.touch))
+        .map(|i| i.slot)
+        .collect();
+    assert_eq!(slots, [1, 1]);
+    let summary = system.summary();
+    let line = "touch panel \"panel\": /virtio_mmio@a003800 at 0xa003800..0xa003a00 interrupts [76], pointer /virtio_mmio@a003600 at 0xa003600..0xa003800 interrupts [75], on display \"center\", driver on the service core\n";
+    assert!(summary.contains(line), "no {line:?} in:\n{summary}");
+}
+
+#[test]
+fn pointer_must_be_a_virtio_mmio_node() {
+    let pointer = |path: &str| touch("", "", &panel(&format!("pointer = \"{path}\"")));
+    assert_only(
+        &pointer("/virtio_mmio@a004000"),
+        "44:11",
+        "touch panel \"panel\" pointer: no node \"/virtio_mmio@a004000\" in board device tree qemu-virt.dtb",
+    );
+    assert_only(
+        &pointer("/pl061@9030000"),
+        "44:11",
+        "touch panel \"panel\" pointer device /pl061@9030000 is not a virtio-mmio transport: its compatible is \"arm,pl061\", \"arm,primecell\", not \"virtio,mmio\"",
+    );
+    assert_only(
+        &pointer("/pl011@9000000"),
+        "44:11",
+        "touch panel \"panel\" pointer device /pl011@9000000 is the hypervisor console",
+    );
+    // A partition with touch is not also told about the panel.
+    assert_only(
+        &touch(
+            "touch = true",
+            "touch = true",
+            &panel("pointer = \"/pl011@9000000\""),
+        ),
+        "44:11",
+        "is the hypervisor console",
+    );
+}
+
+#[test]
+fn pointer_is_nothing_else_the_hypervisor_has() {
+    let pointer = |path: &str| panel(&format!("pointer = \"{path}\""));
+    assert_only(
+        &touch("", "", &pointer("/virtio_mmio@a003800")),
+        "44:11",
+        "touch panel \"panel\" pointer device /virtio_mmio@a003800 is already touch panel \"panel\"",
+    );
+    assert_only(
+        &touch("", "", &pointer("/virtio_mmio@a003a00")),
+        "44:11",
+        "touch panel \"panel\" pointer device /virtio_mmio@a003a00 is already display \"center\"",
+    );
+    let storage = "[[storage]]\nname = \"disk0\"\ndevice = \"/virtio_mmio@a003600\"\n";
+    assert_only(
+        &touch("", "", &format!("{}\n{storage}", panel(POINTER))),
+        "44:11",
+        "touch panel \"panel\" pointer device /virtio_mmio@a003600 is already storage \"disk0\"",
+    );
+    // Another panel's device or pointer, either way round.
+    let hud = HUD.replace("a003600", "a003400");
+    assert_only(
+        &touch("", "", &format!("{}\n{hud}{POINTER}\n", panel(POINTER))),
+        "50:11",
+        "touch panel \"hud\" pointer device /virtio_mmio@a003600 is already the pointer of touch panel \"panel\"",
+    );
+    assert_only(
+        &touch("", "", &format!("{}\n{HUD}", panel(POINTER))),
+        "48:10",
+        "touch panel \"hud\" device /virtio_mmio@a003600 is already the pointer of touch panel \"panel\"",
+    );
+    assert_only(
+        &touch(
+            "",
+            "",
+            &format!(
+                "{}\n{hud}pointer = \"/virtio_mmio@a003800\"\n",
+                panel(POINTER)
+            ),
+        ),
+        "50:11",
+        "touch panel \"hud\" pointer device /virtio_mmio@a003800 is already touch panel \"panel\"",
+    );
+    // Two panels, each with a pointer of its own: fine.
+    let text = cockpit(
+        "",
+        "",
+        &format!(
+            "{}\n{hud}pointer = \"/virtio_mmio@a003200\"\n",
+            panel(POINTER)
+        ),
+    );
+    assert!(errors(&text).is_empty(), "{:?}", errors(&text));
+}
+
+#[test]
+fn pointer_cannot_be_passed_through() {
+    let text = format!(
+        "{}\n{}\n{}",
+        with_devices("", "\"/virtio_mmio@a003600\""),
+        both(),
+        panel(POINTER)
+    );
+    assert_only(
+        &errors(&text),
+        "22:12",
+        "device /virtio_mmio@a003600 is the pointer of touch panel \"panel\", which the hypervisor mediates: it cannot also be passed through",
+    );
+    // Nor a device sharing its 4 KiB page (with nothing else of the
+    // hypervisor's in that page).
+    let elsewhere = format!(
+        "{INSTRUMENT}\n{}\n{PANEL}pointer = \"/virtio_mmio@a002e00\"\n",
+        CENTER.replace("a003a00", "a003e00"),
+    );
+    let text = format!(
+        "{}\n{elsewhere}",
+        with_devices("\"/virtio_mmio@a002c00\"", "")
+    );
+    assert_only(
+        &errors(&text),
+        "12:12",
+        "device /virtio_mmio@a002c00 (host 0xa002c00..0xa002e00) shares a 4 KiB page (0xa002000..0xa003000) with the pointer of touch panel \"panel\" (/virtio_mmio@a002e00), which the hypervisor mediates",
+    );
+    // Nor its interrupt.
+    let text = format!(
+        "{}\n{}\n{}",
+        with_devices("{ path = \"/pl031@9010000\", interrupts = [75] }", ""),
+        both(),
+        panel(POINTER)
+    );
+    assert_only(
+        &errors(&text),
+        "12:53",
+        "interrupt 75 of device /pl031@9010000 is the interrupt of the pointer of touch panel \"panel\" (/virtio_mmio@a003600), which the hypervisor mediates",
     );
 }
 

@@ -3,6 +3,7 @@
 //! check is left out of the checks that depend on it, so one mistake does
 //! not also show up as a cascade of others.
 
+mod audio;
 mod devices;
 mod display;
 mod image;
@@ -21,8 +22,8 @@ use crate::dtb::{Board, NodeId};
 use crate::layout;
 use crate::model::{Criticality, MemoryMap, OnFault, Protected, Region, ScreenRect, View};
 use crate::owned::{
-    OwnedDevice, OwnedDisk, OwnedDiskExtent, OwnedDisplay, OwnedHypervisor, OwnedInitrd,
-    OwnedPartition, OwnedStorage, OwnedSystem, OwnedTouch, range,
+    OwnedAudio, OwnedDevice, OwnedDisk, OwnedDiskExtent, OwnedDisplay, OwnedHypervisor,
+    OwnedInitrd, OwnedPartition, OwnedStorage, OwnedSystem, OwnedTouch, OwnedTouchPointer, range,
 };
 use crate::raw::{Int, RawConfig, RawPartition, Str};
 
@@ -74,6 +75,7 @@ pub(crate) fn validate(
         storage: Vec::new(),
         displays: Vec::new(),
         touch: Vec::new(),
+        audio: Vec::new(),
     };
     v.run(raw)
 }
@@ -110,8 +112,12 @@ struct Validator<'d, 'a> {
     /// them, and their devices cannot be passed through.
     displays: Vec<Display>,
     /// The `[[touch]]` tables, in file order, once checked: partitions'
-    /// `touch` counts them, and their devices cannot be passed through.
+    /// `touch` counts them, and their devices and pointers cannot be
+    /// passed through.
     touch: Vec<Touch>,
+    /// The `[[audio]]` tables, in file order, once checked: partitions'
+    /// `audio` names them, and their devices cannot be passed through.
+    audio: Vec<Audio>,
 }
 
 /// A partition's values that passed their own checks (`None` where not).
@@ -136,6 +142,8 @@ struct Part<'r> {
     watchdog: bool,
     /// `touch = true`.
     touch: bool,
+    /// Its `audio`, if it has one that passed.
+    audio: Option<crate::owned::OwnedPartitionAudio>,
 }
 
 struct Device {
@@ -159,8 +167,8 @@ struct Storage {
     ok: bool,
 }
 
-/// The virtio-mmio transport of a storage device, display or touch panel:
-/// the hypervisor's.
+/// The virtio-mmio transport of a storage device, display, touch panel or
+/// touch panel's pointer: the hypervisor's.
 struct MediatedDevice {
     node: NodeId,
     path: String,
@@ -184,12 +192,29 @@ struct Display {
     ok: bool,
 }
 
+/// An `[[audio]]` table.
+struct Audio {
+    name: String,
+    /// The device's node, path, `reg` and interrupts, if it passed its
+    /// checks.
+    device: Option<MediatedDevice>,
+    period_ms: u32,
+    periods: u32,
+    home_cpu: Option<u64>,
+    /// Where `home_cpu` is written.
+    home_cpu_span: Option<Span>,
+    /// Whether everything about it passed.
+    ok: bool,
+}
+
 /// A `[[touch]]` table.
 struct Touch {
     name: String,
     /// The device's node, path, `reg` and interrupts, if it passed its
     /// checks.
     device: Option<MediatedDevice>,
+    /// Its `pointer`'s, if it has one and it passed its checks.
+    pointer: Option<MediatedDevice>,
     /// Index into `Validator::displays` of the display it lies on, if
     /// that exists.
     display: Option<usize>,
@@ -258,6 +283,7 @@ impl Validator<'_, '_> {
         self.storage = self.storage_devices(raw);
         self.displays = self.display_devices(raw);
         self.touch = self.touch_panels(raw);
+        self.audio = self.audio_outputs(raw);
 
         let mut parts: Vec<Part<'_>> = Vec::new();
         match &raw.partition {
@@ -288,6 +314,7 @@ impl Validator<'_, '_> {
         self.screen_sharing(&parts);
         self.display_home_cores(&parts);
         self.touch_home_cores(&parts);
+        self.audio_home_cores(&parts);
         self.display_memory_fits(raw, hv_memory.map(|m| m.size), &parts);
 
         let board = self.board.take()?;
@@ -355,6 +382,7 @@ impl Validator<'_, '_> {
                 display_memory: part.screen.memory,
                 display_resources: part.screen.resources,
                 touch: part.touch,
+                audio: part.audio,
             });
         }
         let storage = std::mem::take(&mut self.storage)
@@ -397,7 +425,27 @@ impl Validator<'_, '_> {
                     regions: device.regions,
                     interrupts: device.interrupts,
                     display: t.display?,
+                    pointer: t.pointer.map(|p| OwnedTouchPointer {
+                        device: p.path,
+                        regions: p.regions,
+                        interrupts: p.interrupts,
+                    }),
                     home_cpu: t.home_cpu,
+                })
+            })
+            .collect::<Option<_>>()?;
+        let audio = std::mem::take(&mut self.audio)
+            .into_iter()
+            .map(|a| {
+                let device = a.device.filter(|_| a.ok)?;
+                Some(OwnedAudio {
+                    name: a.name,
+                    device: device.path,
+                    regions: device.regions,
+                    interrupts: device.interrupts,
+                    period_ms: a.period_ms,
+                    periods: a.periods,
+                    home_cpu: a.home_cpu,
                 })
             })
             .collect::<Option<_>>()?;
@@ -409,6 +457,7 @@ impl Validator<'_, '_> {
             storage,
             displays,
             touch,
+            audio,
         };
         Some((system, dependencies))
     }
@@ -594,6 +643,7 @@ impl Validator<'_, '_> {
         let disks = self.disks(raw, &name);
         let screen = self.screen(raw, &name, criticality);
         let touch = self.partition_touch(raw, &name, &screen);
+        let audio = self.partition_audio(raw, &name, priority, &screen, touch);
         let image = self.image(raw);
         let initrd = self.initrd(raw);
         Part {
@@ -612,6 +662,7 @@ impl Validator<'_, '_> {
             on_fault,
             watchdog,
             touch,
+            audio,
         }
     }
 

@@ -60,10 +60,11 @@ impl Validator<'_, '_> {
         }
     }
 
-    /// `device` of a storage device, display or touch panel (`what`, as
-    /// messages name it): a virtio-mmio transport of the board that nothing else has: not
-    /// the console, not one of the devices the hypervisor already took
-    /// (`taken`, each with what messages call it).
+    /// `device` of a storage device, display or touch panel, or a panel's
+    /// `pointer` (`what`, as messages name it): a virtio-mmio transport of
+    /// the board that nothing else has: not the console, not one of the
+    /// devices the hypervisor already took (`taken`, each with what
+    /// messages call it).
     pub(super) fn mediated_node(
         &mut self,
         value: &Spanned<Str>,
@@ -380,16 +381,18 @@ impl Validator<'_, '_> {
     }
 
     /// What the hypervisor calls the device at `node` (`storage "disk0"`,
-    /// `display "center"`, `touch panel "panel"`), if it mediates it.
+    /// `display "center"`, `touch panel "panel"`, `the pointer of touch
+    /// panel "panel"`), if it mediates it.
     pub(super) fn mediated_at(&self, node: NodeId) -> Option<String> {
         self.mediated()
             .find(|(_, d)| d.node == node)
             .map(|(what, _)| what)
     }
 
-    /// The storage devices, displays and touch panels that passed their
-    /// checks, each with what messages call it: the hypervisor's, so no
-    /// passthrough device may touch their pages or their interrupts.
+    /// The storage devices, displays, touch panels and their pointers and
+    /// the audio outputs that passed their checks, each with what messages call it: the
+    /// hypervisor's, so no passthrough device may touch their pages or
+    /// their interrupts.
     pub(super) fn mediated(&self) -> impl Iterator<Item = (String, &MediatedDevice)> {
         let storage = self
             .storage
@@ -403,7 +406,17 @@ impl Validator<'_, '_> {
             .touch
             .iter()
             .filter_map(|t| Some((format!("touch panel \"{}\"", t.name), t.device.as_ref()?)));
-        storage.chain(displays).chain(touch)
+        let pointers = self.touch.iter().filter_map(|t| {
+            Some((
+                format!("the pointer of touch panel \"{}\"", t.name),
+                t.pointer.as_ref()?,
+            ))
+        });
+        storage
+            .chain(displays)
+            .chain(touch)
+            .chain(pointers)
+            .chain(super::audio::mediated(&self.audio))
     }
 }
 

@@ -1,7 +1,7 @@
-//! Touch panels: the `[[touch]]` devices against the board device tree and
-//! the displays, each partition's `touch` against the panels and its views
-//! (and the virtio-mmio slots its input devices take), and where a panel's
-//! driver may run.
+//! Touch panels: the `[[touch]]` devices and pointers against the board
+//! device tree and the displays, each partition's `touch` against the
+//! panels and its views (and the virtio-mmio slots its input devices
+//! take), and where a panel's driver may run.
 
 use toml::Spanned;
 
@@ -37,8 +37,8 @@ impl Validator<'_, '_> {
         let first = first_use(earlier_raw.iter().map(|e| &e.get_ref().name), &raw.name);
         let name_ok = self.check_name(&raw.name, "touch panel", first);
         let what = format!("touch panel \"{name}\"");
-        // The storage devices, the displays and the earlier panels: the
-        // hypervisor has them already.
+        // The storage devices, the displays and the earlier panels and
+        // their pointers: the hypervisor has them already.
         let storage = self
             .storage
             .iter()
@@ -53,8 +53,30 @@ impl Validator<'_, '_> {
                 t.device.as_ref()?.node,
             ))
         });
-        let taken: Vec<(String, NodeId)> = storage.chain(displays).chain(panels).collect();
+        let pointers = earlier.iter().filter_map(|t| {
+            Some((
+                format!("the pointer of touch panel \"{}\"", t.name),
+                t.pointer.as_ref()?.node,
+            ))
+        });
+        let mut taken: Vec<(String, NodeId)> = storage
+            .chain(displays)
+            .chain(panels)
+            .chain(pointers)
+            .collect();
         let device = self.mediated_node(&raw.device, &what, &taken);
+        // The pointer: as the device, and not the device either.
+        let (pointer, pointer_ok) = match &raw.pointer {
+            None => (None, true),
+            Some(value) => {
+                if let Some(device) = &device {
+                    taken.push((what.clone(), device.node));
+                }
+                let pointer = self.mediated_node(value, &format!("{what} pointer"), &taken);
+                let ok = pointer.is_some();
+                (pointer, ok)
+            }
+        };
         let (display, display_ok) = self.panel_display(raw, &what, earlier_raw, earlier);
         let (home_cpu, home_ok) = match &raw.home_cpu {
             None => (None, true),
@@ -64,9 +86,10 @@ impl Validator<'_, '_> {
             },
         };
         Touch {
-            ok: name_ok && device.is_some() && display_ok && home_ok,
+            ok: name_ok && device.is_some() && display_ok && home_ok && pointer_ok,
             name,
             device,
+            pointer,
             display,
             home_cpu,
             home_cpu_span: raw.home_cpu.as_ref().map(|v| v.span()),

@@ -18,3 +18,4 @@ pub mod virtio_blk;
 pub mod virtio_gpu;
 pub mod virtio_input;
 pub mod virtio_mmio;
+pub mod virtio_snd;

@@ -1,16 +1,21 @@
-//! The hypervisor's driver for a physical virtio-input multi-touch panel
-//! (VIRTIO 1.2 §5.8): it reads the panel's axis ranges from its
-//! configuration space (ABS_INFO), keeps the event queue full of 8-byte
-//! buffers and hands each event the device returns to the touch mediator.
+//! The hypervisor's driver for a physical virtio-input device of a touch
+//! panel (VIRTIO 1.2 §5.8): the multi-touch panel itself, or the absolute
+//! pointer (a tablet) lying on the same display. It checks what the
+//! device reports (EV_BITS), reads its axis ranges from its configuration
+//! space (ABS_INFO), keeps the event queue full of 8-byte buffers and
+//! hands each event the device returns to the touch mediator.
 
-use super::virtio_mmio::Transport;
+use super::virtio_mmio::{Transport, VirtioMmio};
 use crate::arch::dma::DmaRegion;
+use crate::arch::mmio::Registers;
 use alloc::format;
 use alloc::string::String;
-use shared_devices::touch::{Axis, Event, code};
+use shared_devices::touch::{Axis, BTN_LEFT, Event, code};
 use shared_devices::virtio::device::{feature, id};
 use shared_devices::virtio::driver::{Buf, DriverQueue};
 use shared_devices::virtio::memory::GuestMemory;
+use shared_devices::virtio::mmio::MAGIC;
+use tock_registers::interfaces::Readable;
 
 /// The event queue.
 const EVENTQ: u32 = 0;
@@ -25,22 +30,57 @@ const TABLE_BYTES: u64 = 16;
 const CFG_EV_BITS: u8 = 0x11;
 const CFG_ABS_INFO: u8 = 0x12;
 
-/// A physical multi-touch panel.
-pub struct PhysicalPanel {
+/// What a physical virtio-input device is to the touch mediator, and so
+/// which axes it must have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A multi-touch panel (protocol B): `ABS_MT_POSITION_X`/`Y`.
+    Panel,
+    /// An absolute pointer (QEMU's `virtio-tablet-device`): `ABS_X`/`ABS_Y`
+    /// and a contact button, `BTN_LEFT` or `BTN_TOUCH`.
+    Pointer,
+}
+
+impl Kind {
+    /// The position axes it reports.
+    fn axes(self) -> (u16, u16) {
+        match self {
+            Kind::Panel => (code::ABS_MT_POSITION_X, code::ABS_MT_POSITION_Y),
+            Kind::Pointer => (code::ABS_X, code::ABS_Y),
+        }
+    }
+}
+
+/// A physical virtio-input device of a touch panel.
+pub struct PhysicalInput {
     transport: Transport,
     dma: DmaRegion,
     queue: DriverQueue,
     /// Which buffer each ring descriptor id carries.
     buffer_of: [u16; QUEUE_SIZE as usize],
-    /// Its X and Y axes (the multi-touch position's).
+    pub kind: Kind,
+    /// Its X and Y axes (for a panel, the multi-touch position's).
     pub x: Axis,
     pub y: Axis,
 }
 
-impl PhysicalPanel {
-    /// Initialises the virtio-input device in the frame at `base`: it must
-    /// report multi-touch positions (ABS_MT_POSITION_X/Y).
-    pub fn open(base: u64, size: u64) -> Result<PhysicalPanel, String> {
+/// Whether the virtio-mmio transport in the frame at `base` has no device
+/// behind it: QEMU leaves the transports no device was attached to in
+/// place, with device ID 0, which a driver ignores without an error
+/// (VIRTIO 1.2 §4.2.3.1.1).
+pub fn transport_is_empty(base: u64, size: u64) -> bool {
+    Registers::<VirtioMmio>::new(base, size)
+        .is_some_and(|regs| regs.magic_value.get() == MAGIC && regs.device_id.get() == 0)
+}
+
+impl PhysicalInput {
+    /// Initialises the virtio-input device in the frame at `base`, which
+    /// must be a `kind`: a panel reports multi-touch positions
+    /// (ABS_MT_POSITION_X/Y), a pointer absolute ones (ABS_X/Y) and has
+    /// BTN_LEFT or BTN_TOUCH. Setting DRIVER_OK makes QEMU try the
+    /// device's input handler first among those of its display (see
+    /// `crate::mediators::touch::open_pointer`).
+    pub fn open(base: u64, size: u64, kind: Kind) -> Result<PhysicalInput, String> {
         let transport = Transport::open(
             base,
             size,
@@ -50,14 +90,27 @@ impl PhysicalPanel {
             feature::VERSION_1 | feature::INDIRECT_DESC,
         )?;
         let abs = select(&transport, CFG_EV_BITS, code::EV_ABS as u8);
-        let has = |axis: u16| {
-            let byte = usize::from(axis / 8);
-            abs.get(byte).is_some_and(|b| b & (1 << (axis % 8)) != 0)
-        };
-        if !has(code::ABS_MT_POSITION_X) || !has(code::ABS_MT_POSITION_Y) {
-            return Err(format!(
-                "virtio-input at {base:#x} is not a multi-touch panel (no ABS_MT_POSITION_X/Y)"
-            ));
+        let (x_code, y_code) = kind.axes();
+        match kind {
+            Kind::Panel if !has(&abs, x_code) || !has(&abs, y_code) => {
+                return Err(format!(
+                    "virtio-input at {base:#x} is not a multi-touch panel (no ABS_MT_POSITION_X/Y)"
+                ));
+            }
+            Kind::Pointer if !has(&abs, x_code) || !has(&abs, y_code) => {
+                return Err(format!(
+                    "virtio-input at {base:#x} is not an absolute pointer (no ABS_X/Y)"
+                ));
+            }
+            Kind::Pointer => {
+                let keys = select(&transport, CFG_EV_BITS, code::EV_KEY as u8);
+                if !has(&keys, BTN_LEFT) && !has(&keys, code::BTN_TOUCH) {
+                    return Err(format!(
+                        "virtio-input at {base:#x} is a pointer with no button to touch with (no BTN_LEFT or BTN_TOUCH)"
+                    ));
+                }
+            }
+            Kind::Panel => {}
         }
         let axis = |code: u16| -> Result<Axis, String> {
             let info = select(&transport, CFG_ABS_INFO, code as u8);
@@ -73,31 +126,28 @@ impl PhysicalPanel {
                 max: word(4),
             })
         };
-        let (x, y) = (
-            axis(code::ABS_MT_POSITION_X)?,
-            axis(code::ABS_MT_POSITION_Y)?,
-        );
+        let (x, y) = (axis(x_code)?, axis(y_code)?);
         let rings = DriverQueue::memory_bytes(QUEUE_SIZE).next_multiple_of(4096);
         let bytes = rings + u64::from(QUEUE_SIZE) * (TABLE_BYTES + EVENT_BYTES);
-        let dma =
-            DmaRegion::alloc(bytes as usize).ok_or("no memory for the panel's event buffers")?;
+        let dma = DmaRegion::alloc(bytes as usize).ok_or("no memory for its event buffers")?;
         let queue = DriverQueue::new(QUEUE_SIZE, dma.base(), &dma)
             .map_err(|e| format!("queue memory {e:?}"))?;
         transport.set_queue(EVENTQ, &queue)?;
         transport.driver_ok();
-        let mut panel = PhysicalPanel {
+        let mut input = PhysicalInput {
             transport,
             dma,
             queue,
             buffer_of: [0; QUEUE_SIZE as usize],
+            kind,
             x,
             y,
         };
         for b in 0..QUEUE_SIZE {
-            panel.post(b)?;
+            input.post(b)?;
         }
-        panel.transport.notify(EVENTQ);
-        Ok(panel)
+        input.transport.notify(EVENTQ);
+        Ok(input)
     }
 
     fn tables(&self) -> u64 {
@@ -155,6 +205,13 @@ impl PhysicalPanel {
     pub fn ack_interrupt(&self) {
         self.transport.ack_interrupt();
     }
+}
+
+/// Whether `code`'s bit is set in an EV_BITS `bitmap`.
+fn has(bitmap: &[u8], code: u16) -> bool {
+    bitmap
+        .get(usize::from(code / 8))
+        .is_some_and(|b| b & (1 << (code % 8)) != 0)
 }
 
 /// What the configuration space shows for `select`/`subsel` (§5.8.4):

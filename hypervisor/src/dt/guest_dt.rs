@@ -244,6 +244,7 @@ mod tests {
         display_memory: 0,
         display_resources: 0,
         touch: false,
+        audio: None,
     };
 
     #[test]

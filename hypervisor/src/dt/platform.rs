@@ -380,6 +380,7 @@ mod tests {
             display_memory: 0,
             display_resources: 0,
             touch: false,
+            audio: None,
         }];
         let system = System {
             board: "qemu-virt",
@@ -394,6 +395,7 @@ mod tests {
             storage: &[],
             displays: &[],
             touch: &[],
+            audio: &[],
         };
         let errors = p
             .check(

@@ -12,6 +12,7 @@
 //! that use it and registers it with the hypervisor.
 #![forbid(unsafe_code)]
 
+pub mod audio;
 pub mod console;
 pub mod display;
 pub mod storage;

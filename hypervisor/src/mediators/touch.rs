@@ -7,6 +7,12 @@
 //! (`shared_devices::virtio::input`), in its view's coordinates, with its
 //! own slots and tracking ids.
 //!
+//! A panel may have a second physical source, its `pointer`: an absolute
+//! pointer on the same display (QEMU's mouse over the display's window, as
+//! a tablet), with its own decoder and interrupt on the same home core.
+//! While its button is down it is one more contact on the panel, in a
+//! physical slot of its own; the router does not tell it from a finger.
+//!
 //! Where the work runs: the panel's events are decoded and routed on its
 //! home core, which puts each partition's frame into that partition's
 //! device (whole frames only; a partition that does not read loses its
@@ -15,7 +21,7 @@
 
 use crate::arch::cpu;
 use crate::arch::guest_mem::PartitionMemory;
-use crate::drivers::virtio_input::PhysicalPanel;
+use crate::drivers::virtio_input::{self, Kind, PhysicalInput};
 use crate::partition::{self, Access, Actions, EmulatedDevice, Mediator, Partition, hv, report};
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -24,7 +30,8 @@ use log::{info, warn};
 use shared_devices::display::Rect;
 use shared_devices::mmio::RegisterFile;
 use shared_devices::touch::{
-    Area, Event, FRAME_EVENTS, GUEST_SLOTS, PanelDecoder, Router, Target, code,
+    Area, Change, Event, FRAME_EVENTS, GUEST_SLOTS, PanelDecoder, PointerDecoder, Router, Target,
+    code,
 };
 use shared_devices::virtio::input::{Identity, VirtioInput};
 use shared_devices::virtio::mmio::{Effects, MmioTransport};
@@ -52,19 +59,43 @@ pub struct VirtInput {
 pub struct Panel {
     pub name: &'static str,
     pub home_cpu: usize,
-    pub intid: Option<u32>,
-    phys: Mutex<PhysicalPanel>,
-    /// The counter when the panel's interrupt was taken, until its
-    /// events are routed (0: none since): their frames' `MSC_TIMESTAMP`.
-    sensed: AtomicU64,
-    state: Mutex<PanelState>,
+    /// Where its contacts come from: the panel, then its pointer if it
+    /// has one.
+    sources: Vec<Source>,
+    /// Routes the contacts of all its sources.
+    router: Mutex<Router<MAX_TARGETS>>,
     /// Its devices, by target index.
     targets: Vec<&'static VirtInput>,
 }
 
-struct PanelState {
-    decoder: PanelDecoder,
-    router: Router<MAX_TARGETS>,
+/// One physical device whose events become contacts on a panel.
+struct Source {
+    intid: Option<u32>,
+    /// The device and what turns its events into contact changes.
+    input: Mutex<SourceInput>,
+    /// The counter when its interrupt was taken, until its events are
+    /// routed (0: none since): their frames' `MSC_TIMESTAMP`.
+    sensed: AtomicU64,
+}
+
+struct SourceInput {
+    phys: PhysicalInput,
+    decoder: Decoder,
+}
+
+/// A source's decoder: the panel's fingers, or the pointer's one contact.
+enum Decoder {
+    Panel(PanelDecoder),
+    Pointer(PointerDecoder),
+}
+
+impl Decoder {
+    fn event(&mut self, e: Event, frame: &mut dyn FnMut(&[Change])) {
+        match self {
+            Decoder::Panel(d) => d.event(e, frame),
+            Decoder::Pointer(d) => d.event(e, frame),
+        }
+    }
 }
 
 /// The touch mediator: every panel and every partition's device.
@@ -74,14 +105,46 @@ pub struct Touch {
 }
 
 /// Opens a `[[touch]]` panel's device.
-pub fn open_panel(desc: &config::model::Touch, home_cpu: usize) -> Result<PhysicalPanel, String> {
+pub fn open_panel(desc: &config::model::Touch, home_cpu: usize) -> Result<PhysicalInput, String> {
     let region = desc.regions.first().ok_or("touch panel has no registers")?;
-    let panel = PhysicalPanel::open(region.base, region.size)?;
+    let panel = PhysicalInput::open(region.base, region.size, Kind::Panel)?;
     info!(
         "touch {}: virtio-input at {:#x}, axes x {}..{} y {}..{}, routed on cpu {home_cpu}",
         desc.name, region.base, panel.x.min, panel.x.max, panel.y.min, panel.y.max
     );
     Ok(panel)
+}
+
+/// Opens a `[[touch]]` panel's pointer, if it has one and a device sits
+/// behind its transport (QEMU leaves the transport empty when no tablet
+/// is attached: the panel then goes on without it).
+///
+/// Open it after the panel: QEMU hands a button event to the first input
+/// handler bound to the display that takes buttons, and both the panel
+/// and the tablet do; a device's handler moves to the front when its
+/// driver sets DRIVER_OK. Opened last, the tablet gets the mouse's
+/// buttons (its motion only it takes), the panel keeps the touches.
+pub fn open_pointer(desc: &config::model::Touch) -> Result<Option<PhysicalInput>, String> {
+    let Some(pointer) = &desc.pointer else {
+        return Ok(None);
+    };
+    let region = pointer
+        .regions
+        .first()
+        .ok_or("its pointer has no registers")?;
+    if virtio_input::transport_is_empty(region.base, region.size) {
+        info!(
+            "touch {}: no pointer at {:#x}; mouse input off",
+            desc.name, region.base
+        );
+        return Ok(None);
+    }
+    let input = PhysicalInput::open(region.base, region.size, Kind::Pointer)?;
+    info!(
+        "touch {}: pointer (virtio-input) at {:#x}, axes x {}..{} y {}..{}: the mouse is one more contact",
+        desc.name, region.base, input.x.min, input.x.max, input.y.min, input.y.max
+    );
+    Ok(Some(input))
 }
 
 /// Partition `p`'s device on panel `panel` (index in `[[touch]]`), as
@@ -126,13 +189,15 @@ pub fn open_input(
     })
 }
 
-/// Panel number `panel` of `system`, with its partitions' devices
+/// Panel number `panel` of `system` (its device `phys` raising `intid`,
+/// and its opened `pointer`, if any), with its partitions' devices
 /// (`inputs`, all panels') as targets and every view and protected region
 /// on its display as the areas contacts start in.
 pub fn panel(
     system: &config::model::System,
     panel: usize,
-    phys: PhysicalPanel,
+    phys: PhysicalInput,
+    pointer: Option<PhysicalInput>,
     home_cpu: usize,
     intid: Option<u32>,
     inputs: &[&'static VirtInput],
@@ -177,17 +242,29 @@ pub fn panel(
         }
     }
     let screen = Rect::new(0, 0, display.width, display.height);
-    let decoder = PanelDecoder::new(phys.x, phys.y, screen);
+    let source = |phys: PhysicalInput, intid: Option<u32>| {
+        let decoder = match phys.kind {
+            Kind::Panel => Decoder::Panel(PanelDecoder::new(phys.x, phys.y, screen)),
+            Kind::Pointer => Decoder::Pointer(PointerDecoder::new(phys.x, phys.y, screen)),
+        };
+        Source {
+            intid,
+            input: Mutex::new(SourceInput { phys, decoder }),
+            sensed: AtomicU64::new(0),
+        }
+    };
+    let pointer_intid = desc
+        .pointer
+        .as_ref()
+        .and_then(|p| p.interrupts.first().copied());
+    let mut sources = Vec::new();
+    sources.push(source(phys, intid));
+    sources.extend(pointer.map(|p| source(p, pointer_intid)));
     Panel {
         name: desc.name,
         home_cpu,
-        intid,
-        phys: Mutex::new(phys),
-        sensed: AtomicU64::new(0),
-        state: Mutex::new(PanelState {
-            decoder,
-            router: Router::new(&areas, &views),
-        }),
+        sources,
+        router: Mutex::new(Router::new(&areas, &views)),
         targets,
     }
 }
@@ -202,35 +279,41 @@ impl Touch {
         self.panels.iter().map(|p| p.home_cpu)
     }
 
-    /// The physical interrupts it owns, with the cores they go to.
+    /// The physical interrupts it owns (its panels' and their pointers'),
+    /// with the cores they go to.
     pub fn interrupts(&self) -> impl Iterator<Item = (u32, usize)> + '_ {
-        self.panels
-            .iter()
-            .filter_map(|p| p.intid.map(|i| (i, p.home_cpu)))
+        self.panels.iter().flat_map(|p| {
+            p.sources
+                .iter()
+                .filter_map(|s| s.intid.map(|i| (i, p.home_cpu)))
+        })
     }
 }
 
 impl Panel {
-    /// On the home core: routes whatever the panel reported.
+    /// On the home core: routes whatever the panel and its pointer
+    /// reported.
     fn service(&self) {
-        let mut phys = self.phys.lock();
-        let mut st = self.state.lock();
-        let PanelState { decoder, router } = &mut *st;
+        let mut router = self.router.lock();
         let before = router.counts();
-        let sensed = match self.sensed.swap(0, Ordering::AcqRel) {
-            0 => cpu::counter(),
-            at => at,
-        };
-        let stamp = timestamp_us(sensed, cpu::counter_frequency());
-        let polled = phys.poll(&mut |e| {
-            decoder.event(e, &mut |changes| {
-                router.frame(changes, &mut |target, frame| {
-                    self.deliver(target, frame, stamp)
+        for source in &self.sources {
+            let mut input = source.input.lock();
+            let SourceInput { phys, decoder } = &mut *input;
+            let sensed = match source.sensed.swap(0, Ordering::AcqRel) {
+                0 => cpu::counter(),
+                at => at,
+            };
+            let stamp = timestamp_us(sensed, cpu::counter_frequency());
+            let polled = phys.poll(&mut |e| {
+                decoder.event(e, &mut |changes| {
+                    router.frame(changes, &mut |target, frame| {
+                        self.deliver(target, frame, stamp)
+                    });
                 });
             });
-        });
-        if let Err(e) = polled {
-            warn!("touch {}: {e}", self.name);
+            if let Err(e) = polled {
+                warn!("touch {}: {e}", self.name);
+            }
         }
         let after = router.counts();
         if after.nowhere > before.nowhere {
@@ -374,19 +457,25 @@ impl Mediator for Touch {
         None
     }
 
-    /// A panel's used-buffer interrupt: lowers its line; its events are
-    /// routed by [`Mediator::service`], which runs next on this core.
+    /// A panel's (or its pointer's) used-buffer interrupt: lowers its
+    /// line; its events are routed by [`Mediator::service`], which runs
+    /// next on this core.
     fn interrupt(&self, intid: u32) {
-        if let Some(panel) = self.panels.iter().find(|p| p.intid == Some(intid)) {
+        let source = self
+            .panels
+            .iter()
+            .flat_map(|p| p.sources.iter())
+            .find(|s| s.intid == Some(intid));
+        if let Some(source) = source {
             // The first interrupt since its events were last routed says
             // when they were sensed (later ones are the same batch).
-            let _ = panel.sensed.compare_exchange(
+            let _ = source.sensed.compare_exchange(
                 0,
                 cpu::counter().max(1),
                 Ordering::AcqRel,
                 Ordering::Relaxed,
             );
-            panel.phys.lock().ack_interrupt();
+            source.input.lock().phys.ack_interrupt();
         }
     }
 
@@ -398,11 +487,11 @@ impl Mediator for Touch {
             let Some(panel) = self.panels.get(input.panel) else {
                 continue;
             };
-            let mut st = panel.state.lock();
-            let lost = st.router.counts().lost;
-            st.router.forget(input.target);
-            let now_lost = st.router.counts().lost - lost;
-            drop(st);
+            let mut router = panel.router.lock();
+            let lost = router.counts().lost;
+            router.forget(input.target);
+            let now_lost = router.counts().lost - lost;
+            drop(router);
             if now_lost > 0 {
                 report::note(
                     p,

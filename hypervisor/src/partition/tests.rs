@@ -100,6 +100,7 @@ static CONFIG: PartitionConfig = PartitionConfig {
     display_memory: 0,
     display_resources: 0,
     touch: false,
+    audio: None,
 };
 
 struct Setup {

@@ -4,10 +4,15 @@
 //! The physical panel speaks Linux multi-touch protocol B (through
 //! virtio-input): per slot, a tracking id (-1 when the finger lifts) and a
 //! position, in frames ended by SYN_REPORT. [`PanelDecoder`] turns those
-//! frames into contact changes in screen pixels. [`Router`] gives each
-//! contact to one *target* (a partition's virtio-input device on this
-//! panel's display) and produces, per target, the protocol-B frame it
-//! sees: its own slots and tracking ids, positions in its view.
+//! frames into contact changes in screen pixels. A panel may also have an
+//! absolute pointer on its display (a tablet: `ABS_X`/`ABS_Y` and a
+//! button; QEMU's mouse over the display's window): [`PointerDecoder`]
+//! turns its button-down drags into the changes of one more contact, in
+//! physical slot [`POINTER_SLOT`], which the panel's decoder never uses.
+//! [`Router`] gives each contact to one *target* (a partition's
+//! virtio-input device on this panel's display) and produces, per target,
+//! the protocol-B frame it sees: its own slots and tracking ids, positions
+//! in its view. It does not tell a pointer's contact from a finger's.
 //!
 //! Routing rules:
 //! - a contact belongs to the owner of the protected region under its
@@ -22,6 +27,10 @@
 //!   to anyone else.
 
 use crate::display::Rect;
+
+mod pointer;
+
+pub use pointer::PointerDecoder;
 
 /// One input event, as virtio-input carries it.
 pub use crate::virtio::input::InputEvent as Event;
@@ -38,8 +47,19 @@ pub const fn key(code: u16, down: bool) -> Event {
     Event::new(code::EV_KEY, code, down as u32)
 }
 
-/// Physical slots followed at most (QEMU's panel has 10).
+/// Physical slots followed at most (QEMU's panel has 10): the panel's
+/// fingers in all but the last, a pointer's contact in the last.
 pub const PANEL_SLOTS: usize = 16;
+/// The physical slot of a pointer's contact ([`PointerDecoder`]): the
+/// panel's decoder ignores what the panel says about it, so the two never
+/// share a slot.
+pub const POINTER_SLOT: u8 = (PANEL_SLOTS - 1) as u8;
+/// Physical slots of the panel's own fingers.
+const FINGER_SLOTS: usize = PANEL_SLOTS - 1;
+
+/// `EV_KEY` code of a mouse's or tablet's left button (Linux's
+/// `BTN_LEFT`): a pointer's contact is down while it (or `BTN_TOUCH`) is.
+pub const BTN_LEFT: u16 = 0x110;
 /// Slots of each partition's device (its `ABS_MT_SLOT` range).
 pub const GUEST_SLOTS: usize = 10;
 /// Events of one target's frame at most: per slot, slot + id + x + y,
@@ -88,14 +108,14 @@ struct PanelSlot {
 }
 
 /// Turns the panel's protocol-B event stream into [`Change`]s, frame by
-/// frame. Any event order and value is accepted; slots beyond
-/// [`PANEL_SLOTS`] are ignored (counted).
+/// frame. Any event order and value is accepted; slots from
+/// [`POINTER_SLOT`] on are ignored (counted).
 pub struct PanelDecoder {
     x: Axis,
     y: Axis,
     screen: Rect,
     slot: usize,
-    slots: [PanelSlot; PANEL_SLOTS],
+    slots: [PanelSlot; FINGER_SLOTS],
     ignored: u64,
 }
 
@@ -108,12 +128,12 @@ impl PanelDecoder {
             y,
             screen,
             slot: 0,
-            slots: [PanelSlot::default(); PANEL_SLOTS],
+            slots: [PanelSlot::default(); FINGER_SLOTS],
             ignored: 0,
         }
     }
 
-    /// Events about slots beyond [`PANEL_SLOTS`], ignored.
+    /// Events about slots from [`POINTER_SLOT`] on, ignored.
     pub fn ignored(&self) -> u64 {
         self.ignored
     }

@@ -7,12 +7,11 @@
 //!
 //! One file per area: `partitions` (the hypervisor itself: partitions, SMP,
 //! timers, isolation, faults, the watchdog, boot time), `console`, `linux`
-//! (the Linux partition), `storage`, `display` and `hostile` (partitions
-//! that attack the hypervisor); the helpers they share are here,
-//! and [`all`] lists every scenario in the order they run.
+//! (the Linux partition), `storage`, `display`, `touch`, `audio` and
+//! `hostile` (partitions that attack the hypervisor); the helpers they
+//! share are here, and [`all`] lists every scenario in the order they run.
 
-// One module per area. Touch and audio scenarios get files of their own
-// here (`touch.rs`, `audio.rs`) when they come.
+mod audio;
 mod console;
 mod display;
 pub mod hostile;
@@ -57,9 +56,14 @@ pub fn all() -> Vec<Scenario> {
         display::display_deadline(),
         display::display_home_partition(),
         touch::touch_routing(),
+        touch::touch_pointer(),
+        touch::touch_pointer_absent(),
         touch::touch_stop(),
         touch::touch_restart(),
         touch::hostile_input(),
+        audio::audio_mix(),
+        audio::audio_restart(),
+        audio::hostile_snd(),
         display::display_ivi_draw(),
         display::cockpit(),
     ];

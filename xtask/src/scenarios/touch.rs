@@ -1,13 +1,20 @@
 //! Scenarios of the shared touch panel: contacts injected through QMP
 //! (`input-send-event`, type `mtt`) into the panel bound to the center
-//! display, and what each partition's touch device reports.
+//! display, the mouse (types `abs` and `btn`) into the panel's pointer,
+//! and what each partition's touch device reports.
 
-use crate::qmp::Mtt;
+use crate::qmp::{Mtt, Pointer};
 use crate::scenario::Scenario;
 
 /// A contact on the center display (1280x800) at pixel (`x`, `y`).
 fn center(kind: &'static str, slot: u32, id: u32, x: u32, y: u32) -> Mtt {
     Mtt::at(kind, slot, id, (x, y), (1280, 800))
+}
+
+/// The mouse over the center display (1280x800) at pixel (`x`, `y`), its
+/// left button `down` or up.
+fn mouse(x: u32, y: u32, down: bool) -> Pointer {
+    Pointer::at((x, y), (1280, 800), down)
 }
 
 /// The shared touch panel, routed by region (`tests/touch.toml`): a tap
@@ -92,6 +99,130 @@ pub(super) fn touch_routing() -> Scenario {
         .expect(r"^\[cluster\] touch: frame 4: slot 0 up$")
         .expect_exactly(4, r"^\[cluster\] touch: frame \d+: slot")
         .expect_none(r"touch: no device|does not come up|PANIC|FATAL|\[hv\] (WARN|ERROR)")
+}
+
+/// The panel's pointer (`tests/touch-pointer.toml`, a QEMU tablet on the
+/// center display): the hypervisor opens it after the panel, so QEMU gives
+/// it the mouse's button as well as its motion. Hovering is no contact; a
+/// click-drag on the IVI's area reaches the IVI as one contact (down,
+/// moves, up) in its view's coordinates, and stays the IVI's when it
+/// crosses into the cluster's protected strip; a finger on the IVI's area
+/// meanwhile is a second contact of its own, before and after the mouse
+/// lifts; a click on the strip reaches only the cluster, in the strip's
+/// coordinates.
+pub(super) fn touch_pointer() -> Scenario {
+    let ready = r"^\[(cluster|ivi)\] touch: device at ";
+    Scenario::new("touch-pointer", "config/qemu-virt/tests/touch-pointer.toml")
+        .timeout(120)
+        .pointers()
+        .expect(
+            r"^\[hv\] INFO  touch panel: pointer \(virtio-input\) at 0xa003600, axes x 0\.\.32767 y 0\.\.32767: the mouse is one more contact$",
+        )
+        .expect(
+            r#"^\[ivi\] touch: device at 0x[0-9a-f]+ ".*" x 0\.\.1279 y 0\.\.799 slots 0\.\.9 restarts 0$"#,
+        )
+        .expect(
+            r#"^\[cluster\] touch: device at 0x[0-9a-f]+ ".*" x 0\.\.1279 y 0\.\.99 slots 0\.\.9 restarts 0$"#,
+        )
+        // Both devices are up (the second "ready"): the mouse hovers over
+        // the IVI's area, then over the strip, then goes down on the IVI's.
+        .touch_on(ready, "center", vec![])
+        .point_on(
+            ready,
+            "center",
+            vec![
+                mouse(500, 500, false),
+                mouse(600, 750, false),
+                mouse(300, 400, true),
+            ],
+        )
+        // A finger beside it.
+        .touch_on(
+            r"^\[ivi\] touch: frame 1: ",
+            "center",
+            vec![center("begin", 0, 1, 1000, 100)],
+        )
+        // The drag, into the strip.
+        .point_on(
+            r"^\[ivi\] touch: frame 2: ",
+            "center",
+            vec![mouse(300, 600, true)],
+        )
+        .point_on(
+            r"^\[ivi\] touch: frame 3: ",
+            "center",
+            vec![mouse(300, 760, true)],
+        )
+        .point_on(
+            r"^\[ivi\] touch: frame 4: ",
+            "center",
+            vec![mouse(300, 760, false)],
+        )
+        // The finger goes on without it, and lifts.
+        .touch_on(
+            r"^\[ivi\] touch: frame 5: slot 0 up$",
+            "center",
+            vec![center("update", 0, 1, 1010, 110)],
+        )
+        .touch_on(
+            r"^\[ivi\] touch: frame 6: ",
+            "center",
+            vec![center("end", 0, 1, 1010, 110)],
+        )
+        // A click on the cluster's strip.
+        .point_on(
+            r"^\[ivi\] touch: frame 7: slot 1 up$",
+            "center",
+            vec![mouse(100, 750, true)],
+        )
+        .point_on(
+            r"^\[cluster\] touch: frame 1: ",
+            "center",
+            vec![mouse(100, 750, false)],
+        )
+        .expect(r"^\[ivi\] touch: frame 1: slot 0 down id 0 at 300,400$")
+        .expect(r"^\[ivi\] touch: frame 1: button 1 pointer 300,400$")
+        .expect(r"^\[ivi\] touch: frame 2: slot 1 down id 1 at 1000,100$")
+        .expect(r"^\[ivi\] touch: frame 3: slot 0 at 300,600$")
+        .expect(r"^\[ivi\] touch: frame 4: slot 0 at 300,760$")
+        .expect(r"^\[ivi\] touch: frame 5: slot 0 up$")
+        .expect(r"^\[ivi\] touch: frame 6: slot 1 at 1010,110$")
+        .expect(r"^\[ivi\] touch: frame 7: slot 1 up$")
+        .expect(r"^\[ivi\] touch: frame 7: button 0 pointer 0,0$")
+        .expect(r"^\[cluster\] touch: frame 1: slot 0 down id 0 at 100,50$")
+        .expect(r"^\[cluster\] touch: frame 1: button 1 pointer 100,50$")
+        .expect(r"^\[cluster\] touch: frame 2: slot 0 up$")
+        .expect(r"^\[cluster\] touch: frame 2: button 0 pointer 0,0$")
+        .expect_exactly(7, r"^\[ivi\] touch: frame \d+: slot")
+        .expect_exactly(2, r"^\[cluster\] touch: frame \d+: slot")
+        .settle(500)
+        .expect_none(r"touch: no device|does not come up|no pointer at|PANIC|FATAL|\[hv\] (WARN|ERROR)")
+}
+
+/// `tests/touch-pointer.toml` with no tablet attached, as every other run
+/// without a window: the hypervisor finds the pointer's transport empty,
+/// says so once and goes on; fingers work as ever.
+pub(super) fn touch_pointer_absent() -> Scenario {
+    let ready = r"^\[(cluster|ivi)\] touch: device at ";
+    Scenario::new(
+        "touch-pointer-absent",
+        "config/qemu-virt/tests/touch-pointer.toml",
+    )
+    .timeout(120)
+    .touch_on(ready, "center", vec![])
+    .touch_on(ready, "center", vec![center("begin", 0, 1, 640, 300)])
+    .touch_on(
+        r"^\[ivi\] touch: frame 1: ",
+        "center",
+        vec![center("end", 0, 1, 640, 300)],
+    )
+    .expect_exactly(
+        1,
+        r"^\[hv\] INFO  touch panel: no pointer at 0xa003600; mouse input off$",
+    )
+    .expect(r"^\[ivi\] touch: frame 1: slot 0 down id 0 at 640,300$")
+    .expect(r"^\[ivi\] touch: frame 2: slot 0 up$")
+    .expect_none(r"touch: no device|does not come up|PANIC|FATAL|\[hv\] (WARN|ERROR)")
 }
 
 /// An IVI that stops reading its touch events (`touch.stop=2`, after its

@@ -44,6 +44,16 @@
 //!
 //! The `tone` lines of the periods queued before START come before the
 //! `start` line.
+//!
+//! With `snd.fault_at_ms=<T>` it reads unmapped memory once the counter
+//! reaches T ms, mid-sequence, on its first boot only (so the hypervisor
+//! stops or restarts it while its stream plays); after a restart it
+//! plays normally and says so:
+//!
+//! ```text
+//! snd: faulting at counter <ticks>
+//! snd: restarts <n>
+//! ```
 
 #![no_std]
 #![no_main]
@@ -275,6 +285,14 @@ fn main() -> ! {
     let start_at_ms = args::value(bootargs, "snd.start_at_ms").and_then(|v| v.parse::<u64>().ok());
     let slow = args::value(bootargs, "snd.feed") == Some("slow");
     let drain_ms = number("snd.drain_ms", u64::from(periods) * period_ms + 20);
+    let restarts = platform().restart_count;
+    let fault_at = args::value(bootargs, "snd.fault_at_ms")
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|_| restarts == 0)
+        .map(|ms| ms * timer::frequency() / 1000);
+    if restarts > 0 {
+        println!("snd: restarts {}", restarts);
+    }
 
     let period_frames = period_ms as usize * RATE as usize / 1000;
     let period_samples = period_frames * channels;
@@ -372,6 +390,11 @@ fn main() -> ! {
     loop {
         let done = sound.reap();
         let now = timer::counter();
+        if fault_at.is_some_and(|at| now >= at) {
+            println!("snd: faulting at counter {}", now);
+            // SAFETY: none needed: this read is meant to fault.
+            let _ = unsafe { core::ptr::read_volatile(0x3000_0000 as *const u64) };
+        }
         if done.count > 0 {
             if returned == 0 {
                 println!("snd: first period returned at counter {}", now);
