@@ -232,3 +232,50 @@ pub(super) fn hostile_snd() -> Scenario {
             },
         )
 }
+
+/// The tone sequence and length `audio-linux.toml` has the IVI play.
+const LINUX_TONES: &str = "440:500,660:500,0:250,880:500";
+const LINUX_SECONDS: usize = 3;
+
+/// Stock Linux plays through ALSA (`ivi-tool play`, the kernel's PCM
+/// interface) and its virtio_snd driver, alone on the output
+/// (`audio-linux.toml`): the 3 s of tones are in the WAV sample for sample
+/// on both channels, from the first frame of the period the hypervisor
+/// mixed first after the stream's START (so: no gap, no sample changed).
+pub(super) fn audio_linux() -> Scenario {
+    Scenario::new("audio-linux", "config/qemu-virt/tests/audio-linux.toml")
+        .timeout(240)
+        .expect(r"^\[ivi\] .*ivi-tool: play: /dev/snd/pcmC\d+D\d+p 48000 Hz 2 ch period \d+ buffer \d+$")
+        .expect(r"^\[ivi\] .*ivi-tool: play: started$")
+        .expect(r"ivi-tool: play: done frames=144000 underruns=0$")
+        .expect_exactly(1, &STREAM_STARTED.replace(r"(\S+)", "ivi"))
+        .expect_none(r"ivi-tool: play: (error|underrun)|\[hv\] (WARN|ERROR)")
+        .stop_on(r"ivi-tool: play: done frames=\d+")
+        .settle(300)
+        .check_audio("the IVI's tones, sample for sample", |wav, lines| {
+            let start = started_period(lines, "ivi", 0).ok_or("no IVI period")? * PERIOD;
+            let tones = ivi_tool::play::parse_tones(LINUX_TONES)?;
+            let mut generator = ivi_tool::play::ToneGenerator::new(&tones, 48_000, 0.25)?;
+            let frames = LINUX_SECONDS * 48_000;
+            if wav.frames() < start + frames {
+                return Err(format!(
+                    "the recording has {} frames, the tones end at frame {}",
+                    wav.frames(),
+                    start + frames
+                ));
+            }
+            for k in 0..frames {
+                let want = generator.next_sample();
+                for c in 0..2 {
+                    let got = wav.channel(c).samples[start + k];
+                    if got != want {
+                        return Err(format!(
+                            "channel {c}, frame {k} of the tones (file frame {}): {got}, not {want}",
+                            start + k
+                        ));
+                    }
+                }
+            }
+            Ok(())
+        })
+}

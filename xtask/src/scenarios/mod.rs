@@ -64,6 +64,7 @@ pub fn all() -> Vec<Scenario> {
         audio::audio_mix(),
         audio::audio_restart(),
         audio::hostile_snd(),
+        audio::audio_linux(),
         display::display_ivi_draw(),
         display::cockpit(),
     ];

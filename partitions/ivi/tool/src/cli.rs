@@ -47,7 +47,7 @@ draw    draws an animated navigation screen on every connected display of
 play    plays test audio through the ALSA PCM device PATH (default: the
         first playback device /proc/asound/pcm lists) with the kernel's
         PCM ioctls: interleaved S16_LE at HZ (default 48000) with N
-        channels (default 2), periods of --period-frames (default 1024)
+        channels (default 2), periods of --period-frames (default 2048)
         and a buffer of --buffer-frames (default 4 periods), or the
         nearest sizes the device takes; it starts once the buffer is full.
         SPEC is a tone sequence HZ:MS[,HZ:MS]... (0 Hz: silence; default

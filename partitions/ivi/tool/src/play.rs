@@ -18,8 +18,11 @@ use crate::cli::PlayOptions;
 
 /// What `play` plays without `--tones` or `--wav`.
 pub const DEFAULT_TONES: &str = "440:500,660:500,0:250,880:500";
-/// Frames per period asked for without `--period-frames`.
-pub const DEFAULT_PERIOD_FRAMES: u32 = 1024;
+/// Frames per period asked for without `--period-frames`: 2048 (43 ms
+/// at 48 kHz), so that the buffer (4 periods, 171 ms, the most Linux's
+/// virtio_snd takes with 4 KiB pages) rides out the partition's slow
+/// moments under an emulator without an underrun.
+pub const DEFAULT_PERIOD_FRAMES: u32 = 2048;
 /// Periods per buffer asked for without `--buffer-frames`.
 pub const DEFAULT_PERIODS: u32 = 4;
 /// The rate and channels of tones without `--rate` and `--channels`.
