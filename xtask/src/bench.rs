@@ -1,11 +1,12 @@
-//! `cargo xtask bench`: the mediated-storage, display and touch benchmarks.
+//! `cargo xtask bench`: the mediated-storage, display, touch and audio
+//! benchmarks.
 //!
 //! Every run boots once under QEMU `-icount shift=0` (virtual time
 //! advances one nanosecond per instruction executed, and with the host's
 //! clock while every core is idle, e.g. waiting for the host to finish a
-//! disk write). `cargo xtask bench storage`, `display` or `touch` does only
-//! that part; the display runs are in [`display`], the touch runs in
-//! [`touch`].
+//! disk write). `cargo xtask bench storage`, `display`, `touch` or `audio`
+//! does only that part; the display runs are in [`display`], the touch
+//! runs in [`touch`], the audio runs in [`audio`].
 //!
 //! Storage: three systems, each with a fresh disk of
 //! `board/qemu-virt/disk.toml`'s layout:
@@ -46,6 +47,7 @@ use crate::qemu::{self, MachineChanges, QemuDisplay};
 use crate::scenario::{Outcome, Scenario};
 use crate::{guests, images, prereqs};
 
+mod audio;
 mod display;
 mod touch;
 
@@ -69,7 +71,7 @@ const PASS: &str =
 const LOAD_FAILED: &str = r"^\[ivi\] ivi: blkload: dd to .* failed";
 const COUNTER_HZ: &str = r"^\[hv\] INFO  entered at counter \d+ \(\d+ ms at (\d+) Hz\)";
 
-const USAGE: &str = "usage: cargo xtask bench [--icount VALUE] [storage|display|touch]...";
+const USAGE: &str = "usage: cargo xtask bench [--icount VALUE] [storage|display|touch|audio]...";
 
 /// The parts of the bench.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,6 +79,7 @@ enum Part {
     Storage,
     Display,
     Touch,
+    Audio,
 }
 
 /// What the command line asks for: the `-icount` value, and which parts
@@ -94,11 +97,12 @@ fn parse_args(args: &[String]) -> Result<(&'static str, Vec<Part>)> {
             "storage" if !parts.contains(&Part::Storage) => parts.push(Part::Storage),
             "display" if !parts.contains(&Part::Display) => parts.push(Part::Display),
             "touch" if !parts.contains(&Part::Touch) => parts.push(Part::Touch),
+            "audio" if !parts.contains(&Part::Audio) => parts.push(Part::Audio),
             _ => bail!(USAGE),
         }
     }
     if parts.is_empty() {
-        parts = vec![Part::Storage, Part::Display, Part::Touch];
+        parts = vec![Part::Storage, Part::Display, Part::Touch, Part::Audio];
     }
     Ok((icount, parts))
 }
@@ -142,6 +146,9 @@ pub fn command(args: &[String]) -> Result<ExitCode> {
     }
     if parts.contains(&Part::Touch) {
         plan.extend(touch::runs(icount));
+    }
+    if parts.contains(&Part::Audio) {
+        plan.extend(audio::runs(icount));
     }
     let configs: Vec<PathBuf> = plan
         .iter()
@@ -191,6 +198,7 @@ pub fn command(args: &[String]) -> Result<ExitCode> {
     let summary = Summary::from_runs(icount, &results);
     let displays = display::Summary::from_runs(&results);
     let touches = touch::Summary::from_runs(&results);
+    let sounds = audio::Summary::from_runs(&results);
     if parts.contains(&Part::Storage) {
         println!();
         print!("{}", summary.table());
@@ -203,6 +211,10 @@ pub fn command(args: &[String]) -> Result<ExitCode> {
         println!();
         print!("{}", touches.table(icount));
     }
+    if parts.contains(&Part::Audio) {
+        println!();
+        print!("{}", sounds.table(icount));
+    }
     let mut json = summary.json(&results);
     json["display"] = if parts.contains(&Part::Display) {
         displays.json()
@@ -211,6 +223,11 @@ pub fn command(args: &[String]) -> Result<ExitCode> {
     };
     json["touch"] = if parts.contains(&Part::Touch) {
         touches.json()
+    } else {
+        Value::Null
+    };
+    json["audio"] = if parts.contains(&Part::Audio) {
+        sounds.json()
     } else {
         Value::Null
     };
@@ -748,6 +765,7 @@ impl Summary {
                     Part::Storage => "storage",
                     Part::Display => "display",
                     Part::Touch => "touch",
+                    Part::Audio => "audio",
                 },
                 "native": match r.boot {
                     Boot::Hypervisor => Value::Null,
@@ -858,7 +876,7 @@ mod tests {
     #[test]
     fn arguments() {
         let args = |a: &[&str]| parse_args(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>());
-        let all = vec![Part::Storage, Part::Display, Part::Touch];
+        let all = vec![Part::Storage, Part::Display, Part::Touch, Part::Audio];
         assert_eq!(args(&[]).unwrap(), (ICOUNT, all));
         assert_eq!(
             args(&["touch", "storage"]).unwrap().1,

@@ -38,6 +38,8 @@ pub const MAX_SOURCES: usize = 8;
 const NOTIFY_ROUNDS: usize = 4;
 /// virtio device status: DEVICE_NEEDS_RESET.
 const NEEDS_RESET: u32 = 0x40;
+/// Periods between two lines on what mixing costs (5 s of 10 ms periods).
+const COST_REPORT_PERIODS: u64 = 500;
 /// Frames of a duck or restore ramp: 5 ms, within one period of the
 /// change (the shortest period is 5 ms) and long enough not to click.
 const RAMP_FRAMES: u32 = 240;
@@ -74,7 +76,23 @@ struct OutputState {
     /// Periods mixed so far.
     periods: u64,
     started: bool,
+    /// The device has returned a period.
+    played: bool,
     clipped: u64,
+    /// Counter ticks spent mixing since the last report: total, worst,
+    /// and the most streams running in one period.
+    cost_ticks: u64,
+    cost_max: u64,
+    cost_streams: usize,
+}
+
+/// A stream that started (its first period was just mixed) or stopped.
+struct StreamChange {
+    /// Its source index.
+    source: usize,
+    started: bool,
+    /// The counter when the mixer saw it.
+    at: u64,
 }
 
 /// The audio mediator: every output and every partition's device.
@@ -175,7 +193,11 @@ pub fn output(
             running: [false; MAX_SOURCES],
             periods: 0,
             started: false,
+            played: false,
             clipped: 0,
+            cost_ticks: 0,
+            cost_max: 0,
+            cost_streams: 0,
         }),
         sources,
     }
@@ -204,12 +226,43 @@ impl Output {
     /// each; the first time, fills the device's buffer and starts it.
     fn service(&self) {
         let mut phys = self.phys.lock();
-        if let Err(e) = phys.reap() {
+        let played = phys.reap().unwrap_or_else(|e| {
             warn!("audio {}: {e}", self.name);
-        }
+            0
+        });
         let mut st = self.state.lock();
+        if played > 0 && !st.played {
+            // The device's own latency: from its START to its first
+            // period taken (QEMU: its audio timer's first tick).
+            st.played = true;
+            info!(
+                "audio {}: first period played at counter {}",
+                self.name,
+                cpu::counter()
+            );
+        }
         while phys.free_slots() > 0 {
-            self.mix_period(&mut st);
+            let before = cpu::counter();
+            let changes = self.mix_period(&mut st);
+            self.account(&mut st, cpu::counter() - before);
+            // Said after the accounting: a line costs more than a mix.
+            let period = st.periods - 1;
+            for change in changes {
+                let name = hv().partitions[self.sources[change.source].partition]
+                    .config
+                    .name;
+                if change.started {
+                    info!(
+                        "audio {}: partition {name}'s stream started: in period {period}, mixed at counter {}",
+                        self.name, change.at
+                    );
+                } else {
+                    info!(
+                        "audio {}: partition {name}'s stream stopped before period {period}",
+                        self.name
+                    );
+                }
+            }
             if let Err(e) = phys.submit(&st.mixed) {
                 warn!("audio {}: {e}", self.name);
                 break;
@@ -229,8 +282,33 @@ impl Output {
         }
     }
 
-    /// Mixes the next period into `st.mixed`.
-    fn mix_period(&self, st: &mut OutputState) {
+    /// Counts one period's mixing time (`ticks`, pulls included), and
+    /// says every [`COST_REPORT_PERIODS`] periods what mixing costs.
+    fn account(&self, st: &mut OutputState, ticks: u64) {
+        st.cost_ticks += ticks;
+        st.cost_max = st.cost_max.max(ticks);
+        let running = st.running.iter().filter(|&&r| r).count();
+        st.cost_streams = st.cost_streams.max(running);
+        if st.periods.is_multiple_of(COST_REPORT_PERIODS) {
+            let us = |t: u64| t * 1_000_000 / cpu::counter_frequency().max(1);
+            info!(
+                "audio {}: mixing periods {}..{}: mean {} us, max {} us a period, up to {} stream(s)",
+                self.name,
+                st.periods - COST_REPORT_PERIODS,
+                st.periods,
+                us(st.cost_ticks / COST_REPORT_PERIODS),
+                us(st.cost_max),
+                st.cost_streams
+            );
+            st.cost_ticks = 0;
+            st.cost_max = 0;
+            st.cost_streams = 0;
+        }
+    }
+
+    /// Mixes the next period into `st.mixed`; returns the streams that
+    /// started or stopped with it.
+    fn mix_period(&self, st: &mut OutputState) -> heapless::Vec<StreamChange, MAX_SOURCES> {
         let OutputState {
             mixer,
             pulled,
@@ -240,6 +318,7 @@ impl Output {
             clipped,
             ..
         } = st;
+        let mut changes = heapless::Vec::new();
         let mut frames = [None::<usize>; MAX_SOURCES];
         for (i, sound) in self.sources.iter().enumerate() {
             let p = &hv().partitions[sound.partition];
@@ -253,10 +332,11 @@ impl Output {
             if !transport.device().stream().running {
                 drop(transport);
                 if was {
-                    info!(
-                        "audio {}: partition {}'s stream stopped before period {periods}",
-                        self.name, p.config.name
-                    );
+                    let _ = changes.push(StreamChange {
+                        source: i,
+                        started: false,
+                        at: cpu::counter(),
+                    });
                 }
                 continue;
             }
@@ -269,12 +349,11 @@ impl Output {
             running[i] = true;
             frames[i] = Some(n);
             if !was {
-                info!(
-                    "audio {}: partition {}'s stream started: in period {periods}, mixed at counter {}",
-                    self.name,
-                    p.config.name,
-                    cpu::counter()
-                );
+                let _ = changes.push(StreamChange {
+                    source: i,
+                    started: true,
+                    at: cpu::counter(),
+                });
             }
         }
         let inputs: heapless::Vec<Input<'_>, MAX_SOURCES> = pulled
@@ -294,6 +373,7 @@ impl Output {
             );
         }
         *clipped += u64::from(report.clipped);
+        changes
     }
 }
 

@@ -45,6 +45,10 @@
 //! The `tone` lines of the periods queued before START come before the
 //! `start` line.
 //!
+//! With `snd.cycles=<n>` it plays the sequence n times (default 1), each
+//! from its own START to its own STOP, `snd.gap_ms=<ms>` apart (default
+//! 200): a chime that comes again and again, as the audio bench needs.
+//!
 //! With `snd.fault_at_ms=<T>` it reads unmapped memory once the counter
 //! reaches T ms, mid-sequence, on its first boot only (so the hypervisor
 //! stops or restarts it while its stream plays); after a restart it
@@ -285,6 +289,8 @@ fn main() -> ! {
     let start_at_ms = args::value(bootargs, "snd.start_at_ms").and_then(|v| v.parse::<u64>().ok());
     let slow = args::value(bootargs, "snd.feed") == Some("slow");
     let drain_ms = number("snd.drain_ms", u64::from(periods) * period_ms + 20);
+    let cycles = number("snd.cycles", 1).max(1);
+    let gap_ms = number("snd.gap_ms", 200);
     let restarts = platform().restart_count;
     let fault_at = args::value(bootargs, "snd.fault_at_ms")
         .and_then(|v| v.parse::<u64>().ok())
@@ -347,7 +353,7 @@ fn main() -> ! {
         fail("prepare", e)
     }
 
-    let mut generator = Generator::new(tones, passes, amp);
+    let mut generator = Generator::new(tones.clone(), passes, amp);
     let mut buffer = [0i16; PERIOD_MAX / 2];
     let period = &mut buffer[..period_samples];
     let mut queue_one = |sound: &mut Sound, generator: &mut Generator| {
@@ -362,93 +368,101 @@ fn main() -> ! {
         }
     };
 
-    // Prefill, then START.
-    while sound.free_slots() > 0 && !generator.finished {
-        queue_one(&mut sound, &mut generator);
-    }
-    if let Some(ms) = start_at_ms {
-        let target = ms * timer::frequency() / 1000;
-        if timer::counter() > target {
-            println!("snd: late start: start_at_ms={} had passed", ms);
-        }
-        timer::sleep_until(target);
-    }
-    let started = timer::counter();
-    let start = sound.start();
-    println!("snd: start at counter {}", started);
-    if let Err(e) = start {
-        fail("start", e)
-    }
-
     let period_ticks = timer::ms_to_ticks(period_ms);
-    let mut next_slow = started + 2 * period_ticks;
     let mut returned = 0usize;
     let mut underruns = 0u32;
-    let mut starved = false;
-    let mut last_completion = timer::counter();
-    let mut reported_errors = false;
-    loop {
-        let done = sound.reap();
-        let now = timer::counter();
-        if fault_at.is_some_and(|at| now >= at) {
-            println!("snd: faulting at counter {}", now);
-            // SAFETY: none needed: this read is meant to fault.
-            let _ = unsafe { core::ptr::read_volatile(0x3000_0000 as *const u64) };
+    for cycle in 0..cycles {
+        if cycle > 0 {
+            // The next cycle: the sequence again, after a pause with the
+            // stream stopped.
+            timer::sleep_ms(gap_ms);
+            generator = Generator::new(tones.clone(), passes, amp);
         }
-        if done.count > 0 {
-            if returned == 0 {
-                println!("snd: first period returned at counter {}", now);
-            }
-            returned += done.count;
-            last_completion = now;
-            if done.errors > 0 && !reported_errors {
-                reported_errors = true;
-                println!(
-                    "snd: error: tx: {} period(s) returned with status 0x{:x} ({})",
-                    done.errors,
-                    done.status,
-                    virtio_snd::status_name(done.status)
-                );
-            }
-        }
-        let events = sound.events();
-        for _ in 0..events.xrun {
-            println!("snd: xrun");
-        }
-        if (events.xrun > 0 || sound.in_flight() == 0) && !generator.finished && !starved {
-            starved = true;
-            underruns += 1;
-        }
-        while sound.free_slots() > 0 && !generator.finished && (!slow || now >= next_slow) {
+        // Prefill, then START.
+        while sound.free_slots() > 0 && !generator.finished {
             queue_one(&mut sound, &mut generator);
-            starved = false;
-            next_slow += 2 * period_ticks;
         }
-        if generator.finished && sound.in_flight() == 0 {
-            break;
+        if let Some(ms) = start_at_ms.filter(|_| cycle == 0) {
+            let target = ms * timer::frequency() / 1000;
+            if timer::counter() > target {
+                println!("snd: late start: start_at_ms={} had passed", ms);
+            }
+            timer::sleep_until(target);
         }
-        if sound.in_flight() > 0 && now - last_completion > timer::ms_to_ticks(STUCK_MS) {
-            println!(
-                "snd: error: tx: nothing returned for {} ms ({} in flight)",
-                STUCK_MS,
-                sound.in_flight()
-            );
-            break;
+        let started = timer::counter();
+        let start = sound.start();
+        println!("snd: start at counter {}", started);
+        if let Err(e) = start {
+            fail("start", e)
         }
-        // Closer looks until the first period comes back (its line times
-        // the device's start).
-        let pause = if returned == 0 {
-            timer::frequency() / 4000
-        } else {
-            period_ticks / 4
-        };
-        timer::sleep_until(now + pause);
-    }
-    // A device may return a period before it has played it (QEMU's
-    // returns it when it is in its mixing buffer): let the end play out.
-    timer::sleep_ms(drain_ms);
-    if let Err(e) = sound.stop() {
-        println!("snd: error: stop: {}", e);
+
+        let mut next_slow = started + 2 * period_ticks;
+        let mut starved = false;
+        let mut last_completion = timer::counter();
+        let mut reported_errors = false;
+        loop {
+            let done = sound.reap();
+            let now = timer::counter();
+            if fault_at.is_some_and(|at| now >= at) {
+                println!("snd: faulting at counter {}", now);
+                // SAFETY: none needed: this read is meant to fault.
+                let _ = unsafe { core::ptr::read_volatile(0x3000_0000 as *const u64) };
+            }
+            if done.count > 0 {
+                if returned == 0 {
+                    println!("snd: first period returned at counter {}", now);
+                }
+                returned += done.count;
+                last_completion = now;
+                if done.errors > 0 && !reported_errors {
+                    reported_errors = true;
+                    println!(
+                        "snd: error: tx: {} period(s) returned with status 0x{:x} ({})",
+                        done.errors,
+                        done.status,
+                        virtio_snd::status_name(done.status)
+                    );
+                }
+            }
+            let events = sound.events();
+            for _ in 0..events.xrun {
+                println!("snd: xrun");
+            }
+            if (events.xrun > 0 || sound.in_flight() == 0) && !generator.finished && !starved {
+                starved = true;
+                underruns += 1;
+            }
+            while sound.free_slots() > 0 && !generator.finished && (!slow || now >= next_slow) {
+                queue_one(&mut sound, &mut generator);
+                starved = false;
+                next_slow += 2 * period_ticks;
+            }
+            if generator.finished && sound.in_flight() == 0 {
+                break;
+            }
+            if sound.in_flight() > 0 && now - last_completion > timer::ms_to_ticks(STUCK_MS) {
+                println!(
+                    "snd: error: tx: nothing returned for {} ms ({} in flight)",
+                    STUCK_MS,
+                    sound.in_flight()
+                );
+                break;
+            }
+            // Closer looks until the first period comes back (its line times
+            // the device's start).
+            let pause = if returned == 0 {
+                timer::frequency() / 4000
+            } else {
+                period_ticks / 4
+            };
+            timer::sleep_until(now + pause);
+        }
+        // A device may return a period before it has played it (QEMU's
+        // returns it when it is in its mixing buffer): let the end play out.
+        timer::sleep_ms(drain_ms);
+        if let Err(e) = sound.stop() {
+            println!("snd: error: stop: {}", e);
+        }
     }
     if let Err(e) = sound.release() {
         println!("snd: error: release: {}", e);
