@@ -85,6 +85,14 @@ impl OwnedPartition {
         (!self.views.is_empty()).then_some(self.disks.len())
     }
 
+    /// The virtio-mmio slot of its virtio-snd device, if it has `audio`:
+    /// after its disks, virtio-gpu and input devices, as
+    /// [`crate::model::Partition::sound_slot`].
+    pub fn sound_slot(&self, touch: &[OwnedTouch]) -> Option<usize> {
+        self.audio?;
+        Some(self.disks.len() + usize::from(!self.views.is_empty()) + self.inputs(touch).len())
+    }
+
     /// Its virtio-input devices, one per panel of `touch` (the system's
     /// panels) on whose display it has a view, in slot order after its
     /// virtio-gpu device, as [`crate::model::Partition::inputs`].
@@ -337,6 +345,23 @@ impl OwnedSystem {
                 self.display_name(t.display)
             );
         }
+        for a in &self.audio {
+            let regions: Vec<String> = a.regions.iter().map(|r| range(r.base, r.size)).collect();
+            let irqs: Vec<String> = a.interrupts.iter().map(u32::to_string).collect();
+            let home = a
+                .home_cpu
+                .map_or_else(|| "the service core".to_owned(), |c| format!("cpu {c}"));
+            let _ = writeln!(
+                out,
+                "audio output \"{}\": {} at {} interrupts [{}], {} periods of {} ms ahead, mixed on {home}",
+                a.name,
+                a.device,
+                regions.join(", "),
+                irqs.join(", "),
+                a.periods,
+                a.period_ms
+            );
+        }
         for p in &self.partitions {
             let cpus: Vec<String> = p.cpus.iter().map(u64::to_string).collect();
             let _ = writeln!(
@@ -403,6 +428,22 @@ impl OwnedSystem {
                     layout::virtio_slot_base(input.slot),
                     layout::virtio_slot_intid(input.slot),
                     input.view
+                );
+            }
+            if let (Some(a), Some(slot)) = (&p.audio, p.sound_slot(&self.touch)) {
+                let output = self.audio.get(a.output).map_or("?", |o| o.name.as_str());
+                let ducked = if a.duck_q16() == 0 {
+                    "muted".to_owned()
+                } else {
+                    format!("{} dB", a.duck_db)
+                };
+                let _ = writeln!(
+                    out,
+                    "  sound (virtio-mmio guest {:#x}, INTID {}): audio output \"{output}\", audio priority {}, gain {} dB, {ducked} while ducked",
+                    layout::virtio_slot_base(slot),
+                    layout::virtio_slot_intid(slot),
+                    a.priority,
+                    a.gain_db
                 );
             }
             for (scanout, v) in p.views.iter().enumerate() {

@@ -3,6 +3,7 @@
 //! tests of single modules live next to them.
 
 mod codegen;
+mod audio;
 mod display;
 mod files;
 mod fixture;
