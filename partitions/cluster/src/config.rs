@@ -6,7 +6,13 @@
 //!   0 coordinates (default none)
 //! - `cluster.stall=<after_frames>,<ms>`: stop drawing after that many
 //!   frames for that long (a test hook)
+//! - `cluster.audio=off`: no chimes (the sound device is left alone)
+//! - `cluster.chime_test=<ms>`: instead of the drive's chimes, each chime
+//!   once from that time on (`chime::test_schedule`)
+//! - `cluster.warn_at_ms=<ms>[,<ms>...]`: the warning chime at these times
+//!   too (at most `chime::MAX_WARN_AT`)
 
+use crate::chime::{MAX_WARN_AT, Triggers};
 use crate::damage::Rect;
 use testkit::args;
 
@@ -21,6 +27,10 @@ pub struct Config {
     pub window: Option<Rect>,
     /// (after_frames, ms)
     pub stall: Option<(u64, u64)>,
+    /// The chimes are played (`cluster.audio` is not `off`).
+    pub audio: bool,
+    /// What the chimes are computed from.
+    pub chimes: Triggers,
 }
 
 /// The comma-separated decimal numbers of `key`, exactly `N` of them.
@@ -31,6 +41,18 @@ fn numbers<const N: usize>(bootargs: &str, key: &str) -> Option<[u64; N]> {
         *slot = items.next()?.trim().parse().ok()?;
     }
     items.next().is_none().then_some(out)
+}
+
+/// `cluster.warn_at_ms`: up to [`MAX_WARN_AT`] times (the rest, and
+/// anything that is not a number, ignored).
+fn warn_at(bootargs: &str) -> [Option<u64>; MAX_WARN_AT] {
+    let mut out = [None; MAX_WARN_AT];
+    let items = args::value(bootargs, "cluster.warn_at_ms").unwrap_or("");
+    let times = items.split(',').filter_map(|t| t.trim().parse().ok());
+    for (slot, t) in out.iter_mut().zip(times) {
+        *slot = Some(t);
+    }
+    out
 }
 
 impl Config {
@@ -48,6 +70,11 @@ impl Config {
             telltales: number("cluster.telltales").unwrap_or(DEFAULT_TELLTALES),
             window,
             stall: numbers::<2>(bootargs, "cluster.stall").map(|[a, b]| (a, b)),
+            audio: args::value(bootargs, "cluster.audio") != Some("off"),
+            chimes: Triggers {
+                test_at: args::value(bootargs, "cluster.chime_test").and_then(|v| v.parse().ok()),
+                warn_at: warn_at(bootargs),
+            },
         }
     }
 }
@@ -65,7 +92,9 @@ mod tests {
                 fps: 60,
                 telltales: 80,
                 window: None,
-                stall: None
+                stall: None,
+                audio: true,
+                chimes: Triggers::default(),
             }
         );
     }
@@ -79,6 +108,19 @@ mod tests {
         assert_eq!(c.telltales, 96);
         assert_eq!(c.window, Some(Rect::new(560, 80, 800, 320)));
         assert_eq!(c.stall, Some((120, 3000)));
+    }
+
+    #[test]
+    fn parses_the_chime_words() {
+        let c =
+            Config::parse("cluster.audio=off cluster.chime_test=3000 cluster.warn_at_ms=5000,7000");
+        assert!(!c.audio);
+        assert_eq!(c.chimes.test_at, Some(3000));
+        assert_eq!(c.chimes.warn_at, [Some(5000), Some(7000), None, None]);
+        assert!(Config::parse("cluster.audio=on").audio);
+        let c = Config::parse("cluster.warn_at_ms=1,x,2,3,4,5 cluster.chime_test=soon");
+        assert_eq!(c.chimes.warn_at, [Some(1), Some(2), Some(3), Some(4)]);
+        assert_eq!(c.chimes.test_at, None);
     }
 
     #[test]

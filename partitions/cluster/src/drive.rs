@@ -126,6 +126,15 @@ pub const BULB_CHECK_MS: u64 = 2000;
 /// Turn indicators flash at 1.5 Hz, lit half of the time.
 pub const BLINK_PERIOD_MS: u64 = 666;
 
+/// The flasher at `t_ms`: whether a turn indicator that is switched on is
+/// lit (the first half of each [`BLINK_PERIOD_MS`], counted from boot).
+///
+/// The one definition of the blink: the telltale strip draws it (through
+/// [`Car::lit`]) and the turn-signal ticks (`chime`) sound at its edges.
+pub fn flasher_lit(t_ms: u64) -> bool {
+    t_ms % BLINK_PERIOD_MS < BLINK_PERIOD_MS / 2
+}
+
 /// Upshift speeds (km/h) in drive: gear g+1 from `SHIFT[g-1]` on.
 const SHIFT: [f32; 5] = [18.0, 35.0, 55.0, 75.0, 95.0];
 /// Engine rpm per km/h in each gear (1..=6), and in reverse.
@@ -149,12 +158,21 @@ pub struct Car {
 impl Car {
     /// The lamps lit at `t_ms`: indicators flash.
     pub fn lit(&self, t_ms: u64) -> u8 {
-        let flashing = t_ms % BLINK_PERIOD_MS < BLINK_PERIOD_MS / 2;
-        if flashing || t_ms < BULB_CHECK_MS {
+        if flasher_lit(t_ms) || t_ms < BULB_CHECK_MS {
             self.lamps
         } else {
             self.lamps & !(LEFT | RIGHT)
         }
+    }
+
+    /// The turn indicator lamps (`LEFT | RIGHT` bits) blinking at `t_ms`:
+    /// those [`Car::lit`] lights, except during the bulb check, when they
+    /// are lit steadily rather than blinking (0 here).
+    pub fn blinking(&self, t_ms: u64) -> u8 {
+        if t_ms < BULB_CHECK_MS {
+            return 0;
+        }
+        self.lit(t_ms) & (LEFT | RIGHT)
     }
 }
 

@@ -7,7 +7,9 @@
 //! `cluster.fps`. Keeps the odometer on its virtio-blk disk if it has one.
 //! With a touch device (its view of the shared touch panel: the strip), a
 //! finger on the strip acknowledges the warning: the strip shows
-//! "ACKNOWLEDGED" in green for three seconds.
+//! "ACKNOWLEDGED" in green for three seconds. With a virtio-snd device it
+//! plays the warning chimes (`src/speaker.rs`), looked after while the
+//! loop waits for the next frame.
 //!
 //! ```text
 //! cluster: display <w>x<h> [+ strip <w>x<h>]
@@ -20,10 +22,13 @@
 //! cluster: stalling at frame <n> for <ms> ms    (cluster.stall)
 //! cluster: resumed at frame <n>
 //! cluster: <what> -> error <e>
+//! cluster: audio: ... / cluster: chime ...      (see speaker.rs)
 //! ```
 
 #![no_std]
 #![no_main]
+
+mod speaker;
 
 use cluster::canvas::Canvas;
 use cluster::config::Config;
@@ -32,6 +37,7 @@ use cluster::drive;
 use cluster::layout::Layout;
 use cluster::record::{Record, SavePolicy};
 use cluster::scene::{Renderer, Visual};
+use speaker::Speaker;
 use testkit::println;
 use testkit::rt::virtio_blk::{self, Found, VirtioBlk};
 use testkit::rt::virtio_gpu::{self, FORMAT_B8G8R8A8, GpuError, Mode, Request, VirtioGpu, cmd};
@@ -434,6 +440,7 @@ fn main() -> ! {
     let mut ram = Ram::new();
     let mut display = open_display(&mut ram);
     let mut odo = Odometer::open();
+    let mut speaker = Speaker::open(config.audio, config.chimes);
 
     let (w, h) = display
         .as_ref()
@@ -456,6 +463,9 @@ fn main() -> ! {
     let second = timer::ms_to_ticks(1000);
     let period = timer::frequency() / u64::from(config.fps);
     let start = timer::counter();
+    if let Some(s) = speaker.as_mut() {
+        s.begin(start);
+    }
     let base_m = odo.record.metres;
     let mut deadline = start;
     let mut next_alive = start + second;
@@ -500,7 +510,7 @@ fn main() -> ! {
             println!("cluster: stalling at frame {} for {} ms", frame, ms);
             let until = timer::counter() + timer::ms_to_ticks(ms);
             while timer::counter() < until {
-                timer::sleep_until(until.min(next_alive));
+                rest(until.min(next_alive), &mut speaker);
                 if timer::counter() >= next_alive {
                     alive(frame, &v);
                     next_alive += second;
@@ -590,12 +600,24 @@ fn main() -> ! {
             }
         }
         deadline += period;
-        if deadline > now {
-            timer::sleep_until(deadline);
-        } else {
+        if deadline <= now {
             // Late (the flush waited, or drawing took long): no catching up.
             deadline = now;
         }
+        rest(deadline, &mut speaker);
+    }
+}
+
+/// Sleeps until `deadline`, looking after the chimes meanwhile (at least
+/// once, even if it has passed).
+fn rest(deadline: u64, speaker: &mut Option<Speaker>) {
+    loop {
+        let wake = speaker.as_mut().map_or(deadline, |s| s.service(deadline));
+        if wake >= deadline {
+            timer::sleep_until(deadline);
+            return;
+        }
+        timer::sleep_until(wake);
     }
 }
 
