@@ -42,10 +42,7 @@ fn started_period(lines: &[String], who: &str, n: usize) -> Option<usize> {
 /// The period before which partition `who`'s stream stopped (the first
 /// time).
 fn stopped_period(lines: &[String], who: &str) -> Option<usize> {
-    let pattern = format!(
-        r"^\[hv\] INFO  audio speaker: partition {who}'s stream stopped before period (\d+)$"
-    );
-    numbers(lines, &pattern).first().map(|&p| p as usize)
+    stopped_period_n(lines, who, 0)
 }
 
 /// dB of `level` against `reference`.
@@ -278,4 +275,107 @@ pub(super) fn audio_linux() -> Scenario {
             }
             Ok(())
         })
+}
+
+/// The cluster's chimes (`cluster.chime_test`) over the IVI's tone
+/// (`cluster-chimes.toml`): each chime starts at the first frame of the
+/// period the hypervisor mixed first after its START, with its own
+/// frequencies (the belt's 1 kHz then, 150 ms later, 750 Hz; the tick's
+/// 2.5 kHz; the tock's 1.6 kHz; the warning's 2 kHz); the IVI is 20 dB
+/// lower under the belt chime and back after the last chime; nothing
+/// clips.
+pub(super) fn cluster_chimes() -> Scenario {
+    Scenario::new("cluster-chimes", "config/qemu-virt/tests/cluster-chimes.toml")
+        .timeout(60)
+        .expect(r"^\[cluster\] cluster: audio: device at 0x[0-9a-f]+ \(stereo 48000 Hz, 10 ms periods\)$")
+        .expect(r"^\[cluster\] cluster: chime belt at counter \d+ \(frame \d+\)$")
+        .expect(r"^\[cluster\] cluster: chime tick at counter \d+ \(frame \d+\)$")
+        .expect(r"^\[cluster\] cluster: chime tock at counter \d+ \(frame \d+\)$")
+        .expect(r"^\[cluster\] cluster: chime warning at counter \d+ \(frame \d+\)$")
+        .expect_exactly(4, &STREAM_STARTED.replace(r"(\S+)", "cluster"))
+        .expect_exactly(4, &STREAM_STOPPED.replace(r"(\S+)", "cluster"))
+        .expect_none(r"cluster: audio: (error|underrun)|cluster: chime \S+ missed|snd: error|\[hv\] (WARN|ERROR)")
+        .stop_when("the cluster's fourth chime stopped", |lines| {
+            crate::scenario::count(lines, &STREAM_STOPPED.replace(r"(\S+)", "cluster")) >= 4
+        })
+        .settle(500)
+        .check_audio("the chimes where they were mixed, over the ducked IVI", |wav, lines| {
+            let left = wav.channel(0);
+            let run = |n: usize| -> Result<usize, String> {
+                Ok(started_period(lines, "cluster", n).ok_or(format!("no chime run {n}"))? * PERIOD)
+            };
+            // The chimes' amplitudes are 6000 to 12000 of 32768: a tone
+            // counts from a level of 0.08. Each fades in (the belt's and
+            // the warning's over 3 ms, the ticks over 0.5 ms: no click),
+            // and a faded-in tone's onset is found half-way up its fade,
+            // here within 1 ms: the IVI's tone, as loud as the chime until
+            // its duck ramps down, blurs the fade's half-way point more
+            // than an abrupt onset's (see `audio-mix` for that, to a few
+            // frames).
+            // `window` frames tell `freq` from the other sounds then (the
+            // belt's two tones are 250 Hz apart: a whole period).
+            let onset = |freq: f64, at: usize, fade: usize, window: usize| -> Result<(), String> {
+                let from = at.saturating_sub(2 * PERIOD);
+                let found = left
+                    .first_tone(freq, window, from, 0.08)
+                    .ok_or(format!("no {freq} Hz after frame {from}"))?;
+                let expected = at + fade / 2;
+                if found.abs_diff(expected) > 2 * ONSET_TOLERANCE {
+                    return Err(format!(
+                        "{freq} Hz starts at frame {found}, not {expected} ({at}, the period's start, and half its {fade}-frame fade)"
+                    ));
+                }
+                Ok(())
+            };
+            let belt = run(0)?;
+            onset(1000.0, belt, 144, PERIOD / 4)?;
+            // The second tone follows the first without a fade.
+            onset(750.0, belt + 150 * 48, 0, PERIOD)?;
+            // A tick or tock is a 5 ms decaying burst, too short for an
+            // onset search: it must be in the first 5 ms of its period and
+            // nowhere in the period before.
+            let burst = |freq: f64, at: usize| -> Result<(), String> {
+                let (before, during) = (
+                    left.tone_level(at - PERIOD, PERIOD, freq),
+                    left.tone_level(at, PERIOD / 2, freq),
+                );
+                if before > 0.005 || during < 0.02 {
+                    return Err(format!(
+                        "the {freq} Hz burst due at frame {at}: level {before:.4} in the period before, {during:.4} in its first 5 ms"
+                    ));
+                }
+                Ok(())
+            };
+            burst(2500.0, run(1)?)?;
+            burst(1600.0, run(2)?)?;
+            onset(2000.0, run(3)?, 144, PERIOD / 4)?;
+            let alone = left.tone_level(belt - 4800, 4800, 440.0);
+            let under = left.tone_level(belt + 960, 4800, 440.0);
+            let last = stopped_period_n(lines, "cluster", 3).ok_or("no last stop")? * PERIOD;
+            let after = left.tone_level(last + 960, 4800, 440.0);
+            for (what, level, want) in [
+                ("the IVI before the chimes", alone, AMP),
+                ("the IVI under the belt chime", under, AMP / 10.0),
+                ("the IVI after the chimes", after, AMP),
+            ] {
+                let off = db(level, want);
+                if off.abs() > LEVEL_TOLERANCE_DB {
+                    return Err(format!("{what}: {off:.2} dB from its expected level"));
+                }
+            }
+            let clipped = left.clipped(..);
+            if clipped > 0 {
+                return Err(format!("{clipped} clipped samples"));
+            }
+            Ok(())
+        })
+}
+
+/// The period before which partition `who`'s stream stopped (the `n`-th
+/// time).
+fn stopped_period_n(lines: &[String], who: &str, n: usize) -> Option<usize> {
+    let pattern = format!(
+        r"^\[hv\] INFO  audio speaker: partition {who}'s stream stopped before period (\d+)$"
+    );
+    numbers(lines, &pattern).get(n).map(|&p| p as usize)
 }

@@ -65,6 +65,7 @@ pub fn all() -> Vec<Scenario> {
         audio::audio_restart(),
         audio::hostile_snd(),
         audio::audio_linux(),
+        audio::cluster_chimes(),
         display::display_ivi_draw(),
         display::cockpit(),
     ];
