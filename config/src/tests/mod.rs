@@ -2,8 +2,8 @@
 //! the config files in the repository, codegen and the JSON Schema. Unit
 //! tests of single modules live next to them.
 
-mod codegen;
 mod audio;
+mod codegen;
 mod display;
 mod files;
 mod fixture;
