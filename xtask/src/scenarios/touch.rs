@@ -327,7 +327,7 @@ pub(super) fn hostile_input() -> Scenario {
     const INPUTFUZZ_CASES: [(&str, &str); 35] = [
         (
             "config-sweep",
-            "65536 selections, 12 with size > 0, 0 above 128",
+            "65536 selections, 13 with size > 0, 0 above 128",
         ),
         (
             "config-selections",
@@ -385,13 +385,14 @@ pub(super) fn hostile_input() -> Scenario {
         ("status-avail-jump-1000", "needs-reset"),
         ("status-avail-ring-outside-ram", "needs-reset"),
         ("status-used-ring-outside-ram", "needs-reset"),
-        // 25 taps are 50 frames of 8 (down) and 4 (up) events: the device
-        // keeps the newest whole ones that fit in its 256 events (the 7
-        // oldest dropped), then 64 buffers take the oldest kept: a lift
-        // and 5 whole taps.
+        // 25 taps are 50 frames of 9 (down) and 5 (up) events, each with
+        // its MSC_TIMESTAMP: the device keeps the newest whole ones that
+        // fit in its 256 events (the 7 oldest taps dropped), then 64
+        // buffers take the oldest kept: 4 whole taps (the next down would
+        // not fit).
         (
             "no-buffers",
-            "25 taps came, status 0xf; then 64 buffers took 11 frames, 64 events, \
+            "25 taps came, status 0xf; then 64 buffers took 8 frames, 56 events, \
              0 not whole, 0 empty",
         ),
     ];
@@ -401,31 +402,31 @@ pub(super) fn hostile_input() -> Scenario {
     const INPUTFUZZ_EVENT_CASES: [(&str, &str); 12] = [
         (
             "event-device-readable",
-            r"used, 0 bytes; then the frame whole \(8 events\)",
+            r"used, 0 bytes; then the frame whole \(9 events\)",
         ),
         (
             "event-4-bytes",
-            r"used, 0 bytes; then the frame whole \(4 events\)",
+            r"used, 0 bytes; then the frame whole \(5 events\)",
         ),
         (
             "event-empty",
-            r"used, 0 bytes; then the frame whole \(8 events\)",
+            r"used, 0 bytes; then the frame whole \(9 events\)",
         ),
         (
             "event-outside-ram",
-            r"used, 0 bytes; then the frame whole \(4 events\)",
+            r"used, 0 bytes; then the frame whole \(5 events\)",
         ),
         (
             "event-address-0",
-            r"used, 0 bytes; then the frame whole \(8 events\)",
+            r"used, 0 bytes; then the frame whole \(9 events\)",
         ),
         (
             "event-cluster-host-address",
-            r"used, 0 bytes; then the frame whole \(4 events\)",
+            r"used, 0 bytes; then the frame whole \(5 events\)",
         ),
         (
             "event-straddling-ram-end",
-            r"used, 0 bytes; then the frame whole \(8 events\)",
+            r"used, 0 bytes; then the frame whole \(9 events\)",
         ),
         ("event-loop", "needs-reset"),
         ("event-avail-jump-1000", "needs-reset"),

@@ -96,6 +96,9 @@ const CFG_SIZE: usize = reg::CONFIG + 2;
 const EV_SYN: u16 = 0;
 const EV_KEY: u16 = 1;
 const EV_ABS: u16 = 3;
+const EV_MSC: u16 = 4;
+/// `EV_MSC` code of each frame's time (the hypervisor stamps every frame).
+const MSC_TIMESTAMP: u16 = 5;
 const EV_LED: u16 = 0x11;
 const BTN_TOUCH: u16 = 0x14a;
 const ABS_X: u16 = 0x00;
@@ -1275,8 +1278,10 @@ fn describe(line: &mut Line, f: &[Event]) {
         value: v,
     };
     let syn = Event::default();
+    // Each frame's time, whatever its value.
+    let stamp = |e: Event| e.kind == EV_MSC && e.code == MSC_TIMESTAMP;
     match *f {
-        [s, id, x, y, b, px, py, end]
+        [s, id, x, y, b, px, py, t, end]
             if s.code == ABS_MT_SLOT
                 && id == abs(ABS_MT_TRACKING_ID, id.value)
                 && x == abs(ABS_MT_POSITION_X, x.value)
@@ -1284,6 +1289,7 @@ fn describe(line: &mut Line, f: &[Event]) {
                 && b == key(1)
                 && px == abs(ABS_X, x.value)
                 && py == abs(ABS_Y, y.value)
+                && stamp(t)
                 && end == syn =>
         {
             let _ = write!(
@@ -1292,10 +1298,11 @@ fn describe(line: &mut Line, f: &[Event]) {
                 s.value, id.value, x.value, y.value
             );
         }
-        [s, id, b, end]
+        [s, id, b, t, end]
             if s.code == ABS_MT_SLOT
                 && id == abs(ABS_MT_TRACKING_ID, u32::MAX)
                 && b == key(0)
+                && stamp(t)
                 && end == syn =>
         {
             let _ = write!(line, "slot {} up", s.value);
