@@ -60,6 +60,9 @@ pub struct PhysicalSpeaker {
     free: Vec<u16>,
     slots: u16,
     started: bool,
+    /// A period's samples as the words written to a slot (kept, so that
+    /// queueing a period allocates nothing).
+    words: Vec<u32>,
     /// Periods the device returned with an error status.
     pub errors: u64,
 }
@@ -119,6 +122,7 @@ impl PhysicalSpeaker {
             free: (0..slots).rev().collect(),
             slots,
             started: false,
+            words: Vec::with_capacity((period_frames * CHANNELS / 2) as usize),
             errors: 0,
         };
         speaker.stream = speaker.find_output(streams)?;
@@ -262,12 +266,14 @@ impl PhysicalSpeaker {
         let slot = self.free.pop().ok_or("every period is queued")?;
         let at = self.slot_base(slot);
         let period_bytes = self.period_frames * FRAME_BYTES;
-        let words: Vec<u32> = samples
-            .chunks_exact(2)
-            .map(|p| u32::from(p[0] as u16) | u32::from(p[1] as u16) << 16)
-            .collect();
+        self.words.clear();
+        self.words.extend(
+            samples
+                .chunks_exact(2)
+                .map(|p| u32::from(p[0] as u16) | u32::from(p[1] as u16) << 16),
+        );
         let err = |e| format!("DMA area: {e:?}");
-        self.dma.write_words(at + SLOT_DATA, &words).map_err(err)?;
+        self.dma.write_words(at + SLOT_DATA, &self.words).map_err(err)?;
         self.dma
             .write(at + SLOT_XFER, &self.stream.to_le_bytes())
             .map_err(err)?;
