@@ -4,10 +4,9 @@
 
 use toml::Spanned;
 
-use super::{Audio, MediatedDevice, Part, Screen, Validator, first_use};
+use super::{Audio, MediatedDevice, Screen, Validator, first_use};
 use crate::dtb::NodeId;
 use crate::layout;
-use crate::model::Criticality;
 use crate::owned::OwnedPartitionAudio;
 use crate::raw::{Int, RawAudio, RawPartition, RawPartitionAudio};
 
@@ -219,28 +218,6 @@ impl Validator<'_, '_> {
             },
         };
         self.audio[index].ok.then_some(index)
-    }
-
-    /// An output's mixer never runs on a safety partition's core.
-    pub(super) fn audio_home_cores(&mut self, parts: &[Part<'_>]) {
-        for output in &self.audio {
-            let (Some(cpu), Some(span)) = (output.home_cpu, &output.home_cpu_span) else {
-                continue;
-            };
-            let Some(owner) = parts.iter().find(|p| p.cpus.contains(&cpu)) else {
-                continue;
-            };
-            let Some(criticality) = owner.criticality.filter(|c| *c != Criticality::Qm) else {
-                continue;
-            };
-            let message = format!(
-                "home_cpu {cpu} of audio output \"{}\" is a core of partition \"{}\" ({}): an audio output's mixer must never run on a safety partition's core; use a core of a qm partition, a free core, or leave home_cpu out (the service core)",
-                output.name,
-                owner.name,
-                criticality.as_str()
-            );
-            self.diags.error(span.clone(), message);
-        }
     }
 }
 

@@ -492,28 +492,6 @@ impl Validator<'_, '_> {
             }
         }
     }
-
-    /// The compositor never runs on a safety partition's core.
-    pub(super) fn display_home_cores(&mut self, parts: &[Part<'_>]) {
-        for display in &self.displays {
-            let (Some(cpu), Some(span)) = (display.home_cpu, &display.home_cpu_span) else {
-                continue;
-            };
-            let Some(owner) = parts.iter().find(|p| p.cpus.contains(&cpu)) else {
-                continue;
-            };
-            let Some(criticality) = owner.criticality.filter(|c| *c != Criticality::Qm) else {
-                continue;
-            };
-            let message = format!(
-                "home_cpu {cpu} of display \"{}\" is a core of partition \"{}\" ({}): the compositor must never run on a safety partition's core; use a core of a qm partition, a free core, or leave home_cpu out (the service core)",
-                display.name,
-                owner.name,
-                criticality.as_str()
-            );
-            self.diags.error(span.clone(), message);
-        }
-    }
 }
 
 /// What the hypervisor needs of its own reservation besides its heap:

@@ -312,9 +312,7 @@ impl Validator<'_, '_> {
         self.disk_sharing(&parts);
         self.home_cores(&parts);
         self.screen_sharing(&parts);
-        self.display_home_cores(&parts);
-        self.touch_home_cores(&parts);
-        self.audio_home_cores(&parts);
+        self.mediator_home_cores(&parts);
         self.display_memory_fits(raw, hv_memory.map(|m| m.size), &parts);
 
         let board = self.board.take()?;

@@ -9,6 +9,7 @@ use toml::Spanned;
 use super::{Disk, MediatedDevice, Part, Storage, Validator, first_use};
 use crate::dtb::{DtInterrupt, NodeId};
 use crate::layout;
+use crate::model::Criticality;
 use crate::owned::OwnedDiskExtent;
 use crate::raw::{Int, RawConfig, RawDisk, RawPartition, RawStorage, Str};
 
@@ -377,6 +378,52 @@ impl Validator<'_, '_> {
                 );
                 self.diags.error(span.clone(), message);
             }
+        }
+    }
+
+    /// A display's compositor, a touch panel's driver and an audio
+    /// output's mixer never run on a safety partition's core: their
+    /// `home_cpu` is refused there.
+    pub(super) fn mediator_home_cores(&mut self, parts: &[Part<'_>]) {
+        let displays = self.displays.iter().map(|d| {
+            let what = format!("display \"{}\"", d.name);
+            (what, "the compositor", d.home_cpu, d.home_cpu_span.clone())
+        });
+        let panels = self.touch.iter().map(|t| {
+            let what = format!("touch panel \"{}\"", t.name);
+            (
+                what,
+                "a touch panel's driver",
+                t.home_cpu,
+                t.home_cpu_span.clone(),
+            )
+        });
+        let outputs = self.audio.iter().map(|a| {
+            let what = format!("audio output \"{}\"", a.name);
+            (
+                what,
+                "an audio output's mixer",
+                a.home_cpu,
+                a.home_cpu_span.clone(),
+            )
+        });
+        let homes: Vec<_> = displays.chain(panels).chain(outputs).collect();
+        for (what, role, cpu, span) in homes {
+            let (Some(cpu), Some(span)) = (cpu, span) else {
+                continue;
+            };
+            let Some(owner) = parts.iter().find(|p| p.cpus.contains(&cpu)) else {
+                continue;
+            };
+            let Some(criticality) = owner.criticality.filter(|c| *c != Criticality::Qm) else {
+                continue;
+            };
+            let message = format!(
+                "home_cpu {cpu} of {what} is a core of partition \"{}\" ({}): {role} must never run on a safety partition's core; use a core of a qm partition, a free core, or leave home_cpu out (the service core)",
+                owner.name,
+                criticality.as_str()
+            );
+            self.diags.error(span, message);
         }
     }
 

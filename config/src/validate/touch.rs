@@ -5,10 +5,9 @@
 
 use toml::Spanned;
 
-use super::{Part, Screen, Touch, Validator, first_use};
+use super::{Screen, Touch, Validator, first_use};
 use crate::dtb::NodeId;
 use crate::layout;
-use crate::model::Criticality;
 use crate::raw::{RawConfig, RawPartition, RawTouch};
 
 impl Validator<'_, '_> {
@@ -213,27 +212,5 @@ impl Validator<'_, '_> {
             );
         }
         true
-    }
-
-    /// A panel's driver never runs on a safety partition's core.
-    pub(super) fn touch_home_cores(&mut self, parts: &[Part<'_>]) {
-        for panel in &self.touch {
-            let (Some(cpu), Some(span)) = (panel.home_cpu, &panel.home_cpu_span) else {
-                continue;
-            };
-            let Some(owner) = parts.iter().find(|p| p.cpus.contains(&cpu)) else {
-                continue;
-            };
-            let Some(criticality) = owner.criticality.filter(|c| *c != Criticality::Qm) else {
-                continue;
-            };
-            let message = format!(
-                "home_cpu {cpu} of touch panel \"{}\" is a core of partition \"{}\" ({}): a touch panel's driver must never run on a safety partition's core; use a core of a qm partition, a free core, or leave home_cpu out (the service core)",
-                panel.name,
-                owner.name,
-                criticality.as_str()
-            );
-            self.diags.error(span.clone(), message);
-        }
     }
 }
