@@ -4,6 +4,7 @@
 //! `test`), helpers for the rest: `paths`, `process` (running programs),
 //! `prereqs`, `board`, `images` (guest and hypervisor images), `guests`
 //! (the Linux guests' kernel and initramfs), `disk` (GPT disk images),
+//! `image` and `flash` (SD-card images and writing them, with `fat`),
 //! `qemu`, `fuzz` (cargo-fuzz runs), `bench` (the storage and display benchmarks), `soak`
 //! (long versions of scenarios), and
 //! the scenario framework (`scenario`) with its scenarios (`scenarios`).
@@ -13,8 +14,11 @@ mod board;
 mod build;
 mod check_config;
 mod disk;
+mod fat;
+mod flash;
 mod fuzz;
 mod guests;
+mod image;
 mod images;
 mod lint;
 mod paths;
@@ -58,6 +62,14 @@ commands:
   disk [--fresh] [--board NAME]      write the board's GPT disk image if missing
                                      (target/disk/<board>.img; --fresh rewrites
                                      it) and print its partition table
+  image [--board B] [--config FILE] [-o FILE]
+                                     build, then write a flashable SD-card image:
+                                     a FAT32 boot partition (Image, U-Boot's
+                                     boot.scr) then the board's disk partitions
+                                     (default target/image/<board>.img)
+  flash --device /dev/sdX [--image FILE] [--yes] [--force-not-removable]
+        [--force-small]              write that image to a removable disk after
+                                     checks and a confirmation, then verify it
   fuzz [--seconds N]                 run each cargo-fuzz target of the device side
                                      for N seconds (default 20)
   check-config FILE...               validate configs: a summary for a valid one,
@@ -142,6 +154,8 @@ fn dispatch(args: Vec<String>) -> Result<ExitCode> {
         }
         "guests" => guests::command(rest)?,
         "disk" => disk::command(rest)?,
+        "image" => image::command(rest)?,
+        "flash" => flash::command(rest)?,
         "fuzz" => fuzz::command(rest)?,
         "lint" => {
             no_extra(command, rest)?;

@@ -273,7 +273,9 @@ impl PhysicalSpeaker {
                 .map(|p| u32::from(p[0] as u16) | u32::from(p[1] as u16) << 16),
         );
         let err = |e| format!("DMA area: {e:?}");
-        self.dma.write_words(at + SLOT_DATA, &self.words).map_err(err)?;
+        self.dma
+            .write_words(at + SLOT_DATA, &self.words)
+            .map_err(err)?;
         self.dma
             .write(at + SLOT_XFER, &self.stream.to_le_bytes())
             .map_err(err)?;
