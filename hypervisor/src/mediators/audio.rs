@@ -18,26 +18,22 @@
 //! period (its last samples fade out, so the others hear no click); its
 //! device is reset and its stream released.
 
+use super::virtio_window;
 use crate::arch::cpu;
 use crate::arch::guest_mem::PartitionMemory;
 use crate::drivers::virtio_snd::{CHANNELS, PhysicalSpeaker};
-use crate::partition::{self, Access, Actions, EmulatedDevice, Mediator, Partition, hv, report};
+use crate::partition::{self, Access, Actions, EmulatedDevice, Mediator, Partition, hv};
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 use log::{info, warn};
 use shared_devices::audio::{Input, Mixer, Source};
-use shared_devices::mmio::RegisterFile;
-use shared_devices::virtio::mmio::{Effects, MmioTransport};
+use shared_devices::virtio::mmio::MmioTransport;
 use shared_devices::virtio::sound::{SoundLimits, VirtioSound};
 use spin::Mutex;
 
 /// Sources of one output at most.
 pub const MAX_SOURCES: usize = 8;
-/// Rounds of queue processing per notification.
-const NOTIFY_ROUNDS: usize = 4;
-/// virtio device status: DEVICE_NEEDS_RESET.
-const NEEDS_RESET: u32 = 0x40;
 /// Periods between two lines on what mixing costs (5 s of 10 ms periods).
 const COST_REPORT_PERIODS: u64 = 500;
 /// Frames of a duck or restore ramp: 5 ms, within one period of the
@@ -399,24 +395,7 @@ impl EmulatedDevice for VirtSound {
     /// Processes what the driver queued, on the partition's own core.
     fn write(&'static self, a: &Access, value: u64, actions: &mut Actions) {
         let mem = self.memory();
-        let mut transport = self.transport.lock();
-        let mut fx = Effects::default();
-        let broken_before = transport.status() & NEEDS_RESET != 0;
-        transport.write(a.offset, a.width, value, &mut fx);
-        for _ in 0..NOTIFY_ROUNDS {
-            let Some(queue) = fx.notify.take() else { break };
-            fx = fx.and(transport.notify_queue(queue, &mem));
-        }
-        let broken = !broken_before && transport.status() & NEEDS_RESET != 0;
-        drop(transport);
-        if broken {
-            report::warn(
-                a.partition,
-                report::Kind::Device,
-                format_args!("audio: malformed virtqueue request; device needs reset"),
-            );
-        }
-        actions.raise_line = fx.irq == Some(true);
+        actions.raise_line = virtio_window::write(&self.transport, &mem, a, value, "audio");
     }
 
     fn line_high(&self, _p: &Partition) -> bool {

@@ -17,3 +17,4 @@ pub mod console;
 pub mod display;
 pub mod storage;
 pub mod touch;
+pub mod virtio_window;

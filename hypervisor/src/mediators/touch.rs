@@ -19,6 +19,7 @@
 //! own oldest frames); the partition's core takes them into its event
 //! queue when it posts buffers.
 
+use super::virtio_window;
 use crate::arch::cpu;
 use crate::arch::guest_mem::PartitionMemory;
 use crate::drivers::virtio_input::{self, Kind, PhysicalInput};
@@ -28,21 +29,16 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 use log::{info, warn};
 use shared_devices::display::Rect;
-use shared_devices::mmio::RegisterFile;
 use shared_devices::touch::{
     Area, Change, Event, FRAME_EVENTS, GUEST_SLOTS, PanelDecoder, PointerDecoder, Router, Target,
     code,
 };
 use shared_devices::virtio::input::{Identity, VirtioInput};
-use shared_devices::virtio::mmio::{Effects, MmioTransport};
+use shared_devices::virtio::mmio::MmioTransport;
 use spin::Mutex;
 
 /// Partition devices on one panel at most.
 pub const MAX_TARGETS: usize = 8;
-/// Rounds of queue processing per notification.
-const NOTIFY_ROUNDS: usize = 4;
-/// virtio device status: DEVICE_NEEDS_RESET.
-const NEEDS_RESET: u32 = 0x40;
 
 /// A partition's virtio-input device on one panel.
 pub struct VirtInput {
@@ -347,24 +343,17 @@ impl Panel {
         let mem = input.memory();
         let mut transport = input.transport.lock();
         let before = transport.device().stats().frames_overflowed;
-        let broken_before = transport.status() & NEEDS_RESET != 0;
-        let (_, mut fx) = transport.with_device(&mem, |dev, ctx| dev.push_frame(frame, ctx));
+        let broken_before = virtio_window::broken(&transport);
+        let (_, fx) = transport.with_device(&mem, |dev, ctx| dev.push_frame(frame, ctx));
         let dropped = transport.device().stats().frames_overflowed;
         // The device stopped at its budget with frames and buffers left:
         // go on (a driver using EVENT_IDX may not notify again).
-        for _ in 0..NOTIFY_ROUNDS {
-            let Some(queue) = fx.notify.take() else { break };
-            fx = fx.and(transport.notify_queue(queue, &mem));
-        }
+        let fx = virtio_window::settle(&mut transport, fx, &mem);
         // A ring it broke shows only now, when a frame comes to it.
-        let broken = !broken_before && transport.status() & NEEDS_RESET != 0;
+        let broke = !broken_before && virtio_window::broken(&transport);
         drop(transport);
-        if broken {
-            report::warn(
-                p,
-                report::Kind::Device,
-                format_args!("touch: malformed virtqueue request; device needs reset"),
-            );
+        if broke {
+            virtio_window::report_broken(p, "touch");
         }
         if fx.irq == Some(true) {
             partition::raise_virtual_spi(p, input.intid());
@@ -414,24 +403,7 @@ impl EmulatedDevice for VirtInput {
     /// Processes what the driver queued, on the partition's own core.
     fn write(&'static self, a: &Access, value: u64, actions: &mut Actions) {
         let mem = self.memory();
-        let mut transport = self.transport.lock();
-        let mut fx = Effects::default();
-        let broken_before = transport.status() & NEEDS_RESET != 0;
-        transport.write(a.offset, a.width, value, &mut fx);
-        for _ in 0..NOTIFY_ROUNDS {
-            let Some(queue) = fx.notify.take() else { break };
-            fx = fx.and(transport.notify_queue(queue, &mem));
-        }
-        let broken = !broken_before && transport.status() & NEEDS_RESET != 0;
-        drop(transport);
-        if broken {
-            report::warn(
-                a.partition,
-                report::Kind::Device,
-                format_args!("touch: malformed virtqueue request; device needs reset"),
-            );
-        }
-        actions.raise_line = fx.irq == Some(true);
+        actions.raise_line = virtio_window::write(&self.transport, &mem, a, value, "touch");
     }
 
     fn line_high(&self, _p: &Partition) -> bool {
