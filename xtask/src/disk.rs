@@ -774,6 +774,20 @@ pub fn ext_after_cut(
         replay.status,
         String::from_utf8_lossy(&replay.stdout)
     );
+    // Without a journal nothing promises consistency after a cut (ext2),
+    // and a check that passes would have passed by luck.
+    let header = Cmd::new(e2fsprogs("dumpe2fs")?)
+        .arg("-h")
+        .arg(&fs_image)
+        .read()?;
+    let features = header
+        .lines()
+        .find_map(|l| l.strip_prefix("Filesystem features:"))
+        .unwrap_or_default();
+    ensure!(
+        features.split_whitespace().any(|f| f == "has_journal"),
+        "the file system on {name:?} has no journal (features:{features}): a cut may leave it inconsistent by design"
+    );
     Cmd::new(&e2fsck)
         .args(["-f", "-n"])
         .arg(&fs_image)
@@ -795,6 +809,20 @@ pub fn ext_after_cut(
         sums.insert(entry.file_name().to_string_lossy().into_owned(), sum);
     }
     Ok(sums)
+}
+
+/// Makes an empty ext4 file system (with its journal) labelled `label` on
+/// partition `name` of `image`, with the host's `mke2fs`: what a board's
+/// image would carry for a partition its Linux mounts.
+pub fn format_ext4(image: &Path, name: &str, label: &str) -> Result<()> {
+    let (work, fs_image) = copy_partition_out(image, name)?;
+    crate::process::Cmd::new(e2fsprogs("mke2fs")?)
+        .args(["-q", "-F", "-t", "ext4", "-L", label])
+        .arg(&fs_image)
+        .read()?;
+    write_partition(image, name, 0, &std::fs::read(&fs_image)?)?;
+    std::fs::remove_dir_all(&work)?;
+    Ok(())
 }
 
 /// Writes `bytes` at byte `offset` of partition `name` (found through the
@@ -941,6 +969,40 @@ mod tests {
             ext_after_cut(&image, "ivi-data", "/pc").unwrap_err()
         );
         assert!(e.contains("replaying the journal"), "{e}");
+    }
+
+    /// A file system without a journal (ext2) proves nothing after a cut:
+    /// refused, even when it happens to check clean. `format_ext4` makes
+    /// one with a journal.
+    #[test]
+    fn a_cut_needs_a_journal() {
+        let mke2fs = crate::process::find_program("mke2fs")
+            .expect("mke2fs is missing: install e2fsprogs (cargo xtask test does)");
+        let image = scratch("cut-ext2.img");
+        write_image(&qemu_virt(), &image).unwrap();
+        let tree = scratch("cut-ext2-tree");
+        let _ = std::fs::remove_dir_all(&tree);
+        std::fs::create_dir_all(tree.join("pc")).unwrap();
+        let fs_image = scratch("cut-ext2-fs.img");
+        let _ = std::fs::remove_file(&fs_image);
+        Cmd::new(mke2fs)
+            .args(["-q", "-t", "ext2", "-d"])
+            .arg(&tree)
+            .arg(&fs_image)
+            .arg("8M")
+            .read()
+            .unwrap();
+        write_partition(&image, "ivi-data", 0, &std::fs::read(&fs_image).unwrap()).unwrap();
+        let e = format!(
+            "{:#}",
+            ext_after_cut(&image, "ivi-data", "/pc").unwrap_err()
+        );
+        assert!(e.contains("no journal"), "{e}");
+
+        // Journaled, clean and empty.
+        format_ext4(&image, "ivi-data", "ivi-data").unwrap();
+        let files = ext_after_cut(&image, "ivi-data", "/lost+found").unwrap();
+        assert!(files.is_empty(), "{files:?}");
     }
 
     #[test]

@@ -391,14 +391,15 @@ impl Scenario {
         crate::paths::target_dir().join("screens").join(self.name)
     }
 
-    /// Boot with the disk image `target/test-disks/<name>.img` as an
-    /// earlier run (of scenario `name`) left it, or a fresh one of
-    /// `layout` if there is none: for runs that go on where another
-    /// stopped (power cuts).
-    pub fn disk_left_by(mut self, name: &str, layout: &'static str) -> Self {
+    /// Boot with the disk image `target/test-disks/<name>.img` as the
+    /// previous run of series `name` left it: for runs that go on where
+    /// another stopped (power cuts). The `first` run of a series starts on
+    /// a fresh disk of `layout` (prepared by [`Scenario::prepare_disk`]),
+    /// so a series is the same wherever it runs.
+    pub fn disk_left_by(mut self, name: &str, layout: &'static str, first: bool) -> Self {
         self.disk = Some(layout);
         self.machine.disk = Some(crate::disk::test_disk(name));
-        self.keep_disk = true;
+        self.keep_disk = !first;
         self
     }
 

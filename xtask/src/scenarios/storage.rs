@@ -300,7 +300,7 @@ pub fn power_cut(cut: u64, seed: u64) -> Scenario {
     let wait = 1 + (xorshift(seed, cut) % 24) as usize;
     let name: &'static str = format!("power-cut-{}", cut + 1).leak();
     Scenario::new(name, POWER_CUT_CONFIG)
-        .disk_left_by("power-cut", crate::disk::QEMU_VIRT_LAYOUT)
+        .disk_left_by("power-cut", crate::disk::QEMU_VIRT_LAYOUT, cut == 0)
         .timeout(60)
         .expect(r"^\[cluster\] journal: recovered seq=\d+$")
         .expect(r"^\[ivi\] journal: recovered seq=\d+$")
@@ -342,12 +342,16 @@ pub const POWER_CUT_LINUX_CUTS: u64 = 1;
 /// start to remove) is there with its contents; `current` holds the last
 /// synced replacement or a later one, never a mix; the cluster's flushed
 /// blocks are on the disk; nothing outside the partitions changed. Each
-/// cut boots on the disk the previous one left.
+/// cut boots on the disk the previous one left; the first on a fresh one
+/// whose `ivi-data` the host formatted as ext4, journal included.
 pub fn power_cut_linux(cut: u64, seed: u64) -> Scenario {
     let wait = 1 + (xorshift(seed, cut) % 12) as usize;
     let name: &'static str = format!("power-cut-linux-{}", cut + 1).leak();
     Scenario::new(name, POWER_CUT_LINUX_CONFIG)
-        .disk_left_by("power-cut-linux", crate::disk::QEMU_VIRT_LAYOUT)
+        .disk_left_by("power-cut-linux", crate::disk::QEMU_VIRT_LAYOUT, cut == 0)
+        .prepare_disk(|image| {
+            crate::disk::format_ext4(image, "ivi-data", "ivi-data").map_err(|e| format!("{e:#}"))
+        })
         .timeout(150)
         .expect(r"^\[ivi\] ivi: powercut: mounted, next file \d+$")
         .expect(r"^\[cluster\] journal: recovered seq=\d+$")
