@@ -930,29 +930,38 @@ mod tests {
         assert!(e.contains("e2fsck"), "{e}");
     }
 
-    /// After a cut: the files of a clean ext4 file system, by md5; a
-    /// damaged one is an error.
-    #[test]
-    fn reads_a_file_system_after_a_cut() {
+    /// A qemu-virt disk image whose ivi-data holds a file system of `kind`
+    /// with `files` in /pc; (image, the tree the files came from).
+    fn image_with_fs(name: &str, kind: &str, files: &[(&str, &[u8])]) -> (PathBuf, PathBuf) {
         let mke2fs = crate::process::find_program("mke2fs")
             .expect("mke2fs is missing: install e2fsprogs (cargo xtask test does)");
-        let image = scratch("cut.img");
+        let image = scratch(&format!("{name}.img"));
         write_image(&qemu_virt(), &image).unwrap();
-        let tree = scratch("cut-tree");
+        let tree = scratch(&format!("{name}-tree"));
         let _ = std::fs::remove_dir_all(&tree);
         std::fs::create_dir_all(tree.join("pc")).unwrap();
-        std::fs::write(tree.join("pc/1"), b"one\n").unwrap();
-        std::fs::write(tree.join("pc/current"), vec![3u8; 5000]).unwrap();
-        let fs_image = scratch("cut-fs.img");
+        for (file, bytes) in files {
+            std::fs::write(tree.join("pc").join(file), bytes).unwrap();
+        }
+        let fs_image = scratch(&format!("{name}-fs.img"));
         let _ = std::fs::remove_file(&fs_image);
         Cmd::new(mke2fs)
-            .args(["-q", "-t", "ext4", "-d"])
+            .args(["-q", "-t", kind, "-d"])
             .arg(&tree)
             .arg(&fs_image)
             .arg("8M")
             .read()
             .unwrap();
         write_partition(&image, "ivi-data", 0, &std::fs::read(&fs_image).unwrap()).unwrap();
+        (image, tree)
+    }
+
+    /// After a cut: the files of a clean ext4 file system, by md5; a
+    /// damaged one is an error.
+    #[test]
+    fn reads_a_file_system_after_a_cut() {
+        let (image, tree) =
+            image_with_fs("cut", "ext4", &[("1", b"one\n"), ("current", &[3; 5000])]);
         let sums = ext_after_cut(&image, "ivi-data", "/pc").unwrap();
         let md5 = |file: &str| {
             let out = Cmd::new("md5sum").arg(tree.join(file)).read().unwrap();
@@ -976,23 +985,7 @@ mod tests {
     /// one with a journal.
     #[test]
     fn a_cut_needs_a_journal() {
-        let mke2fs = crate::process::find_program("mke2fs")
-            .expect("mke2fs is missing: install e2fsprogs (cargo xtask test does)");
-        let image = scratch("cut-ext2.img");
-        write_image(&qemu_virt(), &image).unwrap();
-        let tree = scratch("cut-ext2-tree");
-        let _ = std::fs::remove_dir_all(&tree);
-        std::fs::create_dir_all(tree.join("pc")).unwrap();
-        let fs_image = scratch("cut-ext2-fs.img");
-        let _ = std::fs::remove_file(&fs_image);
-        Cmd::new(mke2fs)
-            .args(["-q", "-t", "ext2", "-d"])
-            .arg(&tree)
-            .arg(&fs_image)
-            .arg("8M")
-            .read()
-            .unwrap();
-        write_partition(&image, "ivi-data", 0, &std::fs::read(&fs_image).unwrap()).unwrap();
+        let (image, _) = image_with_fs("cut-ext2", "ext2", &[]);
         let e = format!(
             "{:#}",
             ext_after_cut(&image, "ivi-data", "/pc").unwrap_err()
