@@ -12,8 +12,16 @@ use std::path::{Path, PathBuf};
 #[derive(serde::Deserialize)]
 struct BoardToml {
     load_address: u64,
-    early_uart: u64,
+    early_uart: EarlyUart,
     console_baud: u64,
+}
+
+/// The UART the hypervisor speaks through before it has read the DT.
+#[derive(serde::Deserialize)]
+struct EarlyUart {
+    base: u64,
+    /// A DT `compatible` string of a UART the hypervisor drives.
+    compatible: String,
 }
 
 fn main() {
@@ -67,13 +75,22 @@ fn main() {
     let mut consts = String::new();
     writeln!(
         consts,
-        "/// Board UART used before the device tree is read."
+        "/// Board UART used before the device tree is read: its driver and base."
     )
     .unwrap();
+    let Some(kind) =
+        config::model::UartKind::for_compatible([facts.early_uart.compatible.as_str()])
+    else {
+        panic!(
+            "{}: early_uart.compatible {:?} is no UART the hypervisor drives",
+            board_toml.display(),
+            facts.early_uart.compatible
+        );
+    };
     writeln!(
         consts,
-        "pub const EARLY_UART: u64 = {:#x};",
-        facts.early_uart
+        "pub const EARLY_UART: (config::model::UartKind, u64) = (config::model::UartKind::{kind:?}, {:#x});",
+        facts.early_uart.base
     )
     .unwrap();
     writeln!(consts, "/// Console line rate, bits per second.").unwrap();

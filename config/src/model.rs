@@ -36,6 +36,37 @@ pub struct Hypervisor {
     pub console: &'static str,
 }
 
+/// The physical console UART designs the hypervisor drives. The console
+/// node's `compatible` picks one (`check-config` refuses a console it has
+/// no driver for; the hypervisor picks again from the DT it boots with).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UartKind {
+    /// Arm PrimeCell PL011.
+    Pl011,
+    /// NXP i.MX UART (i.MX 6, 7, 8).
+    Imx,
+}
+
+impl UartKind {
+    /// The DT `compatible` strings each design answers to (an SoC's own
+    /// name, such as `fsl,imx8mp-uart`, comes with one of these).
+    pub const COMPATIBLE: &[(&str, UartKind)] = &[
+        ("arm,pl011", UartKind::Pl011),
+        ("fsl,imx6q-uart", UartKind::Imx),
+        ("fsl,imx21-uart", UartKind::Imx),
+    ];
+
+    /// The design a node with these `compatible` strings is, if any.
+    pub fn for_compatible<'a>(compatible: impl IntoIterator<Item = &'a str>) -> Option<Self> {
+        compatible.into_iter().find_map(|c| {
+            Self::COMPATIBLE
+                .iter()
+                .find(|(name, _)| *name == c)
+                .map(|&(_, kind)| kind)
+        })
+    }
+}
+
 /// A host-physical range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Region {

@@ -14,7 +14,7 @@ use config::layout;
 use config::model::{Region, System};
 use core::arch::global_asm;
 use hypervisor::arch::{self, Frame, MAX_CPUS, cpu, gic, mmu};
-use hypervisor::drivers::pl011::{self as uart, emergency};
+use hypervisor::drivers::uart::{self, emergency};
 use hypervisor::dt::platform::{Conduit, Platform};
 use hypervisor::mediators::audio::{self, Audio};
 use hypervisor::mediators::console::{self, Console};
@@ -81,7 +81,7 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
 /// Entered from boot.S at EL1 or EL3: nothing can work, say so and stop.
 #[unsafe(no_mangle)]
 extern "C" fn wrong_exception_level(el: u64) -> ! {
-    uart::set_base(generated::EARLY_UART);
+    uart::select(generated::EARLY_UART.0, generated::EARLY_UART.1);
     emergency(format_args!(
         "hypervisor: entered at EL{el}, but it must be entered at EL2 \
          (QEMU: -M virt,virtualization=on; boards: boot it from EL2-capable firmware). Stopping.\n"
@@ -91,7 +91,7 @@ extern "C" fn wrong_exception_level(el: u64) -> ! {
 
 #[unsafe(no_mangle)]
 extern "C" fn wrong_load_address(actual: u64, linked: u64) -> ! {
-    uart::set_base(generated::EARLY_UART);
+    uart::select(generated::EARLY_UART.0, generated::EARLY_UART.1);
     emergency(format_args!(
         "hypervisor: loaded at {actual:#x} but linked for {linked:#x}; load it at its link address. Stopping.\n"
     ));
@@ -124,7 +124,7 @@ fn early_ram(fdt: &fdt::Fdt) -> Ranges {
 #[unsafe(no_mangle)]
 extern "C" fn primary_main(dtb_pa: u64) -> ! {
     let entered = cpu::counter();
-    uart::set_base(generated::EARLY_UART);
+    uart::select(generated::EARLY_UART.0, generated::EARLY_UART.1);
     let Some(blob) = arch::boot_dtb::borrow(dtb_pa) else {
         emergency(format_args!(
             "hypervisor: no valid device tree at {dtb_pa:#x} (x0). Stopping.\n"
@@ -158,7 +158,7 @@ fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>, entered: u64) -> ! {
     let system: &System = &SYSTEM;
     let platform = Platform::parse(&fdt, system.hypervisor.console)
         .unwrap_or_else(|e| fatal(format_args!("device tree: {e}")));
-    uart::set_base(platform.console.base);
+    uart::select(platform.console_kind, platform.console.base);
     let (image_start, image_end) = arch::image_range();
     info!(
         "hypervisor {} for board {}: image {image_start:#x}..{image_end:#x}",

@@ -851,6 +851,14 @@ fn console_must_exist() {
     );
     let errs = errors(&with("\"/pl011@9000000\"", "\"/psci\""));
     assert_only(&errs, "5:11", "hypervisor console /psci has no `reg`");
+    // A device with registers, but no UART the hypervisor has a driver for.
+    let errs = errors(&with("\"/pl011@9000000\"", "\"/pl031@9010000\""));
+    assert_only(
+        &errs,
+        "5:11",
+        "hypervisor console /pl031@9010000 is compatible with [\"arm,pl031\", \"arm,primecell\"]: \
+         the hypervisor drives arm,pl011, fsl,imx6q-uart, fsl,imx21-uart",
+    );
     let loaded = Fixture::new()
         .load(&with("\"/pl011@9000000\"", "\"serial0\""))
         .unwrap();

@@ -20,7 +20,9 @@ use crate::Context;
 use crate::diag::Diagnostics;
 use crate::dtb::{Board, NodeId};
 use crate::layout;
-use crate::model::{Criticality, MemoryMap, OnFault, Protected, Region, ScreenRect, View};
+use crate::model::{
+    Criticality, MemoryMap, OnFault, Protected, Region, ScreenRect, UartKind, View,
+};
 use crate::owned::{
     OwnedAudio, OwnedDevice, OwnedDisk, OwnedDiskExtent, OwnedDisplay, OwnedHypervisor,
     OwnedInitrd, OwnedPartition, OwnedStorage, OwnedSystem, OwnedTouch, OwnedTouchPointer, range,
@@ -506,11 +508,23 @@ impl Validator<'_, '_> {
             .board
             .as_ref()
             .map(|board| match board.resolve(&console.get_ref().0) {
-                Ok(node) if board.regs(node).ok().flatten().is_some() => Ok(node),
-                Ok(node) => Err(format!(
+                Ok(node) if board.regs(node).ok().flatten().is_none() => Err(format!(
                     "hypervisor console {} has no `reg`: not a UART",
                     board.path(node)
                 )),
+                Ok(node) if UartKind::for_compatible(board.compatible(node)).is_none() => {
+                    Err(format!(
+                        "hypervisor console {} is compatible with {:?}: the hypervisor drives {}",
+                        board.path(node),
+                        board.compatible(node),
+                        UartKind::COMPATIBLE
+                            .iter()
+                            .map(|(name, _)| *name)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                }
+                Ok(node) => Ok(node),
                 Err(e) => Err(format!("hypervisor console: {e}")),
             });
         let path = match node? {

@@ -1,6 +1,7 @@
 //! The hypervisor's own drivers for the physical devices it keeps: the
-//! console UART, the disks the storage mediator shares and the displays the
-//! display mediator composes onto. A new physical
+//! console UART (`uart`: a PL011 or an i.MX UART, as the DT says), the
+//! disks the storage mediator shares, the displays the display mediator
+//! composes onto, the touch panels and audio outputs. A new physical
 //! device (a display controller, a touch panel, an audio codec) gets a
 //! module here; its mediator in `crate::mediators` drives it.
 //!
@@ -13,7 +14,7 @@
 //! before the register write that tells it.
 #![forbid(unsafe_code)]
 
-pub mod pl011;
+pub mod uart;
 pub mod virtio_blk;
 pub mod virtio_gpu;
 pub mod virtio_input;

@@ -4,7 +4,7 @@
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
-use config::model::{Region, System};
+use config::model::{Region, System, UartKind};
 use fdt::Fdt;
 
 /// How PSCI calls reach firmware.
@@ -38,6 +38,8 @@ pub struct Platform {
     /// The EL2 physical timer's interrupt (INTID).
     pub hyp_timer_intid: u32,
     pub console: Region,
+    /// Which driver the console UART takes (from its `compatible`).
+    pub console_kind: UartKind,
     /// The console UART's interrupt (INTID), if the DT gives one.
     pub console_interrupt: Option<u32>,
 }
@@ -155,6 +157,13 @@ impl Platform {
         };
 
         let console = region_of(fdt, console_path, 0)?;
+        let console_kind = fdt
+            .find_node(console_path)
+            .and_then(|n| n.compatible())
+            .and_then(|c| UartKind::for_compatible(c.all()))
+            .ok_or_else(|| {
+                format!("console {console_path} is no UART the hypervisor has a driver for")
+            })?;
         let console_interrupt = fdt
             .find_node(console_path)
             .and_then(|n| n.property("interrupts"))
@@ -181,6 +190,7 @@ impl Platform {
             ptimer_intid,
             hyp_timer_intid,
             console,
+            console_kind,
             console_interrupt,
         })
     }
@@ -299,7 +309,10 @@ impl Platform {
             "timer: virtual irq {}; psci: {:?}",
             self.vtimer_intid, self.psci
         ));
-        lines.push(format!("console: pl011 at {:#x}", self.console.base));
+        lines.push(format!(
+            "console: {:?} UART at {:#x}",
+            self.console_kind, self.console.base
+        ));
         lines
     }
 }
@@ -338,6 +351,7 @@ mod tests {
         assert_eq!(p.psci, Conduit::Smc);
         assert_eq!(p.console.base, 0x0900_0000);
         assert_eq!(p.console_interrupt, Some(33));
+        assert_eq!(p.console_kind, UartKind::Pl011);
         assert_eq!(p.logical_cpu(2), Some(2));
         assert_eq!(p.logical_cpu(9), None);
     }
@@ -347,6 +361,12 @@ mod tests {
         let fdt = Fdt::new(QEMU_VIRT).unwrap();
         let err = Platform::parse(&fdt, "/uart@1234").unwrap_err();
         assert!(err.contains("/uart@1234"), "{err}");
+        // Registers, but no UART (the RTC).
+        let err = Platform::parse(&fdt, "/pl031@9010000").unwrap_err();
+        assert!(
+            err.contains("no UART the hypervisor has a driver for"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -20,7 +20,7 @@
 //! [`Mediator`] (draining on the service core, the receive interrupt).
 
 use crate::arch::cpu;
-use crate::drivers::pl011 as uart;
+use crate::drivers::uart;
 use crate::partition::{self, Access, Actions, EmulatedDevice, Mediator, Partition};
 use alloc::vec::Vec;
 use config::layout;

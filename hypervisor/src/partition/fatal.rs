@@ -17,7 +17,7 @@
 use super::lifecycle::REQ_HALT;
 use super::{psci, try_hv};
 use crate::arch::{self, cpu};
-use crate::drivers::pl011;
+use crate::drivers::uart;
 use crate::dt::platform::Conduit;
 use core::sync::atomic::{AtomicBool, Ordering};
 
@@ -32,7 +32,7 @@ pub fn hypervisor_bug(what: core::fmt::Arguments) -> ! {
         // stopping the system.
         arch::halt()
     }
-    pl011::emergency(format_args!(
+    uart::emergency(format_args!(
         "\n[hv] FATAL cpu {me}: {what}\n[hv] FATAL the hypervisor's state is unknown: \
          stopping the whole system (PSCI SYSTEM_OFF)\n"
     ));
@@ -46,7 +46,7 @@ pub fn hypervisor_bug(what: core::fmt::Arguments) -> ! {
                 crate::arch::gic::send_sgi(super::KICK_SGI, core.mpidr);
             }
         }
-        pl011::emergency(format_args!(
+        uart::emergency(format_args!(
             "[hv] FATAL firmware did not turn the system off: every core halts\n"
         ));
     }
