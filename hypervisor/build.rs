@@ -14,6 +14,14 @@ struct BoardToml {
     load_address: u64,
     early_uart: EarlyUart,
     console_baud: u64,
+    /// Whether the GIC's virtual IRQ output reaches the cores (the
+    /// architecture's way); `false` for machines that leave it out.
+    #[serde(default = "wired")]
+    gic_virq_wired: bool,
+}
+
+fn wired() -> bool {
+    true
 }
 
 /// The UART the hypervisor speaks through before it has read the DT.
@@ -98,6 +106,17 @@ fn main() {
         consts,
         "pub const CONSOLE_BAUD: u64 = {};",
         facts.console_baud
+    )
+    .unwrap();
+    writeln!(
+        consts,
+        "/// Does the GIC raise the cores' virtual IRQ line itself?"
+    )
+    .unwrap();
+    writeln!(
+        consts,
+        "pub const GIC_VIRQ_WIRED: bool = {};",
+        facts.gic_virq_wired
     )
     .unwrap();
     fs::write(out.join("board.rs"), consts).unwrap();

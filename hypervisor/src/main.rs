@@ -15,7 +15,10 @@ use config::model::{Region, System};
 use core::arch::global_asm;
 use hypervisor::arch::{self, Frame, MAX_CPUS, cpu, gic, mmu};
 use hypervisor::drivers::uart::{self, emergency};
-use hypervisor::dt::platform::{Conduit, Platform};
+use hypervisor::dt::{
+    self,
+    platform::{Conduit, Platform},
+};
 use hypervisor::mediators::audio::{self, Audio};
 use hypervisor::mediators::console::{self, Console};
 use hypervisor::mediators::display::{self, Display};
@@ -147,7 +150,9 @@ extern "C" fn primary_main(dtb_pa: u64) -> ! {
     mmu::enable();
     arch::aarch64::heap::init();
     console::init_logger();
-    let host_dtb = blob.to_vec();
+    // Compacted: the `fdt` crate's path lookup fails across NOP tokens,
+    // which QEMU and boot loaders leave where they deleted something.
+    let host_dtb = dt::compact::without_nops(blob).unwrap_or_else(|| blob.to_vec());
     boot(host_dtb, arena, entered)
 }
 
@@ -529,7 +534,13 @@ fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>, entered: u64) -> ! {
         partitions,
         mediators,
         interrupt_owners,
+        virq_by_hcr: !generated::GIC_VIRQ_WIRED,
     });
+    if !generated::GIC_VIRQ_WIRED {
+        info!(
+            "virtual interrupts: signalled with HCR_EL2.VI (the board's GIC does not raise the virtual IRQ line)"
+        );
+    }
     cpu_init(me);
     match service_cpu {
         Some(c) => {

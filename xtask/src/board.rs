@@ -20,8 +20,9 @@ pub struct Board {
 pub struct QemuMachine {
     /// `-M` value, e.g. `virt,virtualization=on,gic-version=3`.
     pub machine: String,
-    /// `-cpu` value.
-    pub cpu: String,
+    /// `-cpu` value; absent for machines with fixed cores.
+    #[serde(default)]
+    pub cpu: Option<String>,
     /// `-smp` value.
     pub smp: u32,
     /// `-m` value, e.g. `2G`.
@@ -32,6 +33,13 @@ pub struct QemuMachine {
     pub virtio_mmio_base: Option<u64>,
     #[serde(default)]
     pub virtio_mmio_stride: Option<u64>,
+    /// The board's DTB (in its folder) for machines that make none (`-dtb`).
+    #[serde(default)]
+    pub dtb: Option<String>,
+    /// Which of QEMU's serial ports (from 0) is the console UART; the ones
+    /// before it go nowhere.
+    #[serde(default)]
+    pub console_serial: u32,
 }
 
 impl QemuMachine {
@@ -52,6 +60,18 @@ impl Board {
             .with_context(|| format!("cannot read {}", paths::display(&path)))?;
         toml::from_str(&text)
             .with_context(|| format!("{}: invalid board file", paths::display(&path)))
+    }
+
+    /// The DTB QEMU boots this board with, if its machine makes none.
+    pub fn dtb_for_qemu(&self) -> Result<Option<std::path::PathBuf>> {
+        let Some(dtb) = self.qemu()?.dtb.as_ref() else {
+            return Ok(None);
+        };
+        let path = paths::boards_dir().join(&self.name).join(dtb);
+        if !path.is_file() {
+            bail!("board {}: no {}", self.name, paths::display(&path));
+        }
+        Ok(Some(path))
     }
 
     /// The QEMU machine of this board, or an error saying it has none.
@@ -102,6 +122,16 @@ mod tests {
         let qemu = board.qemu().unwrap();
         assert!(qemu.machine.starts_with("virt"));
         assert!(qemu.smp >= 1);
+    }
+
+    #[test]
+    fn imx8mp_evk_board_parses() {
+        let board = Board::load("imx8mp-evk").unwrap();
+        let qemu = board.qemu().unwrap();
+        assert_eq!(qemu.machine, "imx8mp-evk");
+        assert_eq!(qemu.cpu, None);
+        assert_eq!(qemu.console_serial, 1);
+        assert!(board.dtb_for_qemu().unwrap().unwrap().is_file());
     }
 
     #[test]

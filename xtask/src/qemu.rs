@@ -11,18 +11,17 @@ use crate::board::Board;
 use crate::prereqs::QEMU;
 use crate::process::{Cmd, spawn_error};
 
-/// `qemu-system-aarch64 -M <machine> -cpu <cpu> -smp <smp> -m <memory>
-/// -nographic -kernel <image>` for `board`. With `-nographic` the serial
-/// port and the QEMU monitor share the terminal (Ctrl-A X quits, Ctrl-A C
-/// switches to the monitor). `changes` replaces some of the board's values
-/// and may attach a disk.
+/// `qemu-system-aarch64 -M <machine> [-cpu <cpu>] -smp <smp> -m <memory>
+/// -nographic -serial ... -kernel <image> [-dtb <board dtb>]` for `board`.
+/// The console UART's serial port and the QEMU monitor share the terminal
+/// (Ctrl-A X quits, Ctrl-A C switches to the monitor). `changes` replaces
+/// some of the board's values and may attach a disk.
 pub fn command(board: &Board, image: &Path, changes: &MachineChanges) -> Result<Cmd> {
     let qemu = board.qemu()?;
     let cmd = Cmd::new(QEMU)
         .arg("-M")
         .arg(changes.machine.unwrap_or(&qemu.machine))
-        .arg("-cpu")
-        .arg(&qemu.cpu)
+        .args(qemu.cpu.iter().flat_map(|cpu| ["-cpu", cpu]))
         .arg("-smp")
         .arg(changes.smp.unwrap_or(qemu.smp).to_string())
         .arg("-m")
@@ -30,12 +29,17 @@ pub fn command(board: &Board, image: &Path, changes: &MachineChanges) -> Result<
         .args(changes.icount.map(|v| ["-icount", v]).into_iter().flatten())
         .args(if changes.window {
             // The displays in a window; serial and monitor on the terminal.
-            &["-serial", "mon:stdio"][..]
+            &[][..]
         } else {
             &["-nographic"][..]
         })
+        .args(serial_args(qemu.console_serial))
         .arg("-kernel")
         .arg(image);
+    let cmd = match board.dtb_for_qemu()? {
+        Some(dtb) => cmd.arg("-dtb").arg(dtb),
+        None => cmd,
+    };
     let cmd = match &changes.disk {
         Some(disk) => cmd.args(disk_args(disk, changes)),
         None => cmd,
@@ -142,6 +146,18 @@ pub fn command(board: &Board, image: &Path, changes: &MachineChanges) -> Result<
         ]);
     }
     Ok(cmd)
+}
+
+/// QEMU's serial ports up to the console (`console`, from 0): the ones
+/// before it go nowhere, the console and the monitor share the terminal
+/// (Ctrl-A X quits, Ctrl-A C switches to the monitor).
+fn serial_args(console: u32) -> Vec<&'static str> {
+    let mut args = Vec::new();
+    for _ in 0..console {
+        args.extend(["-serial", "null"]);
+    }
+    args.extend(["-serial", "mon:stdio"]);
+    args
 }
 
 /// The audio outputs of a validated system, each going to `sink(name)`.
@@ -523,7 +539,10 @@ mod tests {
             };
             let cmd = command(&board, &image, &changes).unwrap();
             let text = cmd.text().to_string();
-            assert!(text.contains(" -nographic -kernel "), "{text}");
+            assert!(
+                text.contains(" -nographic -serial mon:stdio -kernel "),
+                "{text}"
+            );
             let scenario = Scenario::new("dummy-kernel", "")
                 .timeout(20)
                 .expect(&format!("^dummy: entered at EL{el}$"))

@@ -21,6 +21,7 @@ fn valid_configs_load() {
     let fx = Fixture::new();
     let mut files = configs("qemu-virt");
     files.extend(configs("qemu-virt/tests"));
+    files.extend(configs("imx8mp-evk/tests"));
     assert!(
         files.len() >= 7,
         "default.toml and the six scenario configs"

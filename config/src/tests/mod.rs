@@ -3,6 +3,7 @@
 //! tests of single modules live next to them.
 
 mod audio;
+mod boards;
 mod codegen;
 mod display;
 mod files;

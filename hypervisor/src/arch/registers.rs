@@ -259,9 +259,12 @@ pub fn icc_sre_el2() -> FieldValue<u64, ICC_SRE_EL2::Register> {
 }
 
 /// ICH_HCR_EL2: virtual CPU interface on; a maintenance interrupt when the
-/// list registers (nearly) drain if `underflow`.
-pub fn ich_hcr_el2(underflow: bool) -> FieldValue<u64, ICH_HCR_EL2::Register> {
-    ICH_HCR_EL2::En::SET + ICH_HCR_EL2::UIE.val(underflow as u64)
+/// list registers (nearly) drain if `underflow`, and while none of them is
+/// pending if `no_pending`.
+pub fn ich_hcr_el2(underflow: bool, no_pending: bool) -> FieldValue<u64, ICH_HCR_EL2::Register> {
+    ICH_HCR_EL2::En::SET
+        + ICH_HCR_EL2::UIE.val(underflow as u64)
+        + ICH_HCR_EL2::NPIE.val(no_pending as u64)
 }
 
 /// The affinity fields of an MPIDR (Aff3, Aff2, Aff1, Aff0).
@@ -340,8 +343,9 @@ mod tests {
         assert_eq!(sctlr_el1_reset().value, 0x30d0_0800);
         assert_eq!(spsr_exception_entry().value, 0x3c5);
         assert_eq!(icc_sre_el2().value, 0b1111);
-        assert_eq!(ich_hcr_el2(false).value, 1);
-        assert_eq!(ich_hcr_el2(true).value, 0b11);
+        assert_eq!(ich_hcr_el2(false, false).value, 1);
+        assert_eq!(ich_hcr_el2(true, false).value, 0b11);
+        assert_eq!(ich_hcr_el2(false, true).value, 0b1001);
         assert_eq!(MPIDR_AFFINITY, 0xff_00ff_ffff);
         assert_eq!((ICC_PMR_EL1::Priority.val(0xff)).value, 0xff);
         assert_eq!(ICC_CTLR_EL1::EOImode::SET.value, 1 << 1);

@@ -4,6 +4,7 @@
 //! devices).
 #![forbid(unsafe_code)]
 
+pub mod compact;
 pub mod fdt_writer;
 pub mod guest_dt;
 pub mod platform;

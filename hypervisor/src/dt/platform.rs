@@ -356,6 +356,24 @@ mod tests {
         assert_eq!(p.logical_cpu(9), None);
     }
 
+    /// The i.MX 8M Plus EVK: an i.MX UART console, the GIC and the cores
+    /// where that SoC has them, RAM in two ranges.
+    #[test]
+    fn imx8mp_evk() {
+        const EVK: &[u8] = include_bytes!("../../../board/imx8mp-evk/imx8mp-evk.dtb");
+        let fdt = Fdt::new(EVK).unwrap();
+        let uart2 = "/soc@0/bus@30800000/spba-bus@30800000/serial@30890000";
+        let p = Platform::parse(&fdt, uart2).unwrap();
+        assert_eq!(p.console_kind, UartKind::Imx);
+        assert_eq!(p.console.base, 0x3089_0000);
+        // SPI 27.
+        assert_eq!(p.console_interrupt, Some(59));
+        assert_eq!(p.gicd.base, 0x3880_0000);
+        assert_eq!(p.gicr.base, 0x3888_0000);
+        assert_eq!(p.cpus.len(), 4);
+        assert_eq!(p.vtimer_intid, 27);
+    }
+
     #[test]
     fn unknown_console_is_an_error() {
         let fdt = Fdt::new(QEMU_VIRT).unwrap();

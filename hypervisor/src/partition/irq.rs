@@ -44,6 +44,10 @@ pub fn service_interrupts() -> Option<(&'static Partition, OnFault)> {
             if let Some((p, _)) = current_vcpu() {
                 virq::end_of_interrupts(me, p);
             }
+            // Its conditions are levels: off until the way back to the
+            // guest asks again for what it still needs, or this loop
+            // would take it forever.
+            gic::set_maintenance(false, false);
             gic::deactivate(intid);
             continue;
         }

@@ -111,6 +111,7 @@ pub fn boot_partition(p: &Partition) -> Result<(), String> {
 fn stop_local_vcpu() {
     let me = this_cpu();
     gic::reset_virtual_interface();
+    cpu::set_virtual_irq(false);
     me.pending.clear_on_this_core();
     virq::publish_lrs(me);
     *me.power.lock() = Power::Off;

@@ -194,6 +194,10 @@ pub struct Hypervisor {
     pub mediators: Vec<&'static dyn Mediator>,
     /// Physical interrupts that belong to a mediator.
     pub interrupt_owners: Vec<(u32, &'static dyn Mediator)>,
+    /// The GIC does not raise the cores' virtual IRQ line (the board's
+    /// `gic_virq_wired = false`): the hypervisor does, with HCR_EL2.VI
+    /// (see `virq`).
+    pub virq_by_hcr: bool,
 }
 
 #[cfg(target_os = "none")]

@@ -112,6 +112,12 @@ struct Setup {
 /// A fresh machine with one partition ("guest", vCPUs on cores 1 and 2)
 /// whose windows are the vGIC and the probe; core 1 runs vCPU 0.
 fn setup(on_fault: OnFault) -> Setup {
+    setup_with(on_fault, false)
+}
+
+/// `setup`, with the virtual IRQ line raised by the hypervisor
+/// (`virq_by_hcr`) or by the GIC.
+fn setup_with(on_fault: OnFault, virq_by_hcr: bool) -> Setup {
     fake::reset_machine();
     let fdt = fdt::Fdt::new(QEMU_VIRT).unwrap();
     let platform = crate::dt::platform::Platform::parse(&fdt, "/pl011@9000000").unwrap();
@@ -160,6 +166,7 @@ fn setup(on_fault: OnFault) -> Setup {
         partitions: vec![partition],
         mediators: vec![mediator],
         interrupt_owners: Vec::new(),
+        virq_by_hcr,
     });
     *hv.cpus[1].power.lock() = Power::On;
     *hv.cpus[2].power.lock() = Power::On;
@@ -514,6 +521,33 @@ fn stopping_deactivates_hardware_interrupts_waiting_for_a_list_register() {
     assert!(fake::with(|m| m.deactivated.is_empty()));
     stop_from_core_1(s.hv);
     assert_eq!(fake::with(|m| m.deactivated.clone()), [vtimer]);
+}
+
+/// On a board whose GIC cannot raise the virtual IRQ line, the hypervisor
+/// raises it (HCR_EL2.VI) while a list register is pending, with a "no
+/// pending" maintenance interrupt to come back, and drops both once the
+/// guest has acknowledged it. Where the GIC raises it, neither is used.
+#[test]
+fn the_virtual_irq_line_follows_pending_list_registers_without_the_gic() {
+    for by_hcr in [true, false] {
+        let s = setup_with(OnFault::Stop, by_hcr);
+        let p = &s.hv.partitions[0];
+        let vtimer = s.hv.platform.vtimer_intid;
+        virq::inject_hardware(this_cpu(), p, 0, vtimer);
+        virq::flush(this_cpu(), p, 0);
+        let line = || fake::with(|m| (m.core().virtual_irq, m.core().no_pending));
+        assert_eq!(line(), (by_hcr, by_hcr), "by_hcr {by_hcr}");
+        // The guest acknowledges it: pending becomes active.
+        fake::with(|m| {
+            for lr in m.core().lrs.iter_mut() {
+                if *lr & LR_STATE_PENDING != 0 {
+                    *lr = (*lr & !LR_STATE_MASK) | LR_STATE_ACTIVE;
+                }
+            }
+        });
+        virq::flush(this_cpu(), p, 0);
+        assert_eq!(line(), (false, false), "by_hcr {by_hcr}");
+    }
 }
 
 /// An exception at EL2 (a hypervisor bug) stops the whole system through

@@ -11,6 +11,25 @@ use crate::arch::list_register::*;
 use crate::arch::{IrqState, StateBit, cpu, gic};
 use core::sync::atomic::{AtomicU32, Ordering};
 
+/// Asks for the maintenance interrupts the list registers need now.
+///
+/// Where the GIC cannot raise the cores' virtual IRQ line
+/// (`Hypervisor::virq_by_hcr`) the hypervisor raises it itself with
+/// HCR_EL2.VI while a list register is pending, and a "no pending"
+/// maintenance interrupt brings the core back to drop it once the guest
+/// has acknowledged them. A guest that takes the line while only an
+/// active-and-pending interrupt waits reads a spurious INTID, as it may
+/// on any GIC.
+fn set_maintenance(underflow: bool) {
+    if hv().virq_by_hcr {
+        let pending = gic::any_pending_lr();
+        gic::set_maintenance(underflow, pending);
+        cpu::set_virtual_irq(pending);
+    } else {
+        gic::set_maintenance(underflow, false);
+    }
+}
+
 /// Interrupt IDs a software interrupt can have: SGIs, PPIs and the low SPIs
 /// the hypervisor's virtual devices use.
 const SOFT_INTIDS: usize = 128;
@@ -136,7 +155,7 @@ pub fn inject_hardware(cpu: &PhysicalCpu, p: &Partition, vcpu: usize, intid: u32
     let priority = p.vgic.lock().priority(vcpu, intid);
     if !try_inject_hardware(intid, priority) {
         cpu.pending.set_hardware(intid);
-        gic::set_underflow_interrupt(true);
+        set_maintenance(true);
     }
 }
 
@@ -179,7 +198,7 @@ pub fn flush(cpu: &PhysicalCpu, p: &Partition, vcpu: usize) {
             }
         }
     }
-    gic::set_underflow_interrupt(waiting);
+    set_maintenance(waiting);
     publish_lrs(cpu);
 }
 

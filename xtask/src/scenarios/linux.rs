@@ -1,7 +1,7 @@
 //! The Linux partition: booting it, and its reboots, crashes and
 //! power-off.
 
-use super::{at_least_after, beats};
+use super::{at_least_after, beats, on_board};
 use crate::qmp::Mtt;
 use crate::scenario::{Scenario, consecutive, numbers};
 
@@ -64,6 +64,29 @@ pub(super) fn ivi_boot() -> Scenario {
                 Err(format!("frames {frames:?}"))
             }
         })
+}
+
+/// The Linux IVI on a board with nothing to share but the console: the
+/// stock kernel boots to userspace on its two cores beside a bare-metal
+/// partition, its self-check sees exactly its own CPUs, memory and the
+/// emulated watchdog, its console lines reach the board's UART through the
+/// console mediator, and input typed there after Ctrl-] 2 reaches its
+/// shell.
+pub(super) fn ivi_console(board: &str) -> Scenario {
+    on_board(board, "ivi-console", "ivi.toml")
+        .timeout(180)
+        .expect(r"^\[ivi\] \[ *[0-9.]+\] Linux version 6\.12")
+        .expect(r"^\[ivi\] \[ *[0-9.]+\] smp: Brought up 1 node, 2 CPUs$")
+        .expect(r"^\[ivi\] ivi: userspace up after ")
+        .expect(r"^\[ivi\] ivi-tool: check ok cpus=2 ")
+        .type_on(r"^\[ivi\] ivi-tool: check ok", b"\x1d2")
+        .type_on(
+            r"console: input goes to partition ivi",
+            b"echo typed-$((6*7))\r",
+        )
+        .expect(r"typed-42$")
+        .expect(r"^\[cluster\] hello: tick=5 pattern=ok")
+        .expect_none(r"^\[hv\] (WARN|ERROR)")
 }
 
 /// Five reboots, a kernel crash and a watchdog expiry of the Linux

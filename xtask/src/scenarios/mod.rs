@@ -1,7 +1,8 @@
 //! The QEMU scenarios `cargo xtask test` runs (as `qemu/<name>`), in order.
 //!
-//! Each boots one config from `config/qemu-virt/tests/` and judges the
-//! serial console. Hypervisor lines look like `[hv] INFO  message`,
+//! Each boots one config from `config/<board>/tests/` and judges the
+//! serial console. Most run on qemu-virt; the hypervisor's own ones and a
+//! Linux boot run on the i.MX 8M Plus EVK too (named `imx8mp-evk-<name>`). Hypervisor lines look like `[hv] INFO  message`,
 //! partition console lines like `[cluster] hello: tick=3 pattern=ok`.
 //! Keep each short (at most 240 s even for Linux): TCG runs in real time.
 //!
@@ -25,11 +26,11 @@ use crate::scenario::{Scenario, after, count, numbers};
 pub fn all() -> Vec<Scenario> {
     let seed = storage::power_cut_seed();
     let mut all = vec![
-        partitions::two_partitions(),
-        partitions::smp(),
-        partitions::timer(),
-        partitions::isolation(),
-        partitions::restart(),
+        partitions::two_partitions(QEMU_VIRT),
+        partitions::smp(QEMU_VIRT),
+        partitions::timer(QEMU_VIRT),
+        partitions::isolation(QEMU_VIRT),
+        partitions::restart(QEMU_VIRT),
         partitions::stop(),
         partitions::bad_entry_el(),
         partitions::platform_mismatch(),
@@ -71,7 +72,31 @@ pub fn all() -> Vec<Scenario> {
     ];
     all.extend((0..storage::POWER_CUT_CUTS).map(|cut| storage::power_cut(cut, seed)));
     all.extend((0..storage::POWER_CUT_LINUX_CUTS).map(|cut| storage::power_cut_linux(cut, seed)));
+    // The second board: the hypervisor's own behaviour and the Linux IVI,
+    // with the same guests (the board has no virtio devices to share).
+    all.extend([
+        partitions::two_partitions(IMX8MP_EVK),
+        partitions::smp(IMX8MP_EVK),
+        partitions::timer(IMX8MP_EVK),
+        partitions::isolation(IMX8MP_EVK),
+        partitions::restart(IMX8MP_EVK),
+        linux::ivi_console(IMX8MP_EVK),
+    ]);
     all
+}
+
+const QEMU_VIRT: &str = "qemu-virt";
+const IMX8MP_EVK: &str = "imx8mp-evk";
+
+/// Scenario `name` with `config/<board>/tests/<file>`: named `name` on
+/// qemu-virt, `<board>-<name>` on the other boards.
+fn on_board(board: &str, name: &str, file: &str) -> Scenario {
+    let config = format!("config/{board}/tests/{file}").leak();
+    if board == QEMU_VIRT {
+        Scenario::new(name.to_string().leak(), config)
+    } else {
+        Scenario::new(format!("{board}-{name}").leak(), config)
+    }
 }
 
 /// The beat numbers a `heartbeat` partition named `partition` printed.

@@ -4,13 +4,13 @@
 
 use std::path::Path;
 
-use super::{at_least_after, beats};
+use super::{at_least_after, beats, on_board};
 use crate::paths;
 use crate::scenario::{Scenario, after, consecutive, numbers};
 
 /// Two partitions boot side by side, each seeing its own cores and memory.
-pub(super) fn two_partitions() -> Scenario {
-    Scenario::new("two-partitions", "config/qemu-virt/tests/two.toml")
+pub(super) fn two_partitions(board: &str) -> Scenario {
+    on_board(board, "two-partitions", "two.toml")
         .timeout(30)
         .expect(r"^\[cluster\] hello: cpus=1 memory=32MiB")
         .expect(r"^\[ivi\] hello: cpus=2 memory=64MiB")
@@ -20,8 +20,8 @@ pub(super) fn two_partitions() -> Scenario {
 
 /// PSCI CPU_ON/CPU_OFF inside a partition: success, ALREADY_ON (-4),
 /// INVALID_PARAMETERS (-2) for a core the partition does not own.
-pub(super) fn smp() -> Scenario {
-    Scenario::new("smp", "config/qemu-virt/tests/smp.toml")
+pub(super) fn smp(board: &str) -> Scenario {
+    on_board(board, "smp", "smp.toml")
         .timeout(30)
         .expect(r"\[smp\] smp: cpu_on\(1\) = 0\b")
         .expect(r"\[smp\] smp: cpu1 up mpidr=0x1\b")
@@ -36,8 +36,8 @@ pub(super) fn smp() -> Scenario {
 
 /// The virtual timer ticks at the expected rate on both cores, and SGIs
 /// reach the right core.
-pub(super) fn timer() -> Scenario {
-    Scenario::new("timer", "config/qemu-virt/tests/timer.toml")
+pub(super) fn timer(board: &str) -> Scenario {
+    on_board(board, "timer", "timer.toml")
         .timeout(40)
         .check("cpu0 tick count", |lines| ticks_near_100(lines, 0))
         .check("cpu1 tick count", |lines| ticks_near_100(lines, 1))
@@ -64,15 +64,13 @@ fn ticks_near_100(lines: &[String], cpu: u32) -> Result<(), String> {
     }
 }
 
-const ISOLATION_CONFIG: &str = "config/qemu-virt/tests/isolation.toml";
-
 /// A hostile partition reads and writes every address in its bootargs
 /// (`probe=<addr>,...`: other partitions' memory, the hypervisor, devices it
 /// does not own). Every access faults and comes back to it as an abort,
 /// the hypervisor reports each one, and the victim runs on untouched.
-pub(super) fn isolation() -> Scenario {
-    let mut scenario = Scenario::new("isolation", ISOLATION_CONFIG).timeout(40);
-    let addresses = match probe_addresses(&paths::root().join(ISOLATION_CONFIG)) {
+pub(super) fn isolation(board: &str) -> Scenario {
+    let mut scenario = on_board(board, "isolation", "isolation.toml").timeout(40);
+    let addresses = match probe_addresses(&paths::root().join(scenario.config)) {
         Ok(addresses) => addresses,
         Err(e) => return scenario.check("the probe's addresses", move |_| Err(e.clone())),
     };
@@ -136,8 +134,8 @@ fn victim_ticks_on(lines: &[String]) -> Result<(), String> {
 
 /// A partition with `on_fault = "restart"` crashes on each boot and is
 /// restarted; its neighbour never misses a tick.
-pub(super) fn restart() -> Scenario {
-    Scenario::new("restart", "config/qemu-virt/tests/restart.toml")
+pub(super) fn restart(board: &str) -> Scenario {
+    on_board(board, "restart", "restart.toml")
         .timeout(45)
         .expect(r"\[crash\] crash: boot restarts=0\b")
         .expect(r"\[crash\] crash: boot restarts=1\b")

@@ -261,6 +261,13 @@ pub fn clean_dcache(start: u64, len: u64) {
     isb();
 }
 
+/// Asserts or drops the guest's virtual IRQ line from the CPU itself
+/// (HCR_EL2.VI), for boards whose GIC cannot signal it (see
+/// `partition::virq::signal_through_hcr`).
+pub fn set_virtual_irq(on: bool) {
+    HCR_EL2.modify(HCR_EL2::VI.val(on as u64));
+}
+
 /// Makes a virtual SError pending for the guest (HCR_EL2.VSE); it is taken
 /// when the guest unmasks SErrors.
 pub fn raise_virtual_serror() {

@@ -370,9 +370,16 @@ pub fn ended_lrs() -> u64 {
     ICH_EISR_EL2.get()
 }
 
-/// Ask for a maintenance interrupt once the list registers (nearly) drain.
-pub fn set_underflow_interrupt(on: bool) {
-    ICH_HCR_EL2.write(values::ich_hcr_el2(on));
+/// Ask for a maintenance interrupt once the list registers (nearly) drain
+/// (`underflow`), and while none of them is pending (`no_pending`).
+pub fn set_maintenance(underflow: bool, no_pending: bool) {
+    ICH_HCR_EL2.write(values::ich_hcr_el2(underflow, no_pending));
+}
+
+/// Does a list register hold a pending interrupt (pending, or pending and
+/// active)?
+pub fn any_pending_lr() -> bool {
+    (0..num_lrs()).any(|i| read_lr(i) & LR_STATE_PENDING != 0)
 }
 
 /// Clears all list registers and the guest's virtual CPU interface state.
@@ -389,6 +396,6 @@ pub fn reset_virtual_interface() {
     ICH_AP1R0_EL2.set(0);
     ICH_AP0R0_EL2.set(0);
     ICH_VMCR_EL2.set(0);
-    set_underflow_interrupt(false);
+    set_maintenance(false, false);
     isb();
 }

@@ -71,6 +71,11 @@ pub fn firmware_call(_smc: bool, x0: u64, x1: u64, x2: u64, x3: u64) -> u64 {
 /// Does nothing (no caches).
 pub fn clean_dcache(_start: u64, _len: u64) {}
 
+/// Sets or clears the virtual IRQ line HCR_EL2.VI.
+pub fn set_virtual_irq(on: bool) {
+    with(|m| m.core().virtual_irq = on);
+}
+
 /// Marks a virtual SError pending.
 pub fn raise_virtual_serror() {
     with(|m| m.core().virtual_serror = true);

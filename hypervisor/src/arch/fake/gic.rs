@@ -142,9 +142,17 @@ pub fn ended_lrs() -> u64 {
     with(|m| m.core().ended)
 }
 
-/// Records the underflow request.
-pub fn set_underflow_interrupt(on: bool) {
-    with(|m| m.core().underflow = on);
+/// Records the maintenance requests.
+pub fn set_maintenance(underflow: bool, no_pending: bool) {
+    with(|m| {
+        m.core().underflow = underflow;
+        m.core().no_pending = no_pending;
+    });
+}
+
+/// Does a list register hold a pending interrupt?
+pub fn any_pending_lr() -> bool {
+    (0..NUM_LRS).any(|i| read_lr(i) & LR_STATE_PENDING != 0)
 }
 
 /// Clears the running core's list registers, deactivating hardware
@@ -157,5 +165,5 @@ pub fn reset_virtual_interface() {
         }
         write_lr(i, 0);
     }
-    set_underflow_interrupt(false);
+    set_maintenance(false, false);
 }

@@ -42,6 +42,10 @@ pub struct Core {
     pub ended: u64,
     /// Underflow maintenance interrupt requested.
     pub underflow: bool,
+    /// Maintenance interrupt while no list register is pending requested.
+    pub no_pending: bool,
+    /// HCR_EL2.VI: a virtual IRQ signalled by the CPU itself.
+    pub virtual_irq: bool,
     /// The EL2 timer's deadline, if armed.
     pub hyp_timer: Option<u64>,
     /// Interrupts waiting to be acknowledged, in order.
