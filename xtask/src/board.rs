@@ -40,6 +40,12 @@ pub struct QemuMachine {
     /// before it go nowhere.
     #[serde(default)]
     pub console_serial: u32,
+    /// U-Boot built for this machine (`-bios`), to boot a flashed image as
+    /// the board would; and the Debian package that has it.
+    #[serde(default)]
+    pub u_boot: Option<String>,
+    #[serde(default)]
+    pub u_boot_package: Option<String>,
 }
 
 impl QemuMachine {
@@ -72,6 +78,27 @@ impl Board {
             bail!("board {}: no {}", self.name, paths::display(&path));
         }
         Ok(Some(path))
+    }
+
+    /// The U-Boot that boots this board's flashed image under QEMU, or why
+    /// there is none.
+    pub fn u_boot_for_qemu(&self) -> Result<std::path::PathBuf> {
+        let qemu = self.qemu()?;
+        let Some(path) = qemu.u_boot.as_ref() else {
+            bail!(
+                "board {} names no U-Boot for QEMU ([qemu] u_boot)",
+                self.name
+            );
+        };
+        let path = std::path::PathBuf::from(path);
+        if !path.is_file() {
+            bail!(
+                "{} is missing: install Debian's {} (.ci/run does)",
+                path.display(),
+                qemu.u_boot_package.as_deref().unwrap_or("U-Boot package")
+            );
+        }
+        Ok(path)
     }
 
     /// The QEMU machine of this board, or an error saying it has none.

@@ -1,6 +1,7 @@
 //! Prerequisites: the Rust targets and components listed in
-//! `rust-toolchain.toml`, `llvm-objcopy`, QEMU >= 8.2, and e2fsprogs (the
-//! storage scenarios check the file systems guests make on the disk image).
+//! `rust-toolchain.toml`, `llvm-objcopy`, QEMU >= 8.2, e2fsprogs (the
+//! storage scenarios check the file systems guests make on the disk image)
+//! and the U-Boot each emulated board's flashed image boots with.
 //!
 //! What is missing is installed when that can be done without asking
 //! (rustup; apt as root). Otherwise the error carries the exact command
@@ -38,37 +39,58 @@ pub fn ensure() -> Result<()> {
     ensure_rust()?;
     ensure_qemu()?;
     ensure_e2fsprogs()?;
+    ensure_u_boot()?;
     Ok(())
 }
 
-/// Debian's package with `e2fsck` and `debugfs`.
-const E2FSPROGS: &str = "e2fsprogs";
-
 /// `e2fsck` and `debugfs`, installed with apt as root when missing.
 pub fn ensure_e2fsprogs() -> Result<()> {
-    let present = || {
+    ensure_package("e2fsprogs", "e2fsck and debugfs", || {
         ["e2fsck", "debugfs"]
             .iter()
             .all(|p| process::find_program(p).is_some())
+    })
+}
+
+/// The U-Boot each emulated board boots its flashed image with (`[qemu]
+/// u_boot` in its board.toml), installed with apt as root when missing.
+pub fn ensure_u_boot() -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(crate::paths::boards_dir()) else {
+        return Ok(());
     };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Ok(board) = crate::board::Board::load(&name) else {
+            continue;
+        };
+        let Some(qemu) = &board.qemu else { continue };
+        if let (Some(path), Some(package)) = (&qemu.u_boot, &qemu.u_boot_package) {
+            let path = std::path::PathBuf::from(path);
+            ensure_package(package, &path.display().to_string(), || path.is_file())?;
+        }
+    }
+    Ok(())
+}
+
+/// Debian package `package`, installed with apt as root unless `present`
+/// says `what` it provides is there already.
+fn ensure_package(package: &str, what: &str, present: impl Fn() -> bool) -> Result<()> {
     if present() {
         return Ok(());
     }
     if !process::on_path("apt-get") {
-        bail!("e2fsck and debugfs are missing: install e2fsprogs with your package manager");
+        bail!("{what} is missing: install {package} with your package manager");
     }
     if !is_root() {
-        bail!(
-            "e2fsck and debugfs are missing. Fix it with:\n\n  sudo apt-get install -y {E2FSPROGS}\n"
-        );
+        bail!("{what} is missing. Fix it with:\n\n  sudo apt-get install -y {package}\n");
     }
-    step(format!("Installing {E2FSPROGS} with apt"));
+    step(format!("Installing {package} with apt"));
     Cmd::new("apt-get")
         .env("DEBIAN_FRONTEND", "noninteractive")
-        .args(["install", "-y", E2FSPROGS])
+        .args(["install", "-y", package])
         .run()?;
     if !present() {
-        bail!("e2fsck and debugfs are still missing after installing {E2FSPROGS}");
+        bail!("{what} is still missing after installing {package}");
     }
     Ok(())
 }

@@ -33,9 +33,13 @@ pub fn command(board: &Board, image: &Path, changes: &MachineChanges) -> Result<
         } else {
             &["-nographic"][..]
         })
-        .args(serial_args(qemu.console_serial))
-        .arg("-kernel")
-        .arg(image);
+        .args(serial_args(qemu.console_serial));
+    // Through the board's firmware, which finds the hypervisor on the
+    // disk (a flashed image), or straight into the hypervisor.
+    let cmd = match &changes.bios {
+        Some(bios) => cmd.arg("-bios").arg(bios),
+        None => cmd.arg("-kernel").arg(image),
+    };
     let cmd = match board.dtb_for_qemu()? {
         Some(dtb) => cmd.arg("-dtb").arg(dtb),
         None => cmd,
@@ -327,6 +331,9 @@ fn disk_args(disk: &Path, changes: &MachineChanges) -> [OsString; 6] {
 /// machine it does not match.
 #[derive(Clone, Debug, Default)]
 pub struct MachineChanges {
+    /// Boot this firmware (the board's U-Boot) instead of the hypervisor
+    /// image: it loads the hypervisor from the disk, as on hardware.
+    pub bios: Option<PathBuf>,
     /// `-M` value.
     pub machine: Option<&'static str>,
     /// Number of cores.

@@ -73,6 +73,8 @@ pub struct Scenario {
     /// Boot with the disk as the last run left it (a fresh one if there
     /// is none yet) instead of a fresh one.
     keep_disk: bool,
+    /// Boot through the board's U-Boot from a flashed image on the disk.
+    flashed: bool,
     /// Judged on the disk (with the console lines) after QEMU has stopped.
     disk_checks: Vec<(String, DiskJudge)>,
     /// Screenshots: when a line first matches (in this order), every
@@ -192,6 +194,7 @@ impl Scenario {
             disk: None,
             disk_setup: None,
             keep_disk: false,
+            flashed: false,
             disk_checks: Vec::new(),
         }
     }
@@ -359,6 +362,10 @@ impl Scenario {
     /// audio outputs, each recording to [`Self::wav_path`].
     pub fn hypervisor_machine(&self, config: &Path) -> Result<crate::qemu::MachineChanges> {
         let mut machine = self.machine.clone();
+        if self.flashed {
+            let board = crate::board::Board::load(&crate::board::name_for_config(config)?)?;
+            machine.bios = Some(board.u_boot_for_qemu()?);
+        }
         let system = crate::qemu::system_of(config)?;
         machine.displays = crate::qemu::displays_in(&system);
         machine.audio = crate::qemu::audio_in(&system, |name| {
@@ -399,6 +406,17 @@ impl Scenario {
     pub fn disk_left_by(mut self, name: &str, layout: &'static str, first: bool) -> Self {
         self.disk = Some(layout);
         self.machine.disk = Some(crate::disk::test_disk(name));
+        self.keep_disk = !first;
+        self
+    }
+
+    /// Boot as a flashed board does: the board's U-Boot (`-bios`) finds the
+    /// hypervisor on the disk, an SD-card image that `cargo xtask image`
+    /// wrote (`target/test-disks/<series>.img`). The `first` run of a series
+    /// writes the image; the next ones boot what the previous left on it.
+    pub fn flashed(mut self, series: &str, first: bool) -> Self {
+        self.flashed = true;
+        self.machine.disk = Some(crate::disk::test_disk(series));
         self.keep_disk = !first;
         self
     }
@@ -843,6 +861,14 @@ impl Scenario {
     /// Writes the fresh disk (and runs the setup on it), if the scenario
     /// has one; returns its path.
     fn prepare_fresh_disk(&self) -> Result<Option<PathBuf>> {
+        if let (true, Some(image)) = (self.flashed, &self.machine.disk) {
+            if !(self.keep_disk && image.is_file()) {
+                let config = crate::paths::root().join(self.config);
+                let board = crate::board::name_for_config(&config)?;
+                crate::image::write_for(&board, &config, image)?;
+            }
+            return Ok(Some(image.clone()));
+        }
         let (Some(layout), Some(image)) = (self.disk, &self.machine.disk) else {
             return Ok(None);
         };

@@ -44,15 +44,17 @@ fn default_config_is_as_specified() {
     let expected = format!(
         "board qemu-virt ({dtb})
 hypervisor: host 0x40000000..0x48000000 (128 MiB), console /pl011@9000000
+storage \"disk0\": /virtio_mmio@a003e00 at 0xa003e00..0xa004000 interrupts [79], I/O on the service core
 display \"instrument\": /virtio_mmio@a003c00 at 0xa003c00..0xa003e00 interrupts [78], 1920x720 at 60 Hz, compositor on the service core
 display \"center\": /virtio_mmio@a003a00 at 0xa003a00..0xa003c00 interrupts [77], 1280x800 at 60 Hz, compositor on the service core
 touch panel \"panel\": /virtio_mmio@a003800 at 0xa003800..0xa003a00 interrupts [76], pointer /virtio_mmio@a003600 at 0xa003600..0xa003800 interrupts [75], on display \"center\", driver on the service core
 audio output \"speaker\": /virtio_mmio@a003400 at 0xa003400..0xa003600 interrupts [74], 3 periods of 10 ms ahead, mixed on the service core
 partition \"cluster\": asil-b, priority 200, cpus [1], on_fault restart, watchdog off
   memory guest 0x40000000..0x41000000 -> host 0x48000000..0x49000000 (16 MiB)
-  gpu (virtio-mmio guest 0xb000000, INTID 96): 12 MiB of display memory, 64 resources
-  input (virtio-mmio guest 0xb000200, INTID 97): touch panel \"panel\", contacts in view 1 (1280x100)
-  sound (virtio-mmio guest 0xb000400, INTID 98): audio output \"speaker\", audio priority 200, gain 0 dB, -20 dB while ducked
+  disk 0 (virtio-mmio guest 0xb000000, INTID 96): storage \"disk0\" gpt \"cluster-odo\"
+  gpu (virtio-mmio guest 0xb000200, INTID 97): 12 MiB of display memory, 64 resources
+  input (virtio-mmio guest 0xb000400, INTID 98): touch panel \"panel\", contacts in view 1 (1280x100)
+  sound (virtio-mmio guest 0xb000600, INTID 99): audio output \"speaker\", audio priority 200, gain 0 dB, -20 dB while ducked
   view 0 on display \"instrument\": 1920x720 at (0, 0)
   view 1 on display \"center\": 1280x100 at (0, 700)
   protected on display \"instrument\": 1920x80 at (0, 0)
@@ -61,14 +63,15 @@ partition \"cluster\": asil-b, priority 200, cpus [1], on_fault restart, watchdo
   bootargs \"cluster.window=560,80,800,320\"
 partition \"ivi\": qm, priority 10, cpus [2, 3], on_fault restart, watchdog on
   memory guest 0x40000000..0x50000000 -> host 0x50000000..0x60000000 (256 MiB)
-  gpu (virtio-mmio guest 0xb000000, INTID 96): 32 MiB of display memory, 64 resources
-  input (virtio-mmio guest 0xb000200, INTID 97): touch panel \"panel\", contacts in view 0 (1280x800)
-  sound (virtio-mmio guest 0xb000400, INTID 98): audio output \"speaker\", audio priority 10, gain 0 dB, -20 dB while ducked
+  disk 0 (virtio-mmio guest 0xb000000, INTID 96): storage \"disk0\" gpt \"ivi-data\"
+  gpu (virtio-mmio guest 0xb000200, INTID 97): 32 MiB of display memory, 64 resources
+  input (virtio-mmio guest 0xb000400, INTID 98): touch panel \"panel\", contacts in view 0 (1280x800)
+  sound (virtio-mmio guest 0xb000600, INTID 99): audio output \"speaker\", audio priority 10, gain 0 dB, -20 dB while ducked
   view 0 on display \"center\": 1280x800 at (0, 0)
   view 1 on display \"instrument\": 800x320 at (560, 80)
   image {build}/ivi/Image (64 bytes)
   initrd {build}/ivi/initramfs.cpio.gz (2097152 bytes)
-  bootargs \"console=ttyAMA0 panic=1 ivi.cpus=2 ivi.mem=256 ivi.allow=watchdog@9100000,virtio_mmio@b000000,virtio_mmio@b000200,virtio_mmio@b000400 ivi.test=draw ivi.touch\"
+  bootargs \"console=ttyAMA0 panic=1 ivi.cpus=2 ivi.mem=256 ivi.allow=watchdog@9100000,virtio_mmio@b000000,virtio_mmio@b000200,virtio_mmio@b000400,virtio_mmio@b000600 ivi.test=draw ivi.touch\"
 ",
         dtb = fx.ctx.boards_dir.join("qemu-virt/qemu-virt.dtb").display(),
         build = build.display(),

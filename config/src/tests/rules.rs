@@ -1434,14 +1434,25 @@ fn storage_device_must_be_a_virtio_mmio_node() {
 
 #[test]
 fn storage_device_cannot_be_the_console_or_another_storage() {
+    let text = with_disks(
+        "",
+        "",
+        &DISK0.replace("/virtio_mmio@a003e00", "/pl011@9000000"),
+    );
+    assert_has(
+        &errors(&text),
+        "28:10",
+        "storage \"disk0\" device /pl011@9000000 is the hypervisor console",
+    );
+    // The other way round, a virtio transport is no console UART.
     let text = with_disks("", "", DISK0).replace(
         "console = \"/pl011@9000000\"",
         "console = \"/virtio_mmio@a003e00\"",
     );
     assert_only(
         &errors(&text),
-        "28:10",
-        "storage \"disk0\" device /virtio_mmio@a003e00 is the hypervisor console",
+        "5:11",
+        "hypervisor console /virtio_mmio@a003e00 is compatible with [\"virtio,mmio\"]",
     );
     let twice = format!(
         "{DISK0}\n{}",

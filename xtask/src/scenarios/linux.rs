@@ -13,6 +13,7 @@ use crate::scenario::{Scenario, consecutive, numbers};
 /// Ctrl-] 2.
 pub(super) fn ivi_boot() -> Scenario {
     Scenario::new("ivi-boot", "config/qemu-virt/default.toml")
+        .disk(crate::disk::QEMU_VIRT_LAYOUT)
         .timeout(180)
         .expect(r"^\[ivi\] \[ *[0-9.]+\] Linux version 6\.12")
         .expect(r"^\[ivi\] \[ *[0-9.]+\] smp: Brought up 1 node, 2 CPUs$")

@@ -8,13 +8,15 @@
 //!
 //! One file per area: `partitions` (the hypervisor itself: partitions, SMP,
 //! timers, isolation, faults, the watchdog, boot time), `console`, `linux`
-//! (the Linux partition), `storage`, `display`, `touch`, `audio` and
-//! `hostile` (partitions that attack the hypervisor); the helpers they
+//! (the Linux partition), `storage`, `display`, `touch`, `audio`,
+//! `hostile` (partitions that attack the hypervisor) and `flashed` (booted
+//! by U-Boot from a flashed image); the helpers they
 //! share are here, and [`all`] lists every scenario in the order they run.
 
 mod audio;
 mod console;
 mod display;
+mod flashed;
 pub mod hostile;
 pub mod linux;
 mod partitions;
@@ -70,6 +72,8 @@ pub fn all() -> Vec<Scenario> {
         display::display_ivi_draw(),
         display::cockpit(),
     ];
+    // Booted as a flashed board: U-Boot from the image's disk, twice.
+    all.extend([flashed::flashed_boot(1), flashed::flashed_boot(2)]);
     all.extend((0..storage::POWER_CUT_CUTS).map(|cut| storage::power_cut(cut, seed)));
     all.extend((0..storage::POWER_CUT_LINUX_CUTS).map(|cut| storage::power_cut_linux(cut, seed)));
     // The second board: the hypervisor's own behaviour and the Linux IVI,

@@ -275,6 +275,7 @@ pub(super) fn boot_time() -> Scenario {
     let entry = r"^\[hv\] INFO  entered at counter (\d+) \(\d+ ms at \d+ Hz\)";
     let beat = r"^\[cluster\] cluster: first frame shown at counter (\d+) ";
     Scenario::new("boot-time", "config/qemu-virt/default.toml")
+        .disk(crate::disk::QEMU_VIRT_LAYOUT)
         .icount("shift=0")
         .timeout(240)
         .expect(entry)
