@@ -775,9 +775,11 @@ mod tests {
             disk: Some(disk),
             ..Default::default()
         };
+        // Stopped before the first instruction; the monitor shares stdio
+        // with the serial port (Ctrl-A C switches to it).
         let cmd = command(&board, &dummy_kernel(), &changes)
             .unwrap()
-            .args(["-S", "-serial", "null", "-monitor", "stdio"]);
+            .arg("-S");
         let text = cmd.text().to_string();
         let mut command = cmd.into_command();
         command
@@ -787,7 +789,7 @@ mod tests {
         let mut qemu = Qemu::spawn(command, &text).unwrap();
         let mut stdin = qemu.child().stdin.take().unwrap();
         stdin
-            .write_all(b"xp /3wx 0xa003e00\nxp /3wx 0xa003c00\nquit\n")
+            .write_all(b"\x01cxp /3wx 0xa003e00\nxp /3wx 0xa003c00\nquit\n")
             .unwrap();
         drop(stdin);
         let mut out = Vec::new();
