@@ -73,8 +73,9 @@ pub struct Scenario {
     /// Boot with the disk as the last run left it (a fresh one if there
     /// is none yet) instead of a fresh one.
     keep_disk: bool,
-    /// Boot through the board's U-Boot from a flashed image on the disk.
-    flashed: bool,
+    /// Boot through the board's U-Boot from a flashed image on the disk,
+    /// which this writes (config, image path).
+    flashed: Option<FlashWriter>,
     /// Judged on the disk (with the console lines) after QEMU has stopped.
     disk_checks: Vec<(String, DiskJudge)>,
     /// Screenshots: when a line first matches (in this order), every
@@ -127,6 +128,9 @@ impl Screens {
 
 /// Works on or checks a scenario's disk image: `Err` says what is wrong.
 pub type DiskCheck = Box<dyn Fn(&Path) -> Result<(), String>>;
+
+/// Writes a flashable image of a config (its path) to a disk (its path).
+pub type FlashWriter = Box<dyn Fn(&Path, &Path) -> Result<()>>;
 
 /// Checks a scenario's disk image against what the console said.
 pub type DiskJudge = Box<dyn Fn(&Path, &[String]) -> Result<(), String>>;
@@ -194,7 +198,7 @@ impl Scenario {
             disk: None,
             disk_setup: None,
             keep_disk: false,
-            flashed: false,
+            flashed: None,
             disk_checks: Vec::new(),
         }
     }
@@ -362,7 +366,7 @@ impl Scenario {
     /// audio outputs, each recording to [`Self::wav_path`].
     pub fn hypervisor_machine(&self, config: &Path) -> Result<crate::qemu::MachineChanges> {
         let mut machine = self.machine.clone();
-        if self.flashed {
+        if self.flashed.is_some() {
             let board = crate::board::Board::load(&crate::board::name_for_config(config)?)?;
             machine.bios = Some(board.u_boot_for_qemu()?);
         }
@@ -411,11 +415,17 @@ impl Scenario {
     }
 
     /// Boot as a flashed board does: the board's U-Boot (`-bios`) finds the
-    /// hypervisor on the disk, an SD-card image that `cargo xtask image`
-    /// wrote (`target/test-disks/<series>.img`). The `first` run of a series
-    /// writes the image; the next ones boot what the previous left on it.
-    pub fn flashed(mut self, series: &str, first: bool) -> Self {
-        self.flashed = true;
+    /// hypervisor on the disk, an SD-card image that `write(config, image)`
+    /// writes (`cargo xtask image`'s, at `target/test-disks/<series>.img`).
+    /// The `first` run of a series writes the image; the next ones boot
+    /// what the previous left on it.
+    pub fn flashed(
+        mut self,
+        series: &str,
+        first: bool,
+        write: impl Fn(&Path, &Path) -> Result<()> + 'static,
+    ) -> Self {
+        self.flashed = Some(Box::new(write));
         self.machine.disk = Some(crate::disk::test_disk(series));
         self.keep_disk = !first;
         self
@@ -861,11 +871,9 @@ impl Scenario {
     /// Writes the fresh disk (and runs the setup on it), if the scenario
     /// has one; returns its path.
     fn prepare_fresh_disk(&self) -> Result<Option<PathBuf>> {
-        if let (true, Some(image)) = (self.flashed, &self.machine.disk) {
+        if let (Some(write), Some(image)) = (&self.flashed, &self.machine.disk) {
             if !(self.keep_disk && image.is_file()) {
-                let config = crate::paths::root().join(self.config);
-                let board = crate::board::name_for_config(&config)?;
-                crate::image::write_for(&board, &config, image)?;
+                write(&crate::paths::root().join(self.config), image)?;
             }
             return Ok(Some(image.clone()));
         }

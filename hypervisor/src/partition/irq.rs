@@ -4,7 +4,6 @@
 //! vCPU (its virtual timer and passthrough SPIs, forwarded with the HW
 //! bit). Anything else belongs to no running vCPU and is dropped.
 
-use super::lifecycle::Power;
 use super::{Partition, current_vcpu, hv, hyp_timer, this_cpu, virq, watchdog};
 use crate::arch::gic;
 use config::model::OnFault;
@@ -51,7 +50,7 @@ pub fn service_interrupts() -> Option<(&'static Partition, OnFault)> {
             gic::deactivate(intid);
             continue;
         }
-        let running = (*me.power.lock() == Power::On).then(current_vcpu).flatten();
+        let running = me.guest_on().then(current_vcpu).flatten();
         let forward = match running {
             Some((p, _)) if hv.platform.is_guest_timer(intid) => Some(p),
             Some((p, _)) if intid >= 32 && p.vgic.lock().owns_spi(intid) => Some(p),

@@ -74,6 +74,11 @@ pub struct PhysicalCpu {
 }
 
 impl PhysicalCpu {
+    /// Is its vCPU running guest code (powered on, not just pending)?
+    pub fn guest_on(&self) -> bool {
+        *self.power.lock() == Power::On
+    }
+
     /// A core, off, with no requests.
     pub fn new(mpidr: u64, redistributor: u64, vcpu: Option<(usize, usize)>) -> Self {
         Self {

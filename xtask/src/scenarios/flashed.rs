@@ -16,7 +16,10 @@ const SERIES: &str = "flashed";
 pub(super) fn flashed_boot(boot: u32) -> Scenario {
     let name: &'static str = format!("flashed-boot-{boot}").leak();
     Scenario::new(name, "config/qemu-virt/default.toml")
-        .flashed(SERIES, boot == 1)
+        .flashed(SERIES, boot == 1, |config, image| {
+            let board = crate::board::name_for_config(config)?;
+            crate::image::write_for(&board, config, image)
+        })
         .timeout(180)
         .expect(r"^U-Boot 20\d\d\.\d\d")
         .expect(r"^Found U-Boot script /boot\.scr$")

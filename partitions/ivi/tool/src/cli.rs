@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::play::{self, Tone};
+use crate::play::{self, PlayOptions};
 
 pub const USAGE: &str = "\
 usage: ivi-tool check --cpus N --mem-mib M [--allow NODES]... [--report] [--root DIR]
@@ -81,41 +81,6 @@ pub enum Command {
     Draw(DrawOptions),
     Play(PlayOptions),
     Touch(TouchOptions),
-}
-
-/// How `play` runs; `None`: the default (see [`crate::play`]).
-#[derive(Debug, PartialEq)]
-pub struct PlayOptions {
-    /// The PCM device; `None`: the first playback device.
-    pub device: Option<PathBuf>,
-    /// The tone sequence; `None`: [`play::DEFAULT_TONES`].
-    pub tones: Option<Vec<Tone>>,
-    /// A WAV file to play instead of tones.
-    pub wav: Option<PathBuf>,
-    /// Repeat for this long; `None`: once.
-    pub seconds: Option<u64>,
-    pub rate: Option<u32>,
-    pub channels: Option<u32>,
-    /// Of full scale, 0 to 1.
-    pub amplitude: f64,
-    pub period_frames: Option<u32>,
-    pub buffer_frames: Option<u32>,
-}
-
-impl Default for PlayOptions {
-    fn default() -> Self {
-        PlayOptions {
-            device: None,
-            tones: None,
-            wav: None,
-            seconds: None,
-            rate: None,
-            channels: None,
-            amplitude: play::DEFAULT_AMPLITUDE,
-            period_frames: None,
-            buffer_frames: None,
-        }
-    }
 }
 
 /// Limits of `play`'s numbers.
@@ -365,6 +330,7 @@ fn number(name: &str, text: &str) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::play::Tone;
 
     fn args(text: &str) -> Vec<String> {
         text.split_whitespace().map(str::to_string).collect()

@@ -14,7 +14,41 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::alsa::{self, HwParams, Param, Pcm, SwParams};
-use crate::cli::PlayOptions;
+
+/// How `play` runs (`ivi-tool play`'s options); `None`: the default.
+#[derive(Debug, PartialEq)]
+pub struct PlayOptions {
+    /// The PCM device; `None`: the first playback device.
+    pub device: Option<PathBuf>,
+    /// The tone sequence; `None`: [`DEFAULT_TONES`].
+    pub tones: Option<Vec<Tone>>,
+    /// A WAV file to play instead of tones.
+    pub wav: Option<PathBuf>,
+    /// Repeat for this long; `None`: once.
+    pub seconds: Option<u64>,
+    pub rate: Option<u32>,
+    pub channels: Option<u32>,
+    /// Of full scale, 0 to 1.
+    pub amplitude: f64,
+    pub period_frames: Option<u32>,
+    pub buffer_frames: Option<u32>,
+}
+
+impl Default for PlayOptions {
+    fn default() -> Self {
+        PlayOptions {
+            device: None,
+            tones: None,
+            wav: None,
+            seconds: None,
+            rate: None,
+            channels: None,
+            amplitude: DEFAULT_AMPLITUDE,
+            period_frames: None,
+            buffer_frames: None,
+        }
+    }
+}
 
 /// What `play` plays without `--tones` or `--wav`.
 pub const DEFAULT_TONES: &str = "440:500,660:500,0:250,880:500";
