@@ -176,7 +176,7 @@ fn write_states(
 ) {
     let gicd = hv().gicd;
     let (bit, set) = which;
-    for i in (0..32).filter(|i| bits & (1 << i) != 0) {
+    for i in virq::set_bits(bits) {
         let intid = first + i;
         match home(p, vcpu, intid) {
             Home::Spi => gic::set_spi_state(gicd, intid, bit, set),

@@ -48,6 +48,36 @@ pub struct Pending {
     hardware: [AtomicU32; 1024 / 32],
 }
 
+/// The positions of the bits set in `word`, lowest first: as many steps as
+/// bits set (every return to a guest walks these words, most of them 0).
+pub fn set_bits(mut word: u32) -> impl Iterator<Item = u32> {
+    core::iter::from_fn(move || {
+        (word != 0).then(|| {
+            let bit = word.trailing_zeros();
+            word &= word - 1;
+            bit
+        })
+    })
+}
+
+/// Takes the bits set in `words` (clearing them) and calls `f` with the
+/// number of each (word index * 32 + bit). A word found 0 costs one load.
+fn take_each(words: &[AtomicU32], mut f: impl FnMut(u32)) {
+    for (w, word) in words.iter().enumerate() {
+        if word.load(Ordering::Relaxed) == 0 {
+            continue;
+        }
+        for b in set_bits(word.swap(0, Ordering::AcqRel)) {
+            f(w as u32 * 32 + b);
+        }
+    }
+}
+
+/// Is any bit set in `words`?
+fn any_set(words: &[AtomicU32]) -> bool {
+    words.iter().any(|w| w.load(Ordering::Acquire) != 0)
+}
+
 impl Pending {
     /// Makes software interrupt `intid` pending (ignored beyond the
     /// software range).
@@ -92,12 +122,7 @@ impl Pending {
     /// core).
     pub fn clear_on_this_core(&self) {
         self.clear_software();
-        for (w, word) in self.hardware.iter().enumerate() {
-            let bits = word.swap(0, Ordering::AcqRel);
-            for b in (0..32).filter(|b| bits & (1 << b) != 0) {
-                gic::deactivate((w * 32 + b) as u32);
-            }
-        }
+        take_each(&self.hardware, gic::deactivate);
     }
 }
 
@@ -162,33 +187,23 @@ pub fn inject_hardware(cpu: &PhysicalCpu, p: &Partition, vcpu: usize, intid: u32
 /// Moves whatever is pending for this core's vCPU into free list
 /// registers. Called on every return to the guest.
 pub fn flush(cpu: &PhysicalCpu, p: &Partition, vcpu: usize) {
-    for (which, requests) in [
-        (StateBit::Pending, &cpu.pending.unpend),
-        (StateBit::Active, &cpu.pending.deactivate),
-    ] {
-        for (w, word) in requests.iter().enumerate() {
-            let bits = word.swap(0, Ordering::AcqRel);
-            for b in (0..32).filter(|b| bits & (1 << b) != 0) {
-                clear_lr_state((w * 32 + b) as u32, which);
-            }
-        }
-    }
-    let vgic = p.vgic.lock();
+    take_each(&cpu.pending.unpend, |intid| {
+        clear_lr_state(intid, StateBit::Pending)
+    });
+    take_each(&cpu.pending.deactivate, |intid| {
+        clear_lr_state(intid, StateBit::Active)
+    });
     let mut waiting = false;
-    for (w, word) in cpu.pending.hardware.iter().enumerate() {
-        let bits = word.swap(0, Ordering::AcqRel);
-        for b in (0..32).filter(|b| bits & (1 << b) != 0) {
-            let intid = (w * 32 + b) as u32;
+    // Most returns have nothing to inject: no lock then.
+    if any_set(&cpu.pending.hardware) || any_set(&cpu.pending.bits) {
+        let vgic = p.vgic.lock();
+        take_each(&cpu.pending.hardware, |intid| {
             if !try_inject_hardware(intid, vgic.priority(vcpu, intid)) {
                 cpu.pending.set_hardware(intid);
                 waiting = true;
             }
-        }
-    }
-    for (w, word) in cpu.pending.bits.iter().enumerate() {
-        let bits = word.swap(0, Ordering::AcqRel);
-        for b in (0..32).filter(|b| bits & (1 << b) != 0) {
-            let intid = (w * 32 + b) as u32;
+        });
+        take_each(&cpu.pending.bits, |intid| {
             // A disabled interrupt stays pending until the guest enables it.
             let injected =
                 vgic.enabled(vcpu, intid) && try_inject_soft(intid, vgic.priority(vcpu, intid));
@@ -196,7 +211,7 @@ pub fn flush(cpu: &PhysicalCpu, p: &Partition, vcpu: usize) {
                 cpu.pending.set(intid);
                 waiting |= vgic.enabled(vcpu, intid);
             }
-        }
+        });
     }
     set_maintenance(waiting);
     publish_lrs(cpu);
@@ -313,5 +328,34 @@ pub fn send_sgi(p: &Partition, sender: usize, value: u64) {
         if cpu != cpu::current() {
             kick(cpu, 0);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    extern crate std;
+    use std::vec::Vec;
+
+    #[test]
+    fn set_bits_are_the_bits_set_lowest_first() {
+        assert_eq!(set_bits(0).count(), 0);
+        assert_eq!(set_bits(0b1010_0001).collect::<Vec<_>>(), [0, 5, 7]);
+        assert_eq!(set_bits(1 << 31).collect::<Vec<_>>(), [31]);
+        assert_eq!(set_bits(u32::MAX).count(), 32);
+    }
+
+    #[test]
+    fn take_each_takes_every_bit_once() {
+        let words: [AtomicU32; 3] = [
+            AtomicU32::new(0b101),
+            AtomicU32::new(0),
+            AtomicU32::new(1 << 31),
+        ];
+        let mut taken = Vec::new();
+        take_each(&words, |intid| taken.push(intid));
+        assert_eq!(taken, [0, 2, 95]);
+        assert!(!any_set(&words));
+        take_each(&words, |_| panic!("taken twice"));
     }
 }
