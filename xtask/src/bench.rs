@@ -4,9 +4,10 @@
 //! Every run boots once under QEMU `-icount shift=0` (virtual time
 //! advances one nanosecond per instruction executed, and with the host's
 //! clock while every core is idle, e.g. waiting for the host to finish a
-//! disk write). `cargo xtask bench storage`, `display`, `touch` or `audio`
-//! does only that part; the display runs are in [`display`], the touch
-//! runs in [`touch`], the audio runs in [`audio`].
+//! disk write). `cargo xtask bench storage`, `display`, `touch`, `audio`
+//! or `traps` does only that part; the display runs are in [`display`],
+//! the touch runs in [`touch`], the audio runs in [`audio`], the trap
+//! costs against native in [`traps`].
 //!
 //! Storage: three systems, each with a fresh disk of
 //! `board/qemu-virt/disk.toml`'s layout:
@@ -50,6 +51,7 @@ use crate::{guests, images, prereqs};
 mod audio;
 mod display;
 mod touch;
+mod traps;
 
 /// The `-icount` value of every run unless `--icount` says otherwise.
 const ICOUNT: &str = "shift=0";
@@ -71,7 +73,8 @@ const PASS: &str =
 const LOAD_FAILED: &str = r"^\[ivi\] ivi: blkload: dd to .* failed";
 const COUNTER_HZ: &str = r"^\[hv\] INFO  entered at counter \d+ \(\d+ ms at (\d+) Hz\)";
 
-const USAGE: &str = "usage: cargo xtask bench [--icount VALUE] [storage|display|touch|audio]...";
+const USAGE: &str =
+    "usage: cargo xtask bench [--icount VALUE] [storage|display|touch|audio|traps]...";
 
 /// The parts of the bench.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,6 +83,7 @@ enum Part {
     Display,
     Touch,
     Audio,
+    Traps,
 }
 
 /// What the command line asks for: the `-icount` value, and which parts
@@ -98,11 +102,18 @@ fn parse_args(args: &[String]) -> Result<(&'static str, Vec<Part>)> {
             "display" if !parts.contains(&Part::Display) => parts.push(Part::Display),
             "touch" if !parts.contains(&Part::Touch) => parts.push(Part::Touch),
             "audio" if !parts.contains(&Part::Audio) => parts.push(Part::Audio),
+            "traps" if !parts.contains(&Part::Traps) => parts.push(Part::Traps),
             _ => bail!(USAGE),
         }
     }
     if parts.is_empty() {
-        parts = vec![Part::Storage, Part::Display, Part::Touch, Part::Audio];
+        parts = vec![
+            Part::Storage,
+            Part::Display,
+            Part::Touch,
+            Part::Audio,
+            Part::Traps,
+        ];
     }
     Ok((icount, parts))
 }
@@ -124,7 +135,7 @@ enum Boot {
     Hypervisor,
     /// Partition `partition` of the scenario's config alone, without the
     /// hypervisor: its image booted directly on QEMU `virt` (`-kernel`, at
-    /// EL1, one core) with its bootargs (`-append`), and a virtio-gpu
+    /// EL1, a core per vCPU) with its bootargs (`-append`), and a virtio-gpu
     /// device of its own per view, of the view's size.
     Native { partition: &'static str },
 }
@@ -149,6 +160,9 @@ pub fn command(args: &[String]) -> Result<ExitCode> {
     }
     if parts.contains(&Part::Audio) {
         plan.extend(audio::runs(icount));
+    }
+    if parts.contains(&Part::Traps) {
+        plan.extend(traps::runs(icount));
     }
     let configs: Vec<PathBuf> = plan
         .iter()
@@ -199,6 +213,7 @@ pub fn command(args: &[String]) -> Result<ExitCode> {
     let displays = display::Summary::from_runs(&results);
     let touches = touch::Summary::from_runs(&results);
     let sounds = audio::Summary::from_runs(&results);
+    let trap_costs = traps::Summary::from_runs(&results);
     if parts.contains(&Part::Storage) {
         println!();
         print!("{}", summary.table());
@@ -215,6 +230,10 @@ pub fn command(args: &[String]) -> Result<ExitCode> {
         println!();
         print!("{}", sounds.table(icount));
     }
+    if parts.contains(&Part::Traps) {
+        println!();
+        print!("{}", trap_costs.table(icount));
+    }
     let mut json = summary.json(&results);
     json["display"] = if parts.contains(&Part::Display) {
         displays.json()
@@ -228,6 +247,11 @@ pub fn command(args: &[String]) -> Result<ExitCode> {
     };
     json["audio"] = if parts.contains(&Part::Audio) {
         sounds.json()
+    } else {
+        Value::Null
+    };
+    json["traps"] = if parts.contains(&Part::Traps) {
+        trap_costs.json()
     } else {
         Value::Null
     };
@@ -375,6 +399,8 @@ struct NativeGuest {
     /// Its image (`@/` is `target/partitions/`).
     image: PathBuf,
     bootargs: String,
+    /// Its number of cores (vCPUs).
+    cpus: u32,
     /// Its views' sizes, in scanout order.
     views: Vec<(u32, u32)>,
 }
@@ -404,6 +430,10 @@ impl NativeGuest {
             .and_then(|b| b.as_str())
             .unwrap_or("")
             .to_string();
+        let cpus = partition
+            .get("cpus")
+            .and_then(|c| c.as_array())
+            .map_or(1, |c| c.len().max(1) as u32);
         let mut views = Vec::new();
         for view in partition
             .get("views")
@@ -422,13 +452,14 @@ impl NativeGuest {
         Ok(NativeGuest {
             image,
             bootargs,
+            cpus,
             views,
         })
     }
 
     /// The QEMU command line: `changes` (for `-icount`) on the board's
-    /// QEMU with [`NATIVE_MACHINE`], one core, and a virtio-gpu device per
-    /// view.
+    /// QEMU with [`NATIVE_MACHINE`], as many cores as the partition has
+    /// vCPUs, and a virtio-gpu device per view.
     fn command(&self, board: &Board, changes: &MachineChanges) -> Result<Cmd> {
         let displays = (0u64..)
             .zip(&self.views)
@@ -442,7 +473,7 @@ impl NativeGuest {
             .collect();
         let machine = MachineChanges {
             machine: Some(NATIVE_MACHINE),
-            smp: Some(1),
+            smp: Some(self.cpus),
             displays,
             ..changes.clone()
         };
@@ -766,6 +797,7 @@ impl Summary {
                     Part::Display => "display",
                     Part::Touch => "touch",
                     Part::Audio => "audio",
+                    Part::Traps => "traps",
                 },
                 "native": match r.boot {
                     Boot::Hypervisor => Value::Null,
@@ -876,7 +908,13 @@ mod tests {
     #[test]
     fn arguments() {
         let args = |a: &[&str]| parse_args(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>());
-        let all = vec![Part::Storage, Part::Display, Part::Touch, Part::Audio];
+        let all = vec![
+            Part::Storage,
+            Part::Display,
+            Part::Touch,
+            Part::Audio,
+            Part::Traps,
+        ];
         assert_eq!(args(&[]).unwrap(), (ICOUNT, all));
         assert_eq!(
             args(&["touch", "storage"]).unwrap().1,
@@ -898,7 +936,7 @@ mod tests {
     }
 
     /// A native run boots the partition's image with its bootargs on QEMU
-    /// at EL1, one core, with a virtio-gpu device per view.
+    /// at EL1, a core per vCPU, with a virtio-gpu device per view.
     #[test]
     fn native_runs_boot_a_partition_of_the_config() {
         let text =
