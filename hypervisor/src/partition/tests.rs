@@ -523,6 +523,34 @@ fn stopping_deactivates_hardware_interrupts_waiting_for_a_list_register() {
     assert_eq!(fake::with(|m| m.deactivated.clone()), [vtimer]);
 }
 
+/// A hardware interrupt that found every list register full goes into the
+/// first one that frees, on a later return to the guest, and only once.
+#[test]
+fn a_waiting_hardware_interrupt_gets_the_next_free_list_register() {
+    let s = setup(OnFault::Stop);
+    let p = &s.hv.partitions[0];
+    fake::with(|m| m.core().lrs = [PROBE_INTID as u64 | LR_STATE_PENDING; 4]);
+    let vtimer = s.hv.platform.vtimer_intid;
+    virq::inject_hardware(this_cpu(), p, 0, vtimer);
+    virq::flush(this_cpu(), p, 0);
+    let holding = || {
+        fake::with(|m| {
+            m.core()
+                .lrs
+                .iter()
+                .filter(|&&lr| lr as u32 == vtimer && lr & LR_STATE_MASK != 0)
+                .count()
+        })
+    };
+    assert_eq!(holding(), 0, "no list register free yet");
+    // The guest ends one.
+    fake::with(|m| m.core().lrs[2] = 0);
+    virq::flush(this_cpu(), p, 0);
+    assert_eq!(holding(), 1);
+    virq::flush(this_cpu(), p, 0);
+    assert_eq!(holding(), 1, "injected once");
+}
+
 /// On a board whose GIC cannot raise the virtual IRQ line, the hypervisor
 /// raises it (HCR_EL2.VI) while a list register is pending, with a "no
 /// pending" maintenance interrupt to come back, and drops both once the

@@ -9,7 +9,7 @@
 use super::{Partition, PhysicalCpu, hv, kick, vgic};
 use crate::arch::list_register::*;
 use crate::arch::{IrqState, StateBit, cpu, gic};
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 /// Asks for the maintenance interrupts the list registers need now.
 ///
@@ -44,8 +44,12 @@ pub struct Pending {
     unpend: [AtomicU32; SOFT_INTIDS / 32],
     /// The same for the active state (a clear-active write).
     deactivate: [AtomicU32; SOFT_INTIDS / 32],
-    /// Hardware interrupts acknowledged but not yet in a list register.
+    /// Hardware interrupts acknowledged but not yet in a list register
+    /// (only this core sets or takes them).
     hardware: [AtomicU32; 1024 / 32],
+    /// Some bit of `hardware` may be set: spares every return to the guest
+    /// a look at its 32 words (they fill only while list registers are).
+    hardware_waiting: AtomicBool,
 }
 
 /// The positions of the bits set in `word`, lowest first: as many steps as
@@ -89,6 +93,13 @@ impl Pending {
 
     fn set_hardware(&self, intid: u32) {
         self.hardware[intid as usize / 32].fetch_or(1 << (intid % 32), Ordering::AcqRel);
+        self.hardware_waiting.store(true, Ordering::Release);
+    }
+
+    /// Whether hardware interrupts may wait, forgetting that they do (the
+    /// caller takes them, and puts back the ones that still must wait).
+    fn take_hardware_waiting(&self) -> bool {
+        self.hardware_waiting.swap(false, Ordering::AcqRel)
     }
 
     /// Forgets software interrupt `intid` if it was pending here.
@@ -122,6 +133,7 @@ impl Pending {
     /// core).
     pub fn clear_on_this_core(&self) {
         self.clear_software();
+        self.take_hardware_waiting();
         take_each(&self.hardware, gic::deactivate);
     }
 }
@@ -194,15 +206,18 @@ pub fn flush(cpu: &PhysicalCpu, p: &Partition, vcpu: usize) {
         clear_lr_state(intid, StateBit::Active)
     });
     let mut waiting = false;
+    let hardware = cpu.pending.take_hardware_waiting();
     // Most returns have nothing to inject: no lock then.
-    if any_set(&cpu.pending.hardware) || any_set(&cpu.pending.bits) {
+    if hardware || any_set(&cpu.pending.bits) {
         let vgic = p.vgic.lock();
-        take_each(&cpu.pending.hardware, |intid| {
-            if !try_inject_hardware(intid, vgic.priority(vcpu, intid)) {
-                cpu.pending.set_hardware(intid);
-                waiting = true;
-            }
-        });
+        if hardware {
+            take_each(&cpu.pending.hardware, |intid| {
+                if !try_inject_hardware(intid, vgic.priority(vcpu, intid)) {
+                    cpu.pending.set_hardware(intid);
+                    waiting = true;
+                }
+            });
+        }
         take_each(&cpu.pending.bits, |intid| {
             // A disabled interrupt stays pending until the guest enables it.
             let injected =
@@ -220,13 +235,9 @@ pub fn flush(cpu: &PhysicalCpu, p: &Partition, vcpu: usize) {
 /// Copies this core's list registers where the partition's other vCPUs
 /// can see them (`software_state`).
 pub fn publish_lrs(cpu: &PhysicalCpu) {
-    for (i, copy) in cpu.lr_copy.iter().enumerate() {
-        let lr = if i < gic::num_lrs() {
-            gic::read_lr(i)
-        } else {
-            0
-        };
-        copy.store(lr, Ordering::Release);
+    // The copies past the core's list registers stay 0.
+    for (i, copy) in cpu.lr_copy.iter().take(gic::num_lrs()).enumerate() {
+        copy.store(gic::read_lr(i), Ordering::Release);
     }
 }
 
