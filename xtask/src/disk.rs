@@ -35,7 +35,7 @@ const ENTRY_SIZE: u32 = 128;
 /// Sectors of one entry array (32).
 const ENTRY_SECTORS: u64 = (ENTRY_COUNT as u64 * ENTRY_SIZE as u64).div_ceil(SECTOR);
 /// First usable LBA: after the MBR, the primary header and its entries.
-const FIRST_USABLE: u64 = 2 + ENTRY_SECTORS;
+pub const FIRST_USABLE: u64 = 2 + ENTRY_SECTORS;
 /// XORed into each word of a `fill = "pattern"` partition.
 pub const PATTERN_XOR: u32 = 0x5a5a_a5a5;
 
@@ -219,83 +219,17 @@ impl Layout {
         self.sectors - FIRST_USABLE
     }
 
-    /// The partition entry array (the same in both copies).
-    fn entries(&self) -> Vec<u8> {
-        let mut array = vec![0u8; (ENTRY_COUNT * ENTRY_SIZE) as usize];
-        for (p, entry) in self
-            .partitions
-            .iter()
-            .zip(array.chunks_exact_mut(ENTRY_SIZE as usize))
-        {
-            entry[0..16].copy_from_slice(&Guid::LINUX_FILESYSTEM.0);
-            entry[16..32].copy_from_slice(&p.unique_guid.0);
-            entry[32..40].copy_from_slice(&p.first_lba.to_le_bytes());
-            entry[40..48].copy_from_slice(&p.last_lba.to_le_bytes());
-            // Attributes (48..56) stay zero.
-            for (i, unit) in p.name.encode_utf16().enumerate() {
-                entry[56 + 2 * i..58 + 2 * i].copy_from_slice(&unit.to_le_bytes());
-            }
-        }
-        array
-    }
-
-    /// A GPT header sector: the primary (at LBA 1) or the backup (at the
-    /// last LBA).
-    fn header(&self, primary: bool, entries_crc: u32) -> [u8; SECTOR_SIZE] {
-        let last = self.sectors - 1;
-        let (my_lba, alternate, entries_lba) = if primary {
-            (1, last, 2)
-        } else {
-            (last, 1, last - ENTRY_SECTORS)
-        };
-        let mut h = [0u8; SECTOR_SIZE];
-        h[0..8].copy_from_slice(&gpt::SIGNATURE);
-        h[8..12].copy_from_slice(&gpt::REVISION_1_0.to_le_bytes());
-        h[12..16].copy_from_slice(&gpt::HEADER_SIZE.to_le_bytes());
-        // CRC (16..20) last; 20..24 reserved.
-        h[24..32].copy_from_slice(&my_lba.to_le_bytes());
-        h[32..40].copy_from_slice(&alternate.to_le_bytes());
-        h[40..48].copy_from_slice(&FIRST_USABLE.to_le_bytes());
-        h[48..56].copy_from_slice(&self.last_usable().to_le_bytes());
-        h[56..72].copy_from_slice(&self.disk_guid.0);
-        h[72..80].copy_from_slice(&entries_lba.to_le_bytes());
-        h[80..84].copy_from_slice(&ENTRY_COUNT.to_le_bytes());
-        h[84..88].copy_from_slice(&ENTRY_SIZE.to_le_bytes());
-        h[88..92].copy_from_slice(&entries_crc.to_le_bytes());
-        let crc = Crc32::new()
-            .update(&h[..gpt::HEADER_SIZE as usize])
-            .finish();
-        h[16..20].copy_from_slice(&crc.to_le_bytes());
-        h
-    }
-
-    /// The protective MBR: one partition of type 0xEE from LBA 1 over the
-    /// whole disk (capped at 2^32 - 1 sectors).
-    fn protective_mbr(&self) -> [u8; SECTOR_SIZE] {
-        let mut mbr = [0u8; SECTOR_SIZE];
-        let size = u32::try_from(self.sectors - 1).unwrap_or(u32::MAX);
-        // Status, CHS of the first sector (0/0/2), type, CHS of the last
-        // (saturated), first LBA, sectors.
-        mbr[446..454].copy_from_slice(&[0x00, 0x00, 0x02, 0x00, 0xee, 0xff, 0xff, 0xff]);
-        mbr[454..458].copy_from_slice(&1u32.to_le_bytes());
-        mbr[458..462].copy_from_slice(&size.to_le_bytes());
-        mbr[510..512].copy_from_slice(&[0x55, 0xaa]);
-        mbr
-    }
-
     /// Every non-zero region of the pristine image other than pattern
     /// partitions: (byte offset, bytes).
     fn metadata(&self) -> Vec<(u64, Vec<u8>)> {
-        let entries = self.entries();
-        let crc = gpt::crc32(&entries);
-        let last = self.sectors - 1;
-        vec![
-            (0, self.protective_mbr().to_vec()),
-            (SECTOR, self.header(true, crc).to_vec()),
-            (2 * SECTOR, entries.clone()),
-            ((last - ENTRY_SECTORS) * SECTOR, entries),
-            (last * SECTOR, self.header(false, crc).to_vec()),
-        ]
+        let entries = gpt_entries(self.partitions.iter().map(|p| GptEntry {
+            type_guid: Guid::LINUX_FILESYSTEM,
+            unique_guid: p.unique_guid,
+            first_lba: p.first_lba,
+            last_lba: p.last_lba,
+            name: &p.name,
+        }));
+        gpt_regions(self.sectors, self.disk_guid, &entries)
     }
 
     /// Fills `buf` with the pristine image's bytes from `offset` on.
@@ -320,6 +254,81 @@ impl Layout {
             }
         }
     }
+}
+
+/// One partition's entry in a GPT.
+pub struct GptEntry<'a> {
+    pub type_guid: Guid,
+    pub unique_guid: Guid,
+    pub first_lba: u64,
+    pub last_lba: u64,
+    pub name: &'a str,
+}
+
+/// The partition entry array (128 entries of 128 bytes, the same in both
+/// copies) holding `entries` in order; attributes zero.
+pub fn gpt_entries<'a>(entries: impl IntoIterator<Item = GptEntry<'a>>) -> Vec<u8> {
+    let mut array = vec![0u8; (ENTRY_COUNT * ENTRY_SIZE) as usize];
+    for (p, entry) in entries
+        .into_iter()
+        .zip(array.chunks_exact_mut(ENTRY_SIZE as usize))
+    {
+        entry[0..16].copy_from_slice(&p.type_guid.0);
+        entry[16..32].copy_from_slice(&p.unique_guid.0);
+        entry[32..40].copy_from_slice(&p.first_lba.to_le_bytes());
+        entry[40..48].copy_from_slice(&p.last_lba.to_le_bytes());
+        // Attributes (48..56) stay zero.
+        for (i, unit) in p.name.encode_utf16().enumerate() {
+            entry[56 + 2 * i..58 + 2 * i].copy_from_slice(&unit.to_le_bytes());
+        }
+    }
+    array
+}
+
+/// The GPT of a disk of `sectors` sectors with the entry array `entries`
+/// (from [`gpt_entries`]): protective MBR, primary header and entries at
+/// LBA 1 and 2, backup entries and header at the end, as (byte offset,
+/// bytes). `flash` uses it to fit an image's table to a smaller device.
+pub fn gpt_regions(sectors: u64, disk_guid: Guid, entries: &[u8]) -> Vec<(u64, Vec<u8>)> {
+    let last = sectors - 1;
+    let crc = gpt::crc32(entries);
+    let header = |my_lba: u64, alternate: u64, entries_lba: u64| {
+        let mut h = vec![0u8; SECTOR_SIZE];
+        h[0..8].copy_from_slice(&gpt::SIGNATURE);
+        h[8..12].copy_from_slice(&gpt::REVISION_1_0.to_le_bytes());
+        h[12..16].copy_from_slice(&gpt::HEADER_SIZE.to_le_bytes());
+        // CRC (16..20) last; 20..24 reserved.
+        h[24..32].copy_from_slice(&my_lba.to_le_bytes());
+        h[32..40].copy_from_slice(&alternate.to_le_bytes());
+        h[40..48].copy_from_slice(&FIRST_USABLE.to_le_bytes());
+        h[48..56].copy_from_slice(&(sectors - FIRST_USABLE).to_le_bytes());
+        h[56..72].copy_from_slice(&disk_guid.0);
+        h[72..80].copy_from_slice(&entries_lba.to_le_bytes());
+        h[80..84].copy_from_slice(&ENTRY_COUNT.to_le_bytes());
+        h[84..88].copy_from_slice(&ENTRY_SIZE.to_le_bytes());
+        h[88..92].copy_from_slice(&crc.to_le_bytes());
+        let crc = Crc32::new()
+            .update(&h[..gpt::HEADER_SIZE as usize])
+            .finish();
+        h[16..20].copy_from_slice(&crc.to_le_bytes());
+        h
+    };
+    // The protective MBR: one partition of type 0xEE from LBA 1 over the
+    // whole disk (capped at 2^32 - 1 sectors): status, CHS of the first
+    // sector (0/0/2), type, CHS of the last (saturated), first LBA, sectors.
+    let mut mbr = vec![0u8; SECTOR_SIZE];
+    mbr[446..454].copy_from_slice(&[0x00, 0x00, 0x02, 0x00, 0xee, 0xff, 0xff, 0xff]);
+    mbr[454..458].copy_from_slice(&1u32.to_le_bytes());
+    let size = u32::try_from(sectors - 1).unwrap_or(u32::MAX);
+    mbr[458..462].copy_from_slice(&size.to_le_bytes());
+    mbr[510..512].copy_from_slice(&[0x55, 0xaa]);
+    vec![
+        (0, mbr),
+        (SECTOR, header(1, last, 2)),
+        (2 * SECTOR, entries.to_vec()),
+        ((last - ENTRY_SECTORS) * SECTOR, entries.to_vec()),
+        (last * SECTOR, header(last, 1, last - ENTRY_SECTORS)),
+    ]
 }
 
 /// The pattern of a `fill = "pattern"` partition from partition byte
@@ -348,25 +357,47 @@ fn intersection(a: &Range<u64>, b: &Range<u64>) -> Option<Range<u64>> {
 /// Writes a pristine image of `layout` to `path` (replacing it). The file is
 /// sparse: only the tables and pattern partitions are written.
 pub fn write_image(layout: &Layout, path: &Path) -> Result<()> {
+    let metadata = layout.metadata();
+    write_sparse(
+        path,
+        layout.size(),
+        metadata.iter().map(|(at, bytes)| (*at, bytes.as_slice())),
+        layout
+            .partitions
+            .iter()
+            .filter(|p| p.fill == Fill::Pattern)
+            .map(Partition::bytes),
+    )
+}
+
+/// Writes a disk image of `size` bytes to `path`, replacing it through a
+/// temporary file: `regions` (byte offset, bytes), and each byte range of
+/// `patterned` filled with the [`pattern`] (from its own start); the rest
+/// is left sparse, reading as zeros.
+pub fn write_sparse<'a>(
+    path: &Path,
+    size: u64,
+    regions: impl IntoIterator<Item = (u64, &'a [u8])>,
+    patterned: impl IntoIterator<Item = Range<u64>>,
+) -> Result<()> {
     if let Some(dir) = path.parent() {
         paths::create_dir(dir)?;
     }
     let tmp = path.with_extension("img.partial");
     let mut file =
         File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-    file.set_len(layout.size())?;
-    for (at, bytes) in layout.metadata() {
+    file.set_len(size)?;
+    for (at, bytes) in regions {
         file.seek(SeekFrom::Start(at))?;
-        file.write_all(&bytes)?;
+        file.write_all(bytes)?;
     }
-    for p in layout.partitions.iter().filter(|p| p.fill == Fill::Pattern) {
-        let region = p.bytes();
+    let mut chunk = vec![0u8; MIB as usize];
+    for region in patterned {
         file.seek(SeekFrom::Start(region.start))?;
-        let mut chunk = vec![0u8; MIB as usize];
-        let mut at = region.start;
-        while at < region.end {
-            let n = (region.end - at).min(MIB) as usize;
-            layout.content_at(at, &mut chunk[..n]);
+        let mut at = 0;
+        while at < region.end - region.start {
+            let n = (region.end - region.start - at).min(MIB) as usize;
+            pattern(at, &mut chunk[..n]);
             file.write_all(&chunk[..n])?;
             at += n as u64;
         }

@@ -371,7 +371,7 @@ impl Plan {
         let guid = Guid(header[56..72].try_into()?);
         Ok(Plan {
             len: sectors * SECTOR,
-            patches: image::gpt_regions(sectors, guid, &entries),
+            patches: crate::disk::gpt_regions(sectors, guid, &entries),
         })
     }
 

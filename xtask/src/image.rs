@@ -17,12 +17,12 @@
 //! from names, timestamps are fixed.
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail, ensure};
 use sha2::{Digest, Sha256};
-use shared_devices::gpt::{self, Crc32, Guid, SECTOR_SIZE};
+use shared_devices::gpt::{self, Guid, SECTOR_SIZE};
 
 use crate::disk::{self, Fill, Layout};
 use crate::fat;
@@ -37,11 +37,6 @@ pub const BOOT_MIB: u64 = 64;
 pub const BOOT_NAME: &str = "boot";
 /// Where the boot partition starts: 1 MiB, the usual alignment.
 const BOOT_FIRST_LBA: u64 = MIB / SECTOR;
-/// Entries in each partition entry array, and their size (as `disk`).
-const ENTRY_COUNT: u32 = 128;
-const ENTRY_SIZE: u32 = 128;
-const ENTRY_SECTORS: u64 = (ENTRY_COUNT as u64 * ENTRY_SIZE as u64).div_ceil(SECTOR);
-const FIRST_USABLE: u64 = 2 + ENTRY_SECTORS;
 /// C12A7328-F81F-11D2-BA4B-00A0C93EC93B, the EFI System partition.
 pub const EFI_SYSTEM: Guid = Guid::from_u128(0xc12a_7328_f81f_11d2_ba4b_00a0_c93e_c93b);
 
@@ -156,67 +151,6 @@ pub struct DiskImage {
     pub partitions: Vec<ImagePartition>,
 }
 
-/// The partition entry array for `partitions`.
-fn entry_array(partitions: &[ImagePartition]) -> Vec<u8> {
-    let mut array = vec![0u8; (ENTRY_COUNT * ENTRY_SIZE) as usize];
-    for (p, entry) in partitions
-        .iter()
-        .zip(array.chunks_exact_mut(ENTRY_SIZE as usize))
-    {
-        entry[0..16].copy_from_slice(&p.type_guid.0);
-        entry[16..32].copy_from_slice(&p.unique_guid.0);
-        entry[32..40].copy_from_slice(&p.first_lba.to_le_bytes());
-        entry[40..48].copy_from_slice(&p.last_lba.to_le_bytes());
-        for (i, unit) in p.name.encode_utf16().enumerate() {
-            entry[56 + 2 * i..58 + 2 * i].copy_from_slice(&unit.to_le_bytes());
-        }
-    }
-    array
-}
-
-/// The GPT of a disk of `sectors` sectors with the entry array `entries`
-/// (128 entries of 128 bytes): protective MBR, primary header and entries
-/// at LBA 1 and 2, backup entries and header at the end, as (byte offset,
-/// bytes). `flash` uses it to fit an image's table to a smaller device.
-pub fn gpt_regions(sectors: u64, disk_guid: Guid, entries: &[u8]) -> Vec<(u64, Vec<u8>)> {
-    let last = sectors - 1;
-    let crc = gpt::crc32(entries);
-    let header = |my_lba: u64, alternate: u64, entries_lba: u64| {
-        let mut h = vec![0u8; SECTOR_SIZE];
-        h[0..8].copy_from_slice(&gpt::SIGNATURE);
-        h[8..12].copy_from_slice(&gpt::REVISION_1_0.to_le_bytes());
-        h[12..16].copy_from_slice(&gpt::HEADER_SIZE.to_le_bytes());
-        h[24..32].copy_from_slice(&my_lba.to_le_bytes());
-        h[32..40].copy_from_slice(&alternate.to_le_bytes());
-        h[40..48].copy_from_slice(&FIRST_USABLE.to_le_bytes());
-        h[48..56].copy_from_slice(&(sectors - FIRST_USABLE).to_le_bytes());
-        h[56..72].copy_from_slice(&disk_guid.0);
-        h[72..80].copy_from_slice(&entries_lba.to_le_bytes());
-        h[80..84].copy_from_slice(&ENTRY_COUNT.to_le_bytes());
-        h[84..88].copy_from_slice(&ENTRY_SIZE.to_le_bytes());
-        h[88..92].copy_from_slice(&crc.to_le_bytes());
-        let crc = Crc32::new()
-            .update(&h[..gpt::HEADER_SIZE as usize])
-            .finish();
-        h[16..20].copy_from_slice(&crc.to_le_bytes());
-        h
-    };
-    let mut mbr = vec![0u8; SECTOR_SIZE];
-    // One partition of type 0xEE from LBA 1 over the disk (capped).
-    mbr[446..454].copy_from_slice(&[0x00, 0x00, 0x02, 0x00, 0xee, 0xff, 0xff, 0xff]);
-    mbr[454..458].copy_from_slice(&1u32.to_le_bytes());
-    let size = u32::try_from(sectors - 1).unwrap_or(u32::MAX);
-    mbr[458..462].copy_from_slice(&size.to_le_bytes());
-    mbr[510..512].copy_from_slice(&[0x55, 0xaa]);
-    vec![
-        (0, mbr),
-        (SECTOR, header(1, last, 2)),
-        (2 * SECTOR, entries.to_vec()),
-        ((last - ENTRY_SECTORS) * SECTOR, entries.to_vec()),
-        (last * SECTOR, header(last, 1, last - ENTRY_SECTORS)),
-    ]
-}
-
 impl DiskImage {
     /// The image for the shared disk `layout` with a boot partition of
     /// at least `boot_mib` MiB holding `files`.
@@ -280,45 +214,32 @@ impl DiskImage {
     /// Writes the image to `path` (replacing it, through a temporary file);
     /// zero ranges are left sparse.
     pub fn write(&self, path: &Path) -> Result<()> {
-        if let Some(dir) = path.parent() {
-            paths::create_dir(dir)?;
-        }
-        let tmp = path.with_extension("img.partial");
-        let mut file =
-            File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-        file.set_len(self.size())?;
-        let entries = entry_array(&self.partitions);
-        for (at, bytes) in gpt_regions(self.sectors, self.disk_guid, &entries) {
-            file.seek(SeekFrom::Start(at))?;
-            file.write_all(&bytes)?;
-        }
+        let entries = disk::gpt_entries(self.partitions.iter().map(|p| disk::GptEntry {
+            type_guid: p.type_guid,
+            unique_guid: p.unique_guid,
+            first_lba: p.first_lba,
+            last_lba: p.last_lba,
+            name: &p.name,
+        }));
+        let tables = disk::gpt_regions(self.sectors, self.disk_guid, &entries);
+        let mut regions: Vec<(u64, &[u8])> = tables
+            .iter()
+            .map(|(at, bytes)| (*at, bytes.as_slice()))
+            .collect();
+        let mut patterned = Vec::new();
         for p in &self.partitions {
             match &p.content {
-                Content::Regions(regions) => {
-                    for (at, bytes) in regions {
+                Content::Regions(within) => {
+                    for (at, bytes) in within {
                         ensure!(at + bytes.len() as u64 <= p.size(), "{}: overflow", p.name);
-                        file.seek(SeekFrom::Start(p.offset() + at))?;
-                        file.write_all(bytes)?;
+                        regions.push((p.offset() + at, bytes));
                     }
                 }
                 Content::Fill(Fill::Zero) => {}
-                Content::Fill(Fill::Pattern) => {
-                    file.seek(SeekFrom::Start(p.offset()))?;
-                    let mut chunk = vec![0u8; MIB as usize];
-                    let mut at = 0;
-                    while at < p.size() {
-                        let n = (p.size() - at).min(MIB) as usize;
-                        disk::pattern(at, &mut chunk[..n]);
-                        file.write_all(&chunk[..n])?;
-                        at += n as u64;
-                    }
-                }
+                Content::Fill(Fill::Pattern) => patterned.push(p.offset()..p.offset() + p.size()),
             }
         }
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&tmp, path)
-            .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
+        disk::write_sparse(path, self.size(), regions, patterned)
     }
 }
 
@@ -618,13 +539,13 @@ mod tests {
         }
         assert_eq!(image.sectors, layout.sectors + shift);
         // Nothing overlaps, everything lies between the two tables.
-        let mut previous_end = FIRST_USABLE;
+        let mut previous_end = disk::FIRST_USABLE;
         for p in &image.partitions {
             assert!(p.first_lba >= previous_end, "{}", p.name);
             assert!(p.first_lba % 2048 == 0, "{} is not MiB aligned", p.name);
             previous_end = p.last_lba + 1;
         }
-        assert!(previous_end <= image.sectors - FIRST_USABLE + 1);
+        assert!(previous_end <= image.sectors - disk::FIRST_USABLE + 1);
 
         // A boot partition grows for files that need more.
         let big = vec![7u8; 70 << 20];
