@@ -852,10 +852,7 @@ fn round(value: f64, digits: i32) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn lines(text: &str) -> Vec<String> {
-        text.lines().map(str::to_string).collect()
-    }
+    use crate::scenario::console_lines as lines;
 
     #[test]
     fn patterns_are_valid() {

@@ -126,6 +126,12 @@ impl Screens {
     }
 }
 
+/// `text`'s lines as a run's console lines, for tests of what judges them.
+#[cfg(test)]
+pub fn console_lines(text: &str) -> Vec<String> {
+    text.lines().map(str::to_string).collect()
+}
+
 /// Works on or checks a scenario's disk image: `Err` says what is wrong.
 pub type DiskCheck = Box<dyn Fn(&Path) -> Result<(), String>>;
 

@@ -513,10 +513,7 @@ impl Summary {
 mod tests {
     use super::*;
     use crate::bench::ICOUNT;
-
-    fn lines(text: &str) -> Vec<String> {
-        text.lines().map(str::to_string).collect()
-    }
+    use crate::scenario::console_lines as lines;
 
     #[test]
     fn patterns_are_valid() {

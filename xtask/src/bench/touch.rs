@@ -190,10 +190,7 @@ impl Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn lines(text: &str) -> Vec<String> {
-        text.lines().map(String::from).collect()
-    }
+    use crate::scenario::console_lines as lines;
 
     #[test]
     fn patterns_are_valid() {

@@ -301,10 +301,7 @@ pub(super) fn boot_time() -> Scenario {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn lines(text: &str) -> Vec<String> {
-        text.lines().map(str::to_string).collect()
-    }
+    use crate::scenario::console_lines as lines;
 
     #[test]
     fn probe_addresses_come_from_the_config() {
