@@ -190,12 +190,13 @@ fn storage(s: &OwnedStorage) -> String {
     let regions: Vec<String> = s.regions.iter().map(|r| region(*r)).collect();
     let interrupts: Vec<String> = s.interrupts.iter().map(u32::to_string).collect();
     format!(
-        "{MODEL}::Storage {{ name: {:?}, device: {:?}, regions: &[{}], interrupts: &[{}], home_cpu: {} }}",
+        "{MODEL}::Storage {{ name: {:?}, device: {:?}, regions: &[{}], interrupts: &[{}], home_cpu: {}, lower_in_flight_kib: {} }}",
         s.name,
         s.device,
         regions.join(", "),
         interrupts.join(", "),
-        option_cpu(s.home_cpu)
+        option_cpu(s.home_cpu),
+        s.lower_in_flight_kib
     )
 }
 

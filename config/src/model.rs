@@ -164,6 +164,10 @@ pub struct Storage {
     /// device's physical I/O; `None`: the hypervisor's choice (its service
     /// core).
     pub home_cpu: Option<u64>,
+    /// KiB of lower-priority partitions' requests the device may hold at
+    /// once while the top partition is idle: what a request of the top
+    /// partition may find ahead of it (see the storage scheduler).
+    pub lower_in_flight_kib: u32,
 }
 
 /// A virtual virtio-blk disk of a partition: a slice of a [`Storage`]

@@ -147,6 +147,8 @@ pub struct OwnedStorage {
     /// GIC INTIDs (SPIs), from the device tree.
     pub interrupts: Vec<u32>,
     pub home_cpu: Option<u64>,
+    /// KiB of lower-priority requests the device may hold at once.
+    pub lower_in_flight_kib: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -293,11 +295,13 @@ impl OwnedSystem {
                 .map_or_else(|| "the service core".to_owned(), |c| format!("cpu {c}"));
             let _ = writeln!(
                 out,
-                "storage \"{}\": {} at {} interrupts [{}], I/O on {home}",
+                "storage \"{}\": {} at {} interrupts [{}], I/O on {home}, \
+                 {} KiB of lower priorities in flight",
                 s.name,
                 s.device,
                 regions.join(", "),
-                irqs.join(", ")
+                irqs.join(", "),
+                s.lower_in_flight_kib
             );
         }
         for d in &self.displays {

@@ -98,6 +98,8 @@ pub struct RawStorage {
     pub device: Spanned<Str>,
     #[serde(default)]
     pub home_cpu: Option<Spanned<Int>>,
+    #[serde(default)]
+    pub lower_in_flight_kib: Option<Spanned<Int>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -711,7 +713,7 @@ display = "center"
         );
         assert_eq!(
             introspect::keys::<RawStorage>(),
-            ["device", "home_cpu", "name"]
+            ["device", "home_cpu", "lower_in_flight_kib", "name"]
         );
         assert_eq!(
             introspect::keys::<RawDisk>(),

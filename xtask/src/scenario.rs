@@ -1069,6 +1069,21 @@ pub fn numbers(lines: &[String], pattern: &str) -> Vec<u64> {
         .collect()
 }
 
+/// The first two numbers each line matching `pattern` captures.
+pub fn pairs(lines: &[String], pattern: &str) -> Vec<(u64, u64)> {
+    let re = regex(pattern);
+    lines
+        .iter()
+        .filter_map(|l| {
+            let c = re.captures(l)?;
+            Some((
+                c.get(1)?.as_str().parse().ok()?,
+                c.get(2)?.as_str().parse().ok()?,
+            ))
+        })
+        .collect()
+}
+
 /// `Ok` when each number is one more than the one before.
 pub fn consecutive(numbers: &[u64]) -> Result<(), String> {
     for pair in numbers.windows(2) {

@@ -1275,7 +1275,9 @@ fn storage_and_disks_load() {
             }],
             interrupts: vec![79],
             home_cpu: Some(2),
-        }]
+            lower_in_flight_kib: 1024,
+        }],
+        "lower_in_flight_kib defaults to 1 MiB"
     );
     assert_eq!(
         system.partitions[0].disks,
@@ -1352,7 +1354,7 @@ fn summary_shows_storage_and_disks() {
         .system
         .summary();
     for line in [
-        "storage \"disk0\": /virtio_mmio@a003e00 at 0xa003e00..0xa004000 interrupts [79], I/O on the service core\n",
+        "storage \"disk0\": /virtio_mmio@a003e00 at 0xa003e00..0xa004000 interrupts [79], I/O on the service core, 1024 KiB of lower priorities in flight\n",
         "  disk 0 (virtio-mmio guest 0xb000000, INTID 96): storage \"disk0\" gpt \"cluster-odo\"\n",
         "  disk 0 (virtio-mmio guest 0xb000000, INTID 96): storage \"disk0\" sectors 34816..100352, 32 MiB\n",
         "  disk 1 (virtio-mmio guest 0xb000200, INTID 97): storage \"disk0\" gpt \"shared-ro\", read-only\n",
@@ -1365,7 +1367,7 @@ fn summary_shows_storage_and_disks() {
         .system
         .summary();
     assert!(
-        summary.contains("interrupts [79], I/O on cpu 3\n"),
+        summary.contains("interrupts [79], I/O on cpu 3, 1024 KiB of lower priorities in flight\n"),
         "{summary}"
     );
 }
@@ -1484,6 +1486,27 @@ fn home_cpu_must_exist() {
         let text = with_disks("", "", &format!("{DISK0}home_cpu = {cpu}\n"));
         assert!(errors(&text).is_empty(), "home_cpu {cpu}");
     }
+}
+
+/// The lower partitions' budget on a device: in range, or an error at
+/// the value.
+#[test]
+fn lower_in_flight_kib_in_range() {
+    for (value, column) in [("3", "23"), ("65537", "23"), ("-1", "23")] {
+        let text = with_disks("", "", &format!("{DISK0}lower_in_flight_kib = {value}\n"));
+        assert_only(
+            &errors(&text),
+            &format!("29:{column}"),
+            &format!(
+                "lower_in_flight_kib {value} of storage \"disk0\" is out of range 4..=65536 KiB"
+            ),
+        );
+    }
+    let text = with_disks("", "", &format!("{DISK0}lower_in_flight_kib = 256\n"));
+    let loaded = Fixture::new()
+        .load(&text)
+        .unwrap_or_else(|d| panic!("{d:?}"));
+    assert_eq!(loaded.system.storage[0].lower_in_flight_kib, 256);
 }
 
 /// A partition's core may be a storage's home only if no lower-priority

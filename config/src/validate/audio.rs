@@ -77,7 +77,7 @@ impl Validator<'_, '_> {
 
     /// An optional integer key `key` of `what` in `min..=max` (`unit`
     /// after the numbers in messages), or its default.
-    fn in_range<D: Into<i64>>(
+    pub(super) fn in_range<D: Into<i64>>(
         &mut self,
         value: Option<&Spanned<Int>>,
         what: &str,

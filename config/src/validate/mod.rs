@@ -165,6 +165,7 @@ struct Storage {
     home_cpu: Option<u64>,
     /// Where `home_cpu` is written.
     home_cpu_span: Option<Span>,
+    lower_in_flight_kib: u32,
     /// Whether everything about it passed.
     ok: bool,
 }
@@ -395,6 +396,7 @@ impl Validator<'_, '_> {
                     regions: device.regions,
                     interrupts: device.interrupts,
                     home_cpu: s.home_cpu,
+                    lower_in_flight_kib: s.lower_in_flight_kib,
                 })
             })
             .collect::<Option<_>>()?;

@@ -13,6 +13,10 @@ use crate::model::Criticality;
 use crate::owned::OwnedDiskExtent;
 use crate::raw::{Int, RawConfig, RawDisk, RawPartition, RawStorage, Str};
 
+/// `lower_in_flight_kib`: its range and default (1 MiB: a 1 MiB transfer
+/// streams while the top partition is idle).
+pub const LOWER_IN_FLIGHT_KIB: (i64, i64, u32) = (4, 65536, 1024);
+
 /// What a storage device's node must be compatible with.
 const VIRTIO_MMIO: &str = "virtio,mmio";
 
@@ -52,12 +56,20 @@ impl Validator<'_, '_> {
                 None => (None, false),
             },
         };
+        let budget = self.in_range(
+            raw.lower_in_flight_kib.as_ref(),
+            &what,
+            "lower_in_flight_kib",
+            "KiB",
+            LOWER_IN_FLIGHT_KIB,
+        );
         Storage {
-            ok: name_ok && device.is_some() && home_ok,
+            ok: name_ok && device.is_some() && home_ok && budget.is_some(),
             name,
             device,
             home_cpu,
             home_cpu_span: raw.home_cpu.as_ref().map(|v| v.span()),
+            lower_in_flight_kib: budget.unwrap_or(LOWER_IN_FLIGHT_KIB.2.into()) as u32,
         }
     }
 

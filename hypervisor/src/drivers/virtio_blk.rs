@@ -19,7 +19,7 @@ use crate::arch::dma::DmaRegion;
 use alloc::format;
 use alloc::string::String;
 use shared_devices::gpt::{self, Extent, Header};
-use shared_devices::virtio::blk::{features, req};
+use shared_devices::virtio::blk::{MAX_REQUEST_BYTES, SEG_MAX, features, req};
 use shared_devices::virtio::device::{feature, id};
 use shared_devices::virtio::driver::{Buf, DriverQueue, blk_header, blk_range};
 use shared_devices::virtio::memory::GuestMemory;
@@ -28,11 +28,18 @@ use shared_devices::virtio::memory::GuestMemory;
 pub const SECTOR: u64 = 512;
 /// Requests in flight at most (slots).
 pub const SLOTS: usize = 4;
-/// Data buffers one request may have.
-pub const MAX_DATA_BUFS: usize = 64;
+/// Data buffers one request may have: a partition's request's segments,
+/// some split where they cross from one of its memory regions into the
+/// next.
+pub const MAX_DATA_BUFS: usize = SEG_MAX + 8;
+const _: () = assert!(
+    MAX_DATA_BUFS <= 254,
+    "QEMU's virtio-blk takes 254 (seg_max)"
+);
 /// Bytes of zeros the driver keeps for writing zeros where the device has
 /// no WRITE_ZEROES (each data buffer of such a write points at them).
 pub const ZEROS: u64 = 64 * 1024;
+const _: () = assert!(MAX_DATA_BUFS as u64 * ZEROS >= MAX_REQUEST_BYTES);
 
 /// The features this driver takes when offered.
 const WANTED: u64 = features::SEG_MAX
@@ -55,11 +62,15 @@ mod config {
 
 /// Ring entries, a power of two: more than the slots need, because a
 /// descriptor chain (an indirect table's too) may not be longer than the
-/// queue (§2.7.5.3.1), and a request's table has up to MAX_DATA_BUFS + 3.
-const QUEUE_SIZE: u16 = 128;
+/// queue (§2.7.5.2): a read or write's table has up to MAX_DATA_BUFS + 2
+/// entries (header, data, status), a discard's or write-zeroes' 3 (header,
+/// range, status).
+const QUEUE_SIZE: u16 = 256;
+const _: () = assert!(MAX_DATA_BUFS + 2 <= QUEUE_SIZE as usize);
 /// Per slot: header at 0, discard/write-zeroes range at 16, status byte at
 /// 32, indirect table (header, range, data buffers, status) from 64.
-const SLOT_BYTES: u64 = 2048;
+const SLOT_BYTES: u64 = 4096;
+const _: () = assert!(TABLE_AT + 16 * (MAX_DATA_BUFS as u64 + 3) <= SLOT_BYTES);
 const TABLE_AT: u64 = 64;
 /// Boot-time reads (the GPT) go through this many bytes.
 const SCRATCH: u64 = 4096;

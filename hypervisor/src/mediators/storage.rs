@@ -50,9 +50,8 @@ pub struct Item {
 pub const MAX_PARTITIONS: usize = 8;
 /// Requests waiting per partition.
 const DEPTH: usize = 64;
-/// Physical requests in flight at most (the physical driver's slots);
-/// with `others_in_flight` = 1 below, three are always kept for the
-/// highest-priority partition.
+/// Physical requests in flight at most (the physical driver's slots); one
+/// is always kept for the highest-priority partition.
 const IN_FLIGHT: usize = phys_blk::SLOTS;
 
 /// The scheduler of one physical disk.
@@ -104,8 +103,8 @@ struct Deferred {
 }
 
 /// The temporal-isolation record of one disk: the most lower-priority
-/// requests a top-partition request found in flight when it was
-/// dispatched (the scheduler keeps this at or below `K`), and its longest
+/// requests and bytes a top-partition request found in flight when it was
+/// dispatched (the scheduler keeps them at or below `K` and `B`), and its longest
 /// wait from being queued to being dispatched. New highs are logged (the
 /// wait only from [`WAIT_REPORT_US`] on), so the log shows the worst case
 /// a run met; so is a summary of every [`WAIT_WINDOW`] waits (median, 99th
@@ -113,6 +112,7 @@ struct Deferred {
 #[derive(Default)]
 pub struct TopWaits {
     behind: AtomicUsize,
+    behind_bytes: AtomicU64,
     wait_us: AtomicU64,
     window: Mutex<LatencyWindow<WAIT_WINDOW>>,
 }
@@ -182,13 +182,13 @@ pub fn open_storage(
             ""
         },
     );
-    // The safety partition may wait behind at most one lower-priority
-    // physical request (K = 1); a starved queue gets a turn after 8 passes.
-    let limits = Limits {
-        in_flight: IN_FLIGHT,
-        others_in_flight: 1,
-        starvation: 8,
-    };
+    let limits = storage_limits(u64::from(desc.lower_in_flight_kib) * 1024);
+    info!(
+        "storage {}: lower priorities hold at most {} requests and {} bytes in flight \
+         while the top partition is idle, start nothing while it is busy and {} of \
+         theirs are out",
+        desc.name, limits.others_in_flight, limits.others_bytes, limits.busy_others_in_flight
+    );
     let sched = Sched::new(priorities, limits).map_err(|e| format!("scheduler: {e:?}"))?;
     Ok(StorageDevice {
         name: desc.name,
@@ -261,6 +261,26 @@ pub fn open_virt_disk(
     })
 }
 
+/// The scheduler's limits on a mediated disk (see
+/// `shared_devices::virtio::sched` and docs/architecture.md): while the
+/// safety partition is idle, lower-priority partitions may keep all slots
+/// but one and `lower_bytes` (`lower_in_flight_kib` in the config) on the
+/// device, which keeps a large transfer streaming; the moment it queues a
+/// request they start nothing more until fewer than one of theirs is in
+/// flight. So a safety request finds at most `IN_FLIGHT - 1` lower
+/// requests of at most `lower_bytes` together (or one bigger request)
+/// ahead of it, and the rest of its burst at most one started after it.
+/// A starved queue gets a turn after 8 passes.
+fn storage_limits(lower_bytes: u64) -> Limits {
+    Limits {
+        in_flight: IN_FLIGHT,
+        others_in_flight: IN_FLIGHT - 1,
+        others_bytes: lower_bytes.max(1),
+        busy_others_in_flight: 1,
+        starvation: 8,
+    }
+}
+
 /// The interrupt of virtio slot `slot`.
 pub fn slot_intid(slot: usize) -> u32 {
     layout::VIRTIO_FIRST_INTID + slot as u32
@@ -292,13 +312,23 @@ impl VirtDisk {
         }
         let mut queued = false;
         while let Some(token) = transport.device_mut().take_pending() {
+            let bytes = transport
+                .device()
+                .physical_request(token)
+                .map_or(0, |r| r.bytes());
             let item = Item {
                 partition: p.index,
                 disk: self,
                 token,
                 queued_at: cpu::counter(),
             };
-            if self.device.sched.lock().enqueue(p.index, item).is_ok() {
+            if self
+                .device
+                .sched
+                .lock()
+                .enqueue(p.index, item, bytes)
+                .is_ok()
+            {
                 queued = true;
             } else {
                 let (_, more) = transport.with_device(&mem, |blk, ctx| {
@@ -330,7 +360,10 @@ impl VirtDisk {
             drop_queued(storage, p.index);
         }
         actions.raise_line = fx.irq == Some(true);
-        if queued || storage.deferred_pending.load(Ordering::Acquire) {
+        // The top partition's core starts its own requests when it can,
+        // rather than wait for the home core to be woken and scheduled.
+        let started_here = queued && storage.start_top_requests(p.index);
+        if (queued && !started_here) || storage.deferred_pending.load(Ordering::Acquire) {
             storage.work.store(true, Ordering::Release);
             actions.wake = Some(storage.home_cpu);
         }
@@ -543,23 +576,51 @@ impl StorageDevice {
             }
         }
         loop {
-            dispatch(self, &mut in_flight);
+            dispatch(self, &mut in_flight, None);
             if !harvest(self, &mut in_flight) {
                 break;
             }
         }
     }
+
+    /// On the top partition's own core, after it queued requests: starts
+    /// those the scheduler lets go now, and nobody else's (a lower
+    /// partition's work never runs on the safety partition's core). Not
+    /// on the home core (its next pass does it), nor while the home core
+    /// is in the middle of a pass (that pass does it): `false` then, or
+    /// when some of its requests are still queued, and the home core is
+    /// woken as before. Completions still come to the home core.
+    fn start_top_requests(&self, partition: usize) -> bool {
+        if self.home_cpu == cpu::current() || !self.sched.lock().is_top(partition) {
+            return false;
+        }
+        let Some(mut in_flight) = self.in_flight.try_lock() else {
+            return false;
+        };
+        dispatch(self, &mut in_flight, Some(partition));
+        drop(in_flight);
+        // What is left (no slot free, or a starved lower queue's turn
+        // first) is the home core's, at its next pass.
+        self.sched.lock().queued(partition) == 0
+    }
 }
 
-/// Starts every request the scheduler lets go now.
-fn dispatch(storage: &StorageDevice, in_flight: &mut Vec<InFlight>) {
+/// Starts every request the scheduler lets go now (only `only`'s, if
+/// given).
+fn dispatch(storage: &StorageDevice, in_flight: &mut Vec<InFlight>, only: Option<usize>) {
     // (The scheduler's lock must not be held across `start`, which
     // completes requests itself.)
     loop {
         let next = {
             let mut sched = storage.sched.lock();
-            sched.dispatch().map(|d| {
-                let behind = sched.is_top(d.partition).then(|| sched.others_in_flight());
+            let dispatched = match only {
+                Some(partition) => sched.dispatch_for(partition),
+                None => sched.dispatch(),
+            };
+            dispatched.map(|d| {
+                let behind = sched
+                    .is_top(d.partition)
+                    .then(|| (sched.others_in_flight(), sched.others_bytes_in_flight()));
                 (d, behind)
             })
         };
@@ -587,15 +648,18 @@ fn dispatch(storage: &StorageDevice, in_flight: &mut Vec<InFlight>) {
 }
 
 /// Records (and logs when it is a new high) what a top-partition request
-/// met: `behind` lower-priority requests in flight, and its wait since it
-/// was queued.
-fn note_top_dispatch(storage: &StorageDevice, dispatched: &Dispatch<Item>, behind: usize) {
+/// met: `behind` lower-priority requests in flight (how many, how many
+/// bytes), and its wait since it was queued.
+fn note_top_dispatch(storage: &StorageDevice, dispatched: &Dispatch<Item>, behind: (usize, u64)) {
     let name = || hv().partitions[dispatched.partition].name();
     let waits = &storage.top_waits;
-    if behind > waits.behind.fetch_max(behind, Ordering::Relaxed) {
+    let (requests, bytes) = behind;
+    let more_requests = requests > waits.behind.fetch_max(requests, Ordering::Relaxed);
+    let more_bytes = bytes > waits.behind_bytes.fetch_max(bytes, Ordering::Relaxed);
+    if more_requests || more_bytes {
         info!(
-            "storage {}: a request of partition {} was dispatched behind {behind} \
-             lower-priority request(s) (new high)",
+            "storage {}: a request of partition {} was dispatched behind {requests} \
+             lower-priority request(s) of {bytes} bytes (new high)",
             storage.name,
             name()
         );

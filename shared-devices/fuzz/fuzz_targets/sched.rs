@@ -2,8 +2,11 @@
 //! order, including stale and repeated ids) and cancellations, with
 //! arbitrary priorities and limits. Checks its invariants: FIFO within a
 //! partition, completions return what was dispatched under that id, lower
-//! partitions never exceed K in flight, a waiting top request means its
-//! partition holds L - K slots, and everything queued is eventually served.
+//! partitions never exceed K requests or B bytes (but for one bigger
+//! request alone) in flight, start none while the top partition is busy
+//! and Kb of theirs are out, a waiting top request means its partition
+//! holds L - K slots, `dispatch_for` starts only the partition it names,
+//! and everything queued is eventually served.
 
 #![no_main]
 
@@ -16,13 +19,16 @@ struct Input {
     priorities: Vec<u8>,
     in_flight: u8,
     others: u8,
+    others_bytes: u16,
+    busy_others: u8,
     starvation: u8,
     ops: Vec<Op>,
 }
 
 #[derive(Arbitrary, Debug)]
 enum Op {
-    Enqueue(u8),
+    Enqueue(u8, u16),
+    DispatchFor(u8),
     Complete(u8),
     Stale(u32),
     Cancel(u8),
@@ -32,6 +38,8 @@ fuzz_target!(|input: Input| {
     let limits = Limits {
         in_flight: usize::from(input.in_flight % 10),
         others_in_flight: usize::from(input.others % 10),
+        others_bytes: u64::from(input.others_bytes),
+        busy_others_in_flight: usize::from(input.busy_others % 10),
         starvation: u32::from(input.starvation % 16),
     };
     let Ok(mut s) = Scheduler::<(usize, u32), 4, 16, 8>::new(&input.priorities, limits) else {
@@ -51,7 +59,9 @@ fuzz_target!(|input: Input| {
     let dispatch = |s: &mut Scheduler<(usize, u32), 4, 16, 8>,
                     expect: &mut Vec<std::collections::VecDeque<u32>>,
                     flying: &mut Vec<Dispatch<(usize, u32)>>| {
-        while let Some(d) = s.dispatch() {
+        loop {
+            let (busy, before) = (s.top_busy(), s.others_in_flight());
+            let Some(d) = s.dispatch() else { break };
             let p = d.partition;
             assert_eq!(Some(d.item.1), expect[p].pop_front(), "FIFO");
             assert_eq!(d.item.0, p);
@@ -61,6 +71,13 @@ fuzz_target!(|input: Input| {
                 .map(|q| s.in_flight_of(q))
                 .sum();
             assert!(others <= k && s.others_in_flight() == others);
+            if input.priorities[p] != top_prio {
+                assert!(!busy || before < limits.busy_others_in_flight, "Kb");
+                assert!(
+                    s.others_bytes_in_flight() <= limits.others_bytes || others == 1,
+                    "B"
+                );
+            }
         }
         for p in 0..n {
             if input.priorities[p] == top_prio && s.queued(p) > 0 {
@@ -75,11 +92,19 @@ fuzz_target!(|input: Input| {
     };
     for op in input.ops.iter().take(2000) {
         match *op {
-            Op::Enqueue(p) => {
+            Op::Enqueue(p, bytes) => {
                 let p = usize::from(p) % n;
-                if s.enqueue(p, (p, sent[p])).is_ok() {
+                if s.enqueue(p, (p, sent[p]), u64::from(bytes)).is_ok() {
                     expect[p].push_back(sent[p]);
                     sent[p] += 1;
+                }
+            }
+            Op::DispatchFor(p) => {
+                let p = usize::from(p) % n;
+                if let Some(d) = s.dispatch_for(p) {
+                    assert_eq!(d.partition, p);
+                    assert_eq!(Some(d.item.1), expect[p].pop_front(), "FIFO");
+                    flying.push(d);
                 }
             }
             Op::Complete(i) if !flying.is_empty() => {

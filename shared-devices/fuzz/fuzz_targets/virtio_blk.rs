@@ -294,8 +294,9 @@ impl Rig<'_> {
     fn pump(&mut self) {
         use shared_devices::virtio::blk::BlockBackend;
         while let Some(tok) = self.t.device_mut().take_pending() {
+            let bytes = self.t.device().physical_request(tok).map_or(0, |r| r.bytes());
             assert!(
-                self.sched.enqueue(0, tok).is_ok(),
+                self.sched.enqueue(0, tok, bytes).is_ok(),
                 "queue sized for every slot"
             );
         }

@@ -64,16 +64,26 @@ use super::sched::RequestId;
 pub const SECTOR: u64 = 512;
 /// QueueNumMax of the request queue.
 pub const QUEUE_SIZE: u16 = 128;
-/// Data segments per request (`seg_max`).
-pub const SEG_MAX: usize = 32;
+/// Data segments per request (`seg_max`): as many as a chain of the
+/// full queue holds beside the header and the status byte (a chain may
+/// not be longer than the queue, §2.7.5.2). Linux puts a page or a run
+/// of contiguous pages in each, so a 1 MiB transfer is two or three
+/// requests rather than eight: fewer requests, fewer exits and
+/// interrupts. (Each slot keeps its request's segments: more would make
+/// the model too big to build on a 64 KiB stack, see [`SLOTS`].)
+pub const SEG_MAX: usize = QUEUE_SIZE as usize - 2;
 /// Bytes per data segment at most (`size_max`): Linux's virtio_blk builds
 /// its requests within it; a larger segment fails with IOERR.
 pub const SIZE_MAX: u32 = 64 * 1024;
 /// Data bytes per request at most, and the default limit of one discard
 /// or write-zeroes range.
 pub const MAX_REQUEST_BYTES: u64 = SEG_MAX as u64 * SIZE_MAX as u64;
-/// Requests held at once per virtual disk.
-pub const SLOTS: usize = 32;
+/// Requests held at once per virtual disk (parsed, waiting for or on the
+/// physical disk: more than the scheduler lets out, so a partition's
+/// queue stays full). Each keeps its segments, so this times [`SEG_MAX`]
+/// sizes the model; the hypervisor builds it on a 64 KiB boot stack
+/// (a test keeps it under 40 KiB).
+pub const SLOTS: usize = 16;
 /// Length of the device ID string (GET_ID).
 pub const ID_BYTES: usize = 20;
 /// Ranges per discard / write-zeroes request (`max_*_seg`).
@@ -189,6 +199,17 @@ pub struct PhysRequest<'a> {
     pub lba: u64,
     pub sectors: u64,
     pub segments: &'a [Region],
+}
+
+impl PhysRequest<'_> {
+    /// The bytes it moves or changes on the disk: what the scheduler's
+    /// byte budget counts. A flush names no range: 0.
+    pub fn bytes(&self) -> u64 {
+        match self.op {
+            PhysOp::Flush => 0,
+            _ => self.sectors.saturating_mul(SECTOR),
+        }
+    }
 }
 
 /// How a physical request ended.

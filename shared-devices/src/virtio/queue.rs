@@ -416,13 +416,6 @@ impl DescriptorChain {
             if u32::from(i) >= self.table_len {
                 return Err(QueueError::DescIndex(i));
             }
-            // Every descriptor visited counts, including one that points to
-            // an indirect table: §2.7.5.3.1 bounds the whole chain by the
-            // queue size, which also ends any loop.
-            self.visited += 1;
-            if self.visited > u32::from(self.queue_size) {
-                return Err(QueueError::ChainTooLong);
-            }
             let mut raw = [0u8; 16];
             mem.read(at(self.table, DESC_BYTES * u64::from(i))?, &mut raw)?;
             let gpa = u64::from_le_bytes(raw[0..8].try_into().unwrap_or_default());
@@ -445,6 +438,15 @@ impl DescriptorChain {
                 self.in_indirect = true;
                 self.next = Some(0);
                 continue;
+            }
+            // Every buffer descriptor visited counts: §2.7.5.2 bounds the
+            // chain by the queue size, which also ends any loop. The one
+            // that points to an indirect table (at most one, checked
+            // above) is not a buffer of the chain: Linux fills a table of
+            // the whole queue size behind it.
+            self.visited += 1;
+            if self.visited > u32::from(self.queue_size) {
+                return Err(QueueError::ChainTooLong);
             }
             let writable = flags & DESC_F_WRITE != 0;
             if !writable && self.writable_seen {
@@ -918,6 +920,44 @@ mod tests {
         ] {
             d.desc(&mem, 5, table, len, flags, 0);
             assert_eq!(bad(&mut d, &mut q), Err(QueueError::BadIndirect));
+        }
+    }
+
+    /// A table may hold as many buffers as the queue has entries (Linux
+    /// fills one so): the descriptor pointing to it is not a buffer. One
+    /// buffer more is a chain longer than the queue.
+    #[test]
+    fn an_indirect_table_may_fill_the_queue_size() {
+        let mut ram = vec![0u8; RAM];
+        let mem = SliceMemory::new(BASE, &mut ram);
+        let mut d = Driver::new(8);
+        let mut q = queue(&d, false, true);
+        let table = BASE + 0x7000;
+        for (buffers, direct, ok) in [(8, 0, true), (9, 0, false), (7, 1, true), (8, 1, false)] {
+            for i in 0..buffers {
+                let next = (i + 1) as u16;
+                let flags = if i + 1 < buffers { DESC_F_NEXT } else { 0 };
+                let mut b = [0u8; 16];
+                b[..8].copy_from_slice(&(BASE + 0x100).to_le_bytes());
+                b[8..12].copy_from_slice(&4u32.to_le_bytes());
+                b[12..14].copy_from_slice(&flags.to_le_bytes());
+                b[14..].copy_from_slice(&next.to_le_bytes());
+                mem.write(table + 16 * i, &b).unwrap();
+            }
+            if direct == 1 {
+                d.desc(&mem, 3, BASE + 0x50, 4, DESC_F_NEXT, 5);
+                d.desc(&mem, 5, table, 16 * buffers as u32, DESC_F_INDIRECT, 0);
+                d.push_head(&mem, 3);
+            } else {
+                d.desc(&mem, 5, table, 16 * buffers as u32, DESC_F_INDIRECT, 0);
+                d.push_head(&mem, 5);
+            }
+            d.publish(&mem);
+            let walked = walk(q.pop(0, &mem).unwrap().unwrap(), &mem);
+            match ok {
+                true => assert_eq!(walked.unwrap().len() as u64, buffers + direct),
+                false => assert_eq!(walked, Err(QueueError::ChainTooLong)),
+            }
         }
     }
 

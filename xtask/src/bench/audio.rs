@@ -29,7 +29,7 @@
 use serde_json::{Value, json};
 
 use super::{Boot, Part, Run, RunResult, lines_of, round};
-use crate::scenario::{Scenario, numbers};
+use crate::scenario::{Scenario, numbers, pairs};
 
 const ALONE: &str = "config/qemu-virt/bench/audio-alone.toml";
 const LOADED: &str = "config/qemu-virt/bench/audio-loaded.toml";
@@ -175,18 +175,6 @@ impl Onsets {
             })),
         })
     }
-}
-
-/// The two numbers each line matching `pattern` captures.
-fn pairs(lines: &[String], pattern: &str) -> Vec<(u64, u64)> {
-    let re = regex::Regex::new(pattern).expect("checked by the tests");
-    lines
-        .iter()
-        .filter_map(|l| {
-            let c = re.captures(l)?;
-            Some((c[1].parse().ok()?, c[2].parse().ok()?))
-        })
-        .collect()
 }
 
 /// The three numbers each line matching `pattern` captures.

@@ -145,7 +145,8 @@ impl<'m, 'd> System<'m, 'd> {
     fn pump(&mut self) {
         for (p, part) in self.parts.iter_mut().enumerate() {
             while let Some(tok) = part.t.device_mut().take_pending() {
-                self.sched.enqueue(p, tok).unwrap();
+                let bytes = part.t.device().physical_request(tok).unwrap().bytes();
+                self.sched.enqueue(p, tok, bytes).unwrap();
             }
         }
         while let Some(d) = self.sched.dispatch() {
@@ -231,7 +232,7 @@ fn config_space_and_features() {
     let blk = VirtioBlk::new(cfg, DISK_SECTORS).unwrap();
     let mut t = MmioTransport::new(blk);
     assert_eq!(read32(&mut t, reg::DEVICE_ID), 2);
-    assert_eq!(read32(&mut t, reg::QUEUE_NUM_MAX), 128);
+    assert_eq!(read32(&mut t, reg::QUEUE_NUM_MAX), u64::from(QUEUE_SIZE));
     assert_eq!(read32(&mut t, reg::CONFIG), 64, "capacity, low half");
     assert_eq!(read32(&mut t, reg::CONFIG + 4), 0, "capacity, high half");
     assert_eq!(read32(&mut t, reg::CONFIG + 8), u64::from(SIZE_MAX));
@@ -534,12 +535,14 @@ fn backend_errors_reach_the_driver() {
 fn segments_outside_ram_and_too_many_segments() {
     let mut rams = new_rams(1);
     let mut disk = vec![0u8; DISK_SECTORS as usize * 512];
-    let mut s = System::new(
+    // The full queue: SEG_MAX segments take all of it.
+    let mut s = System::with_queue(
         &mut rams,
-        &[DiskConfig::new(0, 64)],
+        &[DiskConfig::new(0, DISK_SECTORS)],
         LINUX,
         &mut disk,
         Limits::default(),
+        QUEUE_SIZE,
     );
     let p = &mut s.parts[0];
     let outside = BASE + RAM as u64 - 256;
@@ -556,16 +559,21 @@ fn segments_outside_ram_and_too_many_segments() {
     assert_eq!(s.read(0, BUFS + 0x100, 1), [status::IOERR]);
     assert_eq!(s.disk.in_flight(), 0);
 
-    // SEG_MAX segments are fine, one more is not.
+    // SEG_MAX segments are fine, one more is not. (The segments overlap:
+    // the device may write the same memory twice. The status byte shares
+    // the last segment's buffer.)
     for (n, st) in [(SEG_MAX, status::OK), (SEG_MAX + 1, status::IOERR)] {
         let p = &mut s.parts[0];
         let mut bufs = vec![(BUFS, 16, false)];
-        bufs.extend((0..n as u64).map(|i| (BUFS + 0x1000 + 512 * i, 512, true)));
-        bufs.push((BUFS + 0x100, 1, true));
+        bufs.extend((0..n as u64 - 1).map(|i| (BUFS + 0x1000 + 512 * (i % 32), 512, true)));
+        let last = BUFS + 0x1000 + 512 * 32;
+        bufs.push((last, 513, true));
+        let status_at = last + 512;
+        p.mem.write(status_at, &[UNSET]).unwrap();
         p.d.add(&p.mem, &bufs);
         let _ = s.kick(0);
         s.run();
-        assert_eq!(s.read(0, BUFS + 0x100, 1), [st], "{n} segments");
+        assert_eq!(s.read(0, status_at, 1), [st], "{n} segments");
     }
 }
 
@@ -710,14 +718,17 @@ fn slots_run_out_then_the_ring_drains() {
         &mut disk,
         Limits::default(),
     );
-    let reqs: Vec<Req> = (0..48).map(|i| s.submit(0, req::IN, i, &[], 512)).collect();
+    // More than the slots, within the test driver's ring (3 descriptors
+    // each).
+    let n = SLOTS as u64 + 4;
+    let reqs: Vec<Req> = (0..n).map(|i| s.submit(0, req::IN, i, &[], 512)).collect();
     assert_eq!(s.parts[0].t.device().in_flight(), SLOTS);
     assert_eq!(s.parts[0].t.queue(0).unwrap().in_flight(), SLOTS as u32);
     s.run();
     for (i, r) in reqs.iter().enumerate() {
         assert_eq!(s.status(0, *r), status::OK, "request {i}");
     }
-    assert_eq!(s.used(0).len(), 48);
+    assert_eq!(s.used(0).len() as u64, n);
     assert_eq!(s.parts[0].t.device().in_flight(), 0);
 }
 
@@ -737,7 +748,7 @@ fn a_completion_leaves_the_ring_to_the_partition() {
         &mut disk,
         Limits::default(),
     );
-    for i in 0..48 {
+    for i in 0..SLOTS as u64 + 4 {
         s.submit(0, req::IN, i, &[], 512);
     }
     assert_eq!(s.parts[0].t.device().in_flight(), SLOTS);
@@ -779,6 +790,7 @@ fn reset_orphans_requests_in_flight() {
             in_flight: 2,
             others_in_flight: 1,
             starvation: 4,
+            ..Limits::default()
         },
     );
     let reqs: Vec<Req> = (0..4).map(|i| s.submit(0, req::IN, i, &[], 512)).collect();
@@ -866,6 +878,14 @@ fn two_partitions_share_a_disk() {
     }
 }
 
+/// The model is built by value (the hypervisor's boot path holds it on a
+/// 64 KiB stack before it goes to the heap): it must stay well below.
+#[test]
+fn the_model_fits_a_boot_stack() {
+    let size = core::mem::size_of::<VirtioBlk>();
+    assert!(size <= 40 * 1024, "VirtioBlk is {size} bytes");
+}
+
 /// A driver that keeps the ring full cannot keep the device busy for
 /// longer than one budget per call: the rest is reported as more work.
 #[test]
@@ -873,10 +893,17 @@ fn work_per_call_is_bounded() {
     let mut rams = new_rams(1);
     let mut disk = vec![0u8; DISK_SECTORS as usize * 512];
     let cfg = DiskConfig::new(0, 64);
-    let mut s = System::with_queue(&mut rams, &[cfg], LINUX, &mut disk, Limits::default(), 128);
+    let mut s = System::with_queue(
+        &mut rams,
+        &[cfg],
+        LINUX,
+        &mut disk,
+        Limits::default(),
+        QUEUE_SIZE,
+    );
     let p = &mut s.parts[0];
-    // 128 one-buffer chains that complete at once (no status byte).
-    for _ in 0..128 {
+    // A queue full of one-buffer chains that complete at once (no status byte).
+    for _ in 0..QUEUE_SIZE {
         p.d.add(&p.mem, &[(BUFS, 16, false)]);
     }
     p.d.publish(&p.mem);
@@ -887,8 +914,8 @@ fn work_per_call_is_bounded() {
         Some(0),
         "budget used up: asks to be called again"
     );
-    assert_eq!(p.d.used(&p.mem).len(), 128);
+    assert_eq!(p.d.used(&p.mem).len(), usize::from(QUEUE_SIZE));
     let fx = p.t.notify_queue(0, &p.mem);
     assert_eq!(fx.notify, None);
-    assert_eq!(p.t.device().stats().no_status, 128);
+    assert_eq!(p.t.device().stats().no_status, u64::from(QUEUE_SIZE));
 }
