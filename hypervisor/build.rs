@@ -132,8 +132,16 @@ SECTIONS
     __image_start = .;
     __text_offset = {text_offset:#x};
     .text : {{ KEEP(*(.text.head)) *(.text.vectors) *(.text .text.*) }}
-    .rodata : ALIGN(4096) {{ *(.rodata .rodata.*) }}
-    .data : ALIGN(4096) {{ *(.data .data.*) }}
+    .rodata : ALIGN(4096) {{
+        __rodata_start = .;
+        *(.rodata .rodata.*)
+        __rodata_end = .;
+    }}
+    .data : ALIGN(4096) {{
+        __data_start = .;
+        *(.data .data.*)
+        __data_end = .;
+    }}
     .bss (NOLOAD) : ALIGN(4096) {{
         __bss_start = .;
         *(.bss .bss.*) *(COMMON)

@@ -193,6 +193,7 @@ fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>, entered: u64) -> ! {
     let reservation_end = system.hypervisor.memory.base + system.hypervisor.memory.size;
     arch::aarch64::heap::extend(image_end as usize, reservation_end as usize);
     info!("heap: {} MiB", arch::aarch64::heap::total() >> 20);
+    log_image_size(system);
 
     let me = platform
         .logical_cpu(cpu::mpidr_affinity())
@@ -597,6 +598,28 @@ fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>, entered: u64) -> ! {
         lifecycle::request_boot(p);
     }
     arch::restart_on_fresh_stack(me, lifecycle::idle_loop)
+}
+
+/// The image's size by part, the partitions' images (built in as
+/// read-only data) told apart from the hypervisor's own.
+fn log_image_size(system: &System) {
+    let s = arch::aarch64::image_sections();
+    let guests: u64 = system
+        .partitions
+        .iter()
+        .map(|p| (p.image.len() + p.initrd.len()) as u64)
+        .sum();
+    let heap = arch::aarch64::heap::HEAP_SIZE as u64;
+    info!(
+        "image: code {} KiB, read-only data {} KiB (partition images {} KiB besides), \
+         data {} KiB, bss {} KiB (stacks, page tables) besides the {} MiB heap",
+        s.code / 1024,
+        s.rodata.saturating_sub(guests) / 1024,
+        guests / 1024,
+        s.data / 1024,
+        s.bss.saturating_sub(heap) / 1024,
+        heap >> 20
+    );
 }
 
 /// Per-core EL2 and GIC set-up.

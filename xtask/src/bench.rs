@@ -4,10 +4,11 @@
 //! Every run boots once under QEMU `-icount shift=0` (virtual time
 //! advances one nanosecond per instruction executed, and with the host's
 //! clock while every core is idle, e.g. waiting for the host to finish a
-//! disk write). `cargo xtask bench storage`, `display`, `touch`, `audio`
-//! or `traps` does only that part; the display runs are in [`display`],
-//! the touch runs in [`touch`], the audio runs in [`audio`], the trap
-//! costs against native in [`traps`].
+//! disk write). `cargo xtask bench storage`, `display`, `touch`, `audio`,
+//! `traps`, `boot` or `cpu` does only that part; the display runs are in
+//! [`display`], the touch runs in [`touch`], the audio runs in [`audio`],
+//! the trap costs against native in [`traps`], the boot times against
+//! native in [`boot`], a computing partition against native in [`cpu`].
 //!
 //! Storage: three systems, each with a fresh disk of
 //! `board/qemu-virt/disk.toml`'s layout:
@@ -44,12 +45,15 @@ use crate::board::{self, Board};
 use crate::disk::QEMU_VIRT_LAYOUT;
 use crate::paths;
 use crate::process::{Cmd, step};
-use crate::qemu::{self, MachineChanges, QemuDisplay};
+use crate::qemu::{self, AudioSink, MachineChanges, QemuAudio, QemuDisplay, QemuTouch};
 use crate::scenario::{Outcome, Scenario};
 use crate::{guests, images, prereqs};
 
 mod audio;
+mod boot;
+mod cpu;
 mod display;
+mod footprint;
 mod touch;
 mod traps;
 
@@ -74,7 +78,7 @@ const LOAD_FAILED: &str = r"^\[ivi\] ivi: blkload: dd to .* failed";
 const COUNTER_HZ: &str = r"^\[hv\] INFO  entered at counter \d+ \(\d+ ms at (\d+) Hz\)";
 
 const USAGE: &str =
-    "usage: cargo xtask bench [--icount VALUE] [storage|display|touch|audio|traps]...";
+    "usage: cargo xtask bench [--icount VALUE] [storage|display|touch|audio|traps|boot|cpu]...";
 
 /// The parts of the bench.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,6 +88,8 @@ enum Part {
     Touch,
     Audio,
     Traps,
+    Boot,
+    Cpu,
 }
 
 /// What the command line asks for: the `-icount` value, and which parts
@@ -103,6 +109,8 @@ fn parse_args(args: &[String]) -> Result<(&'static str, Vec<Part>)> {
             "touch" if !parts.contains(&Part::Touch) => parts.push(Part::Touch),
             "audio" if !parts.contains(&Part::Audio) => parts.push(Part::Audio),
             "traps" if !parts.contains(&Part::Traps) => parts.push(Part::Traps),
+            "boot" if !parts.contains(&Part::Boot) => parts.push(Part::Boot),
+            "cpu" if !parts.contains(&Part::Cpu) => parts.push(Part::Cpu),
             _ => bail!(USAGE),
         }
     }
@@ -113,6 +121,8 @@ fn parse_args(args: &[String]) -> Result<(&'static str, Vec<Part>)> {
             Part::Touch,
             Part::Audio,
             Part::Traps,
+            Part::Boot,
+            Part::Cpu,
         ];
     }
     Ok((icount, parts))
@@ -135,8 +145,11 @@ enum Boot {
     Hypervisor,
     /// Partition `partition` of the scenario's config alone, without the
     /// hypervisor: its image booted directly on QEMU `virt` (`-kernel`, at
-    /// EL1, a core per vCPU) with its bootargs (`-append`), and a virtio-gpu
-    /// device of its own per view, of the view's size.
+    /// EL1, a core per vCPU, its RAM) with its bootargs (`-append`) and
+    /// initrd, and devices of its own as it has them under the hypervisor:
+    /// a virtio-gpu device per view, of the view's size; a blank disk of its
+    /// GPT partition's size; the touch panel on its view; a sound device.
+    /// See [`NativeGuest`].
     Native { partition: &'static str },
 }
 
@@ -163,6 +176,12 @@ pub fn command(args: &[String]) -> Result<ExitCode> {
     }
     if parts.contains(&Part::Traps) {
         plan.extend(traps::runs(icount));
+    }
+    if parts.contains(&Part::Boot) {
+        plan.extend(boot::runs(icount));
+    }
+    if parts.contains(&Part::Cpu) {
+        plan.extend(cpu::runs(icount));
     }
     let configs: Vec<PathBuf> = plan
         .iter()
@@ -214,6 +233,9 @@ pub fn command(args: &[String]) -> Result<ExitCode> {
     let touches = touch::Summary::from_runs(&results);
     let sounds = audio::Summary::from_runs(&results);
     let trap_costs = traps::Summary::from_runs(&results);
+    let boot_times = boot::Summary::from_runs(&results);
+    let footprint = footprint::Summary::from_runs(&results);
+    let cpu_costs = cpu::Summary::from_runs(&results);
     if parts.contains(&Part::Storage) {
         println!();
         print!("{}", summary.table());
@@ -233,6 +255,16 @@ pub fn command(args: &[String]) -> Result<ExitCode> {
     if parts.contains(&Part::Traps) {
         println!();
         print!("{}", trap_costs.table(icount));
+    }
+    if parts.contains(&Part::Boot) {
+        println!();
+        print!("{}", boot_times.table(icount));
+        println!();
+        print!("{}", footprint.table());
+    }
+    if parts.contains(&Part::Cpu) {
+        println!();
+        print!("{}", cpu_costs.table(icount));
     }
     let mut json = summary.json(&results);
     json["display"] = if parts.contains(&Part::Display) {
@@ -255,11 +287,29 @@ pub fn command(args: &[String]) -> Result<ExitCode> {
     } else {
         Value::Null
     };
+    json["boot"] = if parts.contains(&Part::Boot) {
+        boot_times.json()
+    } else {
+        Value::Null
+    };
+    json["footprint"] = if parts.contains(&Part::Boot) {
+        footprint.json()
+    } else {
+        Value::Null
+    };
+    json["cpu"] = if parts.contains(&Part::Cpu) {
+        cpu_costs.json()
+    } else {
+        Value::Null
+    };
     let file = dir.join("results.json");
     std::fs::write(&file, serde_json::to_string_pretty(&json)? + "\n")
         .with_context(|| format!("cannot write {}", file.display()))?;
     println!("\nresults: {}", paths::display(&file));
-    Ok(if results.iter().all(|r| r.outcome.passed()) {
+    // A cpu kernel whose result differs between its runs fails the bench
+    // (its table says FAILED), though each run passed.
+    let passed = results.iter().all(|r| r.outcome.passed()) && cpu_costs.passed();
+    Ok(if passed {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -377,7 +427,13 @@ fn run(planned: &Run) -> Result<Outcome> {
                 .with_context(|| format!("cannot read {}", paths::display(&config)))?;
             let guest = NativeGuest::from_config(&text, partition)
                 .with_context(|| paths::display(&config))?;
-            guest.command(&board, &scenario.machine)?
+            let mut machine = scenario.machine.clone();
+            if let Some(gpt) = &guest.disk {
+                let image = bench_dir().join(format!("{}-disk.img", scenario.name));
+                blank_disk(&board, gpt, &image)?;
+                machine.disk = Some(image);
+            }
+            guest.command(&board, &machine)?
         }
     };
     let text = cmd.text().to_string();
@@ -389,7 +445,8 @@ fn run(planned: &Run) -> Result<Outcome> {
 /// EL1, as under the hypervisor.
 const NATIVE_MACHINE: &str = "virt,gic-version=3";
 /// The virtio-mmio transport QEMU fills first on `virt` (the highest; see
-/// `qemu.rs`): a native run's first virtio-gpu device.
+/// `qemu.rs`): a native run's disk if it has one (QEMU puts it there),
+/// else its first device; its other devices go below.
 const NATIVE_FIRST_TRANSPORT: u64 = 0x0a00_3e00;
 const TRANSPORT_STRIDE: u64 = 0x200;
 
@@ -398,11 +455,22 @@ const TRANSPORT_STRIDE: u64 = 0x200;
 struct NativeGuest {
     /// Its image (`@/` is `target/partitions/`).
     image: PathBuf,
+    /// Its initial RAM disk (a Linux partition's `initrd`), if any.
+    initrd: Option<PathBuf>,
     bootargs: String,
     /// Its number of cores (vCPUs).
     cpus: u32,
+    /// Its RAM in MiB, its memory regions' sizes added up (none given:
+    /// the board's).
+    memory_mib: Option<u64>,
     /// Its views' sizes, in scanout order.
     views: Vec<(u32, u32)>,
+    /// The GPT partition of the board's disk its first disk is, if any.
+    disk: Option<String>,
+    /// Its view that a touch panel of the config lies on, if it has touch.
+    touch: Option<usize>,
+    /// It has a sound device (`audio`).
+    audio: bool,
 }
 
 impl NativeGuest {
@@ -410,21 +478,27 @@ impl NativeGuest {
     /// build of the hypervisor runs; only the keys used here are read).
     fn from_config(text: &str, name: &str) -> Result<NativeGuest> {
         let table: toml::Table = text.parse()?;
-        let partition = table
-            .get("partition")
-            .and_then(|p| p.as_array())
+        let array = |t: &toml::Table, key: &str| {
+            t.get(key)
+                .and_then(|v| v.as_array())
+                .cloned()
+                .unwrap_or_default()
+        };
+        let partition = array(&table, "partition")
             .into_iter()
-            .flatten()
             .find(|p| p.get("name").and_then(|n| n.as_str()) == Some(name))
+            .and_then(|p| p.as_table().cloned())
             .with_context(|| format!("no partition {name:?}"))?;
+        let path = |p: &str| match p.strip_prefix("@/") {
+            Some(rest) => paths::partitions_dir().join(rest),
+            None => paths::root().join(p),
+        };
         let image = partition
             .get("image")
             .and_then(|i| i.as_str())
+            .map(path)
             .with_context(|| format!("partition {name:?} has no image"))?;
-        let image = match image.strip_prefix("@/") {
-            Some(rest) => paths::partitions_dir().join(rest),
-            None => paths::root().join(image),
-        };
+        let initrd = partition.get("initrd").and_then(|i| i.as_str()).map(path);
         let bootargs = partition
             .get("bootargs")
             .and_then(|b| b.as_str())
@@ -434,13 +508,16 @@ impl NativeGuest {
             .get("cpus")
             .and_then(|c| c.as_array())
             .map_or(1, |c| c.len().max(1) as u32);
+        let regions = array(&partition, "memory");
+        let bytes = regions
+            .iter()
+            .map(|r| r.get("size").and_then(|s| s.as_integer()).unwrap_or(0))
+            .map(|s| u64::try_from(s).unwrap_or(0))
+            .sum::<u64>();
+        let memory_mib = (bytes > 0).then(|| bytes.div_ceil(1 << 20));
         let mut views = Vec::new();
-        for view in partition
-            .get("views")
-            .and_then(|v| v.as_array())
-            .into_iter()
-            .flatten()
-        {
+        let mut displays = Vec::new();
+        for view in array(&partition, "views") {
             let size = |key: &str| {
                 view.get(key)
                     .and_then(|v| v.as_integer())
@@ -448,39 +525,114 @@ impl NativeGuest {
                     .with_context(|| format!("a view of partition {name:?} has no {key}"))
             };
             views.push((size("width")?, size("height")?));
+            displays.push(
+                view.get("display")
+                    .and_then(|d| d.as_str())
+                    .map(String::from),
+            );
         }
+        let disk = array(&partition, "disks")
+            .first()
+            .and_then(|d| d.get("gpt"))
+            .and_then(|g| g.as_str())
+            .map(String::from);
+        let panels: Vec<String> = array(&table, "touch")
+            .iter()
+            .filter_map(|t| t.get("display").and_then(|d| d.as_str()).map(String::from))
+            .collect();
+        let touch = (partition.get("touch").and_then(|t| t.as_bool()) == Some(true))
+            .then(|| {
+                displays
+                    .iter()
+                    .position(|d| d.as_ref().is_some_and(|d| panels.contains(d)))
+            })
+            .flatten();
         Ok(NativeGuest {
             image,
+            initrd,
             bootargs,
             cpus,
+            memory_mib,
             views,
+            disk,
+            touch,
+            audio: partition.contains_key("audio"),
         })
     }
 
-    /// The QEMU command line: `changes` (for `-icount`) on the board's
-    /// QEMU with [`NATIVE_MACHINE`], as many cores as the partition has
-    /// vCPUs, and a virtio-gpu device per view.
+    /// The QEMU command line: `changes` (for `-icount`, and the disk if it
+    /// has one) on the board's QEMU with [`NATIVE_MACHINE`], as many cores
+    /// as the partition has vCPUs, its RAM, a virtio-gpu device per view,
+    /// the touch panel on its view's device, a sound device, and its
+    /// initrd.
+    ///
+    /// The disk takes the first transport, as on the board; the views
+    /// take the ones below, view 0 the lowest: QEMU's device tree lists the
+    /// transports from the lowest address up, so the guest finds view 0's
+    /// device first, view 1's next, and so on. Then the touch panel and
+    /// the sound device (its sound goes nowhere: QEMU's `none` audio
+    /// driver, which takes it at the pace a WAV file would).
     fn command(&self, board: &Board, changes: &MachineChanges) -> Result<Cmd> {
-        let displays = (0u64..)
-            .zip(&self.views)
-            .map(|(i, &(width, height))| QemuDisplay {
+        let mut free = (u64::from(changes.disk.is_some())..)
+            .map(|i| NATIVE_FIRST_TRANSPORT - i * TRANSPORT_STRIDE);
+        let mut bases: Vec<u64> = free.by_ref().take(self.views.len()).collect();
+        bases.reverse();
+        let mut displays: Vec<QemuDisplay> = (0..)
+            .zip(self.views.iter().zip(bases))
+            .map(|(i, (&(width, height), base))| QemuDisplay {
                 name: format!("native{i}"),
-                base: NATIVE_FIRST_TRANSPORT - i * TRANSPORT_STRIDE,
+                base,
                 width,
                 height,
                 touch: None,
             })
             .collect();
+        if let Some(display) = self.touch.and_then(|v| displays.get_mut(v)) {
+            display.touch = Some(QemuTouch {
+                name: display.name.clone(),
+                base: free.next().expect("transports below"),
+                pointer: None,
+            });
+        }
+        let audio = if self.audio {
+            vec![QemuAudio {
+                name: "native".to_string(),
+                base: free.next().expect("transports below"),
+                sink: AudioSink::Host("none"),
+            }]
+        } else {
+            Vec::new()
+        };
+        let memory = changes
+            .memory
+            .or_else(|| self.memory_mib.map(|mib| &*format!("{mib}M").leak()));
         let machine = MachineChanges {
             machine: Some(NATIVE_MACHINE),
             smp: Some(self.cpus),
+            memory,
             displays,
+            audio,
             ..changes.clone()
         };
-        Ok(qemu::command(board, &self.image, &machine)?
-            .arg("-append")
-            .arg(&self.bootargs))
+        let cmd = qemu::command(board, &self.image, &machine)?;
+        let cmd = match &self.initrd {
+            Some(initrd) => cmd.arg("-initrd").arg(initrd),
+            None => cmd,
+        };
+        Ok(cmd.arg("-append").arg(&self.bootargs))
     }
+}
+
+/// A blank disk image at `image` of the size GPT partition `gpt` has on
+/// `board`'s disk: a native run's own disk, as its partition sees the
+/// disk under the hypervisor.
+fn blank_disk(board: &Board, gpt: &str, image: &std::path::Path) -> Result<()> {
+    let layout = crate::disk::Layout::load(&crate::disk::layout_path(&board.name))?;
+    let bytes = layout.partition(gpt)?.bytes();
+    let _ = std::fs::remove_file(image);
+    std::fs::File::create(image)
+        .and_then(|f| f.set_len(bytes.end - bytes.start))
+        .with_context(|| format!("cannot create {}", paths::display(image)))
 }
 
 struct RunResult<'a> {
@@ -798,6 +950,8 @@ impl Summary {
                     Part::Touch => "touch",
                     Part::Audio => "audio",
                     Part::Traps => "traps",
+                    Part::Boot => "boot",
+                    Part::Cpu => "cpu",
                 },
                 "native": match r.boot {
                     Boot::Hypervisor => Value::Null,
@@ -911,8 +1065,11 @@ mod tests {
             Part::Touch,
             Part::Audio,
             Part::Traps,
+            Part::Boot,
+            Part::Cpu,
         ];
         assert_eq!(args(&[]).unwrap(), (ICOUNT, all));
+        assert_eq!(args(&["cpu"]).unwrap().1, [Part::Cpu]);
         assert_eq!(
             args(&["touch", "storage"]).unwrap().1,
             [Part::Touch, Part::Storage]
@@ -922,11 +1079,17 @@ mod tests {
             ("shift=1", vec![Part::Display])
         );
         assert_eq!(args(&["storage"]).unwrap().1, [Part::Storage]);
+        assert_eq!(
+            args(&["boot", "traps"]).unwrap().1,
+            [Part::Boot, Part::Traps]
+        );
         for bad in [
             &["--icount"][..],
             &["--icount", ""],
             &["graphics"],
             &["display", "display"],
+            &["boot", "boot"],
+            &["cpu", "cpu"],
         ] {
             assert!(args(bad).is_err(), "{bad:?}");
         }
@@ -943,6 +1106,11 @@ mod tests {
         assert_eq!(guest.image, paths::partitions_dir().join("gpu.img"));
         assert!(guest.bootargs.contains("gpu.full"), "{}", guest.bootargs);
         assert_eq!(guest.views, [(1280, 800)]);
+        assert_eq!(guest.memory_mib, Some(16));
+        assert_eq!(
+            (&guest.initrd, &guest.disk, guest.touch, guest.audio),
+            (&None, &None, None, false)
+        );
         assert!(NativeGuest::from_config(&text, "cluster").is_err());
         let two = NativeGuest::from_config(
             "[[partition]]\nname = \"p\"\nimage = \"x/y.img\"\nviews = [\n\
@@ -956,6 +1124,7 @@ mod tests {
             (two.bootargs.as_str(), two.views.as_slice()),
             ("", &[(8, 4), (2, 1)][..])
         );
+        assert_eq!(two.memory_mib, None);
 
         let board = Board::load("qemu-virt").unwrap();
         let changes = MachineChanges {
@@ -965,12 +1134,102 @@ mod tests {
         let text = two.command(&board, &changes).unwrap().text().to_string();
         assert!(text.contains(" -M virt,gic-version=3 "), "{text}");
         assert!(text.contains(" -smp 1 "), "{text}");
+        assert!(text.contains(" -m 2G "), "the board's: {text}");
         assert!(text.contains(" -icount shift=0 "), "{text}");
+        // View 0 on the lowest transport: the guest finds it first.
         assert!(
-            text.contains("virtio-gpu-device,bus=virtio-mmio-bus.31,xres=8,yres=4,")
-                && text.contains("virtio-gpu-device,bus=virtio-mmio-bus.30,xres=2,yres=1,"),
+            text.contains("virtio-gpu-device,bus=virtio-mmio-bus.30,xres=8,yres=4,")
+                && text.contains("virtio-gpu-device,bus=virtio-mmio-bus.31,xres=2,yres=1,"),
             "{text}"
         );
+        assert!(!text.contains("-initrd"), "{text}");
         assert!(text.ends_with(" -append ''"), "{text}");
+    }
+
+    /// The default cockpit's partitions natively: Linux with its initrd,
+    /// each with its RAM, its disk (the caller's blank one) on the first
+    /// transport, its views below, its touch panel and sound device.
+    #[test]
+    fn native_runs_of_the_default_cockpit() {
+        let text =
+            std::fs::read_to_string(paths::root().join("config/qemu-virt/default.toml")).unwrap();
+        let ivi = NativeGuest::from_config(&text, "ivi").unwrap();
+        assert_eq!(ivi.image, paths::partitions_dir().join("ivi/Image"));
+        assert_eq!(
+            ivi.initrd,
+            Some(paths::partitions_dir().join("ivi/initramfs.cpio.gz"))
+        );
+        assert_eq!((ivi.cpus, ivi.memory_mib), (2, Some(256)));
+        assert_eq!(ivi.views, [(1280, 800), (800, 320)]);
+        assert_eq!(
+            (ivi.disk.as_deref(), ivi.touch, ivi.audio),
+            (Some("ivi-data"), Some(0), true)
+        );
+        let cluster = NativeGuest::from_config(&text, "cluster").unwrap();
+        assert_eq!(cluster.initrd, None);
+        assert_eq!((cluster.cpus, cluster.memory_mib), (1, Some(16)));
+        assert_eq!(cluster.views, [(1920, 720), (1280, 100)]);
+        assert_eq!(
+            (cluster.disk.as_deref(), cluster.touch, cluster.audio),
+            (Some("cluster-odo"), Some(1), true)
+        );
+
+        let board = Board::load("qemu-virt").unwrap();
+        let changes = MachineChanges {
+            icount: Some(ICOUNT),
+            disk: Some(PathBuf::from("/tmp/odo.img")),
+            ..Default::default()
+        };
+        let text = cluster
+            .command(&board, &changes)
+            .unwrap()
+            .text()
+            .to_string();
+        assert!(text.contains(" -smp 1 -m 16M "), "{text}");
+        assert!(text.contains("file=/tmp/odo.img,format=raw"), "{text}");
+        assert!(
+            text.contains("virtio-gpu-device,bus=virtio-mmio-bus.29,xres=1920,yres=720,")
+                && text.contains("virtio-gpu-device,bus=virtio-mmio-bus.30,xres=1280,yres=100,"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "virtio-multitouch-device,bus=virtio-mmio-bus.28,display=display-native1,"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(" -audiodev none,id=snd0,out.frequency=48000 ")
+                && text.contains("virtio-sound-device,bus=virtio-mmio-bus.27,"),
+            "{text}"
+        );
+        let text = ivi
+            .command(
+                &board,
+                &MachineChanges {
+                    icount: Some(ICOUNT),
+                    ..Default::default()
+                },
+            )
+            .unwrap()
+            .text()
+            .to_string();
+        assert!(text.contains(" -smp 2 -m 256M "), "{text}");
+        assert!(
+            text.contains(&format!(
+                " -initrd {} -append ",
+                paths::partitions_dir()
+                    .join("ivi/initramfs.cpio.gz")
+                    .display()
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains("virtio-gpu-device,bus=virtio-mmio-bus.30,xres=1280,yres=800,")
+                && text.contains(
+                    "virtio-multitouch-device,bus=virtio-mmio-bus.29,display=display-native0,"
+                ),
+            "{text}"
+        );
     }
 }

@@ -78,14 +78,17 @@ commands:
                                      host and bare-metal targets
   test [FILTER]                      host unit tests, invalid configs, QEMU
                                      scenarios (those whose name contains FILTER)
-  bench [--icount VALUE] [storage|display]
+  bench [--icount VALUE] [storage|display|boot|cpu]
                                      benchmarks under QEMU -icount (default
                                      shift=0): cluster disk latency alone and
                                      under IVI write load, IVI throughput
                                      mediated vs passed through; cluster
                                      flush-to-screen latency alone and under an
                                      IVI redrawing flat out, compositor cost,
-                                     IVI frame rate mediated vs native
+                                     IVI frame rate mediated vs native; boot
+                                     to the cluster's first frame and the
+                                     IVI's userspace, vs native; CPU-bound
+                                     kernels in a partition vs native
                                      (target/bench/results.json)
   soak restarts [--boots N]          the crash-loop scenario with N boots (default
                                      10 000) of a partition that dies after each

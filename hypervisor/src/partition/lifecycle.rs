@@ -270,7 +270,13 @@ fn enter_vcpu(p: &Partition, vcpu: usize, entry: u64, context: u64) -> ! {
             p,
             report::Kind::Lifecycle,
             log::Level::Info,
-            format_args!("vcpu 0 booting at {entry:#x} on cpu {}", cpu::current()),
+            format_args!(
+                "vcpu 0 booting at {entry:#x} on cpu {} (hypervisor heap: {} KiB in use, \
+                 high-water {} KiB)",
+                cpu::current(),
+                arch::heap_in_use() / 1024,
+                arch::heap_high_water() / 1024
+            ),
         );
     }
     let mut frame = Frame::default();

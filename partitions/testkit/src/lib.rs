@@ -18,6 +18,7 @@ pub mod dt;
 pub mod journal;
 pub mod odometer;
 pub mod pattern;
+pub mod rng;
 pub mod virtio;
 
 #[cfg(target_os = "none")]

@@ -5,8 +5,12 @@
 //! handling on the hot path does not allocate.
 
 use buddy_system_allocator::LockedHeap;
+use core::alloc::{GlobalAlloc, Layout};
+use core::sync::atomic::{AtomicUsize, Ordering};
 
-const HEAP_SIZE: usize = 16 * 1024 * 1024;
+/// Bytes of the heap region in .bss (more is added at boot, see
+/// [`extend`]).
+pub const HEAP_SIZE: usize = 16 * 1024 * 1024;
 
 #[repr(C, align(4096))]
 struct HeapSpace([u8; HEAP_SIZE]);
@@ -15,7 +19,34 @@ struct HeapSpace([u8; HEAP_SIZE]);
 static mut SPACE: HeapSpace = HeapSpace([0; HEAP_SIZE]);
 
 #[global_allocator]
+static ALLOCATOR: Tracked = Tracked;
+
 static HEAP: LockedHeap<32> = LockedHeap::empty();
+
+/// The most bytes the allocator has had handed out at once.
+static HIGH_WATER: AtomicUsize = AtomicUsize::new(0);
+
+/// The buddy allocator, with its high-water mark kept (the crate counts
+/// what is in use, not the most that ever was).
+struct Tracked;
+
+// SAFETY: every call goes to `HEAP`, a `GlobalAlloc`, unchanged; the mark
+// is only read from its statistics.
+unsafe impl GlobalAlloc for Tracked {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's contract, passed on.
+        let ptr = unsafe { HEAP.alloc(layout) };
+        if !ptr.is_null() {
+            HIGH_WATER.fetch_max(HEAP.lock().stats_alloc_actual(), Ordering::Relaxed);
+        }
+        ptr
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller's contract, passed on.
+        unsafe { HEAP.dealloc(ptr, layout) }
+    }
+}
 
 /// Hands the heap region to the allocator; called once by the boot core.
 pub fn init() {
@@ -42,6 +73,11 @@ pub fn extend(start: usize, end: usize) {
     // SAFETY: per the contract above, the range is unused RAM that stays
     // the allocator's for good.
     unsafe { HEAP.lock().add_to_heap(start, end) };
+}
+
+/// The most bytes the allocator has had handed out at once since boot.
+pub fn high_water() -> usize {
+    HIGH_WATER.load(Ordering::Relaxed)
 }
 
 /// Bytes the allocator manages in all.

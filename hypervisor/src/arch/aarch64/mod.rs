@@ -26,6 +26,12 @@ unsafe extern "C" {
     static __stacks: u8;
     static __image_start: u8;
     static __image_end: u8;
+    static __rodata_start: u8;
+    static __rodata_end: u8;
+    static __data_start: u8;
+    static __data_end: u8;
+    static __bss_start: u8;
+    static __bss_end: u8;
     fn reset_stack_and_run(stack_top: u64, f: extern "C" fn() -> !) -> !;
     fn restore_and_eret(frame: *const Frame, stack_top: u64) -> !;
     pub fn secondary_entry();
@@ -45,6 +51,34 @@ pub fn image_range() -> (u64, u64) {
         &raw const __image_start as u64,
         &raw const __image_end as u64,
     )
+}
+
+/// The image's parts, in bytes.
+pub struct ImageSections {
+    /// `.text`: code.
+    pub code: u64,
+    /// `.rodata`: read-only data (the partitions' images among it).
+    pub rodata: u64,
+    /// `.data`: initialised data.
+    pub data: u64,
+    /// `.bss`: zeroed at boot (stacks, page tables, the heap region).
+    pub bss: u64,
+}
+
+pub fn image_sections() -> ImageSections {
+    let start = &raw const __image_start as u64;
+    let (rodata, rodata_end) = (
+        &raw const __rodata_start as u64,
+        &raw const __rodata_end as u64,
+    );
+    let (data, data_end) = (&raw const __data_start as u64, &raw const __data_end as u64);
+    let (bss, bss_end) = (&raw const __bss_start as u64, &raw const __bss_end as u64);
+    ImageSections {
+        code: rodata - start,
+        rodata: rodata_end - rodata,
+        data: data_end - data,
+        bss: bss_end - bss,
+    }
 }
 
 pub fn vectors() -> u64 {
@@ -76,4 +110,9 @@ pub fn halt() -> ! {
 /// however often partitions restart).
 pub fn heap_in_use() -> usize {
     heap::in_use()
+}
+
+/// The most bytes of the hypervisor's heap ever in use at once.
+pub fn heap_high_water() -> usize {
+    heap::high_water()
 }

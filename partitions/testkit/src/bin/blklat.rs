@@ -116,7 +116,7 @@ fn main() -> ! {
     // Latencies in counter ticks, in request order; reads at even indices.
     let mut samples = [0u32; MAX_N];
     let mut ok = [false; MAX_N];
-    let mut rng = XorShift(0x2545_f491_4f6c_dd1d);
+    let mut rng = testkit::rng::XorShift64(0x2545_f491_4f6c_dd1d);
     let mut sector_no = 0;
     let mut data = [0u8; SECTOR];
     let mut have_data = false;
@@ -128,7 +128,7 @@ fn main() -> ! {
             continue;
         }
         if !write {
-            sector_no = rng.next() % capacity;
+            sector_no = rng.next_u64() % capacity;
         }
         let start = timer::counter();
         let result = match (wait, write) {
@@ -284,20 +284,6 @@ fn recover(blk: &mut VirtioBlk, e: BlkError) {
             Ok(()) => println!("blklat: re-init -> ok"),
             Err(e) => println!("blklat: re-init -> error {}", e),
         }
-    }
-}
-
-/// A small deterministic pseudo-random sequence (xorshift64).
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
     }
 }
 
