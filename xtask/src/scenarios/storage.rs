@@ -107,16 +107,24 @@ pub(super) fn hostile_blk() -> Scenario {
         .expect(r"^\[hostile\] blkfuzz: short-header -> ")
         .expect(r"^\[hostile\] blkfuzz: valid request after abuse -> ok$")
         .expect(r"^\[hostile\] blkfuzz: write-zeroes whole disk in one request -> error IOERR$")
-        .expect(r"^\[hostile\] blkfuzz: write-zeroes whole disk in 4096-sector requests -> ok, zeros read back$")
+        .expect(&whole_disk_in_largest_requests("write-zeroes"))
         .expect(r"^\[hostile\] blkfuzz: write-zeroes past end -> error IOERR$")
         .expect(r"^\[hostile\] blkfuzz: discard whole disk in one request -> error IOERR$")
-        .expect(r"^\[hostile\] blkfuzz: discard whole disk in 4096-sector requests -> ok, zeros read back$")
+        .expect(&whole_disk_in_largest_requests("discard"))
         .expect(r"^\[hostile\] blkfuzz: done$")
         .expect_at_least(3, r"^\[hv\] WARN  partition hostile: disk 0: malformed virtqueue request")
         .expect(r"^\[cluster\] odometer: boot 3 km 300$")
         .expect_exactly(3, r"^\[cluster\] odometer: read-back ok$")
         .expect_none(r"completed status 0 \(OK\)|PANIC|FATAL")
         .writes_only_inside(&["cluster-odo", "ivi-data"])
+}
+
+/// `blkfuzz`'s line for `op` over the whole disk in requests of the
+/// largest size the disk offers (`MAX_REQUEST_BYTES`, the model's default
+/// limit), each read back as zeros.
+fn whole_disk_in_largest_requests(op: &str) -> String {
+    let sectors = shared_devices::virtio::blk::MAX_REQUEST_BYTES / 512;
+    format!(r"^\[hostile\] blkfuzz: {op} whole disk in {sectors}-sector requests -> ok, zeros read back$")
 }
 
 /// A disk whose home core is a partition's (`home_cpu` = the IVI's only
@@ -139,7 +147,7 @@ pub(super) fn storage_home() -> Scenario {
             |lines| {
                 at_least_after(
                     lines,
-                    r"^\[hv\] INFO  partition ivi: vcpu 0 booting .* on cpu 2$",
+                    r"^\[hv\] INFO  partition ivi: vcpu 0 booting .* on cpu 2 ",
                     r"^\[hv\] WARN  partition cluster: restarting",
                     3,
                 )
@@ -156,7 +164,7 @@ pub(super) fn plain_disk() -> Scenario {
         .device_options("discard=off,write-zeroes=off")
         .timeout(60)
         .expect(r"^\[hv\] INFO  storage disk0: virtio-blk at 0xa003e00, 64 MiB, I/O on cpu 0$")
-        .expect(r"^\[hostile\] blkfuzz: write-zeroes whole disk in 4096-sector requests -> ok, zeros read back$")
+        .expect(&whole_disk_in_largest_requests("write-zeroes"))
         .expect(r"^\[hostile\] blkfuzz: discard whole disk in one request -> error UNSUPP$")
         .expect(r"^\[hostile\] blkfuzz: done$")
         .expect_exactly(3, r"^\[cluster\] odometer: read-back ok$")
