@@ -124,7 +124,9 @@ pub(super) fn hostile_blk() -> Scenario {
 /// limit), each read back as zeros.
 fn whole_disk_in_largest_requests(op: &str) -> String {
     let sectors = shared_devices::virtio::blk::MAX_REQUEST_BYTES / 512;
-    format!(r"^\[hostile\] blkfuzz: {op} whole disk in {sectors}-sector requests -> ok, zeros read back$")
+    format!(
+        r"^\[hostile\] blkfuzz: {op} whole disk in {sectors}-sector requests -> ok, zeros read back$"
+    )
 }
 
 /// A disk whose home core is a partition's (`home_cpu` = the IVI's only
