@@ -617,7 +617,7 @@ fn log_image_size(system: &System) {
         s.rodata.saturating_sub(guests) / 1024,
         guests / 1024,
         s.data / 1024,
-        s.bss.saturating_sub(heap) / 1024,
+        s.bss / 1024,
         heap >> 20
     );
 }

@@ -36,14 +36,16 @@ primary_entry:
     cmp     x2, x3
     b.ne    2f
 
-    // Zero .bss (stacks, heap, page tables) before any Rust code runs.
+    // Zero .bss (stacks, page tables, statics; the heap region is
+    // apart) before any Rust code runs: 16 bytes a store (both ends are
+    // 16-byte aligned).
     adrp    x1, __bss_start
     add     x1, x1, :lo12:__bss_start
     adrp    x2, __bss_end
     add     x2, x2, :lo12:__bss_end
 3:  cmp     x1, x2
     b.hs    4f
-    str     xzr, [x1], #8
+    stp     xzr, xzr, [x1], #16
     b       3b
 4:  mov     x0, x19
     bl      primary_main                // does not return

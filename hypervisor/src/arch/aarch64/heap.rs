@@ -1,14 +1,16 @@
-//! The hypervisor heap: a buddy allocator over a fixed region in .bss,
-//! grown at boot by the rest of the hypervisor's memory reservation (the
+//! The hypervisor heap: a buddy allocator over a fixed region of the
+//! image (`.heap`, not zeroed at entry: nothing reads it before it is
+//! allocated, and what needs zeros asks for them), grown at boot by the rest of the hypervisor's memory reservation (the
 //! display mediator's framebuffers and partitions' resource arenas live
 //! there). Used at boot and for restarts (device trees, tables); trap
 //! handling on the hot path does not allocate.
 
 use buddy_system_allocator::LockedHeap;
 use core::alloc::{GlobalAlloc, Layout};
+use core::mem::MaybeUninit;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-/// Bytes of the heap region in .bss (more is added at boot, see
+/// Bytes of the heap region in the image (more is added at boot, see
 /// [`extend`]).
 pub const HEAP_SIZE: usize = 16 * 1024 * 1024;
 
@@ -16,7 +18,7 @@ pub const HEAP_SIZE: usize = 16 * 1024 * 1024;
 struct HeapSpace([u8; HEAP_SIZE]);
 
 #[unsafe(link_section = ".bss.heap")]
-static mut SPACE: HeapSpace = HeapSpace([0; HEAP_SIZE]);
+static mut SPACE: MaybeUninit<HeapSpace> = MaybeUninit::uninit();
 
 #[global_allocator]
 static ALLOCATOR: Tracked = Tracked;

@@ -61,7 +61,8 @@ pub struct ImageSections {
     pub rodata: u64,
     /// `.data`: initialised data.
     pub data: u64,
-    /// `.bss`: zeroed at boot (stacks, page tables, the heap region).
+    /// `.bss`: zeroed at boot (stacks, page tables, statics; the heap
+    /// region is a section of its own, not zeroed).
     pub bss: u64,
 }
 
