@@ -140,6 +140,9 @@ pub(super) fn restart(board: &str) -> Scenario {
         .expect(r"\[crash\] crash: boot restarts=0\b")
         .expect(r"\[crash\] crash: boot restarts=1\b")
         .expect(r"\[crash\] crash: boot restarts=2\b")
+        // What each life left in its memory was scrubbed before the next.
+        .expect_at_least(3, r"^\[crash\] crash: memory clean$")
+        .expect_none(r"crash: memory (LEFT|too small)")
         .expect(r"\[hv\] WARN .*partition crash: .*restart")
         .check("[hello] ticks never skip", hello_ticks_consecutive)
         .check(

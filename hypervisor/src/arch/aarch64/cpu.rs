@@ -244,6 +244,40 @@ pub fn firmware_call(smc: bool, x0: u64, x1: u64, x2: u64, x3: u64) -> u64 {
     r0
 }
 
+/// Zeroes `[start, start + len)`: a block at a time with DC ZVA where the
+/// architecture allows it (DCZID_EL0: 64 bytes an instruction on the
+/// Cortex-A72 and QEMU, against 8 a store), the ragged ends with stores.
+/// Scrubbing a partition's memory is most of what its (re)boot costs the
+/// hypervisor.
+///
+/// # Safety
+///
+/// The range must be Normal memory mapped writable at EL2 that nobody else
+/// uses meanwhile (DC ZVA on Device memory faults).
+pub unsafe fn zero(start: u64, len: u64) {
+    let end = start + len;
+    let dczid: u64;
+    // SAFETY: reads an ID register.
+    unsafe { asm!("mrs {}, dczid_el0", out(reg) dczid, options(nomem, nostack)) };
+    if dczid & (1 << 4) != 0 {
+        // DZP: DC ZVA prohibited.
+        // SAFETY: the caller's contract.
+        unsafe { core::ptr::write_bytes(start as *mut u8, 0, len as usize) };
+        return;
+    }
+    let block = 4u64 << (dczid & 0xf);
+    let first = start.next_multiple_of(block).min(end);
+    let last = (end & !(block - 1)).max(first);
+    // SAFETY (the three): inside the range, per the caller's contract.
+    unsafe { core::ptr::write_bytes(start as *mut u8, 0, (first - start) as usize) };
+    let mut addr = first;
+    while addr < last {
+        unsafe { asm!("dc zva, {}", in(reg) addr, options(nostack)) };
+        addr += block;
+    }
+    unsafe { core::ptr::write_bytes(last as *mut u8, 0, (end - last) as usize) };
+}
+
 /// Cleans data cache lines over a range to the point of coherency, so a
 /// guest that starts with its MMU (and caches) off sees what EL2 wrote.
 pub fn clean_dcache(start: u64, len: u64) {

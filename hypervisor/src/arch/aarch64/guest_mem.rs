@@ -34,8 +34,9 @@ pub fn write(map: &[MemoryMap], gpa: u64, bytes: &[u8]) -> Result<(), OutOfRange
 /// whatever the memory held before boot) survives into the next.
 pub fn scrub(map: &[MemoryMap]) {
     for m in map {
-        // SAFETY: the region is the partition's own RAM (see module docs).
-        unsafe { core::ptr::write_bytes(m.host as *mut u8, 0, m.size as usize) };
+        // SAFETY: the region is the partition's own RAM (see module docs),
+        // Normal memory mapped at EL2; the partition is not running.
+        unsafe { super::cpu::zero(m.host, m.size) };
         clean_dcache(m.host, m.size);
     }
 }
