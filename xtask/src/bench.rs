@@ -236,72 +236,62 @@ pub fn command(args: &[String]) -> Result<ExitCode> {
     let boot_times = boot::Summary::from_runs(&results);
     let footprint = footprint::Summary::from_runs(&results);
     let cpu_costs = cpu::Summary::from_runs(&results);
+    // Each part's tables (printed) and its key in the results (null when
+    // the part did not run); storage's figures are the results' top level.
+    let reports: [(Part, &str, Vec<String>, Value); 7] = [
+        (
+            Part::Display,
+            "display",
+            vec![displays.table(icount)],
+            displays.json(),
+        ),
+        (
+            Part::Touch,
+            "touch",
+            vec![touches.table(icount)],
+            touches.json(),
+        ),
+        (
+            Part::Audio,
+            "audio",
+            vec![sounds.table(icount)],
+            sounds.json(),
+        ),
+        (
+            Part::Traps,
+            "traps",
+            vec![trap_costs.table(icount)],
+            trap_costs.json(),
+        ),
+        (
+            Part::Boot,
+            "boot",
+            vec![boot_times.table(icount), footprint.table()],
+            boot_times.json(),
+        ),
+        (Part::Boot, "footprint", Vec::new(), footprint.json()),
+        (
+            Part::Cpu,
+            "cpu",
+            vec![cpu_costs.table(icount)],
+            cpu_costs.json(),
+        ),
+    ];
     if parts.contains(&Part::Storage) {
         println!();
         print!("{}", summary.table());
     }
-    if parts.contains(&Part::Display) {
-        println!();
-        print!("{}", displays.table(icount));
-    }
-    if parts.contains(&Part::Touch) {
-        println!();
-        print!("{}", touches.table(icount));
-    }
-    if parts.contains(&Part::Audio) {
-        println!();
-        print!("{}", sounds.table(icount));
-    }
-    if parts.contains(&Part::Traps) {
-        println!();
-        print!("{}", trap_costs.table(icount));
-    }
-    if parts.contains(&Part::Boot) {
-        println!();
-        print!("{}", boot_times.table(icount));
-        println!();
-        print!("{}", footprint.table());
-    }
-    if parts.contains(&Part::Cpu) {
-        println!();
-        print!("{}", cpu_costs.table(icount));
-    }
     let mut json = summary.json(&results);
-    json["display"] = if parts.contains(&Part::Display) {
-        displays.json()
-    } else {
-        Value::Null
-    };
-    json["touch"] = if parts.contains(&Part::Touch) {
-        touches.json()
-    } else {
-        Value::Null
-    };
-    json["audio"] = if parts.contains(&Part::Audio) {
-        sounds.json()
-    } else {
-        Value::Null
-    };
-    json["traps"] = if parts.contains(&Part::Traps) {
-        trap_costs.json()
-    } else {
-        Value::Null
-    };
-    json["boot"] = if parts.contains(&Part::Boot) {
-        boot_times.json()
-    } else {
-        Value::Null
-    };
-    json["footprint"] = if parts.contains(&Part::Boot) {
-        footprint.json()
-    } else {
-        Value::Null
-    };
-    json["cpu"] = if parts.contains(&Part::Cpu) {
-        cpu_costs.json()
-    } else {
-        Value::Null
-    };
+    for (part, key, tables, value) in reports {
+        let ran = parts.contains(&part);
+        if ran {
+            for table in tables {
+                println!();
+                print!("{table}");
+            }
+        }
+        json[key] = if ran { value } else { Value::Null };
+    }
     let file = dir.join("results.json");
     std::fs::write(&file, serde_json::to_string_pretty(&json)? + "\n")
         .with_context(|| format!("cannot write {}", file.display()))?;

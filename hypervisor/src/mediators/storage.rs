@@ -19,7 +19,7 @@ use config::model::{Disk, DiskExtent, MemoryMap};
 use core::sync::atomic::Ordering;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
 use log::info;
-use shared_devices::latency::LatencyWindow;
+use shared_devices::latency::{LatencyWindow, Summary};
 use shared_devices::mmio::RegisterFile;
 use shared_devices::virtio::blk::{BackendStatus, BlkToken, DiskConfig, PhysOp, VirtioBlk};
 use shared_devices::virtio::blk::{MAX_REQUEST_BYTES, SEG_MAX};
@@ -672,8 +672,7 @@ fn note_top_dispatch(storage: &StorageDevice, dispatched: &Dispatch<Item>, behin
             name()
         );
     }
-    let ticks = cpu::counter().saturating_sub(dispatched.item.queued_at);
-    let wait_us = ticks.saturating_mul(1_000_000) / cpu::counter_frequency().max(1);
+    let wait_us = micros_since(dispatched.item.queued_at);
     if wait_us >= WAIT_REPORT_US && wait_us > waits.wait_us.fetch_max(wait_us, Ordering::Relaxed) {
         info!(
             "storage {}: a request of partition {} waited {wait_us} us to be dispatched (new high)",
@@ -681,11 +680,7 @@ fn note_top_dispatch(storage: &StorageDevice, dispatched: &Dispatch<Item>, behin
             name()
         );
     }
-    let summary = waits
-        .window
-        .lock()
-        .record(wait_us.min(u64::from(u32::MAX)) as u32);
-    if let Some(s) = summary {
+    if let Some(s) = record(&waits.window, wait_us) {
         info!(
             "storage {}: partition {}: last {} dispatches waited p50 {} us, p99 {} us, max {} us",
             storage.name,
@@ -900,19 +895,23 @@ fn finish(storage: &StorageDevice, f: InFlight) -> Option<InFlight> {
     None
 }
 
+/// Microseconds of counter time since counter value `then`.
+fn micros_since(then: u64) -> u64 {
+    let ticks = cpu::counter().saturating_sub(then);
+    ticks.saturating_mul(1_000_000) / cpu::counter_frequency().max(1)
+}
+
+/// Adds `us` to `window`; its summary when the window is full.
+fn record(window: &Mutex<LatencyWindow<WAIT_WINDOW>>, us: u64) -> Option<Summary> {
+    window.lock().record(us.min(u64::from(u32::MAX)) as u32)
+}
+
 /// Records how long a top-partition request was on the disk, until the
 /// home core took its completion; a summary every [`WAIT_WINDOW`]
 /// requests (with the dispatch waits, the part of the partition's
 /// latency the hypervisor sees).
 fn note_top_on_device(storage: &StorageDevice, f: &InFlight) {
-    let ticks = cpu::counter().saturating_sub(f.started_at);
-    let us = ticks.saturating_mul(1_000_000) / cpu::counter_frequency().max(1);
-    let summary = storage
-        .top_waits
-        .on_device
-        .lock()
-        .record(us.min(u64::from(u32::MAX)) as u32);
-    if let Some(s) = summary {
+    if let Some(s) = record(&storage.top_waits.on_device, micros_since(f.started_at)) {
         info!(
             "storage {}: partition {}: last {} requests took p50 {} us, p99 {} us, max {} us \
              from their start on the disk to the home core",
