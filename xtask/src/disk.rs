@@ -52,6 +52,25 @@ pub fn test_disk(scenario: &str) -> PathBuf {
         .join(format!("{scenario}.img"))
 }
 
+/// A directory in host memory for a benchmark's disk images
+/// (`/dev/shm/hv-bench/`), if the host has a tmpfs there with room for
+/// four images of `bytes` (a container's is often only 64 MiB).
+pub fn host_memory_dir(bytes: u64) -> Option<PathBuf> {
+    let shm = Path::new("/dev/shm");
+    let df = std::process::Command::new("df")
+        .args(["--output=avail", "-B1"])
+        .arg(shm)
+        .output()
+        .ok()?;
+    let free: u64 = String::from_utf8_lossy(&df.stdout)
+        .lines()
+        .nth(1)?
+        .trim()
+        .parse()
+        .ok()?;
+    (df.status.success() && free / 4 >= bytes).then(|| shm.join("hv-bench"))
+}
+
 /// `board/<board>/disk.toml`.
 pub fn layout_path(board: &str) -> PathBuf {
     paths::boards_dir().join(board).join("disk.toml")

@@ -58,6 +58,21 @@ pub fn command(board: &Board, image: &Path, changes: &MachineChanges) -> Result<
         // (disk_args sets it too.)
         cmd = cmd.args(["-global", "virtio-mmio.force-legacy=false"]);
     }
+    if let Some((image, base)) = &changes.second_disk {
+        let bus = qemu.virtio_mmio_bus(*base).ok_or_else(|| {
+            anyhow::anyhow!(
+                "second disk: board {} has no QEMU virtio-mmio transport at {base:#x}",
+                board.name
+            )
+        })?;
+        let file = image.to_string_lossy().replace(',', ",,");
+        cmd = cmd.args([
+            "-drive".to_string(),
+            format!("if=none,id=disk1,file={file},format=raw"),
+            "-device".to_string(),
+            format!("virtio-blk-device,drive=disk1,bus=virtio-mmio-bus.{bus}"),
+        ]);
+    }
     for display in &changes.displays {
         let bus = qemu.virtio_mmio_bus(display.base).ok_or_else(|| {
             anyhow::anyhow!(
@@ -351,6 +366,10 @@ pub struct MachineChanges {
     /// More `-device` properties for it (`write-zeroes=off,discard=off`: a
     /// disk without those requests).
     pub device_options: Option<&'static str>,
+    /// A second raw disk image, a virtio-blk device on the virtio-mmio
+    /// transport at this address (with [`Self::disk`]: the bench's
+    /// mediated and passed-through disks side by side).
+    pub second_disk: Option<(PathBuf, u64)>,
     /// A sector of the disk whose every read fails with an I/O error (a
     /// physical disk error, injected by QEMU's blkdebug driver).
     pub failing_read_lba: Option<u64>,

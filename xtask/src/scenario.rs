@@ -127,6 +127,13 @@ impl Screens {
 }
 
 /// `text`'s lines as a run's console lines, for tests of what judges them.
+/// The second disk of a scenario whose first is `first`
+/// (`<name>.img` -> `<name>-second.img`).
+fn second_image(first: &Path) -> PathBuf {
+    let stem = first.file_stem().unwrap_or_default().to_string_lossy();
+    first.with_file_name(format!("{stem}-second.img"))
+}
+
 #[cfg(test)]
 pub fn console_lines(text: &str) -> Vec<String> {
     text.lines().map(str::to_string).collect()
@@ -273,6 +280,43 @@ impl Scenario {
         self.disk = Some(layout);
         self.machine.disk = Some(crate::disk::test_disk(self.name));
         self
+    }
+
+    /// Keeps the fresh disk in host memory (`/dev/shm/hv-bench/<name>.img`)
+    /// rather than under `target/`, where the host has a tmpfs: a benchmark
+    /// measures the hypervisor, and the host writing an on-disk image back
+    /// to its own disk would add its own noise, which under `-icount`
+    /// becomes virtual time (every core waits for QEMU's I/O).
+    pub fn disk_in_host_memory(mut self) -> Self {
+        let size = self
+            .disk
+            .and_then(|layout| crate::disk::Layout::load(&crate::paths::root().join(layout)).ok())
+            .map(|layout| layout.size());
+        if let Some(dir) = size.and_then(crate::disk::host_memory_dir) {
+            let image = dir.join(format!("{}.img", self.name));
+            if let Some((second, _)) = &mut self.machine.second_disk {
+                *second = second_image(&image);
+            }
+            self.machine.disk = Some(image);
+        }
+        self
+    }
+
+    /// Boots with a second fresh disk of the same layout, a virtio-blk
+    /// device on the virtio-mmio transport at `base`, which must also
+    /// change only inside the partitions `names` (see
+    /// [`Scenario::writes_only_inside`]).
+    pub fn second_disk(mut self, base: u64, names: &'static [&'static str]) -> Self {
+        let layout = self.disk.expect("second_disk needs .disk(layout) first");
+        let first = self.machine.disk.clone().expect("set by .disk(layout)");
+        self.machine.second_disk = Some((second_image(&first), base));
+        self.check_disk(
+            &format!("the second image changed only inside {}", names.join(", ")),
+            move |image| {
+                crate::disk::check_unchanged_outside(&second_image(image), layout, names)
+                    .map_err(|e| format!("{e:#}"))
+            },
+        )
     }
 
     /// When a line matches `pattern` (after the line that took the
@@ -890,6 +934,9 @@ impl Scenario {
             return Ok(Some(image.clone()));
         }
         crate::disk::create_fresh(layout, image)?;
+        if let Some((second, _)) = &self.machine.second_disk {
+            crate::disk::create_fresh(layout, second)?;
+        }
         if let Some(setup) = &self.disk_setup {
             setup(image).map_err(|e| anyhow::anyhow!("preparing {}: {e}", image.display()))?;
         }

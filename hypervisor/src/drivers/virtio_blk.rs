@@ -228,32 +228,33 @@ impl PhysicalDisk {
         let err = |e| format!("DMA area: {e:?}");
         mem.write(at, &blk_header(kind, sector)).map_err(err)?;
         mem.write(at + 32, &[UNWRITTEN]).map_err(err)?;
-        let mut bufs: heapless::Vec<Buf, { MAX_DATA_BUFS + 3 }> = heapless::Vec::new();
         let header = Buf {
             addr: at,
             len: 16,
             device_writes: false,
         };
-        let _ = bufs.push(header);
-        if let Some(range) = range {
-            mem.write(at + 16, &range).map_err(err)?;
-            let _ = bufs.push(Buf {
-                addr: at + 16,
-                len: 16,
-                device_writes: false,
-            });
-        }
-        for b in data {
-            let _ = bufs.push(*b);
-        }
-        let _ = bufs.push(Buf {
+        let range_buf = Buf {
+            addr: at + 16,
+            len: 16,
+            device_writes: false,
+        };
+        // The header, and for a discard or write-zeroes its range.
+        let head = [header, range_buf];
+        let head: &[Buf] = match range {
+            Some(range) => {
+                mem.write(at + 16, &range).map_err(err)?;
+                &head
+            }
+            None => &head[..1],
+        };
+        let status = Buf {
             addr: at + 32,
             len: 1,
             device_writes: true,
-        });
+        };
         let id = self
             .queue
-            .add(at + TABLE_AT, &bufs, &self.dma)
+            .add_parts(at + TABLE_AT, &[head, data, &[status]], &self.dma)
             .map_err(|e| format!("queue: {e:?}"))?;
         if self.queue.should_notify(&self.dma) {
             self.transport.notify(0);

@@ -21,8 +21,8 @@ use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
 use log::info;
 use shared_devices::latency::{LatencyWindow, Summary};
 use shared_devices::mmio::RegisterFile;
+use shared_devices::virtio::blk::MAX_REQUEST_BYTES;
 use shared_devices::virtio::blk::{BackendStatus, BlkToken, DiskConfig, PhysOp, VirtioBlk};
-use shared_devices::virtio::blk::{MAX_REQUEST_BYTES, SEG_MAX};
 use shared_devices::virtio::driver::Buf;
 use shared_devices::virtio::mmio::{Effects, MmioTransport};
 use shared_devices::virtio::queue::Region;
@@ -363,9 +363,10 @@ impl VirtDisk {
             drop_queued(storage, p.index);
         }
         actions.raise_line = fx.irq == Some(true);
-        // The top partition's core starts its own requests when it can,
-        // rather than wait for the home core to be woken and scheduled.
-        let started_here = queued && storage.start_top_requests(p.index);
+        // A partition's core starts its own requests when the scheduler
+        // lets them go, rather than wait for the home core to be woken and
+        // scheduled (two exits and a core switch per request).
+        let started_here = queued && storage.start_own_requests(p.index);
         if (queued && !started_here) || storage.deferred_pending.load(Ordering::Acquire) {
             storage.work.store(true, Ordering::Release);
             actions.wake = Some(storage.home_cpu);
@@ -590,15 +591,16 @@ impl StorageDevice {
         }
     }
 
-    /// On the top partition's own core, after it queued requests: starts
-    /// those the scheduler lets go now, and nobody else's (a lower
-    /// partition's work never runs on the safety partition's core). Not
+    /// On a partition's own core, after it queued requests: starts those
+    /// of its own the scheduler lets go now, and nobody else's (no
+    /// partition's work runs on another partition's core, so a lower
+    /// partition's dispatch never costs the safety partition's core). Not
     /// on the home core (its next pass does it), nor while the home core
     /// is in the middle of a pass (that pass does it): `false` then, or
     /// when some of its requests are still queued, and the home core is
     /// woken as before. Completions still come to the home core.
-    fn start_top_requests(&self, partition: usize) -> bool {
-        if self.home_cpu == cpu::current() || !self.sched.lock().is_top(partition) {
+    fn start_own_requests(&self, partition: usize) -> bool {
+        if self.home_cpu == cpu::current() {
             return false;
         }
         let Some(mut in_flight) = self.in_flight.try_lock() else {
@@ -733,19 +735,33 @@ fn start(
         defer(storage, |d| d.starts.push(dispatched).map_err(drop));
         return None;
     };
-    let request = transport
-        .device()
-        .physical_request(item.token)
-        .and_then(|r| {
-            let segments = heapless::Vec::<Region, SEG_MAX>::from_slice(r.segments).ok()?;
-            Some((r.op, r.lba, r.sectors, segments))
-        });
+    // A read's or write's segments go straight from the model to host
+    // addresses, built in place: no copy of a hundred-odd segments.
+    let mut data: heapless::Vec<Buf, { phys_blk::MAX_DATA_BUFS }> = heapless::Vec::new();
+    let request = transport.device().physical_request(item.token).map(|r| {
+        let in_memory = match r.op {
+            PhysOp::Read | PhysOp::Write { .. } => {
+                host_buffers(p.config.memory, r.segments, r.op == PhysOp::Read, &mut data)
+            }
+            _ => true,
+        };
+        (r.op, r.lba, r.sectors, in_memory)
+    });
     drop(transport);
-    let Some((op, lba, sectors, segments)) = request else {
+    let Some((op, lba, sectors, in_memory)) = request else {
         // Orphaned by a reset: nothing to do.
         complete(storage, dispatched, BackendStatus::IoError);
         return None;
     };
+    if !in_memory {
+        report::warn(
+            p,
+            report::Kind::Device,
+            format_args!("storage: a buffer left its memory"),
+        );
+        complete(storage, dispatched, BackendStatus::IoError);
+        return None;
+    }
     let Some(slot) = (0..phys_blk::SLOTS).find(|s| in_flight.iter().all(|f| f.slot != *s)) else {
         log::error!(
             "storage {}: no free slot for a dispatched request",
@@ -756,52 +772,34 @@ fn start(
     };
     let mut disk = storage.disk.lock();
     let mut then_flush = false;
-    let (request, data) = match op {
-        PhysOp::Read | PhysOp::Write { .. } => {
-            let read = op == PhysOp::Read;
-            let Some(data) = host_buffers(p.config.memory, &segments, read) else {
-                drop(disk);
-                report::warn(
-                    p,
-                    report::Kind::Device,
-                    format_args!("storage: a buffer left its memory"),
-                );
-                complete(storage, dispatched, BackendStatus::IoError);
-                return None;
-            };
-            if let PhysOp::Write { durable } = op {
-                then_flush = durable && disk.has_flush();
-                (Request::Write { lba }, data)
-            } else {
-                (Request::Read { lba }, data)
-            }
+    let request = match op {
+        PhysOp::Read => Request::Read { lba },
+        PhysOp::Write { durable } => {
+            then_flush = durable && disk.has_flush();
+            Request::Write { lba }
         }
         PhysOp::Flush if !disk.has_flush() => {
             drop(disk);
             complete(storage, dispatched, BackendStatus::Ok);
             return None;
         }
-        PhysOp::Flush => (Request::Flush, heapless::Vec::new()),
-        PhysOp::Discard if disk.max_discard_sectors() > 0 => (
-            Request::Discard {
-                lba,
-                sectors: sectors as u32,
-            },
-            heapless::Vec::new(),
-        ),
+        PhysOp::Flush => Request::Flush,
+        PhysOp::Discard if disk.max_discard_sectors() > 0 => Request::Discard {
+            lba,
+            sectors: sectors as u32,
+        },
         PhysOp::Discard => {
             drop(disk);
             complete(storage, dispatched, BackendStatus::Unsupported);
             return None;
         }
-        PhysOp::WriteZeroes { unmap } if disk.max_write_zeroes_sectors() > 0 => (
+        PhysOp::WriteZeroes { unmap } if disk.max_write_zeroes_sectors() > 0 => {
             Request::WriteZeroes {
                 lba,
                 sectors: sectors as u32,
                 unmap,
-            },
-            heapless::Vec::new(),
-        ),
+            }
+        }
         PhysOp::WriteZeroes { .. } => {
             // The model keeps the range within MAX_REQUEST_BYTES, which
             // the driver's zeros cover.
@@ -811,7 +809,8 @@ fn start(
                 complete(storage, dispatched, BackendStatus::IoError);
                 return None;
             }
-            (Request::Write { lba }, disk.zero_bufs(bytes))
+            data = disk.zero_bufs(bytes);
+            Request::Write { lba }
         }
     };
     match disk.submit(slot, request, &data) {
@@ -832,26 +831,26 @@ fn start(
     }
 }
 
-/// The host-physical buffers of a partition's data segments (split where
-/// a segment crosses from one of its memory regions into the next);
-/// `None` if one is not in its memory.
+/// Appends to `bufs` the host-physical buffers of a partition's data
+/// segments (split where a segment crosses from one of its memory regions
+/// into the next); `false` if one is not in its memory.
 fn host_buffers(
     map: &[MemoryMap],
     segments: &[Region],
     device_writes: bool,
-) -> Option<heapless::Vec<Buf, { phys_blk::MAX_DATA_BUFS }>> {
-    let mut bufs = heapless::Vec::new();
-    for s in segments {
-        for (addr, len) in crate::memory::guest_map::host_ranges(map, s.gpa, u64::from(s.len))? {
+    bufs: &mut heapless::Vec<Buf, { phys_blk::MAX_DATA_BUFS }>,
+) -> bool {
+    segments.iter().all(|s| {
+        crate::memory::guest_map::for_each_host_range(map, s.gpa, u64::from(s.len), |addr, len| {
             bufs.push(Buf {
                 addr,
                 len: len as u32,
                 device_writes,
             })
-            .ok()?;
-        }
-    }
-    Some(bufs)
+            .ok()
+        })
+        .is_some()
+    })
 }
 
 /// The device finished `f`: its status goes to the partition, or, for a

@@ -13,24 +13,30 @@ pub fn to_host(map: &[MemoryMap], gpa: u64, len: u64) -> Option<u64> {
         .map(|m| m.host + (gpa - m.guest))
 }
 
-/// The host-physical pieces of `len` bytes at guest-physical `gpa`, in
-/// order: one per memory region the range runs through (regions that are
-/// adjacent in guest-physical space need not be on the host). `None` if any
-/// byte is outside the partition's memory, or the range runs through more
-/// than 16 regions.
-pub fn host_ranges(map: &[MemoryMap], gpa: u64, len: u64) -> Option<heapless::Vec<(u64, u64), 16>> {
+/// The host-physical pieces of `len` bytes at guest-physical `gpa`: calls
+/// `piece(host, len)` for each, in order, one per memory region the range
+/// runs through (regions that are adjacent in guest-physical space need
+/// not be on the host). `None` if any byte is outside the partition's
+/// memory, or `piece` said stop. No list is built: a disk request hands a
+/// hundred-odd segments on this way, and copying lists cost more than the
+/// translation.
+pub fn for_each_host_range(
+    map: &[MemoryMap],
+    gpa: u64,
+    len: u64,
+    mut piece: impl FnMut(u64, u64) -> Option<()>,
+) -> Option<()> {
     let end = gpa.checked_add(len)?;
-    let mut pieces = heapless::Vec::new();
     let mut at = gpa;
     while at < end {
         let m = map
             .iter()
             .find(|m| at >= m.guest && at < m.guest + m.size)?;
         let n = end.min(m.guest + m.size) - at;
-        pieces.push((m.host + (at - m.guest), n)).ok()?;
+        piece(m.host + (at - m.guest), n)?;
         at += n;
     }
-    Some(pieces)
+    Some(())
 }
 
 #[cfg(test)]
@@ -49,6 +55,30 @@ mod tests {
             size: 0x1000,
         },
     ];
+
+    /// The pieces as a list.
+    fn host_ranges(map: &[MemoryMap], gpa: u64, len: u64) -> Option<Vec<(u64, u64)>> {
+        let mut pieces = Vec::new();
+        for_each_host_range(map, gpa, len, |host, n| {
+            pieces.push((host, n));
+            Some(())
+        })?;
+        Some(pieces)
+    }
+
+    #[test]
+    fn stops_when_told() {
+        let mut seen = 0;
+        let map = [MAP[0]];
+        assert_eq!(
+            for_each_host_range(&map, 0x4000_0000, 16, |_, _| {
+                seen += 1;
+                None
+            }),
+            None
+        );
+        assert_eq!(seen, 1);
+    }
 
     #[test]
     fn splits_ranges_at_region_ends() {
