@@ -174,6 +174,47 @@ impl Board {
         }
     }
 
+    /// The nodes that describe a memory-mapped device of their own, in
+    /// tree order: enabled (they and every node above them), with a `reg`
+    /// that translates to CPU physical addresses, and not RAM
+    /// (`device_type = "memory"`, `/reserved-memory`), a CPU (`/cpus`) or
+    /// a bus (a node with `ranges`: what it maps are its children, and a
+    /// PCIe host bridge's windows are in `ranges`, not `reg`).
+    pub fn device_nodes(&self) -> Vec<NodeId> {
+        let below = |id: NodeId, path: &str| {
+            self.by_path
+                .get(path)
+                .is_some_and(|&top| self.is_within(id, top))
+        };
+        (0..self.nodes.len())
+            .filter(|&id| {
+                let node = &self.nodes[id];
+                node.parent.is_some()
+                    && node.props.contains_key("reg")
+                    && !node.props.contains_key("ranges")
+                    && node.str_prop("device_type") != Some("memory")
+                    && !below(id, "/cpus")
+                    && !below(id, "/reserved-memory")
+                    && self.is_enabled(id)
+                    && matches!(self.regs(id), Ok(Some(_)))
+            })
+            .collect()
+    }
+
+    /// Whether neither the node nor any node above it has a `status`
+    /// other than `okay`.
+    pub fn is_enabled(&self, mut id: NodeId) -> bool {
+        loop {
+            if self.nodes[id].is_disabled() {
+                return false;
+            }
+            match self.nodes[id].parent {
+                Some(parent) => id = parent,
+                None => return true,
+            }
+        }
+    }
+
     fn children(&self, parent: NodeId) -> impl Iterator<Item = NodeId> + '_ {
         (0..self.nodes.len()).filter(move |&id| self.nodes[id].parent == Some(parent))
     }
@@ -369,6 +410,19 @@ impl Board {
             .collect())
     }
 
+    /// The SPIs (GIC INTIDs) among the node's interrupts; none if they
+    /// cannot be read.
+    pub fn spis(&self, id: NodeId) -> Vec<u32> {
+        self.interrupts(id)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|irq| match irq {
+                DtInterrupt::Spi(intid) => Some(intid),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The node's `interrupt-parent`, or the nearest ancestor's.
     fn interrupt_parent(&self, mut id: NodeId) -> Option<NodeId> {
         loop {
@@ -548,6 +602,95 @@ pub(crate) mod tests {
         let pmu = board.resolve("/pmu").unwrap();
         assert_eq!(board.regs(pmu).unwrap(), None);
         assert_eq!(board.interrupts(pmu).unwrap(), [DtInterrupt::Ppi(7)]);
+    }
+
+    #[test]
+    fn qemu_virt_device_nodes() {
+        let board = qemu_virt();
+        let paths: Vec<&str> = board
+            .device_nodes()
+            .into_iter()
+            .map(|id| board.path(id))
+            .collect();
+        // The 32 virtio-mmio transports, and the PrimeCells, fw-cfg and
+        // flash; the GIC and ITS too (the validator keeps them for the
+        // hypervisor). Not memory, the CPUs, or the PCIe host bridge and
+        // platform bus (buses, with `ranges`).
+        assert_eq!(
+            paths
+                .iter()
+                .filter(|p| p.starts_with("/virtio_mmio@"))
+                .count(),
+            32
+        );
+        for path in [
+            "/pl011@9000000",
+            "/pl031@9010000",
+            "/pl061@9030000",
+            "/fw-cfg@9020000",
+            "/flash@0",
+            "/intc@8000000/its@8080000",
+        ] {
+            assert!(paths.contains(&path), "{path} in {paths:?}");
+        }
+        for path in [
+            "/memory@40000000",
+            "/cpus/cpu@0",
+            "/pcie@10000000",
+            "/intc@8000000",
+            "/platform-bus@c000000",
+        ] {
+            assert!(!paths.contains(&path), "{path} in {paths:?}");
+        }
+    }
+
+    #[test]
+    fn disabled_nodes_and_their_children_are_no_devices() {
+        let one = cells(&[1]);
+        let board = Board::from_nodes(
+            "synthetic.dtb".into(),
+            vec![
+                node(
+                    "/",
+                    None,
+                    &[
+                        ("#address-cells", one.clone()),
+                        ("#size-cells", one.clone()),
+                    ],
+                ),
+                node("/on@1000", Some(0), &[("reg", cells(&[0x1000, 0x100]))]),
+                node(
+                    "/okay@2000",
+                    Some(0),
+                    &[
+                        ("reg", cells(&[0x2000, 0x100])),
+                        ("status", b"okay\0".to_vec()),
+                    ],
+                ),
+                node(
+                    "/off@3000",
+                    Some(0),
+                    &[
+                        ("reg", cells(&[0x3000, 0x100])),
+                        ("status", b"disabled\0".to_vec()),
+                        ("#address-cells", one.clone()),
+                        ("#size-cells", one.clone()),
+                        ("ranges", vec![]),
+                    ],
+                ),
+                node(
+                    "/off@3000/child@3000",
+                    Some(3),
+                    &[("reg", cells(&[0x3000, 0x10]))],
+                ),
+            ],
+        );
+        let paths: Vec<&str> = board
+            .device_nodes()
+            .into_iter()
+            .map(|id| board.path(id))
+            .collect();
+        assert_eq!(paths, ["/on@1000", "/okay@2000"]);
     }
 
     #[test]

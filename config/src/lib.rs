@@ -9,8 +9,9 @@
 //! With the `std` feature (the default) the crate also holds that host
 //! side: [`load`] parses and validates a config against its board's device
 //! tree, [`codegen::rust_source`] turns the result into Rust source, and
-//! [`check`] is what `cargo xtask check-config` runs. The file format is
-//! described in `docs/config.md`.
+//! [`check`] is what `cargo xtask check-config` runs ([`explain()`] with
+//! `--explain` and `--json`). The file format is described in
+//! `docs/config.md`.
 #![cfg_attr(not(feature = "std"), no_std)]
 #![forbid(unsafe_code)]
 
@@ -24,6 +25,8 @@ mod diag;
 #[cfg(feature = "std")]
 mod dtb;
 #[cfg(feature = "std")]
+pub mod explain;
+#[cfg(feature = "std")]
 mod owned;
 #[cfg(feature = "std")]
 mod raw;
@@ -34,9 +37,9 @@ mod validate;
 pub use diag::{Diagnostic, line_col};
 #[cfg(feature = "std")]
 pub use owned::{
-    Loaded, OwnedAudio, OwnedDevice, OwnedDisk, OwnedDiskExtent, OwnedDisplay, OwnedHypervisor,
-    OwnedInitrd, OwnedPartition, OwnedPartitionAudio, OwnedStorage, OwnedSystem, OwnedTouch,
-    OwnedTouchPointer,
+    AllExcept, LeftOut, Loaded, OwnedAudio, OwnedDevice, OwnedDisk, OwnedDiskExtent, OwnedDisplay,
+    OwnedHypervisor, OwnedInitrd, OwnedPartition, OwnedPartitionAudio, OwnedStorage, OwnedSystem,
+    OwnedTouch, OwnedTouchPointer,
 };
 
 #[cfg(feature = "std")]
@@ -110,6 +113,13 @@ pub fn load_str(path: &Path, text: &str, ctx: &Context) -> Result<Loaded, Vec<Di
 #[cfg(feature = "std")]
 pub fn check(path: &Path, ctx: &Context) -> Result<String, Vec<Diagnostic>> {
     load(path, ctx).map(|loaded| loaded.system.summary())
+}
+
+/// Validates the config at `path` and lays the resolved system out for
+/// `cargo xtask check-config --explain` and `--json`.
+#[cfg(feature = "std")]
+pub fn explain(path: &Path, ctx: &Context) -> Result<explain::Explanation, Vec<Diagnostic>> {
+    load(path, ctx).map(|loaded| explain::Explanation::of(&loaded.system))
 }
 
 #[cfg(all(test, feature = "std"))]

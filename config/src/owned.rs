@@ -24,6 +24,8 @@ pub struct OwnedSystem {
     pub board: String,
     /// The board device tree the config was checked against.
     pub board_dtb: PathBuf,
+    /// The board's cores (`/cpus/cpu@N` `reg`), in device-tree order.
+    pub board_cpus: Vec<u64>,
     pub hypervisor: OwnedHypervisor,
     pub partitions: Vec<OwnedPartition>,
     /// The mediated block devices, in config order.
@@ -41,6 +43,10 @@ pub struct OwnedHypervisor {
     pub memory: Region,
     /// Device-tree path of the console UART, alias resolved.
     pub console: String,
+    /// The console's `reg`, as the device tree gives it.
+    pub console_regions: Vec<Region>,
+    /// The console's SPIs (GIC INTIDs), as the device tree gives them.
+    pub console_interrupts: Vec<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +57,10 @@ pub struct OwnedPartition {
     pub cpus: Vec<u64>,
     pub memory: Vec<MemoryMap>,
     pub devices: Vec<OwnedDevice>,
+    /// With `devices = { all_except = [...] }`: that `devices` are what the
+    /// board had left for it, and what was left out. Host-side only: the
+    /// generated model has the devices alone, as if listed.
+    pub all_except: Option<AllExcept>,
     /// Virtual disks; disk n is virtio-mmio slot n.
     pub disks: Vec<OwnedDisk>,
     /// Absolute path of the kernel image.
@@ -135,6 +145,36 @@ pub struct OwnedDevice {
     pub regions: Vec<Region>,
     /// GIC INTIDs (SPIs).
     pub interrupts: Vec<u32>,
+}
+
+/// How a partition's `devices = { all_except = [...] }` was resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllExcept {
+    /// The except list, aliases resolved, in file order.
+    pub except: Vec<String>,
+    /// The devices it would have had but for a rule they break, in
+    /// device-tree order.
+    pub left_out: Vec<LeftOut>,
+}
+
+/// A device `all_except` left out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeftOut {
+    /// Device-tree path.
+    pub path: String,
+    /// Each rule it breaks, worded as the error an explicit entry would get.
+    pub reasons: Vec<String>,
+}
+
+impl LeftOut {
+    /// The first reason, and how many more there are.
+    pub fn why(&self) -> String {
+        match self.reasons.as_slice() {
+            [] => "no reason given".to_owned(),
+            [one] => one.clone(),
+            [first, more @ ..] => format!("{first} (and {} more)", more.len()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -387,6 +427,15 @@ impl OwnedSystem {
                     size(m.size)
                 );
             }
+            if let Some(all) = &p.all_except {
+                let _ = writeln!(
+                    out,
+                    "  devices: all except [{}]: {} given, {} left out",
+                    all.except.join(", "),
+                    p.devices.len(),
+                    all.left_out.len()
+                );
+            }
             for d in &p.devices {
                 let regions: Vec<String> =
                     d.regions.iter().map(|r| range(r.base, r.size)).collect();
@@ -398,6 +447,9 @@ impl OwnedSystem {
                     regions.join(", "),
                     irqs.join(", ")
                 );
+            }
+            for left in p.all_except.iter().flat_map(|a| &a.left_out) {
+                let _ = writeln!(out, "  left out {}: {}", left.path, left.why());
             }
             for (slot, d) in p.disks.iter().enumerate() {
                 let storage = self.storage.get(d.storage).map_or("?", |s| s.name.as_str());

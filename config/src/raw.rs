@@ -8,7 +8,7 @@
 use std::fmt;
 
 use serde::Deserialize;
-use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use toml::Spanned;
 
 #[derive(Debug, Deserialize)]
@@ -134,7 +134,7 @@ pub struct RawPartition {
     pub bootargs: Option<Spanned<Str>>,
     pub memory: Spanned<Vec<Spanned<RawMap>>>,
     #[serde(default)]
-    pub devices: Option<Spanned<Vec<Spanned<RawDevice>>>>,
+    pub devices: Option<Spanned<RawDevices>>,
     #[serde(default)]
     pub disks: Option<Spanned<Vec<Spanned<RawDisk>>>>,
     #[serde(default)]
@@ -189,6 +189,55 @@ pub struct RawMap {
     pub guest: Spanned<Int>,
     pub host: Spanned<Int>,
     pub size: Spanned<Int>,
+}
+
+/// A partition's `devices`: a list of devices, or every device the board
+/// has left once the hypervisor and the other partitions have theirs,
+/// except some.
+#[derive(Debug)]
+pub enum RawDevices {
+    List(Vec<Spanned<RawDevice>>),
+    AllExcept(RawAllExcept),
+}
+
+/// `devices = { all_except = [...] }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAllExcept {
+    /// Device-tree paths or aliases the partition does not get.
+    pub all_except: Spanned<Vec<Spanned<Str>>>,
+}
+
+impl RawDevices {
+    /// The explicit entries; none for `all_except`.
+    pub fn list(&self) -> &[Spanned<RawDevice>] {
+        match self {
+            RawDevices::List(list) => list,
+            RawDevices::AllExcept(_) => &[],
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RawDevices {
+    // Hand-written for the same reason as `RawDevice`: the inner error and
+    // its position survive.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct DevicesVisitor;
+        impl<'de> Visitor<'de> for DevicesVisitor {
+            type Value = RawDevices;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of devices, or a table { all_except = [\"...\"] }")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<RawDevices, A::Error> {
+                Vec::deserialize(de::value::SeqAccessDeserializer::new(seq)).map(RawDevices::List)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawDevices, A::Error> {
+                RawAllExcept::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(RawDevices::AllExcept)
+            }
+        }
+        deserializer.deserialize_any(DevicesVisitor)
+    }
 }
 
 /// A `devices` entry: a bare path string, or a table that can also
@@ -398,12 +447,73 @@ watchdog = true
         let raw = parse(GOOD).unwrap();
         let partitions = raw.partition.unwrap().into_inner();
         let devices = partitions[0].get_ref().devices.as_ref().unwrap().get_ref();
+        let devices = devices.list();
         assert!(matches!(devices[0].get_ref(), RawDevice::Path(p) if p == "/pl061@9030000"));
         let RawDevice::Table(t) = devices[1].get_ref() else {
             panic!("table form")
         };
         assert_eq!(t.path.get_ref().0, "/pl031@9010000");
         assert_eq!(t.interrupts.as_ref().unwrap().get_ref()[0].get_ref().0, 40);
+    }
+
+    #[test]
+    fn parses_all_except() {
+        let text = GOOD.replace(
+            "devices = [ \"/pl061@9030000\", { path = \"/pl031@9010000\", interrupts = [40] } ]",
+            "devices = { all_except = [\"/pl031@9010000\", \"serial0\"] }",
+        );
+        let raw = parse(&text).unwrap();
+        let partitions = raw.partition.unwrap().into_inner();
+        let devices = partitions[0].get_ref().devices.as_ref().unwrap();
+        assert_eq!(
+            &text[devices.span()],
+            "{ all_except = [\"/pl031@9010000\", \"serial0\"] }"
+        );
+        let RawDevices::AllExcept(all) = devices.get_ref() else {
+            panic!("the all_except form")
+        };
+        let except: Vec<&str> = all
+            .all_except
+            .get_ref()
+            .iter()
+            .map(|p| p.get_ref().0.as_str())
+            .collect();
+        assert_eq!(except, ["/pl031@9010000", "serial0"]);
+        assert_eq!(&text[all.all_except.get_ref()[1].span()], "\"serial0\"");
+        assert!(devices.get_ref().list().is_empty());
+        // An empty list is all of them.
+        let raw = parse(&GOOD.replace(
+            "devices = [ \"/pl061@9030000\", { path = \"/pl031@9010000\", interrupts = [40] } ]",
+            "devices = { all_except = [] }",
+        ))
+        .unwrap();
+        let partitions = raw.partition.unwrap().into_inner();
+        let RawDevices::AllExcept(all) =
+            partitions[0].get_ref().devices.as_ref().unwrap().get_ref()
+        else {
+            panic!("the all_except form")
+        };
+        assert!(all.all_except.get_ref().is_empty());
+    }
+
+    #[test]
+    fn all_except_shape_errors_point_at_the_culprit() {
+        let list =
+            "devices = [ \"/pl061@9030000\", { path = \"/pl031@9010000\", interrupts = [40] } ]";
+        let (at, message) = err(&GOOD.replace(list, "devices = { all_but = [] }"));
+        assert_eq!(at, "all_but");
+        assert!(message.starts_with("unknown key `all_but`"), "{message}");
+        let (_, message) = err(&GOOD.replace(list, "devices = {}"));
+        assert_eq!(message, "missing required key `all_except`");
+        let (at, message) = err(&GOOD.replace(list, "devices = { all_except = [7] }"));
+        assert_eq!(at, "7");
+        assert!(message.contains("expected a string"), "{message}");
+        let (at, message) = err(&GOOD.replace(list, "devices = \"/pl061@9030000\""));
+        assert_eq!(at, "\"/pl061@9030000\"");
+        assert!(
+            message.contains("a list of devices, or a table"),
+            "{message}"
+        );
     }
 
     #[test]
@@ -720,5 +830,6 @@ display = "center"
             ["gpt", "lba", "read_only", "sectors", "storage"]
         );
         assert_eq!(introspect::keys::<RawDeviceTable>(), ["interrupts", "path"]);
+        assert_eq!(introspect::keys::<RawAllExcept>(), ["all_except"]);
     }
 }

@@ -17,6 +17,14 @@
 
 extern crate alloc;
 
+/// Built as the production variant (the `production` feature, `cargo xtask
+/// build --release-profile production`): the physical console takes no
+/// input at all (no typing into a partition, no focus switch: its receive
+/// interrupt is never enabled and anything received is discarded), and
+/// the hypervisor logs warnings and errors only. Partitions' own console
+/// output is the same. docs/production.md lists the differences.
+pub const PRODUCTION: bool = cfg!(feature = "production");
+
 pub mod arch;
 pub mod drivers;
 pub mod dt;

@@ -550,7 +550,9 @@ fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>, entered: u64) -> ! {
         None => warn!("every core runs a partition: console output is drained by the writing core"),
     }
     console.start();
-    if let Some(intid) = console_intid {
+    // The production build takes no console input: its receive interrupt
+    // stays off.
+    if let Some(intid) = console_intid.filter(|_| !hypervisor::PRODUCTION) {
         let handler = service_cpu.unwrap_or(me);
         gic::route_spi(gicd, intid, hv.cpus[handler].mpidr);
         gic::set_spi_enabled(gicd, intid, true);

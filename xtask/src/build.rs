@@ -1,5 +1,5 @@
-//! `cargo xtask build [--config FILE]`: prerequisites, guest images, config
-//! check, hypervisor image.
+//! `cargo xtask build [--config FILE] [--release-profile production]`:
+//! prerequisites, guest images, config check, hypervisor image.
 
 use std::path::{Path, PathBuf};
 
@@ -9,8 +9,8 @@ use crate::process::step;
 use crate::{check_config, guests, images, paths, prereqs};
 
 /// Builds everything for `config` (an absolute path) and returns the
-/// hypervisor image.
-pub fn run(config: &Path) -> Result<PathBuf> {
+/// hypervisor image of `profile`.
+pub fn run(config: &Path, profile: images::Profile) -> Result<PathBuf> {
     prereqs::ensure()?;
     images::build_guests()?;
     guests::build_referenced(&[config.to_path_buf()])?;
@@ -24,5 +24,5 @@ pub fn run(config: &Path) -> Result<PathBuf> {
             bail!("{} is not a valid config", paths::display(config));
         }
     }
-    images::build_hypervisor(config)
+    images::build_hypervisor_as(config, profile)
 }

@@ -638,7 +638,7 @@ pub fn command(args: &[String]) -> Result<()> {
             let image = image::default_output(board);
             if !image.is_file() {
                 let config = paths::root().join(paths::DEFAULT_CONFIG);
-                image::write_for(board, &config, &image)?;
+                image::write_for(board, &config, crate::images::Profile::Development, &image)?;
             }
             image
         }

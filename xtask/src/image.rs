@@ -367,11 +367,13 @@ pub fn describe(image: &Path) -> Result<String> {
     Ok(text)
 }
 
-const USAGE: &str = "usage: cargo xtask image [--board B] [--config FILE] [-o FILE]";
+const USAGE: &str =
+    "usage: cargo xtask image [--board B] [--config FILE] [--release-profile production] [-o FILE]";
 
-/// `cargo xtask image [--board B] [--config FILE] [-o FILE]`.
+/// `cargo xtask image [--board B] [--config FILE] [--release-profile NAME] [-o FILE]`.
 pub fn command(args: &[String]) -> Result<()> {
     let mut board = None;
+    let mut profile = crate::images::Profile::Development;
     let mut config = None;
     let mut output = None;
     let mut iter = args.iter();
@@ -384,6 +386,7 @@ pub fn command(args: &[String]) -> Result<()> {
             "--board" => board = Some(value()?.clone()),
             "--config" => config = Some(paths::absolute_existing(Path::new(value()?))?),
             "-o" | "--output" => output = Some(PathBuf::from(value()?)),
+            "--release-profile" => profile = crate::images::Profile::parse(value()?)?,
             _ => bail!("unexpected argument `{arg}`\n{USAGE}"),
         }
     }
@@ -408,14 +411,19 @@ pub fn command(args: &[String]) -> Result<()> {
         }
     };
     let output = output.unwrap_or_else(|| default_output(&board));
-    write_for(&board, &config, &output)?;
+    write_for(&board, &config, profile, &output)?;
     Ok(())
 }
 
-/// Builds the hypervisor for `config` and writes `board`'s image with it to
-/// `output`, printing what it holds.
-pub fn write_for(board: &str, config: &Path, output: &Path) -> Result<()> {
-    let hypervisor = crate::build::run(config)?;
+/// Builds the hypervisor of `profile` for `config` and writes `board`'s
+/// image with it to `output`, printing what it holds.
+pub fn write_for(
+    board: &str,
+    config: &Path,
+    profile: crate::images::Profile,
+    output: &Path,
+) -> Result<()> {
+    let hypervisor = crate::build::run(config, profile)?;
     let bytes = std::fs::read(&hypervisor)
         .with_context(|| format!("cannot read {}", paths::display(&hypervisor)))?;
     step(format!("Image for board {board}"));

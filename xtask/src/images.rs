@@ -55,20 +55,61 @@ pub fn build_guests() -> Result<Vec<PathBuf>> {
     Ok(images)
 }
 
-/// Builds the hypervisor with `config` compiled in and copies it to
-/// `target/hv/<config-stem>.bin`, unless that image was already built from
-/// the same config and the same inputs. Returns the image.
+/// Which hypervisor to build: the development one (console input, focus
+/// switch, the log at info) or the production one (the `production`
+/// feature: none of those, the log at warnings; docs/production.md).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Profile {
+    #[default]
+    Development,
+    Production,
+}
+
+impl Profile {
+    /// `--release-profile NAME`'s names.
+    pub fn parse(name: &str) -> Result<Profile> {
+        match name {
+            "development" => Ok(Profile::Development),
+            "production" => Ok(Profile::Production),
+            other => bail!("unknown release profile {other:?} (development or production)"),
+        }
+    }
+
+    /// What its image's name adds to the config's stem.
+    fn suffix(self) -> &'static str {
+        match self {
+            Profile::Development => "",
+            Profile::Production => "-production",
+        }
+    }
+}
+
+/// Builds the development hypervisor for `config`; see [`build_hypervisor_as`].
 pub fn build_hypervisor(config: &Path) -> Result<PathBuf> {
+    build_hypervisor_as(config, Profile::Development)
+}
+
+/// Builds the hypervisor with `config` compiled in and copies it to
+/// `target/hv/<config-stem>.bin` (`<config-stem>-production.bin` for the
+/// production profile), its ELF beside it as `.elf` (for a debugger),
+/// unless that image was already built from the same config and the same
+/// inputs. Returns the image.
+pub fn build_hypervisor_as(config: &Path, profile: Profile) -> Result<PathBuf> {
     let stem = config
         .file_stem()
         .and_then(|s| s.to_str())
         .with_context(|| format!("{}: odd file name", config.display()))?;
+    let stem = format!("{stem}{}", profile.suffix());
     let dir = paths::hv_dir();
     paths::create_dir(&dir)?;
     let image = dir.join(format!("{stem}.bin"));
+    let elf_copy = dir.join(format!("{stem}.elf"));
     let stamp_path = dir.join(format!("{stem}.stamp"));
-    let stamp = input_stamp(config)?;
-    if image.is_file() && std::fs::read_to_string(&stamp_path).is_ok_and(|s| s == stamp) {
+    let stamp = format!("{}{profile:?}", input_stamp(config)?);
+    if image.is_file()
+        && elf_copy.is_file()
+        && std::fs::read_to_string(&stamp_path).is_ok_and(|s| s == stamp)
+    {
         step(format!(
             "Hypervisor for {} is up to date: {}",
             paths::display(config),
@@ -77,13 +118,22 @@ pub fn build_hypervisor(config: &Path) -> Result<PathBuf> {
         return Ok(image);
     }
     step(format!(
-        "Building the hypervisor for {}",
+        "Building the {} hypervisor for {}",
+        match profile {
+            Profile::Development => "development",
+            Profile::Production => "production",
+        },
         paths::display(config)
     ));
     let _ = std::fs::remove_file(&stamp_path);
+    let features: &[&str] = match profile {
+        Profile::Development => &[],
+        Profile::Production => &["--features", "production"],
+    };
     Cmd::cargo()
         .env("HV_CONFIG", config)
         .args(["build", "--release", "-p", "hypervisor", "--bin", "hypervisor", "--target", HV_TARGET])
+        .args(features)
         .run()
         .context("the hypervisor did not build (config errors are shown above as file:line:col: message)")?;
     let elf = Metadata::load()?
@@ -91,6 +141,8 @@ pub fn build_hypervisor(config: &Path) -> Result<PathBuf> {
         .join(HV_TARGET)
         .join("release/hypervisor");
     objcopy(&elf, &image)?;
+    std::fs::copy(&elf, &elf_copy)
+        .with_context(|| format!("cannot copy {} to {}", elf.display(), elf_copy.display()))?;
     std::fs::write(&stamp_path, stamp)
         .with_context(|| format!("cannot write {}", stamp_path.display()))?;
     println!("Hypervisor image: {}", paths::display(&image));

@@ -17,6 +17,7 @@ mod disk;
 mod fat;
 mod flash;
 mod fuzz;
+mod gdb;
 mod guests;
 mod image;
 mod images;
@@ -42,10 +43,14 @@ const USAGE: &str = "\
 usage: cargo xtask <command> [options]
 
 commands:
-  build [--config FILE]              check prerequisites, build the guest images,
+  build [--config FILE] [--release-profile production]
+                                     check prerequisites, build the guest images,
                                      check the config, build the hypervisor image
-                                     (target/hv/<config-stem>.bin)
-  run [--config FILE] [-- ARGS...]   build, then boot it in QEMU on this terminal
+                                     (target/hv/<config-stem>.bin); production:
+                                     no console input, log at warnings
+                                     (<config-stem>-production.bin)
+  run [--config FILE] [--release-profile production] [-- ARGS...]
+                                     build, then boot it in QEMU on this terminal
                                      with the board's disk attached and its
                                      displays in a window (headless without a
                                      graphical session); ARGS go to QEMU. Quit
@@ -62,11 +67,17 @@ commands:
   disk [--fresh] [--board NAME]      write the board's GPT disk image if missing
                                      (target/disk/<board>.img; --fresh rewrites
                                      it) and print its partition table
-  image [--board B] [--config FILE] [-o FILE]
+  image [--board B] [--config FILE] [--release-profile production] [-o FILE]
                                      build, then write a flashable SD-card image:
                                      a FAT32 boot partition (Image, U-Boot's
                                      boot.scr) then the board's disk partitions
                                      (default target/image/<board>.img)
+  gdb [--config FILE] [--partition NAME] [--batch FILE]
+                                     boot under QEMU's gdb stub and attach
+                                     gdb-multiarch with the hypervisor's symbols
+                                     or the partition's (pbreak LOCATION stops
+                                     in that partition only); the console goes
+                                     to target/gdb/<config-stem>.console.log
   flash --device /dev/sdX [--image FILE] [--yes] [--force-not-removable]
         [--force-small]              write that image to a removable disk after
                                      checks and a confirmation, then verify it
@@ -117,13 +128,15 @@ fn dispatch(args: Vec<String>) -> Result<ExitCode> {
     };
     match command.as_str() {
         "build" => {
-            let (config, extra) = config_option(rest)?;
+            let (profile, rest) = profile_option(rest)?;
+            let (config, extra) = config_option(&rest)?;
             no_extra(command, &extra)?;
-            build::run(&config)?;
+            build::run(&config, profile)?;
         }
         "run" => {
-            let (config, extra) = config_option(rest)?;
-            run::run(&config, &extra)?;
+            let (profile, rest) = profile_option(rest)?;
+            let (config, extra) = config_option(&rest)?;
+            run::run(&config, profile, &extra)?;
         }
         "screenshot" => {
             let (config, extra) = config_option(rest)?;
@@ -148,16 +161,11 @@ fn dispatch(args: Vec<String>) -> Result<ExitCode> {
             let (config, _) = config_option(&config)?;
             run::touch(&config, &own)?;
         }
-        "check-config" => {
-            if let Some(option) = rest.iter().find(|a| a.starts_with('-')) {
-                bail!("check-config: unknown option {option}\n\n{USAGE}");
-            }
-            let files: Vec<PathBuf> = rest.iter().map(PathBuf::from).collect();
-            check_config::run(&files)?;
-        }
+        "check-config" => check_config::command(rest)?,
         "guests" => guests::command(rest)?,
         "disk" => disk::command(rest)?,
         "image" => image::command(rest)?,
+        "gdb" => gdb::command(rest)?,
         "flash" => flash::command(rest)?,
         "fuzz" => fuzz::command(rest)?,
         "lint" => {
@@ -201,6 +209,32 @@ fn config_option(args: &[String]) -> Result<(PathBuf, Vec<String>)> {
     Ok((config_path(config)?, Vec::new()))
 }
 
+/// `--release-profile NAME` (before any `--`), and the other arguments.
+fn profile_option(args: &[String]) -> Result<(images::Profile, Vec<String>)> {
+    let mut profile = images::Profile::Development;
+    let mut rest = Vec::new();
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        if arg == "--" {
+            rest.push(arg.clone());
+            rest.extend(iter.cloned());
+            break;
+        }
+        let name = match arg.strip_prefix("--release-profile=") {
+            Some(name) => name,
+            None if arg == "--release-profile" => iter
+                .next()
+                .ok_or_else(|| anyhow::anyhow!("--release-profile needs a NAME"))?,
+            None => {
+                rest.push(arg.clone());
+                continue;
+            }
+        };
+        profile = images::Profile::parse(name)?;
+    }
+    Ok((profile, rest))
+}
+
 fn config_path(given: Option<PathBuf>) -> Result<PathBuf> {
     match given {
         Some(path) => paths::absolute_existing(&path),
@@ -213,5 +247,39 @@ fn no_extra(command: &str, extra: &[String]) -> Result<()> {
         Ok(())
     } else {
         bail!("{command}: unexpected arguments {extra:?}\n\n{USAGE}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(args: &[&str]) -> Vec<String> {
+        args.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn release_profile_option() {
+        let (profile, rest) = profile_option(&strings(&["--config", "a.toml"])).unwrap();
+        assert_eq!(profile, images::Profile::Development);
+        assert_eq!(rest, ["--config", "a.toml"]);
+        let (profile, rest) = profile_option(&strings(&[
+            "--release-profile",
+            "production",
+            "--config",
+            "a.toml",
+        ]))
+        .unwrap();
+        assert_eq!(profile, images::Profile::Production);
+        assert_eq!(rest, ["--config", "a.toml"]);
+        let (profile, _) = profile_option(&strings(&["--release-profile=production"])).unwrap();
+        assert_eq!(profile, images::Profile::Production);
+        // After `--` it is QEMU's.
+        let (profile, rest) =
+            profile_option(&strings(&["--", "--release-profile", "production"])).unwrap();
+        assert_eq!(profile, images::Profile::Development);
+        assert_eq!(rest, ["--", "--release-profile", "production"]);
+        assert!(profile_option(&strings(&["--release-profile", "fast"])).is_err());
+        assert!(profile_option(&strings(&["--release-profile"])).is_err());
     }
 }

@@ -74,7 +74,7 @@ pub fn ensure_u_boot() -> Result<()> {
 
 /// Debian package `package`, installed with apt as root unless `present`
 /// says `what` it provides is there already.
-fn ensure_package(package: &str, what: &str, present: impl Fn() -> bool) -> Result<()> {
+pub fn ensure_package(package: &str, what: &str, present: impl Fn() -> bool) -> Result<()> {
     if present() {
         return Ok(());
     }

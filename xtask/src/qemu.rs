@@ -58,6 +58,9 @@ pub fn command(board: &Board, image: &Path, changes: &MachineChanges) -> Result<
         // (disk_args sets it too.)
         cmd = cmd.args(["-global", "virtio-mmio.force-legacy=false"]);
     }
+    if let Some(port) = changes.gdb_port {
+        cmd = cmd.args(["-gdb".to_string(), format!("tcp:127.0.0.1:{port}")]);
+    }
     if let Some((image, base)) = &changes.second_disk {
         let bus = qemu.virtio_mmio_bus(*base).ok_or_else(|| {
             anyhow::anyhow!(
@@ -366,6 +369,8 @@ pub struct MachineChanges {
     /// More `-device` properties for it (`write-zeroes=off,discard=off`: a
     /// disk without those requests).
     pub device_options: Option<&'static str>,
+    /// Open QEMU's gdb stub on this TCP port of the loopback interface.
+    pub gdb_port: Option<u16>,
     /// A second raw disk image, a virtio-blk device on the virtio-mmio
     /// transport at this address (with [`Self::disk`]: the bench's
     /// mediated and passed-through disks side by side).

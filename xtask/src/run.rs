@@ -20,13 +20,13 @@ use crate::board::{self, Board};
 use crate::process::step;
 use crate::qemu::{self, AudioSink, MachineChanges, QemuDisplay};
 use crate::qmp::Qmp;
-use crate::{build, disk, paths};
+use crate::{build, disk, images, paths};
 
 /// How often `run` saves the displays.
 const SCREENSHOT_EVERY: Duration = Duration::from_secs(5);
 
-pub fn run(config: &Path, extra_args: &[String]) -> Result<()> {
-    let image = build::run(config)?;
+pub fn run(config: &Path, profile: images::Profile, extra_args: &[String]) -> Result<()> {
+    let image = build::run(config, profile)?;
     let board = Board::load(&board::name_for_config(config)?)?;
     let system = qemu::system_of(config)?;
     let displays = qemu::displays_in(&system);

@@ -64,10 +64,15 @@ pub struct Scenario {
     stop: Stop,
     /// Console input: when a line first matches, type these bytes.
     inputs: Vec<(Regex, Vec<u8>)>,
+    /// Tools run alongside: when a line first matches, run the hook.
+    hooks: Vec<(Regex, &'static str, Hook)>,
     /// A measurement printed with the result (e.g. a worst-case latency).
     report: Option<LinesReport>,
     /// Disk layout (relative to the workspace root) of the fresh disk.
     pub disk: Option<&'static str>,
+    /// Which hypervisor build boots (the development one unless
+    /// [`Scenario::production`]).
+    pub profile: crate::images::Profile,
     /// Run on the fresh disk before QEMU starts.
     disk_setup: Option<DiskCheck>,
     /// Boot with the disk as the last run left it (a fresh one if there
@@ -105,6 +110,9 @@ pub enum InputFrame {
     /// [`Scenario::pointers`]).
     Pointer(crate::qmp::Pointer),
 }
+
+/// A tool run alongside the machine (see [`Scenario::run_on`]).
+type Hook = Box<dyn Fn() -> Result<String, String>>;
 
 /// Checks a scenario's screenshots against what the console said.
 pub type ScreensJudge = Box<dyn Fn(&Screens, &[String]) -> Result<(), String>>;
@@ -207,8 +215,10 @@ impl Scenario {
             expectations: Vec::new(),
             stop: Stop::Expected,
             inputs: Vec::new(),
+            hooks: Vec::new(),
             report: None,
             disk: None,
+            profile: crate::images::Profile::Development,
             disk_setup: None,
             keep_disk: false,
             flashed: None,
@@ -231,6 +241,20 @@ impl Scenario {
     /// matches `pattern`; inputs fire in the order given, each at most once.
     pub fn type_on(mut self, pattern: &str, bytes: &[u8]) -> Self {
         self.inputs.push((regex(pattern), bytes.to_vec()));
+        self
+    }
+
+    /// Once a line matches `pattern`, runs `hook` (a tool working on the
+    /// running machine, e.g. a debugger), waiting for it: what it prints
+    /// joins the console's lines as `xtask: <label>: <line>`, so the
+    /// expectations and checks see it in order; an error fails the run.
+    pub fn run_on(
+        mut self,
+        pattern: &str,
+        label: &'static str,
+        hook: impl Fn() -> Result<String, String> + 'static,
+    ) -> Self {
+        self.hooks.push((regex(pattern), label, Box::new(hook)));
         self
     }
 
@@ -279,6 +303,13 @@ impl Scenario {
     pub fn disk(mut self, layout: &'static str) -> Self {
         self.disk = Some(layout);
         self.machine.disk = Some(crate::disk::test_disk(self.name));
+        self
+    }
+
+    /// Boots the production build of the hypervisor (no console input,
+    /// the log at warnings) instead of the development one.
+    pub fn production(mut self) -> Self {
+        self.profile = crate::images::Profile::Production;
         self
     }
 
@@ -654,6 +685,7 @@ impl Scenario {
 
         let mut stdin = qemu.child().stdin.take();
         let mut next_input = 0;
+        let mut next_hook = 0;
         let mut next_shot = 0;
         // Lines before this one have been looked at for screenshots.
         let mut shot_from = 0;
@@ -704,6 +736,22 @@ impl Scenario {
                             String::from_utf8_lossy(bytes)
                         )?;
                         next_input += 1;
+                    }
+                    while let Some((pattern, label, hook)) = self.hooks.get(next_hook) {
+                        if !lines.iter().any(|l| pattern.is_match(l)) {
+                            break;
+                        }
+                        next_hook += 1;
+                        match hook() {
+                            Ok(output) => {
+                                for line in output.lines() {
+                                    let line = format!("xtask: {label}: {line}");
+                                    writeln!(log_file, "{line}")?;
+                                    lines.push(line);
+                                }
+                            }
+                            Err(e) => failures.push(format!("{label}: {e}")),
+                        }
                     }
                     while let Some((pattern, display, frames)) = self.touches.get(next_touch) {
                         let Some(at) = lines[touch_from..].iter().position(|l| pattern.is_match(l))

@@ -280,7 +280,7 @@ pub fn run_scenario(scenario: &Scenario) -> (Duration, Result<(), String>) {
             Err(format!("{} does not exist", scenario.config)),
         );
     }
-    let prepared = images::build_hypervisor(&config).and_then(|image| {
+    let prepared = images::build_hypervisor_as(&config, scenario.profile).and_then(|image| {
         let board = Board::load(&board::name_for_config(&config)?)?;
         qemu::command(&board, &image, &scenario.hypervisor_machine(&config)?)
     });

@@ -21,10 +21,11 @@ fn valid_configs_load() {
     let fx = Fixture::new();
     let mut files = configs("qemu-virt");
     files.extend(configs("qemu-virt/tests"));
+    files.extend(configs("qemu-virt/examples"));
     files.extend(configs("imx8mp-evk/tests"));
     assert!(
-        files.len() >= 7,
-        "default.toml and the six scenario configs"
+        files.len() >= 8,
+        "default.toml, the six scenario configs and an example"
     );
     for file in files {
         let loaded = crate::load(&file, &fx.ctx).unwrap_or_else(|diagnostics| {

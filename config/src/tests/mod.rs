@@ -2,10 +2,12 @@
 //! the config files in the repository, codegen and the JSON Schema. Unit
 //! tests of single modules live next to them.
 
+mod all_except;
 mod audio;
 mod boards;
 mod codegen;
 mod display;
+mod explain;
 mod files;
 mod fixture;
 mod rules;

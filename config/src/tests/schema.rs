@@ -7,8 +7,8 @@ use serde_json::{Map, Value};
 
 use crate::raw::introspect::keys;
 use crate::raw::{
-    RawAudio, RawConfig, RawDeviceTable, RawDisk, RawDisplay, RawHypervisor, RawMap, RawPartition,
-    RawPartitionAudio, RawRegion, RawScreenRect, RawStorage, RawTouch,
+    RawAllExcept, RawAudio, RawConfig, RawDeviceTable, RawDisk, RawDisplay, RawHypervisor, RawMap,
+    RawPartition, RawPartitionAudio, RawRegion, RawScreenRect, RawStorage, RawTouch,
 };
 
 fn schema() -> Value {
@@ -65,6 +65,11 @@ fn keys_match_the_parser() {
         property_names(&defs["deviceTable"]),
         keys::<RawDeviceTable>(),
         "partition.devices table form"
+    );
+    assert_eq!(
+        property_names(&defs["allExcept"]),
+        keys::<RawAllExcept>(),
+        "partition.devices all_except form"
     );
     assert_eq!(
         property_names(&defs["storage"]),
@@ -131,6 +136,7 @@ fn optional_keys_match_the_parser() {
         ["cpus", "criticality", "image", "memory", "name", "priority"]
     );
     assert_eq!(required(&schema["$defs"]["deviceTable"]), ["path"]);
+    assert_eq!(required(&schema["$defs"]["allExcept"]), ["all_except"]);
     assert_eq!(required(&schema["$defs"]["storage"]), ["device", "name"]);
     assert_eq!(required(&schema["$defs"]["disk"]), ["storage"]);
     assert_eq!(
@@ -343,24 +349,18 @@ fn check(root: &Value, schema: &Value, value: &Value, at: &str, errors: &mut Vec
     }
 }
 
-fn schema_errors(file: &Path) -> Vec<String> {
-    let text = std::fs::read_to_string(file).unwrap();
-    let toml: toml::Value = toml::from_str(&text).unwrap();
-    let json = serde_json::to_value(toml).unwrap();
-    let schema = schema();
-    let mut errors = Vec::new();
-    check(&schema, &schema, &json, "$", &mut errors);
-    errors
+fn file_schema_errors(file: &Path) -> Vec<String> {
+    text_schema_errors(&schema(), &std::fs::read_to_string(file).unwrap())
 }
 
 #[test]
 fn repository_configs_conform() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for sub in ["qemu-virt", "qemu-virt/tests"] {
+    for sub in ["qemu-virt", "qemu-virt/tests", "qemu-virt/examples"] {
         for entry in std::fs::read_dir(dir.join(sub)).unwrap() {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|e| e == "toml") {
-                let errors = schema_errors(&path);
+                let errors = file_schema_errors(&path);
                 assert!(errors.is_empty(), "{}: {errors:?}", path.display());
             }
         }
@@ -409,7 +409,7 @@ fn schema_rejects_what_the_parser_rejects_on_shape() {
             "$.partition[0].criticality: \"qm\" matches not {\"const\":\"qm\"}",
         ),
     ] {
-        let errors = schema_errors(&invalid.join(file));
+        let errors = file_schema_errors(&invalid.join(file));
         assert!(
             errors.iter().any(|e| e.starts_with(expected)),
             "{file}: {errors:?}"
@@ -436,6 +436,54 @@ fn emulated_interrupts_match_the_layout() {
     assert_eq!(listed, expected);
 }
 
+/// The schema's view of `BASE` with `devices = <value>` in the first
+/// partition.
+fn devices_errors(value: &str) -> Vec<String> {
+    let schema = schema();
+    let text =
+        super::fixture::BASE.replacen("cpus = [1]", &format!("cpus = [1]\ndevices = {value}"), 1);
+    text_schema_errors(&schema, &text)
+}
+
+/// What the schema says of the config `text`.
+fn text_schema_errors(schema: &Value, text: &str) -> Vec<String> {
+    let toml: toml::Value = toml::from_str(text).unwrap();
+    let mut errors = Vec::new();
+    check(
+        schema,
+        schema,
+        &serde_json::to_value(toml).unwrap(),
+        "$",
+        &mut errors,
+    );
+    errors
+}
+
+#[test]
+fn devices_are_a_list_or_all_except() {
+    assert!(devices_errors("[\"/pl061@9030000\", { path = \"/pl031@9010000\" }]").is_empty());
+    assert!(devices_errors("{ all_except = [] }").is_empty());
+    assert!(devices_errors("{ all_except = [\"/flash@0\", \"serial0\"] }").is_empty());
+    for (value, expected) in [
+        (
+            "{ all_but = [] }",
+            "$.partition[0].devices: matches none of anyOf",
+        ),
+        ("{}", "$.partition[0].devices: matches none of anyOf"),
+        (
+            "\"/flash@0\"",
+            "$.partition[0].devices: matches none of anyOf",
+        ),
+        ("[5]", "$.partition[0].devices[0]: matches 0 of oneOf"),
+    ] {
+        let errors = devices_errors(value);
+        assert!(
+            errors.iter().any(|e| e.starts_with(expected)),
+            "{value}: {errors:?}"
+        );
+    }
+}
+
 /// The schema's view of `BASE` with `disks` in the first partition and a
 /// storage device.
 fn disk_errors(disks: &str) -> Vec<String> {
@@ -444,16 +492,7 @@ fn disk_errors(disks: &str) -> Vec<String> {
         "{}\n[[storage]]\nname = \"disk0\"\ndevice = \"/virtio_mmio@a003e00\"\n",
         super::fixture::BASE.replacen("cpus = [1]", &format!("cpus = [1]\ndisks = [{disks}]"), 1)
     );
-    let toml: toml::Value = toml::from_str(&text).unwrap();
-    let mut errors = Vec::new();
-    check(
-        &schema,
-        &schema,
-        &serde_json::to_value(toml).unwrap(),
-        "$",
-        &mut errors,
-    );
-    errors
+    text_schema_errors(&schema, &text)
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use toml::Spanned;
 
 use super::{Device, GUEST_PA_LIMIT, Part, Span, VIRTIO_WINDOW, Validator, overlaps, page_span};
-use crate::dtb::{DtInterrupt, MAX_SPI_INTID};
+use crate::dtb::{DtInterrupt, MAX_SPI_INTID, NodeId};
 use crate::layout;
 use crate::model::Region;
 use crate::owned::range;
@@ -36,7 +36,7 @@ impl Validator<'_, '_> {
             return Vec::new();
         };
         let mut devices: Vec<Device> = Vec::new();
-        for entry in list.get_ref() {
+        for entry in list.get_ref().list() {
             let (path, path_span, overrides) = match entry.get_ref() {
                 RawDevice::Path(p) => (p.as_str(), entry.span(), None),
                 RawDevice::Table(t) => (
@@ -63,6 +63,8 @@ impl Validator<'_, '_> {
         devices
     }
 
+    /// An explicit `devices` entry: found in the board DT, then every rule
+    /// of [`Self::device_rules`], each broken one reported.
     fn device(
         &mut self,
         given: &str,
@@ -72,7 +74,6 @@ impl Validator<'_, '_> {
         vcpus: usize,
     ) -> Option<Device> {
         let board = self.board.as_ref()?;
-        let mut errors: Vec<(Span, String)> = Vec::new();
         let node = match board.resolve(given) {
             Ok(node) => node,
             Err(e) => {
@@ -81,6 +82,35 @@ impl Validator<'_, '_> {
                 return None;
             }
         };
+        match self.device_rules(node, span, overrides, vcpus) {
+            Ok(device) => Some(device),
+            Err(errors) => {
+                for (at, message) in errors {
+                    self.diags.error(at, message);
+                }
+                None
+            }
+        }
+    }
+
+    /// What a passthrough device must be, on its own: a node with a `reg`
+    /// that the hypervisor does not keep (the GIC, the console, a mediated
+    /// device) and that misses RAM, the emulated devices and the mediated
+    /// devices' pages and interrupts, with SPIs only. `span` is where
+    /// the config names it (and its interrupts, unless `overrides` gives
+    /// them). The same rules judge an explicit entry (each broken one is
+    /// an error) and an `all_except` candidate (which is left out).
+    pub(super) fn device_rules(
+        &self,
+        node: NodeId,
+        span: Span,
+        overrides: Option<&Spanned<Vec<Spanned<Int>>>>,
+        vcpus: usize,
+    ) -> Result<Device, Vec<(Span, String)>> {
+        let Some(board) = self.board.as_ref() else {
+            return Err(Vec::new());
+        };
+        let mut errors: Vec<(Span, String)> = Vec::new();
         let path = board.path(node).to_owned();
         let regions = match board.regs(node) {
             Ok(Some(regions)) => regions,
@@ -101,29 +131,26 @@ impl Validator<'_, '_> {
         if let Some(gic) = board.gic()
             && board.is_within(node, gic)
         {
-            self.diags.error(
+            return Err(vec![(
                 span,
                 format!(
                     "device {path} is part of the interrupt controller, which the hypervisor owns"
                 ),
-            );
-            return None;
+            )]);
         }
         if self.console == Some(node) {
-            self.diags.error(
+            return Err(vec![(
                 span,
                 format!("device {path} is the hypervisor console and cannot be passed through"),
-            );
-            return None;
+            )]);
         }
         if let Some(mediated) = self.mediated_at(node) {
-            self.diags.error(
+            return Err(vec![(
                 span,
                 format!(
                     "device {path} is {mediated}, which the hypervisor mediates: it cannot also be passed through"
                 ),
-            );
-            return None;
+            )]);
         }
         let ram = board.ram();
         for r in &regions {
@@ -241,11 +268,10 @@ impl Validator<'_, '_> {
                 }
             }
         }
-        let ok = errors.is_empty();
-        for (at, message) in errors {
-            self.diags.error(at, message);
+        if !errors.is_empty() {
+            return Err(errors);
         }
-        ok.then_some(Device {
+        Ok(Device {
             path,
             node,
             regions,
@@ -384,7 +410,7 @@ fn shared_page(a: &Device, b: &Device) -> Option<Region> {
 }
 
 /// What two page ranges have in common, if anything.
-fn page_overlap(x: Region, y: Region) -> Option<Region> {
+pub(super) fn page_overlap(x: Region, y: Region) -> Option<Region> {
     overlaps(x, y).then(|| {
         let base = x.base.max(y.base);
         let end = (x.base + x.size).min(y.base + y.size);

@@ -3,6 +3,7 @@
 //! check is left out of the checks that depend on it, so one mistake does
 //! not also show up as a cascade of others.
 
+mod all_except;
 mod audio;
 mod devices;
 mod display;
@@ -24,7 +25,7 @@ use crate::model::{
     Criticality, MemoryMap, OnFault, Protected, Region, ScreenRect, UartKind, View,
 };
 use crate::owned::{
-    OwnedAudio, OwnedDevice, OwnedDisk, OwnedDiskExtent, OwnedDisplay, OwnedHypervisor,
+    AllExcept, OwnedAudio, OwnedDevice, OwnedDisk, OwnedDiskExtent, OwnedDisplay, OwnedHypervisor,
     OwnedInitrd, OwnedPartition, OwnedStorage, OwnedSystem, OwnedTouch, OwnedTouchPointer, range,
 };
 use crate::raw::{Int, RawConfig, RawPartition, Str};
@@ -131,7 +132,12 @@ struct Part<'r> {
     cpus: Vec<u64>,
     /// Per entry, in file order; `None` for an entry that failed.
     memory: Vec<Option<MemoryMap>>,
+    /// Its passthrough devices: the entries that passed their checks, or
+    /// with `all_except`, once resolved, what it takes.
     devices: Vec<Device>,
+    /// Its `devices = { all_except = [...] }`, if it has one (and is the
+    /// only partition that does).
+    all_except: Option<all_except::Remainder>,
     /// The disks that passed their own checks.
     disks: Vec<Disk>,
     /// The views and protected regions that passed their own checks, and
@@ -304,6 +310,7 @@ impl Validator<'_, '_> {
                 }
             }
         }
+        self.resolve_all_except(&mut parts);
 
         let hv_memory = hypervisor.as_ref().map(|h| h.memory);
         self.host_overlaps(hv_memory, raw, &parts);
@@ -342,6 +349,10 @@ impl Validator<'_, '_> {
                         interrupts: d.interrupts.into_iter().map(|(i, _)| i).collect(),
                     })
                     .collect(),
+                all_except: part.all_except.map(|r| AllExcept {
+                    except: r.except.iter().map(|&n| board.path(n).to_owned()).collect(),
+                    left_out: r.left_out,
+                }),
                 disks: part
                     .disks
                     .into_iter()
@@ -453,6 +464,7 @@ impl Validator<'_, '_> {
             .collect::<Option<_>>()?;
         let system = OwnedSystem {
             board: board_name?,
+            board_cpus: board.cpus(),
             board_dtb: board.dtb,
             hypervisor,
             partitions,
@@ -529,19 +541,20 @@ impl Validator<'_, '_> {
                 Ok(node) => Ok(node),
                 Err(e) => Err(format!("hypervisor console: {e}")),
             });
-        let path = match node? {
-            Ok(node) => {
-                self.console = Some(node);
-                self.board.as_ref()?.path(node).to_owned()
-            }
+        let node = match node? {
+            Ok(node) => node,
             Err(message) => {
                 self.diags.error(console.span(), message);
                 return None;
             }
         };
+        self.console = Some(node);
+        let board = self.board.as_ref()?;
         Some(OwnedHypervisor {
             memory: memory?,
-            console: path,
+            console: board.path(node).to_owned(),
+            console_regions: board.regs(node).ok().flatten().unwrap_or_default(),
+            console_interrupts: board.spis(node),
         })
     }
 
@@ -654,6 +667,7 @@ impl Validator<'_, '_> {
         };
         let memory = self.memory(raw, &name);
         let devices = self.devices(raw, &name, cpus.len());
+        let all_except = self.all_except(raw, &name, earlier);
         let disks = self.disks(raw, &name);
         let screen = self.screen(raw, &name, criticality);
         let touch = self.partition_touch(raw, &name, &screen);
@@ -668,6 +682,7 @@ impl Validator<'_, '_> {
             cpus,
             memory,
             devices,
+            all_except,
             disks,
             screen,
             image,

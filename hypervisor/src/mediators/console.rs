@@ -13,7 +13,8 @@
 //! itself, unpaced.
 //!
 //! Input: bytes typed on the physical console go to the focused partition's
-//! virtual UART (`InputRouter`: Ctrl-] 1..9 / n switches focus).
+//! virtual UART (`InputRouter`: Ctrl-] 1..9 / n switches focus); none in
+//! the production build ([`crate::PRODUCTION`]).
 //!
 //! Toward the partitions the console is one [`EmulatedDevice`] (each
 //! partition's UART window, told apart by the partition's index) and a
@@ -215,6 +216,12 @@ impl Console {
 
     /// Bytes typed on the physical console (its receive interrupt).
     fn receive(&self) {
+        if crate::PRODUCTION {
+            // No input in production (the interrupt is never enabled; this
+            // is the second line): drain and drop.
+            while uart::read_byte().is_some() {}
+            return;
+        }
         let mut dropped = (0usize, 0u32);
         while let Some(byte) = uart::read_byte() {
             let input = self.router.lock().feed(byte);
@@ -370,5 +377,9 @@ static LOGGER: Logger = Logger;
 /// [`Console::start`]).
 pub fn init_logger() {
     let _ = log::set_logger(&LOGGER);
-    log::set_max_level(LevelFilter::Info);
+    log::set_max_level(if crate::PRODUCTION {
+        LevelFilter::Warn
+    } else {
+        LevelFilter::Info
+    });
 }

@@ -17,6 +17,29 @@ pub(super) fn console_focus() -> Scenario {
         .expect_none(r"^\[right\] echo: got 'hello'|^\[left\] echo: got 'world'")
 }
 
+/// The production build takes no console input: what is typed (a line,
+/// the focus switch, another line) reaches nobody, while partitions' output
+/// and the hypervisor's warnings (a flooding partition's dropped lines) go
+/// out as in the development build, and nothing below a warning does.
+/// `console-focus` is the same echo program answering in the development
+/// build.
+pub(super) fn console_production() -> Scenario {
+    Scenario::new(
+        "console-production",
+        "config/qemu-virt/tests/console-production.toml",
+    )
+    .production()
+    .timeout(40)
+    .type_on(r"^\[echo\] echo: ready", b"hello\r\x1d2world\r\x1d1again\r")
+    .expect(r"^\[echo\] echo: ready")
+    .expect(r"^\[hv\] WARN  console: flood: \d+ line\(s\) dropped")
+    // Typed while the flood runs; an echo would come within milliseconds.
+    .settle(3000)
+    .expect_none(r"echo: got")
+    .expect_none(r"console: input goes to")
+    .expect_none(r"^\[hv\] (INFO|DEBUG|TRACE) ")
+}
+
 /// A partition writing console lines as fast as it can loses its own lines
 /// (counted and reported) and nobody else's: the heartbeat's numbered
 /// lines all arrive, whole, in order.

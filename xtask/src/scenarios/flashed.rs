@@ -18,7 +18,7 @@ pub(super) fn flashed_boot(boot: u32) -> Scenario {
     Scenario::new(name, "config/qemu-virt/default.toml")
         .flashed(SERIES, boot == 1, |config, image| {
             let board = crate::board::name_for_config(config)?;
-            crate::image::write_for(&board, config, image)
+            crate::image::write_for(&board, config, crate::images::Profile::Development, image)
         })
         .timeout(180)
         .expect(r"^U-Boot 20\d\d\.\d\d")

@@ -9,8 +9,9 @@
 //! One file per area: `partitions` (the hypervisor itself: partitions, SMP,
 //! timers, isolation, faults, the watchdog, boot time), `console`, `linux`
 //! (the Linux partition), `storage`, `display`, `touch`, `audio`,
-//! `hostile` (partitions that attack the hypervisor) and `flashed` (booted
-//! by U-Boot from a flashed image); the helpers they
+//! `hostile` (partitions that attack the hypervisor), `flashed` (booted
+//! by U-Boot from a flashed image) and `tools` (the operator's tools on a
+//! running system); the helpers they
 //! share are here, and [`all`] lists every scenario in the order they run.
 
 mod audio;
@@ -21,6 +22,7 @@ pub mod hostile;
 pub mod linux;
 mod partitions;
 pub mod storage;
+mod tools;
 mod touch;
 
 use crate::scenario::{Scenario, after, count, numbers};
@@ -32,12 +34,15 @@ pub fn all() -> Vec<Scenario> {
         partitions::smp(QEMU_VIRT),
         partitions::timer(QEMU_VIRT),
         partitions::isolation(QEMU_VIRT),
+        partitions::all_except(),
         partitions::restart(QEMU_VIRT),
         partitions::stop(),
         partitions::bad_entry_el(),
         partitions::platform_mismatch(),
         console::console_focus(),
+        console::console_production(),
         console::console_flood(),
+        tools::gdb_cluster(),
         partitions::watchdog(),
         partitions::aarch32_el0(),
         hostile::hostile_partition(),

@@ -68,6 +68,43 @@ fn ticks_near_100(lines: &[String], cpu: u32) -> Result<(), String> {
 /// (`probe=<addr>,...`: other partitions' memory, the hypervisor, devices it
 /// does not own). Every access faults and comes back to it as an abort,
 /// the hypervisor reports each one, and the victim runs on untouched.
+/// `devices = { all_except = [...] }` gives the partition what
+/// `check-config` says it does, and only that: the hypervisor reports as
+/// many devices as the summary's "N given"; the probe reaches a given
+/// device (a free virtio-mmio transport reads its magic, "virt"), and
+/// faults on an excepted one (fw-cfg), one left out (the transport in the
+/// shared disk's page) and another partition's (the cluster's GPIO).
+pub(super) fn all_except() -> Scenario {
+    const CONFIG: &str = "config/qemu-virt/tests/all-except.toml";
+    let scenario = Scenario::new("all-except", CONFIG)
+        .timeout(40)
+        .disk(crate::disk::QEMU_VIRT_LAYOUT);
+    let given = match crate::check_config::check(&paths::root().join(CONFIG)) {
+        Ok(summary) => numbers(
+            &summary.lines().map(str::to_owned).collect::<Vec<_>>(),
+            r"devices: all except .*: (\d+) given",
+        ),
+        Err(e) => return scenario.check("the config", move |_| Err(e.join("\n"))),
+    };
+    let Some(&given) = given.first() else {
+        return scenario.check("the config", |_| {
+            Err("check-config's summary has no \"N given\"".into())
+        });
+    };
+    let mut scenario = scenario
+        .expect(&format!(
+            r"^\[hv\] INFO  partition probe: .* {given} device\(s\)"
+        ))
+        .expect(r"\[probe\] probe: read 0x0a000000 LEAK value=0x[0-9a-f]*74726976$")
+        .expect(r"\[probe\] probe: done faults=6 leaks=2\b");
+    for address in ["0x09020000", "0x0a003000", "0x09030000"] {
+        scenario = scenario
+            .expect(&format!(r"\[probe\] probe: read {address} fault"))
+            .expect(&format!(r"\[probe\] probe: write {address} fault"));
+    }
+    scenario
+}
+
 pub(super) fn isolation(board: &str) -> Scenario {
     let mut scenario = on_board(board, "isolation", "isolation.toml").timeout(40);
     let addresses = match probe_addresses(&paths::root().join(scenario.config)) {
