@@ -27,6 +27,8 @@ mod dtb;
 #[cfg(feature = "std")]
 pub mod explain;
 #[cfg(feature = "std")]
+pub mod generate;
+#[cfg(feature = "std")]
 mod owned;
 #[cfg(feature = "std")]
 mod raw;

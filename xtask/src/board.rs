@@ -33,6 +33,10 @@ pub struct QemuMachine {
     pub virtio_mmio_base: Option<u64>,
     #[serde(default)]
     pub virtio_mmio_stride: Option<u64>,
+    /// The device-tree node of the disk xtask attaches (`disk.toml`'s
+    /// layout), for configs that share it.
+    #[serde(default)]
+    pub disk: Option<String>,
     /// The board's DTB (in its folder) for machines that make none (`-dtb`).
     #[serde(default)]
     pub dtb: Option<String>,

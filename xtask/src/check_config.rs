@@ -29,7 +29,7 @@ pub enum Output {
 }
 
 /// Where configs find boards and guest images.
-fn context() -> config::Context {
+pub fn context() -> config::Context {
     config::Context {
         boards_dir: paths::boards_dir(),
         build_dir: paths::partitions_dir(),

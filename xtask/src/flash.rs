@@ -613,21 +613,17 @@ pub fn command(args: &[String]) -> Result<()> {
     let mut options = Options::default();
     let mut image = None;
     let mut root = Root::system();
-    let mut iter = args.iter();
-    while let Some(arg) = iter.next() {
-        let mut value = || {
-            iter.next()
-                .with_context(|| format!("{arg} needs a value\n{USAGE}"))
-        };
-        match arg.as_str() {
-            "--device" => options.device = value()?.clone(),
-            "--image" => image = Some(paths::absolute_existing(Path::new(value()?))?),
+    let mut args = crate::cli::Options::new(args, USAGE);
+    while let Some(option) = args.next_option() {
+        match option {
+            "--device" => options.device = args.value(option)?.to_owned(),
+            "--image" => image = Some(paths::absolute_existing(Path::new(args.value(option)?))?),
             "--yes" => options.yes = true,
             "--force-not-removable" => options.force_not_removable = true,
             "--force-small" => options.force_small = true,
             // For tests only: a fake root with sys/, proc/ and dev/.
-            "--root" => root = Root::at(Path::new(value()?)),
-            _ => bail!("unexpected argument `{arg}`\n{USAGE}"),
+            "--root" => root = Root::at(Path::new(args.value(option)?)),
+            _ => return Err(args.unexpected(option)),
         }
     }
     ensure!(!options.device.is_empty(), "which device? {USAGE}");

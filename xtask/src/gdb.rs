@@ -43,17 +43,13 @@ pub fn command(args: &[String]) -> Result<()> {
     let mut config = None;
     let mut partition = None;
     let mut batch = None;
-    let mut iter = args.iter();
-    while let Some(arg) = iter.next() {
-        let mut value = || {
-            iter.next()
-                .with_context(|| format!("{arg} needs a value\n{USAGE}"))
-        };
-        match arg.as_str() {
-            "--config" => config = Some(paths::absolute_existing(Path::new(value()?))?),
-            "--partition" => partition = Some(value()?.clone()),
-            "--batch" => batch = Some(paths::absolute_existing(Path::new(value()?))?),
-            _ => bail!("unexpected argument `{arg}`\n{USAGE}"),
+    let mut args = crate::cli::Options::new(args, USAGE);
+    while let Some(option) = args.next_option() {
+        match option {
+            "--config" => config = Some(paths::absolute_existing(Path::new(args.value(option)?))?),
+            "--partition" => partition = Some(args.value(option)?.to_owned()),
+            "--batch" => batch = Some(paths::absolute_existing(Path::new(args.value(option)?))?),
+            _ => return Err(args.unexpected(option)),
         }
     }
     let config = match config {

@@ -376,18 +376,14 @@ pub fn command(args: &[String]) -> Result<()> {
     let mut profile = crate::images::Profile::Development;
     let mut config = None;
     let mut output = None;
-    let mut iter = args.iter();
-    while let Some(arg) = iter.next() {
-        let mut value = || {
-            iter.next()
-                .with_context(|| format!("{arg} needs a value\n{USAGE}"))
-        };
-        match arg.as_str() {
-            "--board" => board = Some(value()?.clone()),
-            "--config" => config = Some(paths::absolute_existing(Path::new(value()?))?),
-            "-o" | "--output" => output = Some(PathBuf::from(value()?)),
-            "--release-profile" => profile = crate::images::Profile::parse(value()?)?,
-            _ => bail!("unexpected argument `{arg}`\n{USAGE}"),
+    let mut args = crate::cli::Options::new(args, USAGE);
+    while let Some(option) = args.next_option() {
+        match option {
+            "--board" => board = Some(args.value(option)?.to_owned()),
+            "--config" => config = Some(paths::absolute_existing(Path::new(args.value(option)?))?),
+            "-o" | "--output" => output = Some(PathBuf::from(args.value(option)?)),
+            "--release-profile" => profile = crate::images::Profile::parse(args.value(option)?)?,
+            _ => return Err(args.unexpected(option)),
         }
     }
     let (board, config) = match (board, config) {

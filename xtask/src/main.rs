@@ -13,6 +13,7 @@ mod bench;
 mod board;
 mod build;
 mod check_config;
+mod cli;
 mod disk;
 mod fat;
 mod flash;
@@ -22,6 +23,7 @@ mod guests;
 mod image;
 mod images;
 mod lint;
+mod new_config;
 mod paths;
 mod prereqs;
 mod process;
@@ -72,6 +74,11 @@ commands:
                                      a FAT32 boot partition (Image, U-Boot's
                                      boot.scr) then the board's disk partitions
                                      (default target/image/<board>.img)
+  new-config --board B [--partitions N] [--give-all-except PATH,...] [-o FILE]
+                                     a starting config for the board from its
+                                     device tree (RAM and cores split, its
+                                     disk shared, devices offered to the last
+                                     partition); it passes check-config
   gdb [--config FILE] [--partition NAME] [--batch FILE]
                                      boot under QEMU's gdb stub and attach
                                      gdb-multiarch with the hypervisor's symbols
@@ -166,6 +173,7 @@ fn dispatch(args: Vec<String>) -> Result<ExitCode> {
         "disk" => disk::command(rest)?,
         "image" => image::command(rest)?,
         "gdb" => gdb::command(rest)?,
+        "new-config" => new_config::command(rest)?,
         "flash" => flash::command(rest)?,
         "fuzz" => fuzz::command(rest)?,
         "lint" => {

@@ -23,6 +23,7 @@ fn valid_configs_load() {
     files.extend(configs("qemu-virt/tests"));
     files.extend(configs("qemu-virt/examples"));
     files.extend(configs("imx8mp-evk/tests"));
+    files.extend(configs("imx8mp-evk/examples"));
     assert!(
         files.len() >= 8,
         "default.toml, the six scenario configs and an example"

@@ -356,7 +356,13 @@ fn file_schema_errors(file: &Path) -> Vec<String> {
 #[test]
 fn repository_configs_conform() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for sub in ["qemu-virt", "qemu-virt/tests", "qemu-virt/examples"] {
+    for sub in [
+        "qemu-virt",
+        "qemu-virt/tests",
+        "qemu-virt/examples",
+        "imx8mp-evk/tests",
+        "imx8mp-evk/examples",
+    ] {
         for entry in std::fs::read_dir(dir.join(sub)).unwrap() {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|e| e == "toml") {

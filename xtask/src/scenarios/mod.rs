@@ -35,6 +35,7 @@ pub fn all() -> Vec<Scenario> {
         partitions::timer(QEMU_VIRT),
         partitions::isolation(QEMU_VIRT),
         partitions::all_except(),
+        partitions::new_config(QEMU_VIRT),
         partitions::restart(QEMU_VIRT),
         partitions::stop(),
         partitions::bad_entry_el(),
@@ -89,6 +90,7 @@ pub fn all() -> Vec<Scenario> {
         partitions::timer(IMX8MP_EVK),
         partitions::isolation(IMX8MP_EVK),
         partitions::restart(IMX8MP_EVK),
+        partitions::new_config(IMX8MP_EVK),
         linux::ivi_console(IMX8MP_EVK),
     ]);
     all

@@ -68,6 +68,30 @@ fn ticks_near_100(lines: &[String], cpu: u32) -> Result<(), String> {
 /// (`probe=<addr>,...`: other partitions' memory, the hypervisor, devices it
 /// does not own). Every access faults and comes back to it as an abort,
 /// the hypervisor reports each one, and the victim runs on untouched.
+/// What `cargo xtask new-config --board B` writes (kept as
+/// `config/<board>/examples/new-config.toml`, which a unit test holds to
+/// the generator's output) boots: both placeholder partitions say hello
+/// and tick.
+pub(super) fn new_config(board: &str) -> Scenario {
+    let config = format!("config/{board}/examples/new-config.toml").leak();
+    let name = if board == super::QEMU_VIRT {
+        "new-config".to_string()
+    } else {
+        format!("{board}-new-config")
+    };
+    let scenario = Scenario::new(name.leak(), config).timeout(40);
+    let scenario = if crate::disk::layout_path(board).is_file() {
+        scenario.disk(crate::disk::QEMU_VIRT_LAYOUT)
+    } else {
+        scenario
+    };
+    scenario
+        .expect(r"^\[cluster\] hello: cpus=1 ")
+        .expect(r"^\[ivi\] hello: cpus=2 ")
+        .expect(r"\[cluster\] hello: tick=3 pattern=ok")
+        .expect(r"\[ivi\] hello: tick=3 pattern=ok")
+}
+
 /// `devices = { all_except = [...] }` gives the partition what
 /// `check-config` says it does, and only that: the hypervisor reports as
 /// many devices as the summary's "N given"; the probe reaches a given
