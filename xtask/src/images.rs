@@ -66,12 +66,22 @@ pub enum Profile {
 }
 
 impl Profile {
-    /// `--release-profile NAME`'s names.
+    /// Every profile.
+    const ALL: [Profile; 2] = [Profile::Development, Profile::Production];
+
+    /// Its name, as `--release-profile NAME` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Development => "development",
+            Profile::Production => "production",
+        }
+    }
+
+    /// The profile `--release-profile NAME` names.
     pub fn parse(name: &str) -> Result<Profile> {
-        match name {
-            "development" => Ok(Profile::Development),
-            "production" => Ok(Profile::Production),
-            other => bail!("unknown release profile {other:?} (development or production)"),
+        match Profile::ALL.into_iter().find(|p| p.name() == name) {
+            Some(profile) => Ok(profile),
+            None => bail!("unknown release profile {name:?} (development or production)"),
         }
     }
 
@@ -119,10 +129,7 @@ pub fn build_hypervisor_as(config: &Path, profile: Profile) -> Result<PathBuf> {
     }
     step(format!(
         "Building the {} hypervisor for {}",
-        match profile {
-            Profile::Development => "development",
-            Profile::Production => "production",
-        },
+        profile.name(),
         paths::display(config)
     ));
     let _ = std::fs::remove_file(&stamp_path);

@@ -191,8 +191,7 @@ impl DriverQueue {
                 in_block = 0;
             }
         }
-        let bufs_len = count;
-        let table_len = (DESC_BYTES * bufs_len as u64) as u32;
+        let table_len = (DESC_BYTES * count as u64) as u32;
         mem.write(
             self.desc + DESC_BYTES * u64::from(id),
             &descriptor(table, table_len, DESC_F_INDIRECT, 0),
