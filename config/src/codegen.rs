@@ -190,13 +190,14 @@ fn storage(s: &OwnedStorage) -> String {
     let regions: Vec<String> = s.regions.iter().map(|r| region(*r)).collect();
     let interrupts: Vec<String> = s.interrupts.iter().map(u32::to_string).collect();
     format!(
-        "{MODEL}::Storage {{ name: {:?}, device: {:?}, regions: &[{}], interrupts: &[{}], home_cpu: {}, lower_in_flight_kib: {} }}",
+        "{MODEL}::Storage {{ name: {:?}, device: {:?}, regions: &[{}], interrupts: &[{}], home_cpu: {}, lower_in_flight_kib: {}, records: {} }}",
         s.name,
         s.device,
         regions.join(", "),
         interrupts.join(", "),
         option_cpu(s.home_cpu),
-        s.lower_in_flight_kib
+        s.lower_in_flight_kib,
+        option_str(s.records.as_deref())
     )
 }
 
@@ -253,6 +254,13 @@ fn screen_rect(r: ScreenRect) -> String {
 fn option_cpu(cpu: Option<u64>) -> String {
     match cpu {
         Some(cpu) => format!("::core::option::Option::Some({cpu:#x})"),
+        None => "::core::option::Option::None".to_owned(),
+    }
+}
+
+fn option_str(s: Option<&str>) -> String {
+    match s {
+        Some(s) => format!("::core::option::Option::Some({s:?})"),
         None => "::core::option::Option::None".to_owned(),
     }
 }

@@ -85,6 +85,10 @@ pub struct MediatedInfo {
     pub shared_by: Vec<String>,
     /// The rest of its configuration, in words.
     pub detail: String,
+    /// For the storage device that has them: the GPT partition where the
+    /// hypervisor keeps its crash records. Left out of the JSON elsewhere.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub records: Option<String>,
 }
 
 /// A partition, resolved.
@@ -456,6 +460,7 @@ fn mediated(system: &OwnedSystem) -> Vec<MediatedInfo> {
         home_cpu: None,
         shared_by: names(&|_| true),
         detail: "a virtual UART per partition, output tagged with its name".to_owned(),
+        records: None,
     }];
     for (i, s) in system.storage.iter().enumerate() {
         out.push(MediatedInfo {
@@ -466,10 +471,17 @@ fn mediated(system: &OwnedSystem) -> Vec<MediatedInfo> {
             interrupts: s.interrupts.clone(),
             home_cpu: s.home_cpu,
             shared_by: names(&|p| p.disks.iter().any(|d| d.storage == i)),
-            detail: format!(
-                "{} KiB of lower priorities in flight",
-                s.lower_in_flight_kib
-            ),
+            detail: match &s.records {
+                None => format!(
+                    "{} KiB of lower priorities in flight",
+                    s.lower_in_flight_kib
+                ),
+                Some(gpt) => format!(
+                    "{} KiB of lower priorities in flight, crash records in GPT partition {gpt:?}",
+                    s.lower_in_flight_kib
+                ),
+            },
+            records: s.records.clone(),
         });
     }
     for (i, d) in system.displays.iter().enumerate() {
@@ -484,6 +496,7 @@ fn mediated(system: &OwnedSystem) -> Vec<MediatedInfo> {
                 p.views.iter().any(|v| v.display == i) || p.protected.iter().any(|r| r.display == i)
             }),
             detail: format!("{}x{} at {} Hz", d.width, d.height, d.refresh_hz),
+            records: None,
         });
     }
     for (i, t) in system.touch.iter().enumerate() {
@@ -498,6 +511,7 @@ fn mediated(system: &OwnedSystem) -> Vec<MediatedInfo> {
             home_cpu: t.home_cpu,
             shared_by: shared_by.clone(),
             detail: format!("on display \"{display}\""),
+            records: None,
         });
         if let Some(pointer) = &t.pointer {
             out.push(MediatedInfo {
@@ -509,6 +523,7 @@ fn mediated(system: &OwnedSystem) -> Vec<MediatedInfo> {
                 home_cpu: t.home_cpu,
                 shared_by,
                 detail: format!("one more contact on touch panel \"{}\"", t.name),
+                records: None,
             });
         }
     }
@@ -522,6 +537,7 @@ fn mediated(system: &OwnedSystem) -> Vec<MediatedInfo> {
             home_cpu: a.home_cpu,
             shared_by: names(&|p| p.audio.is_some_and(|x| x.output == i)),
             detail: format!("{} periods of {} ms ahead", a.periods, a.period_ms),
+            records: None,
         });
     }
     out

@@ -168,6 +168,10 @@ pub struct Storage {
     /// once while the top partition is idle: what a request of the top
     /// partition may find ahead of it (see the storage scheduler).
     pub lower_in_flight_kib: u32,
+    /// GPT partition name on this device where the hypervisor keeps its
+    /// crash records (see docs/config.md); no partition's disk may use it.
+    /// At most one storage device has one.
+    pub records: Option<&'static str>,
 }
 
 /// A virtual virtio-blk disk of a partition: a slice of a [`Storage`]

@@ -189,6 +189,9 @@ pub struct OwnedStorage {
     pub home_cpu: Option<u64>,
     /// KiB of lower-priority requests the device may hold at once.
     pub lower_in_flight_kib: u32,
+    /// The GPT partition where the hypervisor keeps its crash records, if
+    /// this is the device that has it.
+    pub records: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -333,10 +336,15 @@ impl OwnedSystem {
             let home = s
                 .home_cpu
                 .map_or_else(|| "the service core".to_owned(), |c| format!("cpu {c}"));
+            let records = s
+                .records
+                .as_ref()
+                .map(|gpt| format!(", crash records in GPT partition {gpt:?}"))
+                .unwrap_or_default();
             let _ = writeln!(
                 out,
                 "storage \"{}\": {} at {} interrupts [{}], I/O on {home}, \
-                 {} KiB of lower priorities in flight",
+                 {} KiB of lower priorities in flight{records}",
                 s.name,
                 s.device,
                 regions.join(", "),

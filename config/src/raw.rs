@@ -100,6 +100,10 @@ pub struct RawStorage {
     pub home_cpu: Option<Spanned<Int>>,
     #[serde(default)]
     pub lower_in_flight_kib: Option<Spanned<Int>>,
+    /// The GPT partition on this device where the hypervisor keeps its
+    /// crash records.
+    #[serde(default)]
+    pub records: Option<Spanned<Str>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -823,7 +827,13 @@ display = "center"
         );
         assert_eq!(
             introspect::keys::<RawStorage>(),
-            ["device", "home_cpu", "lower_in_flight_kib", "name"]
+            [
+                "device",
+                "home_cpu",
+                "lower_in_flight_kib",
+                "name",
+                "records"
+            ]
         );
         assert_eq!(
             introspect::keys::<RawDisk>(),

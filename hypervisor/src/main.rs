@@ -468,6 +468,7 @@ fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>, entered: u64) -> ! {
             running: Default::default(),
             spi_routes: Default::default(),
             reports: Default::default(),
+            records: Default::default(),
             restarts: Default::default(),
         });
     }
@@ -480,6 +481,13 @@ fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>, entered: u64) -> ! {
         .iter()
         .filter_map(|s| s.intid.map(|i| (i, s.home_cpu)))
         .collect();
+    // Crash records are numbered on from what the records area holds.
+    let records_log = storage
+        .iter()
+        .find_map(|s| s.records.as_ref())
+        .map_or_else(partition::crash::Log::default, |area| {
+            partition::crash::Log::new(area.state)
+        });
     let storage: &'static Storage = leak(Storage::new(storage, virt_disks));
     let screens: Vec<&'static display::Screen> = opened_screens
         .into_iter()
@@ -536,6 +544,7 @@ fn boot(host_dtb: Vec<u8>, mut arena: TableArena<'static>, entered: u64) -> ! {
         mediators,
         interrupt_owners,
         virq_by_hcr: !generated::GIC_VIRQ_WIRED,
+        records: records_log,
     });
     if !generated::GIC_VIRQ_WIRED {
         info!(

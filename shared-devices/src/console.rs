@@ -11,7 +11,8 @@
 //!
 //! Input goes to the partition that has focus; `Ctrl-]` followed by a
 //! digit `1`-`9` focuses that partition (in config order), `n` the next
-//! one, and a second `Ctrl-]` sends a literal `Ctrl-]`.
+//! one, `r` asks for the crash records, and a second `Ctrl-]` sends a
+//! literal `Ctrl-]`.
 
 /// Longest line kept whole; a longer one is emitted in pieces, each marked
 /// as continued, so a partition that never sends a newline cannot hold the
@@ -227,6 +228,11 @@ impl OutputQueue {
         self.bytes.is_empty()
     }
 
+    /// Bytes it can still take.
+    pub fn free(&self) -> usize {
+        self.capacity.saturating_sub(self.bytes.len())
+    }
+
     /// Whether a whole line of any length still fits: what a UART shows
     /// as "transmit FIFO not full".
     pub fn has_room_for_a_line(&self) -> bool {
@@ -249,6 +255,8 @@ pub enum Input {
     Byte { target: usize, byte: u8 },
     /// Focus moved to partition `target`.
     Focus { target: usize },
+    /// Show the crash records (`Ctrl-] r`).
+    Records,
     /// Part of the escape sequence, or an unknown one: nothing to do.
     Nothing,
 }
@@ -296,6 +304,7 @@ impl InputRouter {
                     byte,
                 };
             }
+            b'r' => return Input::Records,
             b'n' | b'\t' => (self.focus + 1) % self.partitions,
             b'1'..=b'9' if ((byte - b'1') as usize) < self.partitions => (byte - b'1') as usize,
             _ => return Input::Nothing,
@@ -429,6 +438,9 @@ mod tests {
                 byte: b'b'
             }
         );
+        assert_eq!(r.feed(ESCAPE), Input::Nothing);
+        assert_eq!(r.feed(b'r'), Input::Records, "records, focus kept");
+        assert_eq!(r.focus(), 1);
         assert_eq!(r.feed(ESCAPE), Input::Nothing);
         assert_eq!(r.feed(b'n'), Input::Focus { target: 0 });
         assert_eq!(r.feed(ESCAPE), Input::Nothing);

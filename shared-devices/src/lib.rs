@@ -9,6 +9,7 @@
 
 pub mod audio;
 pub mod console;
+pub mod crash_record;
 pub mod display;
 pub mod gpt;
 pub mod latency;

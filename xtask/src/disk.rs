@@ -1063,6 +1063,7 @@ mod tests {
                 ("cluster-odo", 2048, 2048, Fill::Zero),
                 ("ivi-data", 4096, 65536, Fill::Zero),
                 ("shared-ro", 69632, 8192, Fill::Pattern),
+                ("hv-records", 77824, 2048, Fill::Zero),
             ]
         );
         // Reproducible, distinct GUIDs.
@@ -1071,7 +1072,7 @@ mod tests {
         guids.push(layout.disk_guid);
         guids.sort_by_key(|g| g.0);
         guids.dedup();
-        assert_eq!(guids.len(), 4);
+        assert_eq!(guids.len(), 5);
         let text = layout.partitions[0].unique_guid.to_string();
         assert_eq!(&text[14..15], "8", "version 8: {text}");
     }
@@ -1195,13 +1196,16 @@ mod tests {
                 .collect::<Vec<_>>()
         );
         assert!(e[72..].iter().all(|&b| b == 0));
-        assert!(entries[3 * 128..].iter().all(|&b| b == 0));
+        assert!(entries[4 * 128..].iter().all(|&b| b == 0));
 
         // The hypervisor's reader.
-        assert_eq!(gpt::parse_all(&bytes), Ok(3));
+        assert_eq!(gpt::parse_all(&bytes), Ok(4));
         let table = partitions(&image).unwrap();
         let names: Vec<&str> = table.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, ["cluster-odo", "ivi-data", "shared-ro"]);
+        assert_eq!(
+            names,
+            ["cluster-odo", "ivi-data", "shared-ro", "hv-records"]
+        );
         assert_eq!(table[2].1, Extent::new(69632, 77823).unwrap());
         assert!(matches_layout(&image, &layout).unwrap());
         let text = describe(&image).unwrap();

@@ -904,9 +904,12 @@ mod tests {
             .into_iter()
             .map(|(n, _)| n)
             .collect();
-        assert_eq!(names, ["boot", "cluster-odo", "ivi-data", "shared-ro"]);
+        assert_eq!(
+            names,
+            ["boot", "cluster-odo", "ivi-data", "shared-ro", "hv-records"]
+        );
         let bytes = std::fs::read(&device).unwrap();
-        assert_eq!(shared_devices::gpt::parse_all(&bytes), Ok(4));
+        assert_eq!(shared_devices::gpt::parse_all(&bytes), Ok(5));
         assert_eq!(
             disk::read_partition(&device, "shared-ro", 0, 4).unwrap(),
             [0xa5, 0xa5, 0x5a, 0x5a]

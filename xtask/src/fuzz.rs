@@ -8,13 +8,14 @@ use anyhow::{Context, Result, bail};
 use crate::process::{Cmd, on_path, step};
 
 /// Every target, with the fuzz crate it is in, in the order they run.
-const TARGETS: [(&str, &str); 9] = [
+const TARGETS: [(&str, &str); 10] = [
     ("shared-devices/fuzz", "virtio_blk"),
     ("shared-devices/fuzz", "virtio_gpu"),
     ("shared-devices/fuzz", "virtio_input"),
     ("shared-devices/fuzz", "virtio_snd"),
     ("shared-devices/fuzz", "sched"),
     ("shared-devices/fuzz", "gpt"),
+    ("shared-devices/fuzz", "crash_record"),
     ("shared-devices/fuzz", "pl011"),
     ("shared-devices/fuzz", "sp805"),
     ("hypervisor/fuzz", "vgic"),

@@ -579,7 +579,7 @@ mod tests {
         assert_eq!(bytes[510..512], [0x55, 0xaa]);
         let last = bytes.len() as u64 / SECTOR - 1;
         assert_eq!(&bytes[(last * SECTOR) as usize..][..8], b"EFI PART");
-        assert_eq!(gpt::parse_all(&bytes), Ok(4));
+        assert_eq!(gpt::parse_all(&bytes), Ok(5));
         assert_eq!(
             bytes[1024..1024 + 16384],
             bytes[((last - 32) * SECTOR) as usize..][..16384]
@@ -591,7 +591,10 @@ mod tests {
             .into_iter()
             .map(|(n, _)| n)
             .collect();
-        assert_eq!(names, ["boot", "cluster-odo", "ivi-data", "shared-ro"]);
+        assert_eq!(
+            names,
+            ["boot", "cluster-odo", "ivi-data", "shared-ro", "hv-records"]
+        );
         let ro = disk::read_partition(&path, "shared-ro", 0, 8).unwrap();
         assert_eq!(ro, [0xa5, 0xa5, 0x5a, 0x5a, 0xa1, 0xa5, 0x5a, 0x5a]);
 

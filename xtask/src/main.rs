@@ -5,6 +5,7 @@
 //! `prereqs`, `board`, `images` (guest and hypervisor images), `guests`
 //! (the Linux guests' kernel and initramfs), `disk` (GPT disk images),
 //! `image` and `flash` (SD-card images and writing them, with `fat`),
+//! `records` (crash records read back from a disk image),
 //! `qemu`, `fuzz` (cargo-fuzz runs), `bench` (the storage and display benchmarks), `soak`
 //! (long versions of scenarios), and
 //! the scenario framework (`scenario`) with its scenarios (`scenarios`).
@@ -29,6 +30,7 @@ mod prereqs;
 mod process;
 mod qemu;
 mod qmp;
+mod records;
 mod run;
 mod scenario;
 mod scenarios;
@@ -85,6 +87,10 @@ commands:
                                      or the partition's (pbreak LOCATION stops
                                      in that partition only); the console goes
                                      to target/gdb/<config-stem>.console.log
+  records [--disk IMAGE] [--area NAME]
+                                     the crash records the hypervisor saved on a
+                                     disk image (default target/disk/<board>.img,
+                                     GPT partition hv-records), oldest first
   flash --device /dev/sdX [--image FILE] [--yes] [--force-not-removable]
         [--force-small]              write that image to a removable disk after
                                      checks and a confirmation, then verify it
@@ -173,6 +179,7 @@ fn dispatch(args: Vec<String>) -> Result<ExitCode> {
         "disk" => disk::command(rest)?,
         "image" => image::command(rest)?,
         "gdb" => gdb::command(rest)?,
+        "records" => records::command(rest)?,
         "new-config" => new_config::command(rest)?,
         "flash" => flash::command(rest)?,
         "fuzz" => fuzz::command(rest)?,

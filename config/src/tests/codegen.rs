@@ -11,8 +11,9 @@ use crate::codegen::rust_source;
 
 /// `BASE` plus devices, a device override, bootargs that need escaping,
 /// an initrd, a watchdog, disks, views and protected regions in the first
-/// partition with touch, two storage devices, two displays and a touch
-/// panel with a pointer, loaded in `fx`.
+/// partition with touch, two storage devices (the first with a
+/// crash-records partition), two displays and a touch panel with a
+/// pointer, loaded in `fx`.
 fn sample(fx: &Fixture) -> Loaded {
     fx.write("build/initrd.cpio", b"070701 a cpio archive, or not");
     let text = BASE.replacen(
@@ -21,7 +22,7 @@ fn sample(fx: &Fixture) -> Loaded {
         1,
     );
     let text = format!(
-        "{text}\n[[storage]]\nname = \"disk0\"\ndevice = \"/virtio_mmio@a003e00\"\nhome_cpu = 0\n\n[[storage]]\nname = \"disk1\"\ndevice = \"/virtio_mmio@a003c00\"\n\n[[display]]\nname = \"instrument\"\ndevice = \"/virtio_mmio@a003a00\"\nwidth = 1920\nheight = 720\nhome_cpu = 0\n\n[[display]]\nname = \"center\"\ndevice = \"/virtio_mmio@a003800\"\nwidth = 1280\nheight = 800\nrefresh_hz = 30\n\n[[touch]]\nname = \"panel\"\ndevice = \"/virtio_mmio@a003600\"\ndisplay = \"center\"\npointer = \"/virtio_mmio@a003400\"\nhome_cpu = 3\n\n[[audio]]\nname = \"speaker\"\ndevice = \"/virtio_mmio@a003200\"\nperiod_ms = 5\nhome_cpu = 0\n"
+        "{text}\n[[storage]]\nname = \"disk0\"\ndevice = \"/virtio_mmio@a003e00\"\nhome_cpu = 0\nrecords = \"hv-records\"\n\n[[storage]]\nname = \"disk1\"\ndevice = \"/virtio_mmio@a003c00\"\n\n[[display]]\nname = \"instrument\"\ndevice = \"/virtio_mmio@a003a00\"\nwidth = 1920\nheight = 720\nhome_cpu = 0\n\n[[display]]\nname = \"center\"\ndevice = \"/virtio_mmio@a003800\"\nwidth = 1280\nheight = 800\nrefresh_hz = 30\n\n[[touch]]\nname = \"panel\"\ndevice = \"/virtio_mmio@a003600\"\ndisplay = \"center\"\npointer = \"/virtio_mmio@a003400\"\nhome_cpu = 3\n\n[[audio]]\nname = \"speaker\"\ndevice = \"/virtio_mmio@a003200\"\nperiod_ms = 5\nhome_cpu = 0\n"
     );
     fx.load(&text).unwrap_or_else(|d| panic!("{d:?}"))
 }
@@ -66,8 +67,8 @@ fn generated_source_holds_the_values() {
         "initrd: &[],".to_owned(),
         "watchdog: true,".to_owned(),
         "watchdog: false,".to_owned(),
-        "::config::model::Storage { name: \"disk0\", device: \"/virtio_mmio@a003e00\", regions: &[::config::model::Region { base: 0xa003e00, size: 0x200 }], interrupts: &[79], home_cpu: ::core::option::Option::Some(0x0), lower_in_flight_kib: 1024 },".to_owned(),
-        "::config::model::Storage { name: \"disk1\", device: \"/virtio_mmio@a003c00\", regions: &[::config::model::Region { base: 0xa003c00, size: 0x200 }], interrupts: &[78], home_cpu: ::core::option::Option::None, lower_in_flight_kib: 1024 },".to_owned(),
+        "::config::model::Storage { name: \"disk0\", device: \"/virtio_mmio@a003e00\", regions: &[::config::model::Region { base: 0xa003e00, size: 0x200 }], interrupts: &[79], home_cpu: ::core::option::Option::Some(0x0), lower_in_flight_kib: 1024, records: ::core::option::Option::Some(\"hv-records\") },".to_owned(),
+        "::config::model::Storage { name: \"disk1\", device: \"/virtio_mmio@a003c00\", regions: &[::config::model::Region { base: 0xa003c00, size: 0x200 }], interrupts: &[78], home_cpu: ::core::option::Option::None, lower_in_flight_kib: 1024, records: ::core::option::Option::None },".to_owned(),
         "::config::model::Disk { storage: 1, extent: ::config::model::DiskExtent::Gpt(\"odo \\\"1\\\"\"), read_only: false },".to_owned(),
         "::config::model::Disk { storage: 0, extent: ::config::model::DiskExtent::Lba { start: 0x800, sectors: 0x1000 }, read_only: true },".to_owned(),
         "disks: &[\n            ],".to_owned(),
@@ -131,4 +132,21 @@ fn generated_source_compiles_in_a_no_std_crate() {
         &extern_config,
         system.to_str().unwrap(),
     ]);
+}
+
+/// A config with crash records, from its file to the generated source:
+/// the storage device names its records partition, and the source still
+/// parses.
+#[test]
+fn generated_source_names_the_crash_records_partition() {
+    let fx = Fixture::new();
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("qemu-virt/examples/records.toml");
+    let loaded = crate::load(&file, &fx.ctx).unwrap_or_else(|d| panic!("{d:?}"));
+    let source = rust_source(&loaded);
+    let expected = "::config::model::Storage { name: \"disk0\", device: \"/virtio_mmio@a003e00\", regions: &[::config::model::Region { base: 0xa003e00, size: 0x200 }], interrupts: &[79], home_cpu: ::core::option::Option::None, lower_in_flight_kib: 1024, records: ::core::option::Option::Some(\"hv-records\") },";
+    assert!(
+        source.contains(expected),
+        "missing {expected:?} in:\n{source}"
+    );
+    syn::parse_file(&source).unwrap_or_else(|e| panic!("{e}\n{source}"));
 }

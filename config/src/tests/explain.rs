@@ -213,3 +213,36 @@ fn home_cores_and_the_service_core() {
     assert!(disk.contains(" cpu 3 "), "{disk}");
     assert!(disk.contains(" none "), "shared by none: {disk}");
 }
+
+/// The storage device with the crash records shows their GPT partition,
+/// in its row of the tables and in the JSON; the other mediated devices,
+/// and storage without records, have no `records` in the JSON.
+#[test]
+fn the_crash_records_partition_is_shown_on_its_storage_device() {
+    let explanation = explained("qemu-virt/examples/records.toml");
+    let text = explanation.text();
+    let mediated = &text[text.find("\nmediated devices\n").unwrap()..];
+    let disk = mediated
+        .lines()
+        .find(|l| l.starts_with("  storage "))
+        .unwrap_or_else(|| panic!("no storage row in\n{text}"));
+    assert!(
+        disk.ends_with(
+            "1024 KiB of lower priorities in flight, crash records in GPT partition \"hv-records\""
+        ),
+        "{disk}"
+    );
+    let json = serde_json::to_value(&explanation).unwrap();
+    let storage = &json["mediated"][1];
+    assert_eq!(storage["kind"], "storage");
+    assert_eq!(storage["records"], "hv-records");
+    assert_eq!(storage["shared_by"], json!(["cluster", "ivi"]));
+    assert!(
+        json["mediated"][0].get("records").is_none(),
+        "the console has none"
+    );
+    let plain = serde_json::to_value(explained("qemu-virt/tests/storage.toml")).unwrap();
+    for m in plain["mediated"].as_array().unwrap() {
+        assert!(m.get("records").is_none(), "{m}");
+    }
+}

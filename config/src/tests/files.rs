@@ -46,7 +46,7 @@ fn default_config_is_as_specified() {
     let expected = format!(
         "board qemu-virt ({dtb})
 hypervisor: host 0x40000000..0x48000000 (128 MiB), console /pl011@9000000
-storage \"disk0\": /virtio_mmio@a003e00 at 0xa003e00..0xa004000 interrupts [79], I/O on the service core, 1024 KiB of lower priorities in flight
+storage \"disk0\": /virtio_mmio@a003e00 at 0xa003e00..0xa004000 interrupts [79], I/O on the service core, 1024 KiB of lower priorities in flight, crash records in GPT partition \"hv-records\"
 display \"instrument\": /virtio_mmio@a003c00 at 0xa003c00..0xa003e00 interrupts [78], 1920x720 at 60 Hz, compositor on the service core
 display \"center\": /virtio_mmio@a003a00 at 0xa003a00..0xa003c00 interrupts [77], 1280x800 at 60 Hz, compositor on the service core
 touch panel \"panel\": /virtio_mmio@a003800 at 0xa003800..0xa003a00 interrupts [76], pointer /virtio_mmio@a003600 at 0xa003600..0xa003800 interrupts [75], on display \"center\", driver on the service core

@@ -1276,8 +1276,9 @@ fn storage_and_disks_load() {
             interrupts: vec![79],
             home_cpu: Some(2),
             lower_in_flight_kib: 1024,
+            records: None,
         }],
-        "lower_in_flight_kib defaults to 1 MiB"
+        "lower_in_flight_kib defaults to 1 MiB, no records unless given"
     );
     assert_eq!(
         system.partitions[0].disks,
@@ -1507,6 +1508,123 @@ fn lower_in_flight_kib_in_range() {
         .load(&text)
         .unwrap_or_else(|d| panic!("{d:?}"));
     assert_eq!(loaded.system.storage[0].lower_in_flight_kib, 256);
+}
+
+/// `DISK0` with its crash records in GPT partition "hv-records" (line 29).
+fn disk0_records() -> String {
+    format!("{DISK0}records = \"hv-records\"\n")
+}
+
+/// A storage device's crash-records partition: loaded, in the summary, and
+/// none unless given (see `storage_and_disks_load`).
+#[test]
+fn storage_records_load() {
+    let fx = Fixture::new();
+    let loaded = fx
+        .load(&with_disks(
+            &disk("gpt = \"cluster-odo\""),
+            &disk("lba = 34816, sectors = 65536"),
+            &format!("{}\n{DISK1}", disk0_records()),
+        ))
+        .unwrap_or_else(|d| panic!("{d:?}"));
+    let storage = &loaded.system.storage;
+    assert_eq!(storage[0].records.as_deref(), Some("hv-records"));
+    assert_eq!(storage[1].records, None);
+    let summary = loaded.system.summary();
+    assert!(
+        summary.contains("interrupts [79], I/O on the service core, 1024 KiB of lower priorities in flight, crash records in GPT partition \"hv-records\"\n"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains(
+            "interrupts [78], I/O on the service core, 1024 KiB of lower priorities in flight\n"
+        ),
+        "{summary}"
+    );
+}
+
+/// `records` is a GPT partition name, as a disk's `gpt` is.
+#[test]
+fn storage_records_is_a_gpt_name() {
+    let records = |value: &str| with_disks("", "", &format!("{DISK0}records = {value}\n"));
+    assert_only(
+        &errors(&records("\"\"")),
+        "29:11",
+        "GPT partition name of records of storage \"disk0\" is empty",
+    );
+    let long = "a-name-of-thirty-seven-characters-xyz";
+    assert_only(
+        &errors(&records(&format!("\"{long}\""))),
+        "29:11",
+        &format!(
+            "GPT partition name \"{long}\" of records of storage \"disk0\" is 37 UTF-16 code units long: a GPT name holds at most 36"
+        ),
+    );
+    assert_only(
+        &errors(&records("\"a\\u0000b\"")),
+        "29:11",
+        "GPT partition name of records of storage \"disk0\" must not contain a NUL character",
+    );
+    assert_only(
+        &errors(&records("1")),
+        "29:11",
+        "invalid type: integer `1`, expected a string",
+    );
+    // 36 UTF-16 code units, some of them outside ASCII, are fine.
+    let fits = format!("\"{}\"", "é".repeat(36));
+    assert!(errors(&records(&fits)).is_empty());
+}
+
+/// The hypervisor keeps one crash-records area: on one storage device.
+#[test]
+fn storage_records_on_one_device_only() {
+    let twice = format!("{}\n{DISK1}records = \"other\"\n", disk0_records());
+    assert_only(
+        &errors(&with_disks("", "", &twice)),
+        "34:11",
+        "storage \"disk1\" has records, as has storage \"disk0\" (line 29): the hypervisor keeps one crash-records area, on one storage device",
+    );
+    // Even when the first one's name is refused.
+    let twice = format!("{DISK0}records = \"\"\n\n{DISK1}records = \"other\"\n");
+    let errs = errors(&with_disks("", "", &twice));
+    assert_has(&errs, "29:11", "is empty");
+    assert_has(
+        &errs,
+        "34:11",
+        "storage \"disk1\" has records, as has storage \"disk0\" (line 29)",
+    );
+    assert_eq!(errs.len(), 2, "{errs:?}");
+}
+
+/// No partition's disk is the crash-records partition of its storage
+/// device, not even read-only. A GPT partition of that name on another
+/// device, or an LBA range (which only the hypervisor, at boot, can place
+/// against the GPT), is not refused here.
+#[test]
+fn no_disk_is_the_records_partition() {
+    let records = disk("gpt = \"hv-records\"");
+    assert_only(
+        &errors(&with_disks("", &records, &disk0_records())),
+        "22:37",
+        "disk 0 of partition \"ivi\": GPT partition \"hv-records\" of storage \"disk0\" is the hypervisor's crash-records area (records, line 29): no partition's disk may use it",
+    );
+    let read_only = disk("gpt = \"hv-records\", read_only = true");
+    let both = format!("{}, {read_only}", disk("gpt = \"ivi-data\""));
+    assert_only(
+        &errors(&with_disks("", &both, &disk0_records())),
+        "22:78",
+        "disk 1 of partition \"ivi\": GPT partition \"hv-records\" of storage \"disk0\" is the hypervisor's crash-records area",
+    );
+    // On another storage device, "hv-records" is just a name.
+    let other = "{ storage = \"disk1\", gpt = \"hv-records\" }";
+    let text = with_disks(other, "", &format!("{}\n{DISK1}", disk0_records()));
+    assert!(errors(&text).is_empty(), "{:?}", errors(&text));
+    // An LBA range, even over the whole disk: the hypervisor checks at boot.
+    let text = with_disks(&disk("lba = 0, sectors = 131072"), "", &disk0_records());
+    assert!(errors(&text).is_empty(), "{:?}", errors(&text));
+    // Names are compared exactly, as GPT names are.
+    let text = with_disks(&disk("gpt = \"HV-records\""), "", &disk0_records());
+    assert!(errors(&text).is_empty(), "{:?}", errors(&text));
 }
 
 /// A partition's core may be a storage's home only if no lower-priority

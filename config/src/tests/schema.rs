@@ -410,6 +410,7 @@ fn schema_rejects_what_the_parser_rejects_on_shape() {
             "disk-gpt-and-lba.toml",
             "$.partition[0].disks[0]: matches 0 of oneOf",
         ),
+        ("records-bad-name.toml", "$.storage[0].records: too short"),
         (
             "protected-by-qm.toml",
             "$.partition[0].criticality: \"qm\" matches not {\"const\":\"qm\"}",

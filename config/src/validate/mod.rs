@@ -172,6 +172,9 @@ struct Storage {
     /// Where `home_cpu` is written.
     home_cpu_span: Option<Span>,
     lower_in_flight_kib: u32,
+    /// Its `records` GPT partition name, if it has one that passed, and
+    /// where it is written.
+    records: Option<(String, Span)>,
     /// Whether everything about it passed.
     ok: bool,
 }
@@ -320,6 +323,7 @@ impl Validator<'_, '_> {
         }
         self.device_sharing(&parts);
         self.disk_sharing(&parts);
+        self.records_unused(&parts);
         self.home_cores(&parts);
         self.screen_sharing(&parts);
         self.mediator_home_cores(&parts);
@@ -408,6 +412,7 @@ impl Validator<'_, '_> {
                     interrupts: device.interrupts,
                     home_cpu: s.home_cpu,
                     lower_in_flight_kib: s.lower_in_flight_kib,
+                    records: s.records.map(|(gpt, _)| gpt),
                 })
             })
             .collect::<Option<_>>()?;

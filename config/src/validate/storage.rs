@@ -63,14 +63,50 @@ impl Validator<'_, '_> {
             "KiB",
             LOWER_IN_FLIGHT_KIB,
         );
+        let (records, records_ok) = match &raw.records {
+            None => (None, true),
+            Some(value) => match self.records(value, earlier_raw, &what) {
+                Some(gpt) => (Some((gpt, value.span())), true),
+                None => (None, false),
+            },
+        };
         Storage {
-            ok: name_ok && device.is_some() && home_ok && budget.is_some(),
+            ok: name_ok && device.is_some() && home_ok && budget.is_some() && records_ok,
             name,
             device,
             home_cpu,
             home_cpu_span: raw.home_cpu.as_ref().map(|v| v.span()),
             lower_in_flight_kib: budget.unwrap_or(LOWER_IN_FLIGHT_KIB.2.into()) as u32,
+            records,
         }
+    }
+
+    /// `records` of a storage device (`what`): a GPT partition name, as a
+    /// disk's `gpt`, on one storage device only (the hypervisor keeps one
+    /// crash-records area). `earlier_raw`: the `[[storage]]` tables before
+    /// this one, whose `records` count whether or not they passed.
+    fn records(
+        &mut self,
+        value: &Spanned<Str>,
+        earlier_raw: &[Spanned<RawStorage>],
+        what: &str,
+    ) -> Option<String> {
+        let gpt = self.gpt_name(value, &format!("records of {what}"));
+        let first = earlier_raw.iter().find_map(|e| {
+            let e = e.get_ref();
+            Some((&e.name.get_ref().0, e.records.as_ref()?.span().start))
+        });
+        if let Some((other, at)) = first {
+            let (line, _) = self.diags.position(at);
+            self.diags.error(
+                value.span(),
+                format!(
+                    "{what} has records, as has storage \"{other}\" (line {line}): the hypervisor keeps one crash-records area, on one storage device"
+                ),
+            );
+            return None;
+        }
+        gpt
     }
 
     /// `device` of a storage device, display or touch panel, or a panel's
@@ -235,7 +271,10 @@ impl Validator<'_, '_> {
                 );
                 return None;
             }
-            (Some(gpt), None, None) => (self.gpt_name(gpt, &what), gpt.span()),
+            (Some(gpt), None, None) => (
+                self.gpt_name(gpt, &what).map(OwnedDiskExtent::Gpt),
+                gpt.span(),
+            ),
             (None, Some(lba), Some(sectors)) => (self.lba_range(lba, sectors, &what), lba.span()),
             (None, Some(lba), None) => {
                 self.diags.error(
@@ -270,9 +309,10 @@ impl Validator<'_, '_> {
         })
     }
 
-    /// `gpt`: a GPT partition name, which the partition entry holds as at
-    /// most 36 UTF-16 code units.
-    fn gpt_name(&mut self, value: &Spanned<Str>, what: &str) -> Option<OwnedDiskExtent> {
+    /// A disk's `gpt` or a storage device's `records` (`what`, as
+    /// messages name it): a GPT partition name, which the partition entry
+    /// holds as at most 36 UTF-16 code units.
+    fn gpt_name(&mut self, value: &Spanned<Str>, what: &str) -> Option<String> {
         let gpt = &value.get_ref().0;
         let units = gpt.encode_utf16().count();
         let problem = if gpt.is_empty() {
@@ -294,7 +334,7 @@ impl Validator<'_, '_> {
                 self.diags.error(value.span(), message);
                 None
             }
-            None => Some(OwnedDiskExtent::Gpt(gpt.clone())),
+            None => Some(gpt.clone()),
         }
     }
 
@@ -358,6 +398,31 @@ impl Validator<'_, '_> {
                     other.extent.describe(),
                     if other.read_only { ", read-only" } else { "" },
                     self.storage[disk.storage].name
+                );
+                self.diags.error(disk.span.clone(), message);
+            }
+        }
+    }
+
+    /// No partition's disk is a storage device's crash-records area: the
+    /// hypervisor writes there. Only a disk given as a GPT name can be
+    /// checked here; whether an LBA range overlaps the records partition
+    /// is known only once the device's partition table is read, and the
+    /// hypervisor checks that at boot.
+    pub(super) fn records_unused(&mut self, parts: &[Part<'_>]) {
+        for part in parts {
+            for disk in &part.disks {
+                let OwnedDiskExtent::Gpt(gpt) = &disk.extent else {
+                    continue;
+                };
+                let storage = &self.storage[disk.storage];
+                let Some((_, at)) = storage.records.as_ref().filter(|(r, _)| r == gpt) else {
+                    continue;
+                };
+                let (line, _) = self.diags.position(at.start);
+                let message = format!(
+                    "disk {} of partition \"{}\": GPT partition \"{gpt}\" of storage \"{}\" is the hypervisor's crash-records area (records, line {line}): no partition's disk may use it",
+                    disk.slot, part.name, storage.name
                 );
                 self.diags.error(disk.span.clone(), message);
             }

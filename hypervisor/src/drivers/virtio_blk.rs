@@ -26,8 +26,14 @@ use shared_devices::virtio::memory::GuestMemory;
 
 /// Bytes per sector.
 pub const SECTOR: u64 = 512;
-/// Requests in flight at most (slots).
+/// Partitions' requests in flight at most (slots 0..SLOTS).
 pub const SLOTS: usize = 4;
+/// The slot of the hypervisor's own writes (crash records, see
+/// [`PhysicalDisk::write_own`]), beyond the partitions': one at a time,
+/// never in the way of a partition's request getting a slot.
+pub const OWN_SLOT: usize = SLOTS;
+/// Bytes one of the hypervisor's own writes may have.
+pub const OWN_BYTES: usize = SCRATCH as usize;
 /// Data buffers one request may have: a partition's request's segments,
 /// some split where they cross from one of its memory regions into the
 /// next.
@@ -72,7 +78,8 @@ const _: () = assert!(MAX_DATA_BUFS + 2 <= QUEUE_SIZE as usize);
 const SLOT_BYTES: u64 = 4096;
 const _: () = assert!(TABLE_AT + 16 * (MAX_DATA_BUFS as u64 + 3) <= SLOT_BYTES);
 const TABLE_AT: u64 = 64;
-/// Boot-time reads (the GPT) go through this many bytes.
+/// Boot-time reads (the GPT) and the hypervisor's own writes go through
+/// this many bytes.
 const SCRATCH: u64 = 4096;
 /// The status byte before the device writes it.
 const UNWRITTEN: u8 = 0xff;
@@ -118,7 +125,7 @@ impl PhysicalDisk {
         }
 
         let rings = DriverQueue::memory_bytes(QUEUE_SIZE).next_multiple_of(64);
-        let slots = SLOT_BYTES * SLOTS as u64;
+        let slots = SLOT_BYTES * (OWN_SLOT as u64 + 1);
         let bytes = rings + slots + SCRATCH + ZEROS;
         let dma = DmaRegion::alloc(bytes as usize)
             .ok_or_else(|| format!("no memory for the disk's {bytes}-byte DMA area"))?;
@@ -177,7 +184,7 @@ impl PhysicalDisk {
     }
 
     fn scratch(&self) -> u64 {
-        self.dma.base() + Self::rings_bytes() + SLOT_BYTES * SLOTS as u64
+        self.dma.base() + Self::rings_bytes() + SLOT_BYTES * (OWN_SLOT as u64 + 1)
     }
 
     /// Data buffers that write `bytes` of zeros (at most
@@ -207,7 +214,7 @@ impl PhysicalDisk {
     /// `data` as its data buffers (device-writable ones for a read); returns
     /// the ring id its completion will carry.
     pub fn submit(&mut self, slot: usize, request: Request, data: &[Buf]) -> Result<u16, String> {
-        if slot >= SLOTS || data.len() > MAX_DATA_BUFS {
+        if slot > OWN_SLOT || data.len() > MAX_DATA_BUFS {
             return Err(format!("slot {slot} with {} data buffers", data.len()));
         }
         let at = self.slot_base(slot);
@@ -260,6 +267,26 @@ impl PhysicalDisk {
             self.transport.notify(0);
         }
         Ok(id)
+    }
+
+    /// Starts the hypervisor's own write of `bytes` (whole sectors, at
+    /// most [`OWN_BYTES`]) at `lba`, in [`OWN_SLOT`] through the scratch
+    /// area: the slot's previous request must be done. Returns the ring id
+    /// its completion will carry.
+    pub fn write_own(&mut self, lba: u64, bytes: &[u8]) -> Result<u16, String> {
+        if bytes.len() > OWN_BYTES || !(bytes.len() as u64).is_multiple_of(SECTOR) {
+            return Err(format!("own write of {} bytes", bytes.len()));
+        }
+        let scratch = self.scratch();
+        self.dma
+            .write(scratch, bytes)
+            .map_err(|e| format!("DMA area: {e:?}"))?;
+        let data = [Buf {
+            addr: scratch,
+            len: bytes.len() as u32,
+            device_writes: false,
+        }];
+        self.submit(OWN_SLOT, Request::Write { lba }, &data)
     }
 
     /// The ring id of the next request the device has finished, if any.

@@ -13,8 +13,13 @@
 //! itself, unpaced.
 //!
 //! Input: bytes typed on the physical console go to the focused partition's
-//! virtual UART (`InputRouter`: Ctrl-] 1..9 / n switches focus); none in
-//! the production build ([`crate::PRODUCTION`]).
+//! virtual UART (`InputRouter`: Ctrl-] 1..9 / n switches focus, Ctrl-] r
+//! shows the crash records); none in the production build
+//! ([`crate::PRODUCTION`]).
+//!
+//! Crash records: the console keeps each partition's last lines
+//! (`shared_devices::crash_record::Tail`), which go into its records
+//! ([`Mediator::add_to_record`]); a new life starts with none.
 //!
 //! Toward the partitions the console is one [`EmulatedDevice`] (each
 //! partition's UART window, told apart by the partition's index) and a
@@ -22,7 +27,7 @@
 
 use crate::arch::cpu;
 use crate::drivers::uart;
-use crate::partition::{self, Access, Actions, EmulatedDevice, Mediator, Partition};
+use crate::partition::{self, Access, Actions, EmulatedDevice, Mediator, Partition, crash};
 use alloc::vec::Vec;
 use config::layout;
 use core::fmt::Write;
@@ -31,6 +36,7 @@ use log::{LevelFilter, Log, Metadata, Record};
 use shared_devices::console::{
     Input, InputRouter, LINE_MAX, Line, MAX_QUEUE_BYTES, OutputQueue, escape_controls, escaped_len,
 };
+use shared_devices::crash_record::{self, Tail};
 use shared_devices::mmio::RegisterFile;
 use shared_devices::pl011::{Pl011, Pl011Effects};
 use spin::{Mutex, Once};
@@ -58,7 +64,17 @@ pub struct Console {
     ticks_per_byte: u64,
     service_cpu: Option<usize>,
     router: Mutex<InputRouter>,
+    /// Each partition's last lines, by partition index.
+    tails: Vec<Mutex<Tail>>,
+    /// The crash-record dump under way: the sequence number of the last
+    /// record shown (see [`Console::continue_dump`]).
+    dump: Mutex<Option<u64>>,
 }
+
+/// Free bytes the hypervisor's queue needs before the dump adds a record
+/// (its lines are at most about this long; a longer one loses lines,
+/// counted as any dropped output).
+const DUMP_ROOM: usize = 12 * 1024;
 
 /// The console, once started: where the `log` crate's records go.
 static CONSOLE: Once<&'static Console> = Once::new();
@@ -94,6 +110,11 @@ impl Console {
             ticks_per_byte,
             service_cpu,
             router: Mutex::new(InputRouter::new(partition_names.len())),
+            tails: partition_names
+                .iter()
+                .map(|_| Mutex::new(Tail::new()))
+                .collect(),
+            dump: Mutex::new(None),
         };
         alloc::boxed::Box::leak(alloc::boxed::Box::new(console))
     }
@@ -243,6 +264,10 @@ impl Console {
                 Input::Focus { target } => {
                     log::info!("console: input goes to partition {}", self.tags[target]);
                 }
+                Input::Records => {
+                    log::info!("console: crash records in hypervisor memory, oldest first:");
+                    *self.dump.lock() = Some(0);
+                }
                 Input::Nothing => {}
             }
         }
@@ -252,6 +277,39 @@ impl Console {
                 dropped.1,
                 self.tags[dropped.0]
             );
+        }
+        self.continue_dump();
+    }
+
+    /// Adds the next crash records to the hypervisor's queue while it has
+    /// room for a whole one ([`DUMP_ROOM`]): the dump is paced by the
+    /// UART, and the log's other lines are not lost to it.
+    fn continue_dump(&self) {
+        let mut dump = self.dump.lock();
+        while let Some(after) = *dump {
+            if self.queues[self.hv_source()].lock().free() < DUMP_ROOM {
+                return;
+            }
+            let shown = crash::with_next_after(after, |r| {
+                r.write_lines(&mut |args| {
+                    let mut text = Truncated::<LINE_MAX>(heapless::String::new());
+                    let _ = text.write_fmt(args);
+                    let line = Line {
+                        text: text.0.as_bytes(),
+                        cut: false,
+                    };
+                    self.enqueue(self.hv_source(), line);
+                })
+            });
+            if shown.is_none() {
+                let what = if after == 0 {
+                    "no crash records"
+                } else {
+                    "end of crash records"
+                };
+                log::info!("console: {what}");
+            }
+            *dump = shown;
         }
     }
 }
@@ -279,6 +337,9 @@ impl EmulatedDevice for Console {
         let mut out = Pl011Effects::default();
         uart.write(a.offset, a.width, value, &mut out);
         if let Some(line) = out.line {
+            if let Some(tail) = self.tails.get(index) {
+                tail.lock().push(&line.text);
+            }
             self.enqueue(index, line.as_line());
         }
         uart.set_tx_full(!self.has_room(index));
@@ -293,10 +354,15 @@ impl EmulatedDevice for Console {
             .is_some_and(|u| u.lock().interrupt())
     }
 
-    /// A partial line is dropped, and typed input not yet read.
+    /// A partial line is dropped, and typed input not yet read; the last
+    /// lines kept for crash records are forgotten (they are in the record
+    /// of what stopped it).
     fn reset(&self, p: &Partition) {
         if let Some(u) = self.uarts.get(p.index) {
             u.lock().reset();
+        }
+        if let Some(t) = self.tails.get(p.index) {
+            t.lock().clear();
         }
     }
 }
@@ -314,6 +380,7 @@ impl Mediator for Console {
         {
             return None;
         }
+        self.continue_dump();
         let due = self.drain(usize::MAX, true);
         if due.is_some() {
             self.requested.store(true, Ordering::Release);
@@ -327,6 +394,28 @@ impl Mediator for Console {
 
     /// Nothing of the console touches partition memory.
     fn quiesce(&self, _p: &Partition) {}
+
+    /// The partition's last console lines.
+    fn add_to_record(&self, p: &Partition, record: &mut crash_record::Record) {
+        if let Some(tail) = self.tails.get(p.index) {
+            tail.lock().copy_to(&mut record.tail);
+        }
+    }
+}
+
+/// A `fmt::Write` that keeps what fits in `N` bytes and drops the rest
+/// (a dump line longer than a console line is cut, not lost).
+struct Truncated<const N: usize>(heapless::String<N>);
+
+impl<const N: usize> Write for Truncated<N> {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        for c in s.chars() {
+            if self.0.push(c).is_err() {
+                break;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// One line on the physical UART: `[tag] text`, with the text's control

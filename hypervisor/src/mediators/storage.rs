@@ -6,6 +6,7 @@
 //! Data moves directly between the physical disk and the partitions' RAM:
 //! the block model has checked every segment against the partition's
 //! memory map, and the home core translates them to host addresses.
+//! A disk may also hold the hypervisor's crash records ([`records`]).
 
 use crate::arch::cpu;
 use crate::arch::guest_mem::PartitionMemory;
@@ -29,6 +30,9 @@ use shared_devices::virtio::queue::Region;
 use shared_devices::virtio::sched::Dispatch;
 use shared_devices::virtio::sched::{Limits, Scheduler};
 use spin::Mutex;
+
+mod records;
+pub use records::RecordsArea;
 
 // ---- the storage mediator ----
 
@@ -87,6 +91,9 @@ pub struct StorageDevice {
     /// Something is in `deferred`: the next access to a disk of this
     /// device wakes the home core.
     deferred_pending: AtomicBool,
+    /// The hypervisor's crash records on this disk, if the config puts
+    /// them here.
+    pub records: Option<RecordsArea>,
 }
 
 /// Work the home core could not do at once because the partition's
@@ -167,7 +174,35 @@ pub fn open_storage(
         .ok_or("storage device has no registers")?;
     // Completions interrupt the home core, which then finishes them; it
     // never waits for the device.
-    let disk = PhysicalDisk::open(region.base, region.size)?;
+    let mut disk = PhysicalDisk::open(region.base, region.size)?;
+    let records = desc
+        .records
+        .and_then(|name| match RecordsArea::open(&mut disk, name) {
+            Ok(area) => {
+                let s = area.state;
+                info!(
+                    "storage {}: crash records in GPT partition {name} ({} slots): {} from earlier \
+                 boots{}; this is boot {}",
+                    desc.name,
+                    area.slots(),
+                    s.records,
+                    if s.damaged > 0 {
+                        format!(", {} slot(s) torn", s.damaged)
+                    } else {
+                        String::new()
+                    },
+                    s.boot
+                );
+                Some(area)
+            }
+            Err(e) => {
+                log::error!(
+                    "storage {}: crash records area {name}: {e}; records are kept in memory only",
+                    desc.name
+                );
+                None
+            }
+        });
     info!(
         "storage {}: virtio-blk at {:#x}, {} MiB{}{}{}, I/O on cpu {home_cpu}",
         desc.name,
@@ -205,6 +240,7 @@ pub fn open_storage(
         in_flight: Mutex::new(Vec::new()),
         deferred: Mutex::new(Deferred::default()),
         deferred_pending: AtomicBool::new(false),
+        records,
     })
 }
 
@@ -228,6 +264,14 @@ pub fn open_virt_disk(
         }
         DiskExtent::Lba { start, sectors } => (start, sectors),
     };
+    if let Some(area) = &storage.records
+        && area.overlaps(start, sectors)
+    {
+        return Err(format!(
+            "LBA {start}+{sectors} shares sectors with the hypervisor's crash records ({})",
+            area.name
+        ));
+    }
     let mut cfg = DiskConfig::new(start, sectors);
     cfg.read_only = d.read_only || phys.read_only();
     // DISCARD where the physical disk has it; WRITE_ZEROES always (zeros
@@ -536,6 +580,17 @@ impl Mediator for Storage {
         }
     }
 
+    /// A crash record waits for the disk that keeps records: its home core
+    /// writes it.
+    fn record_made(&self) {
+        for storage in self.devices.iter().filter(|s| s.records.is_some()) {
+            storage.work.store(true, Ordering::Release);
+            if storage.home_cpu != cpu::current() {
+                partition::kick(storage.home_cpu, 0);
+            }
+        }
+    }
+
     /// Resets the partition's virtual disks, drops its queued requests,
     /// and waits until none of its requests is in flight.
     fn quiesce(&self, p: &Partition) {
@@ -588,6 +643,10 @@ impl StorageDevice {
             if !harvest(self, &mut in_flight) {
                 break;
             }
+        }
+        if let Some(area) = &self.records {
+            let top_busy = self.sched.lock().top_busy();
+            area.start_next(&self.disk, top_busy, self.name);
         }
     }
 
@@ -702,6 +761,11 @@ fn harvest(storage: &StorageDevice, in_flight: &mut Vec<InFlight>) -> bool {
     loop {
         let done = storage.disk.lock().take_used();
         let Some(ring) = done else { return finished };
+        if let Some(area) = &storage.records
+            && area.finished(&mut storage.disk.lock(), ring, storage.name)
+        {
+            continue;
+        }
         match in_flight.iter().position(|f| f.ring == ring) {
             Some(i) => {
                 let f = in_flight.swap_remove(i);

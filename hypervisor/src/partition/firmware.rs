@@ -4,11 +4,11 @@
 //! the partition, nothing reaches firmware. Decoding is in [`super::psci`].
 
 use super::lifecycle::{self, Lifecycle, Power};
-use super::{Partition, hv, kick, psci, report};
+use super::{Partition, crash, hv, kick, psci, report};
 use crate::arch::Frame;
 use crate::memory::guest_map;
 use config::model::OnFault;
-use log::Level;
+use shared_devices::crash_record::{Action, Cause};
 
 /// SMCCC return code for an entry point outside the partition's memory.
 const INVALID_ADDRESS: i64 = -9;
@@ -30,21 +30,12 @@ pub fn call(p: &Partition, frame: &mut Frame) {
             lowest_level,
         } => affinity_info(p, target, lowest_level),
         psci::Call::SystemOff => {
-            report::note(
-                p,
-                report::Kind::Lifecycle,
-                Level::Info,
-                format_args!("PSCI SYSTEM_OFF"),
-            );
+            crash::record(p, crash::Event::new(Cause::Off, Action::Stop), Some(frame));
             lifecycle::stop_partition(p, OnFault::Stop)
         }
         psci::Call::SystemReset => {
-            report::note(
-                p,
-                report::Kind::Lifecycle,
-                Level::Info,
-                format_args!("PSCI SYSTEM_RESET"),
-            );
+            let event = crash::Event::new(Cause::Reset, Action::Restart);
+            crash::record(p, event, Some(frame));
             lifecycle::stop_partition(p, OnFault::Restart)
         }
         psci::Call::Unsupported(_) => psci::NOT_SUPPORTED,

@@ -232,7 +232,8 @@ pub fn park() -> ! {
 pub extern "C" fn idle_loop() -> ! {
     loop {
         if let Some((p, then)) = irq::service_interrupts() {
-            stop_partition(p, then);
+            // This core's vCPU is off: no registers to record.
+            super::watchdog::expire(p, then, None);
         }
         handle_requests();
         // Never waits: each mediator does what it can now and says when

@@ -17,6 +17,7 @@
 //! [`super::hv`].
 
 use super::Partition;
+use shared_devices::crash_record::Record;
 
 /// A shared-device mediator. See the module docs.
 pub trait Mediator: Sync {
@@ -37,4 +38,15 @@ pub trait Mediator: Sync {
     /// queued, and return once nothing the mediator does will touch its
     /// memory. The partition's windows are reset afterwards.
     fn quiesce(&self, p: &Partition);
+
+    /// A crash record of partition `p` is being made (on the core that
+    /// saw the event, which may be about to stop the partition): add what
+    /// the mediator knows of it. Must not wait for anything but a short
+    /// lock.
+    fn add_to_record(&self, _p: &Partition, _record: &mut Record) {}
+
+    /// A record was made whose summary the console shows (see
+    /// `partition::crash`): a mediator that keeps records takes it from
+    /// [`super::Hypervisor::records`].
+    fn record_made(&self) {}
 }

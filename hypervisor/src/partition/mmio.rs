@@ -10,7 +10,7 @@
 //! carried out by [`emulate`] after the device has let go of its locks.
 
 use super::esr::MmioAccess;
-use super::{Partition, lifecycle, raise_virtual_spi, service_mediators, watchdog};
+use super::{Partition, raise_virtual_spi, service_mediators, watchdog};
 use crate::arch::{Frame, cpu};
 use shared_devices::mmio::Width;
 
@@ -132,13 +132,13 @@ pub fn emulate(p: &Partition, vcpu: usize, frame: &mut Frame, ipa: u64, t: MmioA
         }
         frame.set_reg(t.reg, v);
     }
-    apply(p, window, actions);
+    apply(p, window, actions, frame);
     true
 }
 
-/// Carries out what an access (or any other event of a window's device)
+/// Carries out what an access by the vCPU whose registers are `frame`
 /// asked for.
-pub fn apply(p: &Partition, window: &Window, actions: Actions) {
+pub fn apply(p: &Partition, window: &Window, actions: Actions, frame: &Frame) {
     if actions.raise_line
         && let Some(intid) = window.intid
     {
@@ -155,6 +155,6 @@ pub fn apply(p: &Partition, window: &Window, actions: Actions) {
     if actions.watchdog
         && let Some(then) = watchdog::service(p)
     {
-        lifecycle::stop_partition(p, then);
+        watchdog::expire(p, then, Some(frame));
     }
 }

@@ -15,6 +15,7 @@
 //! physical interrupts always trap to EL2.
 #![forbid(unsafe_code)]
 
+pub mod crash;
 pub mod esr;
 pub mod fatal;
 pub mod firmware;
@@ -125,6 +126,8 @@ pub struct Partition {
     pub restarts: AtomicU32,
     /// Budgets for warnings about what it does.
     pub reports: report::Reports,
+    /// Its newest crash records.
+    pub records: Mutex<crash::Ring>,
 }
 
 impl Partition {
@@ -203,6 +206,8 @@ pub struct Hypervisor {
     /// `gic_virq_wired = false`): the hypervisor does, with HCR_EL2.VI
     /// (see `virq`).
     pub virq_by_hcr: bool,
+    /// Crash-record numbering, and the records waiting for the disk.
+    pub records: crash::Log,
 }
 
 #[cfg(target_os = "none")]

@@ -83,17 +83,17 @@ pub struct Reports {
 /// Logs a warning about partition `p` (`[hv] WARN  partition <name>:
 /// <what>`) if its budget for `kind` allows.
 pub fn warn(p: &Partition, kind: Kind, what: fmt::Arguments) {
-    note(p, kind, log::Level::Warn, what)
+    note(p, kind, log::Level::Warn, what);
 }
 
 /// Logs `what` about partition `p` at `level` if its budget for `kind`
-/// allows.
-pub fn note(p: &Partition, kind: Kind, level: log::Level, what: fmt::Arguments) {
+/// allows; whether it did.
+pub fn note(p: &Partition, kind: Kind, level: log::Level, what: fmt::Arguments) -> bool {
     let held_back = p.reports.buckets[kind as usize]
         .lock()
         .take(cpu::counter(), cpu::counter_frequency());
     match held_back {
-        None => {}
+        None => return false,
         Some(0) => log::log!(level, "partition {}: {what}", p.name()),
         Some(n) => log::log!(
             level,
@@ -101,6 +101,7 @@ pub fn note(p: &Partition, kind: Kind, level: log::Level, what: fmt::Arguments) 
             p.name()
         ),
     }
+    true
 }
 
 #[cfg(test)]

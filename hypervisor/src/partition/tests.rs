@@ -52,10 +52,13 @@ impl EmulatedDevice for Probe {
     }
 }
 
-/// A mediator that counts how often it was asked to quiesce.
+/// A mediator that counts how often it was asked to quiesce, and how
+/// many shown crash records it was told of; it adds a console line to
+/// every record.
 #[derive(Default)]
 struct CountingMediator {
     quiesced: AtomicU32,
+    records_made: AtomicU32,
 }
 
 impl Mediator for CountingMediator {
@@ -68,6 +71,12 @@ impl Mediator for CountingMediator {
     fn interrupt(&self, _: u32) {}
     fn quiesce(&self, _: &Partition) {
         self.quiesced.fetch_add(1, SeqCst);
+    }
+    fn add_to_record(&self, _: &Partition, record: &mut shared_devices::crash_record::Record) {
+        let _ = record.tail.extend_from_slice(b"last words\n");
+    }
+    fn record_made(&self) {
+        self.records_made.fetch_add(1, SeqCst);
     }
 }
 
@@ -157,6 +166,7 @@ fn setup_with(on_fault: OnFault, virq_by_hcr: bool) -> Setup {
         spi_routes: Default::default(),
         restarts: AtomicU32::new(0),
         reports: Default::default(),
+        records: Default::default(),
     };
     let hv = install(Hypervisor {
         platform,
@@ -167,6 +177,7 @@ fn setup_with(on_fault: OnFault, virq_by_hcr: bool) -> Setup {
         mediators: vec![mediator],
         interrupt_owners: Vec::new(),
         virq_by_hcr,
+        records: Default::default(),
     });
     *hv.cpus[1].power.lock() = Power::On;
     *hv.cpus[2].power.lock() = Power::On;
@@ -364,6 +375,74 @@ fn an_access_outside_every_window_faults_per_policy() {
     assert_eq!(injected.len(), 1, "one abort injected");
     assert_eq!(injected[0] >> 26, 0x25, "data abort from the current EL");
     assert_eq!(s.probe.writes.load(SeqCst), 0);
+}
+
+#[test]
+fn a_fault_leaves_a_record_with_the_vcpus_registers_and_last_lines() {
+    use shared_devices::crash_record::{Action, Cause};
+    let s = setup(OnFault::Inject);
+    let p = &s.hv.partitions[0];
+    let mut frame = Frame::default();
+    frame.spsr = 0x3c5;
+    frame.elr = 0x4000_1000;
+    frame.x = core::array::from_fn(|i| 0x100 + i as u64);
+    fake::with(|m| {
+        m.counter = 3 * m.frequency / 2;
+        m.core().guest_sp = 0x4020_0000;
+    });
+    let esr = data_abort(true, Width::Word, 1, false, false);
+    trap_at(&mut frame, 0x0b00_0040, esr);
+    let ring = p.records.lock();
+    assert_eq!(ring.seqs().as_slice(), [1]);
+    let r = ring.get(1).unwrap();
+    assert_eq!((r.cause, r.action), (Cause::DataAbort, Action::Inject));
+    assert_eq!(
+        (r.esr, r.ipa, r.pc, r.pstate),
+        (esr, 0x0b00_0040, 0x4000_1000, 0x3c5)
+    );
+    assert_eq!(r.time_us, 1_500_000);
+    assert_eq!((r.vcpu, r.cpu, r.restarts), (0, 1, 0));
+    assert_eq!(r.partition.as_str(), "guest");
+    let regs = r.regs.unwrap();
+    assert_eq!(regs.x[30], 0x100 + 30);
+    assert_eq!(regs.sp, 0x4020_0000);
+    assert_eq!(&r.tail[..], b"last words\n", "the mediators added theirs");
+    drop(ring);
+    assert_eq!(s.mediator.records_made.load(SeqCst), 1);
+    assert_eq!(
+        s.hv.records.first_unsaved(),
+        Some((0, 1)),
+        "it waits for the disk"
+    );
+}
+
+#[test]
+fn the_ring_keeps_the_newest_records_and_the_disk_gets_those_shown() {
+    let s = setup(OnFault::Inject);
+    let p = &s.hv.partitions[0];
+    let mut frame = Frame::default();
+    frame.spsr = 0x3c5;
+    let n = 40;
+    for _ in 0..n {
+        trap_at(
+            &mut frame,
+            0x0b00_0000,
+            data_abort(false, Width::Word, 1, false, false),
+        );
+    }
+    let newest: Vec<u64> = (n - crash::RING as u64 + 1..=n).collect();
+    assert_eq!(p.records.lock().seqs().as_slice(), newest.as_slice());
+    // At one instant the report budget shows a burst; only those are
+    // written to the disk, oldest first.
+    let shown = report::BURST;
+    assert_eq!(s.mediator.records_made.load(SeqCst), shown);
+    assert_eq!(s.hv.records.first_unsaved(), Some((0, 1)));
+    for seq in 1..=u64::from(shown) {
+        assert_eq!(s.hv.records.first_unsaved(), Some((0, seq)));
+        s.hv.records.saved(seq);
+    }
+    assert_eq!(s.hv.records.first_unsaved(), None);
+    assert_eq!(s.hv.records.take_lost(), 0);
 }
 
 #[test]

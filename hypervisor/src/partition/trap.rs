@@ -5,69 +5,59 @@
 use super::esr::{self, ec};
 use super::lifecycle;
 use super::{
-    Partition, current_vcpu, fatal, firmware, irq, mmio, report, service_mediators, sysreg,
-    this_cpu, virq,
+    Partition, crash, current_vcpu, fatal, firmware, irq, mmio, service_mediators, sysreg,
+    this_cpu, virq, watchdog,
 };
 use crate::arch::Frame;
 use crate::arch::cpu::{self, El1Exception};
 use config::model::OnFault;
 use log::warn;
+use shared_devices::crash_record::{Action, Cause};
 
-/// What went wrong, for the log and for injection.
+/// What went wrong, for the record and for injection.
 enum Fault {
     Stage2 { ipa: u64, far: u64, write: bool },
     InstructionAbort { ipa: u64, far: u64 },
-    Undefined { esr: u64 },
-    SError { esr: u64 },
+    Undefined,
+    SError,
 }
 
-/// For the log. Written straight into the log line: nothing is allocated,
-/// because the partition may be stopped next, and the core then leaves
-/// this stack for good (whatever it had on the heap would leak, once per
-/// restart).
-impl core::fmt::Display for Fault {
-    fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+impl Fault {
+    fn cause(&self) -> Cause {
+        match self {
+            Fault::Stage2 { .. } => Cause::DataAbort,
+            Fault::InstructionAbort { .. } => Cause::InstructionAbort,
+            Fault::Undefined => Cause::Undefined,
+            Fault::SError => Cause::SError,
+        }
+    }
+
+    /// (FAR, IPA) of an abort.
+    fn addresses(&self) -> (u64, u64) {
         match *self {
-            Fault::Stage2 { ipa, write, .. } => write!(
-                f,
-                "stage-2 fault: {} at IPA {ipa:#x}",
-                if write { "write" } else { "read" }
-            ),
-            Fault::InstructionAbort { ipa, .. } => {
-                write!(f, "stage-2 fault: instruction fetch at IPA {ipa:#x}")
-            }
-            Fault::Undefined { esr } => {
-                write!(
-                    f,
-                    "undefined trap: EC {:#x} (ESR {esr:#x})",
-                    esr::class(esr)
-                )
-            }
-            Fault::SError { esr } => write!(f, "SError (ESR {esr:#x})"),
+            Fault::Stage2 { ipa, far, .. } | Fault::InstructionAbort { ipa, far } => (far, ipa),
+            Fault::Undefined | Fault::SError => (0, 0),
         }
     }
 }
 
-/// Applies the partition's fault policy. Returns only for `inject`.
-fn fault(p: &Partition, frame: &mut Frame, f: Fault) {
+/// Applies the partition's fault policy, after making the fault's crash
+/// record (whose summary is the log line). Returns only for `inject`.
+fn fault(p: &Partition, frame: &mut Frame, esr: u64, f: Fault) {
     let action = match p.config.on_fault {
-        OnFault::Inject => "inject abort",
-        OnFault::Stop => "stop",
-        OnFault::Restart => "restart",
+        OnFault::Inject => Action::Inject,
+        OnFault::Stop => Action::Stop,
+        OnFault::Restart => Action::Restart,
     };
-    // Faults that are injected count against the fault budget, those that
-    // stop or restart the partition against its life-cycle budget (a crash
-    // loop restarts as fast as the partition boots).
-    let kind = if p.config.on_fault == OnFault::Inject {
-        report::Kind::Fault
-    } else {
-        report::Kind::Lifecycle
+    let (far, ipa) = f.addresses();
+    let event = crash::Event {
+        cause: f.cause(),
+        action,
+        esr,
+        far,
+        ipa,
     };
-    report::warn(
-        p,
-        kind,
-        format_args!("{f} (pc {:#x}) -> {action}", frame.elr),
-    );
+    crash::record(p, event, Some(frame));
     if p.config.on_fault != OnFault::Inject {
         lifecycle::stop_partition(p, p.config.on_fault);
     }
@@ -89,8 +79,8 @@ fn fault(p: &Partition, frame: &mut Frame, f: Fault) {
                 far: Some(far),
             }
         }
-        Fault::Undefined { .. } => El1Exception { esr: il, far: None },
-        Fault::SError { .. } => {
+        Fault::Undefined => El1Exception { esr: il, far: None },
+        Fault::SError => {
             cpu::raise_virtual_serror();
             return;
         }
@@ -113,6 +103,7 @@ pub fn lower_sync(frame: &mut Frame) {
                     fault(
                         p,
                         frame,
+                        info.esr,
                         Fault::Stage2 {
                             ipa,
                             far: info.far,
@@ -124,7 +115,8 @@ pub fn lower_sync(frame: &mut Frame) {
         }
         ec::INSTR_ABORT_LOWER => {
             let ipa = ((info.hpfar >> 4) << 12) | (info.far & 0xfff);
-            fault(p, frame, Fault::InstructionAbort { ipa, far: info.far });
+            let f = Fault::InstructionAbort { ipa, far: info.far };
+            fault(p, frame, info.esr, f);
         }
         // The preferred return address of HVC is the next instruction; of
         // a trapped SMC, the SMC itself.
@@ -135,17 +127,17 @@ pub fn lower_sync(frame: &mut Frame) {
         }
         ec::SYSREG => match sysreg::emulate(p, vcpu, frame, esr::sysreg_access(info.esr)) {
             sysreg::Outcome::Done => step(frame, info.esr),
-            sysreg::Outcome::Undefined => fault(p, frame, Fault::Undefined { esr: info.esr }),
+            sysreg::Outcome::Undefined => fault(p, frame, info.esr, Fault::Undefined),
         },
         ec::WFX => step(frame, info.esr),
-        _ => fault(p, frame, Fault::Undefined { esr: info.esr }),
+        _ => fault(p, frame, info.esr, Fault::Undefined),
     }
     before_guest_return(p, vcpu);
 }
 
-pub fn lower_irq(_frame: &mut Frame) {
+pub fn lower_irq(frame: &mut Frame) {
     if let Some((p, then)) = irq::service_interrupts() {
-        lifecycle::stop_partition(p, then);
+        watchdog::expire(p, then, Some(frame));
     }
     // A mediator homed on this partition core (storage's `home_cpu`): its
     // work is done here, between the partition's instructions, in steps
@@ -160,13 +152,7 @@ pub fn lower_serror(frame: &mut Frame) {
     let Some((p, _)) = current_vcpu() else {
         unreachable_guest();
     };
-    fault(
-        p,
-        frame,
-        Fault::SError {
-            esr: cpu::trap_info().esr,
-        },
-    );
+    fault(p, frame, cpu::trap_info().esr, Fault::SError);
 }
 
 /// An exception taken from EL2 itself is a hypervisor bug: the whole

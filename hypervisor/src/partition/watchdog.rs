@@ -4,10 +4,13 @@
 //! or restarts the partition per `on_fault`. Each core of the partition
 //! arms its EL2 timer for the next deadline.
 
-use super::{Access, Actions, EmulatedDevice, Partition, hyp_timer, raise_virtual_spi, report};
-use crate::arch::cpu;
+use super::{
+    Access, Actions, EmulatedDevice, Partition, crash, hyp_timer, lifecycle, raise_virtual_spi,
+};
+use crate::arch::{Frame, cpu};
 use config::layout;
 use config::model::OnFault;
+use shared_devices::crash_record::{Action, Cause};
 use shared_devices::mmio::RegisterFile;
 use shared_devices::sp805::{Expiry, Sp805Effects};
 
@@ -56,10 +59,22 @@ pub fn now() -> u64 {
     (ticks / cpu::counter_frequency().max(1) as u128) as u64
 }
 
+/// The watchdog of `p` expired twice: makes the crash record (with the
+/// registers of the vCPU this core was running, if it was: `frame`) and
+/// stops or restarts the partition.
+pub fn expire(p: &Partition, then: OnFault, frame: Option<&Frame>) -> ! {
+    let action = match then {
+        OnFault::Restart => Action::Restart,
+        OnFault::Stop | OnFault::Inject => Action::Stop,
+    };
+    crash::record(p, crash::Event::new(Cause::Watchdog, action), frame);
+    lifecycle::stop_partition(p, then)
+}
+
 /// Advances the partition's watchdog to now: raises its interrupt on the
 /// first expiry, and arms this core's EL2 timer for its next deadline.
 /// On the second expiry it returns what to do to the partition (stop or
-/// restart, per `on_fault`), which the caller does. Called on a core of the
+/// restart, per `on_fault`), which the caller does ([`expire`]). Called on a core of the
 /// partition, after a watchdog register access or when that timer fires.
 #[must_use]
 pub fn service(p: &Partition) -> Option<OnFault> {
@@ -82,11 +97,6 @@ pub fn service(p: &Partition) -> Option<OnFault> {
             } else {
                 OnFault::Stop
             };
-            report::warn(
-                p,
-                report::Kind::Lifecycle,
-                format_args!("watchdog expired -> {}", then.as_str()),
-            );
             return Some(then);
         }
     }

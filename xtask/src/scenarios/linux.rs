@@ -108,14 +108,17 @@ pub(super) fn ivi_lifecycle() -> Scenario {
         .expect(r"^\[ivi\] ivi: lifecycle: writing vda in the background$")
         .expect(r"^\[ivi\] ivi: lifecycle: boot 4, rebooting$")
         // Five reboots, and the panic's own reboot (panic=1).
-        .expect_exactly(6, r"^\[hv\] INFO  partition ivi: PSCI SYSTEM_RESET$")
+        .expect_exactly(
+            6,
+            r"^\[hv\] INFO  partition ivi: PSCI SYSTEM_RESET \(record #\d+\)$",
+        )
         .expect(r"^\[ivi\] ivi: lifecycle: boot 5, crashing the kernel$")
         .expect(r"^\[ivi\] .*Kernel panic - not syncing: sysrq triggered crash")
         .expect(r"^\[ivi\] ivi: lifecycle: boot 6, starving the watchdog$")
-        .expect(r"^\[hv\] WARN  partition ivi: watchdog expired -> restart$")
+        .expect(r"^\[hv\] WARN  partition ivi: watchdog expired -> restart \(record #\d+\)$")
         .expect(r"^\[hv\] WARN  partition ivi: restarting \(restart #7\)$")
         .expect(r"^\[ivi\] ivi: lifecycle: done after 7 restarts, powering off$")
-        .expect(r"^\[hv\] INFO  partition ivi: PSCI SYSTEM_OFF$")
+        .expect(r"^\[hv\] INFO  partition ivi: PSCI SYSTEM_OFF \(record #\d+\)$")
         .expect(r"^\[hv\] WARN  partition ivi: stopped$")
         .check("the cluster beats on after the IVI is off", |lines| {
             at_least_after(

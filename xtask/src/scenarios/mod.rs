@@ -80,6 +80,7 @@ pub fn all() -> Vec<Scenario> {
     ];
     // Booted as a flashed board: U-Boot from the image's disk, twice.
     all.extend([flashed::flashed_boot(1), flashed::flashed_boot(2)]);
+    all.extend((0..tools::RECORDS_RUNS).map(tools::crash_records));
     all.extend((0..storage::POWER_CUT_CUTS).map(|cut| storage::power_cut(cut, seed)));
     all.extend((0..storage::POWER_CUT_LINUX_CUTS).map(|cut| storage::power_cut_linux(cut, seed)));
     // The second board: the hypervisor's own behaviour and the Linux IVI,

@@ -301,7 +301,7 @@ pub(super) fn watchdog() -> Scenario {
         .timeout(40)
         .expect(r"^\[wdog\] watchdog: boot restarts=0$")
         .expect(r"^\[wdog\] watchdog: stopped feeding$")
-        .expect(r"^\[hv\] WARN  partition wdog: watchdog expired -> restart$")
+        .expect(r"^\[hv\] WARN  partition wdog: watchdog expired -> restart \(record #\d+\)$")
         .expect(r"^\[hv\] WARN  partition wdog: restarting \(restart #1\)$")
         .expect(r"^\[wdog\] watchdog: boot restarts=1$")
         .expect_none(r"watchdog: still alive")

@@ -211,6 +211,16 @@ pub fn inject_sync(frame: &mut super::Frame, e: El1Exception) {
     frame.spsr = values::spsr_exception_entry().value;
 }
 
+/// The stack pointer the guest was using when it trapped (`spsr`: its
+/// PSTATE then): SP_EL1 in EL1h, else SP_EL0.
+pub fn guest_stack_pointer(spsr: u64) -> u64 {
+    if spsr & 0b1111 == 0b0101 {
+        SP_EL1.get()
+    } else {
+        SP_EL0.get()
+    }
+}
+
 /// ESR/FAR/HPFAR of the current trap.
 pub struct TrapInfo {
     pub esr: u64,

@@ -57,6 +57,11 @@ pub fn inject_sync(_frame: &mut Frame, e: El1Exception) {
     with(|m| m.core().injected.push(e.esr));
 }
 
+/// The guest's stack pointer: the simulated core's.
+pub fn guest_stack_pointer(_spsr: u64) -> u64 {
+    with(|m| m.core().guest_sp)
+}
+
 /// The trap the test set up.
 pub fn trap_info() -> TrapInfo {
     with(|m| m.trap)

@@ -54,6 +54,8 @@ pub struct Core {
     pub injected: Vec<u64>,
     /// A virtual SError is pending.
     pub virtual_serror: bool,
+    /// The guest's stack pointer (SP_EL1 or SP_EL0).
+    pub guest_sp: u64,
 }
 
 /// The simulated machine of the current test thread.

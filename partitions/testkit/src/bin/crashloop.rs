@@ -4,10 +4,12 @@
 //! as an undefined instruction; run with `on_fault = "restart"`), until it has booted `boots=<n>`
 //! times (bootargs, default 100); then it says so and idles. For crash-loop
 //! soaks: the hypervisor's heap must stay flat and the partition beside it
-//! must not notice.
+//! must not notice. Its stage-2 fault is a load with [`MARK`] in x20 and
+//! the boot number in x21, for the crash records' registers to show.
 //!
 //! ```text
-//! crashloop: boot <n>            (boot 0 and every 100th)
+//! crashloop: boot <n>            (boot 0 and every <every>th; bootargs
+//!                                 every=<every>, default 100)
 //! crashloop: done boots=<n>
 //! ```
 
@@ -23,6 +25,9 @@ testkit::entry!("crashloop", main);
 /// Unmapped in every partition (QEMU virt's PCIe window).
 const UNMAPPED: u64 = 0x3000_0000;
 
+/// In x20 when it faults.
+const MARK: u64 = 0xc0ff_ee00_0000_0020;
+
 fn main() -> ! {
     let p = platform();
     let boot = p.restart_count;
@@ -35,16 +40,27 @@ fn main() -> ! {
             timer::sleep_ms(1000);
         }
     }
-    if boot.is_multiple_of(100) {
+    let every: u32 = args::value(p.bootargs, "every")
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(100);
+    if boot.is_multiple_of(every) {
         println!("crashloop: boot {}", boot);
     }
     match boot % 3 {
         0 => {
             psci::call(psci::SYSTEM_RESET, 0, 0, 0);
         }
-        // SAFETY: none needed: this read is meant to fault.
+        // SAFETY: none needed: this load is meant to fault.
         1 => unsafe {
-            core::ptr::read_volatile(UNMAPPED as usize as *const u64);
+            asm!(
+                "ldr {v}, [{addr}]",
+                addr = in(reg) UNMAPPED,
+                v = out(reg) _,
+                in("x20") MARK,
+                in("x21") u64::from(boot),
+                options(nostack, readonly),
+            );
         },
         // SAFETY: reads an implementation-defined register (HCR_EL2.TIDCP
         // traps it: an undefined instruction as far as the partition goes).
