@@ -22,7 +22,7 @@ use core::fmt;
 /// Bytes of one record on disk (a slot of the records area).
 pub const RECORD_BYTES: usize = 4096;
 /// Bytes of console output a record keeps (the last whole lines).
-pub const TAIL_BYTES: usize = 2048;
+pub const TAIL_BYTES: usize = 3072;
 /// Longest partition name kept.
 pub const NAME_BYTES: usize = 32;
 /// Slot magic: "HVRECORD".

@@ -533,10 +533,14 @@ mod tests {
     ];
     const DUMMY_MESSAGE: &[u8] = b"dummy: entered at EL\0";
 
-    fn dummy_kernel() -> PathBuf {
+    /// The dummy kernel, written to `target/xtask-test-qemu/<name>`: each
+    /// test its own file, so that `boots_a_dummy_kernel`'s check that no
+    /// QEMU is left mentioning its image does not see another test's QEMU
+    /// (it did, now and then, while the tests ran in parallel).
+    fn dummy_kernel(name: &str) -> PathBuf {
         let dir = paths::target_dir().join("xtask-test-qemu");
         paths::create_dir(&dir).unwrap();
-        let path = dir.join("dummy-kernel.bin");
+        let path = dir.join(name);
         let mut bytes: Vec<u8> = DUMMY_CODE.iter().flat_map(|w| w.to_le_bytes()).collect();
         bytes.extend_from_slice(DUMMY_MESSAGE);
         std::fs::write(&path, bytes).unwrap();
@@ -562,7 +566,7 @@ mod tests {
             return;
         }
         let board = Board::load("qemu-virt").unwrap();
-        let image = dummy_kernel();
+        let image = dummy_kernel("dummy-kernel.bin");
         for (machine, el) in [(None, 2), (Some("virt,gic-version=3"), 1)] {
             let changes = MachineChanges {
                 machine,
@@ -801,7 +805,7 @@ mod tests {
         };
         // Stopped before the first instruction; the monitor shares stdio
         // with the serial port (Ctrl-A C switches to it).
-        let cmd = command(&board, &dummy_kernel(), &changes)
+        let cmd = command(&board, &dummy_kernel("transport-kernel.bin"), &changes)
             .unwrap()
             .arg("-S");
         let text = cmd.text().to_string();

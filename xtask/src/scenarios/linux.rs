@@ -92,7 +92,8 @@ pub(super) fn ivi_console(board: &str) -> Scenario {
 
 /// Five reboots, a kernel crash and a watchdog expiry of the Linux
 /// partition, each with its disk writes in flight, contained by the
-/// hypervisor, then a power-off that stops it for good, while the
+/// hypervisor, then a power-off that stops it for good (and its crash
+/// records, dumped on the console, hold the panic's last lines), while the
 /// cluster's heartbeat (every 20 ms) goes on without missing a beat and
 /// every one of its disk reads on the same physical disk succeeds, and
 /// the hypervisor's heap stays flat. The worst gap and disk read are
@@ -120,6 +121,17 @@ pub(super) fn ivi_lifecycle() -> Scenario {
         .expect(r"^\[ivi\] ivi: lifecycle: done after 7 restarts, powering off$")
         .expect(r"^\[hv\] INFO  partition ivi: PSCI SYSTEM_OFF \(record #\d+\)$")
         .expect(r"^\[hv\] WARN  partition ivi: stopped$")
+        // Its crash records, from hypervisor memory: the panic's reset
+        // keeps the panic's lines, the watchdog's its registers.
+        .type_on(r"^\[hv\] WARN  partition ivi: stopped$", b"\x1dr")
+        .expect(concat!(
+            r"^\[hv\] record #\d+ \(boot 0, [0-9.]+ s after power-on\): partition ivi, ",
+            r"vcpu \d on cpu \d, after 5 restart\(s\)$"
+        ))
+        .expect(r"^\[hv\]   \| \[ *[0-9.]+\] Kernel panic - not syncing: sysrq triggered crash$")
+        .expect(r"^\[hv\]   \| \[ *[0-9.]+\] Rebooting in 1 seconds\.\.$")
+        .expect(r"^\[hv\]   watchdog expired -> restart$")
+        .expect(r"^\[hv\] INFO  console: end of crash records$")
         .check("the cluster beats on after the IVI is off", |lines| {
             at_least_after(
                 lines,
