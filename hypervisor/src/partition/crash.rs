@@ -166,10 +166,12 @@ pub fn record(p: &Partition, event: Event, frame: Option<&Frame>) -> u64 {
     r.boot = hv.records.boot();
     r.time_us = micros(cpu::counter());
     r.partition.clear();
-    let name = p.name();
-    let _ = r
-        .partition
-        .push_str(&name[..name.len().min(r.partition.capacity())]);
+    // Whole characters, as many as fit (the config's names always do).
+    for c in p.name().chars() {
+        if r.partition.push(c).is_err() {
+            break;
+        }
+    }
     r.restarts = p.restarts.load(Ordering::Acquire);
     r.cause = event.cause;
     r.action = event.action;
