@@ -110,21 +110,25 @@ impl RecordsArea {
     /// disk, if none is being written and the top partition lets it
     /// (`top_busy`: it has requests queued or in flight).
     pub fn start_next(&self, disk: &Mutex<PhysicalDisk>, top_busy: bool, device: &str) {
-        let mut own = self.own.lock();
-        if own.writing.is_some() {
-            return;
-        }
         let log = &hv().records;
-        let Some((partition, seq)) = log.first_unsaved() else {
+        let (partition, seq) = {
+            let mut own = self.own.lock();
+            if own.writing.is_some() {
+                return;
+            }
+            let Some(next) = log.first_unsaved() else {
+                own.waiting_since = None;
+                return;
+            };
+            let now = cpu::counter();
+            let since = *own.waiting_since.get_or_insert(now);
+            let waited_ms = (now - since) * 1000 / cpu::counter_frequency().max(1);
+            if top_busy && waited_ms < MAX_WAIT_MS {
+                return;
+            }
             own.waiting_since = None;
-            return;
+            next
         };
-        let now = cpu::counter();
-        let since = *own.waiting_since.get_or_insert(now);
-        let waited_ms = (now - since) * 1000 / cpu::counter_frequency().max(1);
-        if top_busy && waited_ms < MAX_WAIT_MS {
-            return;
-        }
         let mut bytes = [0u8; RECORD_BYTES];
         let found = hv().partitions.get(partition).is_some_and(|p| {
             let ring = p.records.lock();
@@ -135,14 +139,17 @@ impl RecordsArea {
         if !found {
             // Overwritten in its ring before its turn came.
             log.saved(seq);
-            own.waiting_since = None;
             return;
         }
         let slot = slot_of(seq, self.slots);
         let lba = self.first_lba + slot * SECTORS_PER_SLOT;
-        match disk.lock().write_own(lba, &bytes) {
+        // Only the home core gets here (and `finished`), so nothing else
+        // starts a write in between; the disk before `own`, as in
+        // `finished`, whose caller holds the disk.
+        let mut disk = disk.lock();
+        match disk.write_own(lba, &bytes) {
             Ok(ring) => {
-                own.writing = Some(Writing {
+                self.own.lock().writing = Some(Writing {
                     ring,
                     seq,
                     slot,
@@ -154,8 +161,9 @@ impl RecordsArea {
                 log.saved(seq);
             }
         }
-        own.waiting_since = None;
-        for lost in [log.take_lost()].into_iter().filter(|&n| n > 0) {
+        drop(disk);
+        let lost = log.take_lost();
+        if lost > 0 {
             warn!("storage {device}: {lost} crash record(s) not saved: too many at once");
         }
     }
