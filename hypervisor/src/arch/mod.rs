@@ -52,6 +52,12 @@ pub enum StateBit {
     Active,
 }
 
+/// Microseconds in `ticks` of the system counter (at its frequency; in
+/// u128, so no uptime a vehicle reaches overflows it).
+pub fn micros(ticks: u64) -> u64 {
+    (u128::from(ticks) * 1_000_000 / u128::from(cpu::counter_frequency().max(1))) as u64
+}
+
 /// Largest number of physical cores the hypervisor runs on.
 pub const MAX_CPUS: usize = 8;
 

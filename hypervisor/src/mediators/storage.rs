@@ -960,8 +960,7 @@ fn finish(storage: &StorageDevice, f: InFlight) -> Option<InFlight> {
 
 /// Microseconds of counter time since counter value `then`.
 fn micros_since(then: u64) -> u64 {
-    let ticks = cpu::counter().saturating_sub(then);
-    ticks.saturating_mul(1_000_000) / cpu::counter_frequency().max(1)
+    crate::arch::micros(cpu::counter().saturating_sub(then))
 }
 
 /// Adds `us` to `window`; its summary when the window is full.

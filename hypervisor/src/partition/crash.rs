@@ -18,8 +18,9 @@
 //! [`Mediator::add_to_record`]: super::Mediator::add_to_record
 
 use super::{Partition, current_vcpu, hv, report};
-use crate::arch::{Frame, cpu};
+use crate::arch::{self, Frame, cpu};
 use alloc::vec::Vec;
+use config::model::OnFault;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use shared_devices::crash_record::{Action, AreaState, Cause, Record, Registers};
 use spin::Mutex;
@@ -74,7 +75,7 @@ impl Ring {
 /// The hypervisor's record numbering and what waits for the disk.
 pub struct Log {
     next_seq: AtomicU64,
-    boot: AtomicU32,
+    boot: u32,
     /// (partition index, sequence number) of records to write to the
     /// records area, oldest first.
     unsaved: Mutex<heapless::Deque<(usize, u64), UNSAVED>>,
@@ -97,7 +98,7 @@ impl Log {
     pub fn new(area: AreaState) -> Self {
         Self {
             next_seq: AtomicU64::new(area.next_seq.max(1)),
-            boot: AtomicU32::new(area.boot),
+            boot: area.boot,
             unsaved: Mutex::new(heapless::Deque::new()),
             lost: AtomicU32::new(0),
         }
@@ -105,7 +106,7 @@ impl Log {
 
     /// This boot's number (0: no records area).
     pub fn boot(&self) -> u32 {
-        self.boot.load(Ordering::Relaxed)
+        self.boot
     }
 
     /// The oldest record waiting for the disk, without taking it.
@@ -125,6 +126,15 @@ impl Log {
     /// Records dropped on their way to the disk since the last call.
     pub fn take_lost(&self) -> u32 {
         self.lost.swap(0, Ordering::Relaxed)
+    }
+}
+
+/// The action a record names for what `then` does to the partition.
+pub fn action(then: OnFault) -> Action {
+    match then {
+        OnFault::Inject => Action::Inject,
+        OnFault::Stop => Action::Stop,
+        OnFault::Restart => Action::Restart,
     }
 }
 
@@ -164,7 +174,7 @@ pub fn record(p: &Partition, event: Event, frame: Option<&Frame>) -> u64 {
     let r = ring.next_slot();
     r.seq = seq;
     r.boot = hv.records.boot();
-    r.time_us = micros(cpu::counter());
+    r.time_us = arch::micros(cpu::counter());
     r.partition.clear();
     // Whole characters, as many as fit (the config's names always do).
     for c in p.name().chars() {
@@ -207,11 +217,6 @@ pub fn record(p: &Partition, event: Event, frame: Option<&Frame>) -> u64 {
         }
     }
     seq
-}
-
-/// Microseconds since the counter started (power-on).
-fn micros(ticks: u64) -> u64 {
-    (u128::from(ticks) * 1_000_000 / u128::from(cpu::counter_frequency().max(1))) as u64
 }
 
 /// Calls `f` with the oldest record of any partition whose sequence

@@ -12,7 +12,7 @@ use crate::arch::Frame;
 use crate::arch::cpu::{self, El1Exception};
 use config::model::OnFault;
 use log::warn;
-use shared_devices::crash_record::{Action, Cause};
+use shared_devices::crash_record::Cause;
 
 /// What went wrong, for the record and for injection.
 enum Fault {
@@ -44,11 +44,7 @@ impl Fault {
 /// Applies the partition's fault policy, after making the fault's crash
 /// record (whose summary is the log line). Returns only for `inject`.
 fn fault(p: &Partition, frame: &mut Frame, esr: u64, f: Fault) {
-    let action = match p.config.on_fault {
-        OnFault::Inject => Action::Inject,
-        OnFault::Stop => Action::Stop,
-        OnFault::Restart => Action::Restart,
-    };
+    let action = crash::action(p.config.on_fault);
     let (far, ipa) = f.addresses();
     let event = crash::Event {
         cause: f.cause(),

@@ -10,7 +10,7 @@ use super::{
 use crate::arch::{Frame, cpu};
 use config::layout;
 use config::model::OnFault;
-use shared_devices::crash_record::{Action, Cause};
+use shared_devices::crash_record::Cause;
 use shared_devices::mmio::RegisterFile;
 use shared_devices::sp805::{Expiry, Sp805Effects};
 
@@ -63,11 +63,8 @@ pub fn now() -> u64 {
 /// registers of the vCPU this core was running, if it was: `frame`) and
 /// stops or restarts the partition.
 pub fn expire(p: &Partition, then: OnFault, frame: Option<&Frame>) -> ! {
-    let action = match then {
-        OnFault::Restart => Action::Restart,
-        OnFault::Stop | OnFault::Inject => Action::Stop,
-    };
-    crash::record(p, crash::Event::new(Cause::Watchdog, action), frame);
+    let event = crash::Event::new(Cause::Watchdog, crash::action(then));
+    crash::record(p, event, frame);
     lifecycle::stop_partition(p, then)
 }
 

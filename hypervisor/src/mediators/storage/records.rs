@@ -120,10 +120,8 @@ impl RecordsArea {
                 own.waiting_since = None;
                 return;
             };
-            let now = cpu::counter();
-            let since = *own.waiting_since.get_or_insert(now);
-            let waited_ms = (now - since) * 1000 / cpu::counter_frequency().max(1);
-            if top_busy && waited_ms < MAX_WAIT_MS {
+            let since = *own.waiting_since.get_or_insert(cpu::counter());
+            if top_busy && super::micros_since(since) < MAX_WAIT_MS * 1000 {
                 return;
             }
             own.waiting_since = None;
